@@ -1,0 +1,96 @@
+"""Generator parameters of one RedMulE instance (DESIGN section 2)."""
+from dataclasses import dataclass
+
+__all__ = ["Config"]
+
+
+def _check_int(name, value, lo, hi=None):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        rule = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+        raise ValueError(f"{name} must be {rule}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Parameters of a RedMulE instance.
+
+    L: rows of the CE array (output rows computed in parallel).
+    H: computing elements per row (reduction steps per ring pass).
+    P: pipeline registers inside each FMA; a CE has latency P + 1.
+    contexts: job contexts of the register file.
+    misaligned: the TCDM port is 32 bits wider than a beat so that element-aligned rows work.
+    """
+    L: int = 12
+    H: int = 4
+    P: int = 3
+    contexts: int = 2
+    misaligned: bool = True
+
+    # Hardware limits of this design; each is explained where it is checked.
+    MAX_L = 64
+    MAX_H = 32
+    MAX_P = 8
+    MAX_CONTEXTS = 16
+
+    def __post_init__(self):
+        # L, H: a 16-bit M/K job field needs at least one row and one column; the upper bounds keep
+        # the generated netlist within what Yosys and the simulators handle in reasonable time.
+        _check_int("L", self.L, 1, self.MAX_L)
+        _check_int("H", self.H, 1, self.MAX_H)
+        # P: the FMA has seven natural cut points (see fma.py); more registers than that are refused.
+        _check_int("P", self.P, 0, self.MAX_P)
+        _check_int("contexts", self.contexts, 1, self.MAX_CONTEXTS)
+        if not isinstance(self.misaligned, bool):
+            raise TypeError(f"misaligned must be a bool, not {self.misaligned!r}")
+        if self.H * (self.P + 1) < 2:
+            # A ring of one element (D = 1) would need the CE output in the same cycle as its input.
+            raise ValueError(f"D = H*(P+1) must be >= 2, not {self.D} (H={self.H}, P={self.P})")
+
+    @property
+    def D(self):
+        """Elements per beat: partial sums held by one ring (H * (P + 1))."""
+        return self.H * (self.P + 1)
+
+    @property
+    def beat_width(self):
+        """Bits of one beat of D FP16 elements."""
+        return 16 * self.D
+
+    @property
+    def port_width(self):
+        """Data bits of the TCDM port."""
+        return self.beat_width + (32 if self.misaligned else 0)
+
+    @property
+    def port_words(self):
+        return self.port_width // 32
+
+    @property
+    def peak_fmas_per_cycle(self):
+        return self.L * self.H
+
+    @property
+    def ce_latency(self):
+        return self.P + 1
+
+    def compute_bound(self, M, N, K):
+        """C of DESIGN section 8: cycles with every CE busy."""
+        return _ceil(M, self.L) * _ceil(K, self.D) * _ceil(N, self.H) * self.D
+
+    def port_bound(self, M, N, K, *, uses_y=True):
+        """B of DESIGN section 8: beats the job moves through the single port."""
+        kt = _ceil(K, self.D)
+        beats = M * _ceil(N, self.D) * kt + _ceil(M, self.L) * kt * N + M * kt
+        return beats + (M * kt if uses_y else 0)
+
+    def utilization(self, M, N, K, cycles):
+        return M * N * K / (self.L * self.H * cycles)
+
+    def __str__(self):
+        return f"{self.L}x{self.H}x{self.P}"
+
+
+def _ceil(a, b):
+    return -(-a // b)

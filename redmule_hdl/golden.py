@@ -1,0 +1,186 @@
+"""Bit-exact reference model (the oracle of every test), vectorized numpy on raw bit patterns.
+
+FP16 values are ``uint16`` arrays, FP8 values ``uint8`` arrays. Every function is NaN-safe and returns
+canonical NaNs. Semantics: DESIGN sections 3 and 4.
+
+The FMA is computed as ``float16(float64(a) * float64(b) + float64(c))``: the product of two FP16 values
+is exact in float64 and no in-range FP16 result is double-rounded, so this is one correct rounding of
+the exact ``a*b + c``; the test-suite proves it against Berkeley SoftFloat.
+"""
+import ml_dtypes
+import numpy as np
+
+from .formats import FP16, GemmOp, format_by_name
+
+__all__ = ["fma", "add", "mul", "minimum", "maximum", "cast", "gemm_op", "is_nan", "to_float", "from_float"]
+
+_NP_DTYPES = {"fp16": np.float16, "e5m2": ml_dtypes.float8_e5m2, "e4m3": ml_dtypes.float8_e4m3}
+
+
+def _u16(x):
+    x = np.asarray(x)
+    if x.dtype != np.uint16:
+        if x.dtype.kind not in "iu" or (x.size and (x.min() < 0 or x.max() > 0xFFFF)):
+            raise ValueError(f"expected FP16 bit patterns (uint16), got dtype {x.dtype}")
+        x = x.astype(np.uint16)
+    return x
+
+
+def is_nan(bits, fmt="fp16"):
+    """True where ``bits`` (of format ``fmt``) is a NaN."""
+    return _nan_mask(bits, format_by_name(fmt))
+
+
+def _nan_mask(bits, f):
+    bits = np.asarray(bits).astype(np.uint32)
+    return (((bits >> f.man_bits) & f.exp_max) == f.exp_max) & ((bits & ((1 << f.man_bits) - 1)) != 0)
+
+
+def to_float(bits, fmt="fp16"):
+    """Bit patterns to numpy floats of the format's dtype (ml_dtypes for FP8)."""
+    f = format_by_name(fmt)
+    return np.asarray(bits).astype(np.uint8 if f.width == 8 else np.uint16).view(_NP_DTYPES[f.name])
+
+
+def from_float(values, fmt="fp16"):
+    """Round float values to ``fmt`` (RNE, no saturation) and return canonical bit patterns."""
+    f = format_by_name(fmt)
+    out = np.asarray(values).astype(_NP_DTYPES[f.name]).view(np.uint8 if f.width == 8 else np.uint16)
+    nan = np.isnan(np.asarray(values, dtype=np.float64))
+    return np.where(nan, np.array(f.canonical_nan, out.dtype), out)
+
+
+def _f16_round(x64):
+    """float64 -> canonical FP16 bits, one RNE rounding."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = x64.astype(np.float16).view(np.uint16)
+    return np.where(np.isnan(x64), np.uint16(FP16.canonical_nan), out)
+
+
+def _f64(bits):
+    return _u16(bits).view(np.float16).astype(np.float64)
+
+
+def fma(a, b, c):
+    """Fused ``a*b + c`` on FP16 bit arrays, one RNE rounding."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _f16_round(_f64(a) * _f64(b) + _f64(c))
+
+
+def add(a, c):
+    """``a + c`` on FP16 bit arrays (FMA with the multiplicand forced to 1.0)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _f16_round(_f64(a) + _f64(c))
+
+
+def mul(a, b):
+    """``a * b`` on FP16 bit arrays (FMA with the addend forced to -0)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _f16_round(_f64(a) * _f64(b) + np.float64(-0.0))
+
+
+def _minmax(a, b, want_max):
+    a, b = np.broadcast_arrays(_u16(a), _u16(b))
+    fa, fb = _f64(a), _f64(b)
+    a_nan, b_nan = np.isnan(fa), np.isnan(fb)
+    # Order with -0 < +0: compare the values, break ties between zeros on the sign bit.
+    a_neg = (a >> 15).astype(bool)
+    b_neg = (b >> 15).astype(bool)
+    a_less = (fa < fb) | ((fa == fb) & a_neg & ~b_neg)
+    pick_a = ~a_less if want_max else a_less
+    pick_a = pick_a | (fa == fb) & (a_neg == b_neg)
+    out = np.where(pick_a, a, b)
+    out = np.where(a_nan, b, np.where(b_nan, a, out))
+    return np.where(a_nan & b_nan, np.uint16(FP16.canonical_nan), out).astype(np.uint16)
+
+
+def minimum(a, b):
+    """IEEE 754-2008 minNum on FP16 bit arrays, with -0 < +0; NaN only if both are NaN (canonical)."""
+    return _minmax(a, b, want_max=False)
+
+
+def maximum(a, b):
+    """IEEE 754-2008 maxNum on FP16 bit arrays, with -0 < +0; NaN only if both are NaN (canonical)."""
+    return _minmax(a, b, want_max=True)
+
+
+def cast(bits, src, dst):
+    """Convert bit patterns between "fp16", "e5m2" and "e4m3".
+
+    Widening is exact; narrowing rounds RNE, overflows to +-Inf; NaN becomes the canonical NaN of ``dst``.
+    """
+    s, d = format_by_name(src), format_by_name(dst)
+    bits = np.asarray(bits)
+    if bits.dtype.kind not in "iu" or (bits.size and (bits.min() < 0 or bits.max() >= 1 << s.width)):
+        raise ValueError(f"expected {s.name} bit patterns of {s.width} bits, got dtype {bits.dtype}")
+    nan = _nan_mask(bits, s)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # ml_dtypes widens FP8 to float32 exactly and narrows from float32 with one RNE rounding;
+        # FP16 -> float32 is exact, so each path rounds at most once.
+        wide = to_float(bits, s).astype(np.float32)
+        out = wide.astype(_NP_DTYPES[d.name]).view(np.uint8 if d.width == 8 else np.uint16)
+    return np.where(nan, np.array(d.canonical_nan, out.dtype), out)
+
+
+_STEPS = {
+    GemmOp.MATMUL: lambda x, w, acc: fma(x, w, acc),
+    GemmOp.GEMM: lambda x, w, acc: fma(x, w, acc),
+    GemmOp.ADDMAX: lambda x, w, acc: maximum(add(x, w), acc),
+    GemmOp.ADDMIN: lambda x, w, acc: minimum(add(x, w), acc),
+    GemmOp.MULMAX: lambda x, w, acc: maximum(mul(x, w), acc),
+    GemmOp.MULMIN: lambda x, w, acc: minimum(mul(x, w), acc),
+    GemmOp.MAXMIN: lambda x, w, acc: minimum(maximum(x, w), acc),
+    GemmOp.MINMAX: lambda x, w, acc: maximum(minimum(x, w), acc),
+}
+
+
+def gemm_step(op, x, w, acc):
+    """One reduction step of GEMM-Op ``op`` on FP16 bit arrays (broadcasting)."""
+    return _STEPS[GemmOp.parse(op)](x, w, acc)
+
+
+def _matrix(name, a, fmt, shape=None):
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D matrix, got shape {a.shape}")
+    if shape is not None and a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+    if a.dtype.kind not in "iu" or (a.size and (a.min() < 0 or a.max() >= 1 << fmt.width)):
+        raise ValueError(f"{name} must hold {fmt.name} bit patterns ({fmt.width}-bit unsigned), "
+                         f"got dtype {a.dtype}")
+    return a
+
+
+def gemm_op(op, x, w, y=None, *, in_fmt="fp16", out_fmt=None):
+    """Z of GEMM-Op ``op`` (code 0..7 or lower-case name), DESIGN section 4.
+
+    ``x`` is M x N and ``w`` is N x K in ``in_fmt``; ``y`` is M x K in ``out_fmt`` (default: ``in_fmt``),
+    required for every op but matmul. Inputs are widened to FP16, every step is rounded once in FP16,
+    strictly in n order, and Z is rounded once to ``out_fmt``. Returns Z bits (M x K).
+    """
+    op = GemmOp.parse(op)
+    fin = format_by_name(in_fmt)
+    fout = format_by_name(out_fmt if out_fmt is not None else in_fmt)
+    x = _matrix("x", x, fin)
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"x must be non-empty, got shape {x.shape}")
+    M, N = x.shape
+    w = np.asarray(w)
+    if w.ndim != 2 or w.shape[0] != N or w.shape[1] == 0:
+        raise ValueError(f"w must have shape ({N}, K>0) to match x {x.shape}, got {w.shape}")
+    w = _matrix("w", w, fin)
+    K = w.shape[1]
+    if op.uses_y:
+        if y is None:
+            raise ValueError(f"op {op.name.lower()} needs y (M x K = {M} x {K})")
+        acc = cast(_matrix("y", y, fout, (M, K)), fout, FP16)
+    else:
+        if y is not None:
+            _matrix("y", y, fout, (M, K))   # validated, but matmul starts from +0
+        acc = np.zeros((M, K), np.uint16)
+    x16 = cast(x, fin, FP16)
+    w16 = cast(w, fin, FP16)
+    step = _STEPS[op]
+    for n in range(N):
+        acc = step(x16[:, n:n + 1], w16[n:n + 1, :], acc)
+    return cast(acc, FP16, fout)
