@@ -1,0 +1,275 @@
+"""The compute engine: L rows x H computing elements, the X/W/Z buffers and their scheduler.
+
+Stream protocol (what a producer must deliver, and in which order). For every tile, in the loop order
+m-tile (``m0 = 0, L, 2L, ...``) -> k-tile (``k0 = 0, D, 2D, ...``), with ``rows = min(L, M - m0)``:
+
+* X: for each n-chunk ``n0 = 0, D, 2D, ... < N``: for ``r`` in ``0..rows-1``: ``X[m0+r, n0 : n0+D]``.
+* W: for ``n`` in ``0..N-1``: ``W[n, k0 : k0+D]``.
+* Y (every op but MATMUL): for ``r`` in ``0..rows-1``: ``Y[m0+r, k0 : k0+D]``.
+* Z (out): for ``r`` in ``0..rows-1``: ``Z[m0+r, k0 : k0+D]`` with ``mask[j] = k0 + j < K``.
+
+Elements of a beat beyond N (X) or K (W, Y) are don't-care. The three input streams are independent:
+each is consumed as soon as the engine has room, so a producer serving whichever stream is ready
+never deadlocks.
+"""
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .buffers import WBuffer, XBuffer, ZBuffer
+from .ce import ComputeElement
+from .formats import GemmOp
+from .layouts import DIM_BITS, JobLayout, beat_layout, z_beat_layout
+
+__all__ = ["Engine"]
+
+
+class _TileIterator:
+    """Registers walking the tiles of a job in loop order (m-tile, then k-tile)."""
+
+    def __init__(self, m, name, config, job):
+        self._m, self._config, self._job = m, config, job
+        self.m0 = Signal(DIM_BITS + 1, name=f"{name}_m0")
+        self.k0 = Signal(DIM_BITS + 1, name=f"{name}_k0")
+        self.valid = self.m0 < job.m
+        self.is_last = (self.m0 + config.L >= job.m) & (self.k0 + config.D >= job.k)
+        remaining = job.m - self.m0
+        self.rows = Mux(remaining >= config.L, config.L, remaining)   # rows of this tile
+
+    def reset(self):
+        return [self.m0.eq(0), self.k0.eq(0)]
+
+    def advance(self):
+        """Step to the next tile (adds to the current ``m.If`` context)."""
+        c, m = self._config, self._m
+        with m.If(self.k0 + c.D >= self._job.k):
+            m.d.sync += [self.k0.eq(0), self.m0.eq(self.m0 + c.L)]
+        with m.Else():
+            m.d.sync += self.k0.eq(self.k0 + c.D)
+
+
+class Engine(wiring.Component):
+    """The RedMulE compute engine (DESIGN section 5) for a ``Config`` (L, H, P).
+
+    Ports:
+        job (stream in, ``JobLayout``: m, n, k, op): accepted when idle; M, N, K >= 1, op 0..7.
+        x, w, y (streams in): operand beats of D FP16 elements, order in the module docstring.
+        z (stream out): result beats (``data``, ``mask``).
+        busy: a job is in progress.   done: one-cycle pulse with the job's last Z beat.
+        abort: return to idle at once (soft clear); buffered beats are dropped.
+    Timing: a tile of L x D outputs costs ``ceil(N/H) * D`` cycles with all CEs busy; tiles follow
+    each other without bubbles while the streams keep up. If a beat is late or ``z`` is not ready, the
+    whole array stalls (one global enable) and resumes without losing or repeating work.
+    """
+
+    class _State(enum.Enum):
+        IDLE = 0
+        RUN = 1     # feeding the steps of tiles
+        FLUSH = 2   # D cycles after the last tile: its Z enters the Z-buffer
+        DRAIN = 3   # the last Z leaves
+
+    class _ZPhase(enum.Enum):
+        PREP = 0    # drain the held Z, then fill Y for the next window
+        READY = 1   # waiting for the next window
+        SHIFT = 2   # Y goes out to CE 0, Z comes in from CE H-1
+
+    def __init__(self, config):
+        self.config = config
+        super().__init__({
+            "job": In(stream.Signature(JobLayout)),
+            "x": In(stream.Signature(beat_layout(config))),
+            "w": In(stream.Signature(beat_layout(config))),
+            "y": In(stream.Signature(beat_layout(config))),
+            "z": Out(stream.Signature(z_beat_layout(config))),
+            "busy": Out(1),
+            "done": Out(1),
+            "abort": In(1),
+        })
+
+    def elaborate(self, platform):
+        c = self.config
+        L, H, P, D = c.L, c.H, c.P, c.D
+        m = Module()
+        State, ZPhase = self._State, self._ZPhase
+
+        m.submodules.xbuf = xbuf = XBuffer(c)
+        m.submodules.wbuf = wbuf = WBuffer(c)
+        m.submodules.zbuf = zbuf = ZBuffer(c)
+        ces = [[ComputeElement(P) for h in range(H)] for r in range(L)]
+        for r in range(L):
+            for h in range(H):
+                m.submodules[f"ce_{r}_{h}"] = ces[r][h]
+
+        job = Signal(JobLayout)
+        uses_y = job.op != GemmOp.MATMUL
+        state = Signal(State)
+        en = Signal()          # the array's global enable
+        m.d.comb += self.busy.eq(state != State.IDLE)
+
+        # ---- compute sequencer (advances with en) ------------------------------------------------
+        cyc = Signal(range(P + 1))       # cycle within a step
+        h_cur = Signal(range(H))         # column fed at this step
+        n = Signal(DIM_BITS + 1)         # reduction step within the tile
+        e = Signal(range(D))             # n mod D: position in the X chunk
+        flush = Signal(range(D))
+        tile = _TileIterator(m, "tile", c, job)
+
+        feeding = (state == State.RUN) & (cyc == 0)
+        real = n < job.n
+        seq_window = ((state == State.RUN) & (n < H)) | (state == State.FLUSH)
+        seq_window_start = ((state == State.RUN) & (n == 0) & (cyc == 0)) | \
+                           ((state == State.FLUSH) & (flush == 0))
+        # The datapath runs one cycle behind the sequencer: operands fed in cycle t are used from t+1.
+        dp_window = Signal()
+        dp_window_start = Signal()
+
+        zphase = Signal(ZPhase)
+        feed_ok = ~(feeding & real) | (wbuf.beat.valid & xbuf.can_take)
+        z_ok = ~dp_window_start | (zphase == ZPhase.READY)
+        m.d.comb += en.eq((state != State.IDLE) & feed_ok & z_ok)
+
+        # Per-column operand registers, loaded when the column is fed.
+        x_regs = [[Signal(16, name=f"x_{r}_{h}") for h in range(H)] for r in range(L)]
+        pad = [Signal(name=f"pad_{h}") for h in range(H)]
+        first_pass = Signal()  # column 0 is in the first pass of a tile: its addend is Y (or +0)
+
+        m.d.comb += [
+            wbuf.column.eq(h_cur),
+            wbuf.load.eq(en & feeding & real),
+            wbuf.shift.eq(en),
+            xbuf.take.eq(en & feeding & real),
+            xbuf.take_last.eq((e == D - 1) | (n + 1 == job.n)),
+        ]
+        with m.If(en & feeding):
+            for h in range(H):
+                with m.If(h_cur == h):
+                    m.d.sync += pad[h].eq(~real)
+                    with m.If(real):
+                        m.d.sync += [x_regs[r][h].eq(xbuf.head[r]) for r in range(L)]
+            with m.If(h_cur == 0):
+                m.d.sync += first_pass.eq(n == 0)
+
+        with m.If(en):
+            m.d.sync += [dp_window.eq(seq_window), dp_window_start.eq(seq_window_start)]
+            with m.Switch(state):
+                with m.Case(State.RUN):
+                    with m.If(cyc == P):
+                        m.d.sync += cyc.eq(0)
+                        with m.If((h_cur == H - 1) & (n + 1 >= job.n)):
+                            m.d.sync += [n.eq(0), h_cur.eq(0), e.eq(0)]
+                            tile.advance()
+                            with m.If(tile.is_last):
+                                m.d.sync += [state.eq(State.FLUSH), flush.eq(0)]
+                        with m.Else():
+                            m.d.sync += [
+                                n.eq(n + 1),
+                                h_cur.eq(Mux(h_cur == H - 1, 0, h_cur + 1)),
+                                e.eq(Mux(e == D - 1, 0, e + 1)),
+                            ]
+                    with m.Else():
+                        m.d.sync += cyc.eq(cyc + 1)
+                with m.Case(State.FLUSH):
+                    m.d.sync += flush.eq(flush + 1)
+                    with m.If(flush == D - 1):
+                        m.d.sync += state.eq(State.DRAIN)
+
+        # ---- the CE array ------------------------------------------------------------------------
+        for r in range(L):
+            for h in range(H):
+                ce = ces[r][h]
+                if h == 0:
+                    start = Mux(uses_y, zbuf.head[r], 0)
+                    acc = Mux(first_pass, start, ces[r][H - 1].z)
+                else:
+                    acc = ces[r][h - 1].z
+                m.d.comb += [
+                    ce.x.eq(x_regs[r][h]), ce.w.eq(wbuf.w[h]), ce.acc.eq(acc),
+                    ce.op.eq(job.op), ce.pad.eq(pad[h]), ce.en.eq(en),
+                ]
+            m.d.comb += zbuf.shift_in[r].eq(ces[r][H - 1].z)
+        m.d.comb += zbuf.shift.eq(en & dp_window)
+
+        # ---- X fill iterator: which tile and chunk the X-buffer's pending group belongs to --------
+        xfill = _TileIterator(m, "xfill", c, job)
+        xfill_n0 = Signal(DIM_BITS + 1)
+        wiring.connect(m, wiring.flipped(self.x), xbuf.beat)
+        m.d.comb += [
+            xbuf.fill_enable.eq((state != State.IDLE) & xfill.valid),
+            xbuf.fill_rows.eq(xfill.rows),
+        ]
+        with m.If(xbuf.group_done):
+            with m.If(xfill_n0 + D >= job.n):
+                m.d.sync += xfill_n0.eq(0)
+                xfill.advance()
+            with m.Else():
+                m.d.sync += xfill_n0.eq(xfill_n0 + D)
+        wiring.connect(m, wiring.flipped(self.w), wbuf.beat)
+
+        # ---- Z-buffer: Y preload and Z drain between windows ---------------------------------------
+        ytile = _TileIterator(m, "ytile", c, job)   # tile of the next window
+        ztile = _TileIterator(m, "ztile", c, job)   # tile of the Z held in the buffer
+        held_z = Signal()
+        first_window = Signal()
+        shifts = Signal(range(D))
+        zrow = Signal(range(L))
+        yrow = Signal(range(L))
+
+        m.d.comb += [
+            zbuf.rd_row.eq(zrow),
+            self.z.payload.data.eq(zbuf.rd_data),
+            zbuf.wr_row.eq(yrow),
+            zbuf.wr_data.eq(self.y.payload),
+        ]
+        for j in range(D):
+            m.d.comb += self.z.payload.mask[j].eq(ztile.k0 + j < job.k)
+
+        with m.Switch(zphase):
+            with m.Case(ZPhase.PREP):
+                with m.If(held_z):
+                    m.d.comb += self.z.valid.eq(state != State.IDLE)
+                    with m.If(self.z.ready & self.z.valid):
+                        with m.If(zrow == ztile.rows - 1):
+                            m.d.sync += [zrow.eq(0), held_z.eq(0)]
+                            ztile.advance()
+                            with m.If(ztile.is_last):
+                                m.d.comb += self.done.eq(1)
+                                m.d.sync += state.eq(State.IDLE)
+                        with m.Else():
+                            m.d.sync += zrow.eq(zrow + 1)
+                with m.Elif(uses_y & ytile.valid):
+                    m.d.comb += [self.y.ready.eq(state != State.IDLE), zbuf.wr_en.eq(self.y.valid)]
+                    with m.If(self.y.valid & self.y.ready):
+                        with m.If(yrow == ytile.rows - 1):
+                            m.d.sync += [yrow.eq(0), zphase.eq(ZPhase.READY)]
+                        with m.Else():
+                            m.d.sync += yrow.eq(yrow + 1)
+                with m.Else():
+                    m.d.sync += zphase.eq(ZPhase.READY)
+            with m.Case(ZPhase.READY):
+                with m.If(zbuf.shift):
+                    m.d.sync += [zphase.eq(ZPhase.SHIFT), shifts.eq(1)]
+            with m.Case(ZPhase.SHIFT):
+                with m.If(zbuf.shift):
+                    m.d.sync += shifts.eq(shifts + 1)
+                    with m.If(shifts == D - 1):
+                        m.d.sync += [zphase.eq(ZPhase.PREP), held_z.eq(~first_window),
+                                     first_window.eq(0)]
+                        ytile.advance()
+
+        # ---- job acceptance and abort -----------------------------------------------------------
+        m.d.comb += self.job.ready.eq(state == State.IDLE)
+        with m.If(self.job.valid & self.job.ready):
+            m.d.sync += [
+                job.eq(self.job.payload),
+                state.eq(State.RUN),
+                cyc.eq(0), n.eq(0), h_cur.eq(0), e.eq(0),
+                *tile.reset(), *xfill.reset(), *ytile.reset(), *ztile.reset(),
+                xfill_n0.eq(0),
+                zphase.eq(ZPhase.PREP), held_z.eq(0), first_window.eq(1),
+                zrow.eq(0), yrow.eq(0),
+                dp_window.eq(0), dp_window_start.eq(0),
+            ]
+        m.d.comb += xbuf.clear.eq(self.abort | (self.job.valid & self.job.ready))
+        with m.If(self.abort):
+            m.d.sync += state.eq(State.IDLE)
+        return m

@@ -1,0 +1,1 @@
+"""Simulation testbenches for redmule-hdl: stream models, memory model, drivers and job runners."""

@@ -1,0 +1,106 @@
+"""Run one job through the bare ``Engine`` in Amaranth's simulator, with behavioural producers.
+
+The producers serve X, W and Y beats in the engine's stream order (``sim.streams``); the consumer
+collects Z. Each can stall at random (seeded), so tests exercise the global enable.
+"""
+import random
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from redmule_hdl.engine import Engine
+from redmule_hdl.formats import GemmOp
+
+from .streams import ZCollector, pack_beat, w_beats, x_beats, y_beats
+
+__all__ = ["EngineResult", "run_engine"]
+
+
+@dataclass
+class EngineResult:
+    z: np.ndarray          # FP16 bits, M x K
+    cycles: int            # from the job's acceptance to the last Z beat (inclusive)
+    first_input: int       # cycle of the first accepted operand beat (relative to the job)
+
+
+def run_engine(config, op, x, w, y=None, *, stall=0.0, seed=0, max_cycles=None, vcd=None):
+    """Compute ``op`` on FP16 bit matrices through the engine; returns ``EngineResult``.
+
+    ``stall`` is the probability that a producer withholds a beat, or the consumer refuses one, in
+    any cycle.
+    """
+    op = GemmOp.parse(op)
+    x = np.asarray(x, dtype=np.uint16)
+    w = np.asarray(w, dtype=np.uint16)
+    M, N = x.shape
+    K = w.shape[1]
+    engine = Engine(config)
+    rng = random.Random(seed)
+    streams = {
+        "x": list(x_beats(config, x, K)),
+        "w": list(w_beats(config, w, M)),
+        "y": list(y_beats(config, np.asarray(y, dtype=np.uint16))) if op.uses_y else [],
+    }
+    collector = ZCollector(config, M, K)
+    limit = max_cycles or 20 * (config.compute_bound(M, N, K) + 10 * config.port_bound(M, N, K)) + 1000
+    beat_mask = (1 << config.beat_width) - 1
+    state = {"cycle": 0, "first_input": None, "end": None}
+
+    def producer(name, seed_offset):
+        port = getattr(engine, name)
+        prng = random.Random(seed * 7919 + seed_offset)
+
+        async def process(ctx):
+            for beat in streams[name]:
+                while stall and prng.random() < stall:
+                    await ctx.tick()
+                ctx.set(port.valid, 1)
+                ctx.set(port.payload.as_value(), pack_beat(beat))
+                await ctx.tick().until(port.ready)
+                if state["first_input"] is None:
+                    state["first_input"] = state["cycle"] - 1
+                ctx.set(port.valid, 0)
+        return process
+
+    async def consumer(ctx):
+        while not collector.complete:
+            ready = not (stall and rng.random() < stall)
+            ctx.set(engine.z.ready, ready)
+            await ctx.tick()
+        ctx.set(engine.z.ready, 0)
+
+    async def controller(ctx):
+        ctx.set(engine.job.payload, {"m": M, "n": N, "k": K, "op": int(op)})
+        ctx.set(engine.job.valid, 1)
+        await ctx.tick().until(engine.job.ready)
+        ctx.set(engine.job.valid, 0)
+        state["cycle"] = 1
+        while True:
+            _, _, z_valid, z_ready, payload, done = await ctx.tick().sample(
+                engine.z.valid, engine.z.ready, engine.z.payload, engine.done)
+            state["cycle"] += 1
+            if z_valid and z_ready:
+                raw = payload.as_value().value
+                collector.add(raw & beat_mask, raw >> config.beat_width)
+            if done:
+                state["end"] = state["cycle"] - 1
+                return
+            if state["cycle"] > limit:
+                raise TimeoutError(f"engine did not finish within {limit} cycles "
+                                   f"({collector.count} Z beats received)")
+
+    sim = Simulator(engine)
+    sim.add_clock(1e-6)
+    sim.add_testbench(controller)
+    sim.add_testbench(consumer, background=True)
+    for i, name in enumerate(("x", "w", "y")):
+        sim.add_testbench(producer(name, i), background=True)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+    if not collector.complete:
+        raise AssertionError(f"job finished after {collector.count} of the Z beats")
+    return EngineResult(collector.z, state["end"], state["first_input"] or 0)
