@@ -1,0 +1,144 @@
+"""Config: defaults, derived values, validation and the performance bounds of DESIGN section 8."""
+import dataclasses
+import math
+import re
+
+import pytest
+
+from redmule_hdl.config import Config
+
+
+def test_defaults():
+    c = Config()
+    assert (c.L, c.H, c.P, c.contexts, c.misaligned) == (12, 4, 3, 2, True)
+    assert c.D == 16
+    assert c.beat_width == 256
+    assert c.port_width == 288
+    assert c.port_words == 9
+    assert c.peak_fmas_per_cycle == 48
+    assert c.ce_latency == 4
+    assert str(c) == "12x4x3"
+
+
+def test_derived_values_follow_the_formulas():
+    for L, H, P, misaligned in [(1, 1, 1, True), (4, 2, 0, False), (8, 8, 2, True), (64, 32, 8, False)]:
+        c = Config(L=L, H=H, P=P, misaligned=misaligned)
+        assert c.D == H * (P + 1)
+        assert c.beat_width == 16 * H * (P + 1)
+        assert c.port_width == 16 * c.D + (32 if misaligned else 0)
+        assert c.port_words * 32 == c.port_width
+        assert c.peak_fmas_per_cycle == L * H
+        assert c.ce_latency == P + 1
+
+
+def test_aligned_port_is_one_beat():
+    c = Config(misaligned=False)
+    assert c.port_width == c.beat_width == 256
+    assert c.port_words == 8
+
+
+def test_frozen_and_hashable():
+    c = Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.L = 8
+    assert Config(L=8) == Config(L=8)
+    assert len({Config(), Config(), Config(H=2)}) == 2
+
+
+def re_quote(value):
+    return re.escape(repr(value))
+
+
+@pytest.mark.parametrize("name", ["L", "H", "P", "contexts"])
+@pytest.mark.parametrize("value", [True, False, 4.0, "4", None, 2 ** 0.5])
+def test_non_int_is_type_error(name, value):
+    with pytest.raises(TypeError, match=rf"^{name} must be an int, not {re_quote(value)}$"):
+        Config(**{name: value})
+
+
+@pytest.mark.parametrize("value", [1, 0, "yes", None])
+def test_misaligned_must_be_bool(value):
+    with pytest.raises(TypeError, match=r"^misaligned must be a bool"):
+        Config(misaligned=value)
+
+
+@pytest.mark.parametrize("name,value", [
+    ("L", 0), ("L", -1), ("L", Config.MAX_L + 1),
+    ("H", 0), ("H", Config.MAX_H + 1),
+    ("P", -1), ("P", Config.MAX_P + 1),
+    ("contexts", 0), ("contexts", Config.MAX_CONTEXTS + 1),
+])
+def test_out_of_range_is_value_error_naming_the_parameter(name, value):
+    with pytest.raises(ValueError, match=rf"^{name} must be in \d+\.\.\d+, not {value}$"):
+        Config(**{name: value})
+
+
+@pytest.mark.parametrize("name", ["L", "H", "P", "contexts"])
+def test_limits_are_inclusive(name):
+    lo = {"L": 1, "H": 1, "P": 0, "contexts": 1}[name]
+    hi = {"L": Config.MAX_L, "H": Config.MAX_H, "P": Config.MAX_P, "contexts": Config.MAX_CONTEXTS}[name]
+    # H=1 with P=0 would make D = 1, refused separately below; use P=1 for the H limit.
+    extra = {"P": 1} if name == "H" else {}
+    assert getattr(Config(**{name: lo}, **extra), name) == lo
+    assert getattr(Config(**{name: hi}, **extra), name) == hi
+
+
+def test_ring_of_one_is_refused():
+    with pytest.raises(ValueError, match=r"D = H\*\(P\+1\) must be >= 2, not 1 \(H=1, P=0\)"):
+        Config(H=1, P=0)
+    assert Config(H=1, P=1).D == 2
+    assert Config(H=2, P=0).D == 2
+
+
+# Shapes (M, N, K) from the original's regression list (DESIGN section 9) and a few edge cases.
+SHAPES = [(96, 96, 96), (12, 16, 16), (48, 48, 48), (30, 32, 17), (24, 32, 1), (5, 32, 3),
+          (36, 31, 32), (23, 17, 33), (3, 11, 32), (17, 13, 17), (1, 1, 1)]
+
+
+def compute_bound(c, M, N, K):
+    """C = ceil(M/L) * ceil(K/D) * ceil(N/H) * D (DESIGN section 8)."""
+    return math.ceil(M / c.L) * math.ceil(K / c.D) * math.ceil(N / c.H) * c.D
+
+
+def port_bound(c, M, N, K, uses_y):
+    """B = X + W + Y + Z beats (DESIGN section 8), Y only when the op uses it."""
+    kt = math.ceil(K / c.D)
+    x = M * math.ceil(N / c.D) * kt
+    w = math.ceil(M / c.L) * kt * N
+    z = M * kt
+    return x + w + z + (z if uses_y else 0)
+
+
+@pytest.mark.parametrize("cfg", [Config(), Config(L=8, H=2, P=1), Config(L=3, H=5, P=2, misaligned=False)],
+                         ids=str)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_bounds_match_design_formulas(cfg, shape):
+    M, N, K = shape
+    assert cfg.compute_bound(M, N, K) == compute_bound(cfg, M, N, K)
+    assert cfg.port_bound(M, N, K) == port_bound(cfg, M, N, K, uses_y=True)
+    assert cfg.port_bound(M, N, K, uses_y=True) == port_bound(cfg, M, N, K, uses_y=True)
+    assert cfg.port_bound(M, N, K, uses_y=False) == port_bound(cfg, M, N, K, uses_y=False)
+
+
+def test_bounds_hand_computed():
+    c = Config()
+    # 96^3 on 12x4x3: 8 m-tiles * 6 k-tiles * 24 ring passes * 16 cycles; the original takes 18511.
+    assert c.compute_bound(96, 96, 96) == 18432
+    # X 96*6*6 + W 8*6*96 + Z 96*6 (+ Y 96*6)
+    assert c.port_bound(96, 96, 96, uses_y=False) == 3456 + 4608 + 576
+    assert c.port_bound(96, 96, 96) == 3456 + 4608 + 576 + 576
+    # 12x16x16: one tile of 4 ring passes; the original takes 141 cycles (about 79 of overhead).
+    assert c.compute_bound(12, 16, 16) == 64
+    assert c.port_bound(12, 16, 16) == 12 + 16 + 12 + 12
+    # 3x11x32 (M, N, K): 1 m-tile * 2 k-tiles * 3 passes * 16.
+    assert c.compute_bound(3, 11, 32) == 96
+    # A single element still costs a full ring pass.
+    assert c.compute_bound(1, 1, 1) == 16
+    assert c.port_bound(1, 1, 1, uses_y=False) == 3
+
+
+def test_utilization():
+    c = Config()
+    assert c.utilization(96, 96, 96, 18432) == pytest.approx(1.0)
+    assert c.utilization(96, 96, 96, 18511) == pytest.approx(96 ** 3 / (48 * 18511))
+    assert 0.99 < c.utilization(96, 96, 96, 18511) < 1.0
