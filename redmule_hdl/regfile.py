@@ -1,0 +1,194 @@
+"""The register file behind the peripheral (HWPE control) port: job contexts and their queue.
+
+Register map and semantics: ``regmap`` (DESIGN section 7).
+"""
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .regmap import (ACQUIRE_NONE, ERROR_BITS, JOB_REGS, PERIPH_ID_BITS, REGISTERS, WINDOW_BITS,
+                     Reg)
+
+__all__ = ["PeriphSignature", "JobRegs", "RegFile"]
+
+
+class PeriphSignature(wiring.Signature):
+    """The HWPE peripheral (control) port, 32-bit, seen from the initiator (the core side).
+
+    Request: ``req``, ``add`` (byte address), ``wen`` (1 = read, 0 = write), ``be`` (byte enables of a
+    write), ``data`` (write data), ``id`` (transaction id, ``PERIPH_ID_BITS`` = 8 bits, returned in
+    ``r_id``). A request is accepted in a cycle with ``req & gnt``. Response: ``r_valid`` for one cycle
+    exactly one cycle after every accepted request (reads and writes), with ``r_data`` (read data, 0
+    for writes) and ``r_id``. The accelerator's port is ``In(PeriphSignature())``.
+    """
+
+    def __init__(self):
+        super().__init__({
+            "req": Out(1),
+            "gnt": In(1),
+            "add": Out(32),
+            "wen": Out(1),
+            "be": Out(4),
+            "data": Out(32),
+            "id": Out(PERIPH_ID_BITS),
+            "r_valid": In(1),
+            "r_data": In(32),
+            "r_id": In(PERIPH_ID_BITS),
+        })
+
+
+#: The job registers of one context, as stored (only the implemented bits of each register).
+JobRegs = data.StructLayout({r.name.lower(): REGISTERS[r].bits for r in JOB_REGS})
+
+
+class RegFile(wiring.Component):
+    """Job contexts, their queue and the status registers (DESIGN section 7).
+
+    Contexts are used as a ring, in order: ACQUIRE hands out context ``acq`` (the next in the ring),
+    TRIGGER commits it and queues it, the controller runs the queued contexts oldest first, and a
+    finished job frees its context. Job-register writes and reads address context ``acq`` (the
+    acquired one); writes are ignored while that context is queued or running, so software that forgot
+    to ACQUIRE can never corrupt a pending job.
+
+    * ACQUIRE (read): if no context is locked and context ``acq`` is free, returns ``acq`` and locks it;
+      otherwise returns -1 (``ACQUIRE_NONE``). The lock serializes initiators: only the holder may
+      program and trigger.
+    * TRIGGER (write): value 0 queues context ``acq`` (if it is free; locked or not, for software that
+      does not ACQUIRE) and releases the lock; any other value releases the lock only ("commit"): the
+      registers keep their values and the next ACQUIRE returns the same context.
+    * SOFT_CLEAR (write): empties the queue, releases the lock, rewinds the ring and pulses ``clear``
+      the next cycle (the controller aborts the running job, which then never finishes); value 0 also
+      zeroes every context's job registers. FINISHED, CYCLES and ERROR are kept.
+    * FINISHED counts ``finish`` pulses; STATUS has bit i set while context i is queued or running;
+      RUNNING_JOB is the context id of the job started last.
+
+    Ports:
+        periph (``In(PeriphSignature())``): ``gnt`` is always 1, responses one cycle later.
+        head (stream out of ``JobRegs``): the oldest queued job; the handshake starts it (it is then
+            running and stays in its context until ``finish``). When nothing is queued or running, a
+            TRIGGER write of 0 presents its context on ``head`` in the same cycle (``head.valid`` then
+            depends combinationally on the peripheral request), so a job can start in the cycle of
+            its trigger.
+        finish (in): the running job has finished (or was refused): free its context, count it.
+        clear (out): one-cycle pulse the cycle after an accepted SOFT_CLEAR write.
+        busy (out): a job is queued or running.
+        cycles, error (in): values of the read-only CYCLES and ERROR registers.
+    """
+
+    def __init__(self, config):
+        self.config = config
+        super().__init__({
+            "periph": In(PeriphSignature()),
+            "head": Out(stream.Signature(JobRegs)),
+            "finish": In(1),
+            "clear": Out(1),
+            "busy": Out(1),
+            "cycles": In(32),
+            "error": In(ERROR_BITS),
+        })
+
+    def elaborate(self, platform):
+        C = self.config.contexts
+        m = Module()
+        bus = self.periph
+
+        ctx = [Signal(JobRegs, name=f"ctx{i}") for i in range(C)]
+        ctx_arr = Array(ctx)
+        pending = Signal(C)          # queued or running, per context
+        acq = Signal(range(C))       # context handed out by ACQUIRE / programmed / queued by TRIGGER
+        head = Signal(range(C))      # oldest pending context
+        locked = Signal()
+        running = Signal()           # context ``head`` is running
+        finished = Signal(32)
+        running_job = Signal(REGISTERS[Reg.RUNNING_JOB].bits)
+
+        def succ(ptr):
+            return Mux(ptr == C - 1, 0, ptr + 1)
+
+        acq_free = ~pending.bit_select(acq, 1)
+
+        # ---- request decode ----------------------------------------------------------------------
+        accept = bus.req & bus.gnt
+        offset = bus.add[2:WINDOW_BITS]
+        read = accept & bus.wen
+        write = accept & ~bus.wen
+
+        def at(reg):
+            return offset == (int(reg) >> 2)
+
+        trigger_start = write & at(Reg.TRIGGER) & (bus.data == 0) & acq_free
+        soft_clear = write & at(Reg.SOFT_CLEAR)
+        m.d.comb += bus.gnt.eq(1)
+
+        # ---- head of the queue -------------------------------------------------------------------
+        # Nothing pending means head == acq; a trigger of that context may start it at once.
+        queue_empty = ~pending.any()
+        m.d.comb += [
+            self.head.payload.eq(ctx_arr[head]),
+            self.head.valid.eq((pending.bit_select(head, 1) & ~running)
+                               | (trigger_start & queue_empty)),
+            self.busy.eq(pending.any()),
+        ]
+        start = self.head.valid & self.head.ready
+
+        # ---- state updates (SOFT_CLEAR, last, overrides) -----------------------------------------
+        set_pend = Signal(C)
+        clr_pend = Signal(C)
+        with m.If(trigger_start):
+            m.d.comb += set_pend.eq(Const(1, C) << acq)
+            m.d.sync += [acq.eq(succ(acq)), locked.eq(0)]
+        with m.Elif(write & at(Reg.TRIGGER)):
+            m.d.sync += locked.eq(0)
+        with m.If(start):
+            m.d.sync += [running.eq(1), running_job.eq(head)]
+        with m.If(self.finish & running):
+            m.d.comb += clr_pend.eq(Const(1, C) << head)
+            m.d.sync += [running.eq(0), head.eq(succ(head)), finished.eq(finished + 1)]
+        m.d.sync += pending.eq((pending | set_pend) & ~clr_pend)
+
+        can_acquire = ~locked & acq_free
+        with m.If(read & at(Reg.ACQUIRE) & can_acquire):
+            m.d.sync += locked.eq(1)
+
+        # Job register writes go to context ``acq`` while it is free.
+        for r in JOB_REGS:
+            bits = REGISTERS[r].bits
+            with m.If(write & at(r) & acq_free):
+                mask = Cat(*(bus.be[i // 8] for i in range(bits)))
+                for i in range(C):
+                    field = getattr(ctx[i], r.name.lower())
+                    with m.If(acq == i):
+                        m.d.sync += field.eq((field & ~mask) | (bus.data[:bits] & mask))
+
+        m.d.sync += self.clear.eq(soft_clear)
+        with m.If(soft_clear):
+            m.d.sync += [pending.eq(0), acq.eq(0), head.eq(0), locked.eq(0), running.eq(0)]
+            with m.If(bus.data == 0):
+                m.d.sync += [c.eq(0) for c in ctx]
+
+        # ---- read data, registered: the response comes one cycle after the request ---------------
+        acq_regs = ctx_arr[acq]
+        rdata = Signal(32)
+        with m.Switch(offset):
+            with m.Case(Reg.ACQUIRE >> 2):
+                m.d.comb += rdata.eq(Mux(can_acquire, acq, ACQUIRE_NONE))
+            with m.Case(Reg.FINISHED >> 2):
+                m.d.comb += rdata.eq(finished)
+            with m.Case(Reg.STATUS >> 2):
+                m.d.comb += rdata.eq(pending)
+            with m.Case(Reg.RUNNING_JOB >> 2):
+                m.d.comb += rdata.eq(running_job)
+            with m.Case(Reg.CYCLES >> 2):
+                m.d.comb += rdata.eq(self.cycles)
+            with m.Case(Reg.ERROR >> 2):
+                m.d.comb += rdata.eq(self.error)
+            for r in JOB_REGS:
+                with m.Case(r >> 2):
+                    m.d.comb += rdata.eq(getattr(acq_regs, r.name.lower()))
+        m.d.sync += [
+            bus.r_valid.eq(accept),
+            bus.r_data.eq(Mux(read, rdata, 0)),
+        ]
+        with m.If(accept):
+            m.d.sync += bus.r_id.eq(bus.id)
+        return m
