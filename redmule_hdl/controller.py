@@ -1,0 +1,191 @@
+"""The controller: checks the job at the head of the register file's queue, runs it, reports it."""
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .formats import FORMAT_CODES, GemmOp
+from .layouts import JobLayout, StreamerJob
+from .regfile import JobRegs
+from .regmap import ERROR_BITS, FIELDS, JobError
+
+__all__ = ["Controller", "decode_job"]
+
+
+def _field(regs, name):
+    f = FIELDS[name]
+    return getattr(regs, f.reg.name.lower())[f.lsb:f.lsb + f.width]
+
+
+def _any_code(code, codes):
+    """``code`` is one of ``codes`` (a constant-folded OR of comparisons; 0 if ``codes`` is empty)."""
+    result = 0
+    for c in codes:
+        result = result | (code == c)
+    return result
+
+
+def decode_job(m, regs, config):
+    """Combinational decode of a job's registers (``JobRegs`` view ``regs``).
+
+    Returns ``(error, sjob, ejob)``: the ``JobError`` code (first fault wins, the order of
+    ``regmap.job_error``, which is the Python model of this logic), the streamer's job and the
+    engine's job (both ``Signal`` views, meaningful when ``error`` is 0).
+    """
+    mm, nn, kk = _field(regs, "M"), _field(regs, "N"), _field(regs, "K")
+    op = _field(regs, "OP")
+    in_fmt = _field(regs, "FORMAT")
+    out_fmt_en = _field(regs, "OUT_FMT_EN")
+    out_fmt = Mux(out_fmt_en, _field(regs, "OUT_FORMAT"), in_fmt)
+    y_sep = _field(regs, "Y_SEP")
+    uses_y = op != GemmOp.MATMUL
+
+    wide = [c for c, f in FORMAT_CODES.items() if f.bytes == 2]
+    assert all(f.bytes in (1, 2) for f in FORMAT_CODES.values())
+    in_wide = Signal(name="in_wide")
+    out_wide = Signal(name="out_wide")
+    m.d.comb += [in_wide.eq(_any_code(in_fmt, wide)), out_wide.eq(_any_code(out_fmt, wide))]
+
+    sjob = Signal(StreamerJob, name="sjob")
+    ejob = Signal(JobLayout, name="ejob")
+    m.d.comb += [
+        sjob.x_addr.eq(regs.x_addr),
+        sjob.w_addr.eq(regs.w_addr),
+        sjob.z_addr.eq(regs.z_addr),
+        sjob.y_addr.eq(Mux(y_sep, regs.y_addr, regs.z_addr)),
+        # Pitch 0 = dense rows: N (X) or K (W, Y, Z) elements.
+        sjob.x_pitch.eq(Mux(regs.x_stride == 0, Mux(in_wide, nn << 1, nn), regs.x_stride)),
+        sjob.w_pitch.eq(Mux(regs.w_stride == 0, Mux(in_wide, kk << 1, kk), regs.w_stride)),
+        sjob.z_pitch.eq(Mux(regs.z_stride == 0, Mux(out_wide, kk << 1, kk), regs.z_stride)),
+        sjob.m.eq(mm), sjob.n.eq(nn), sjob.k.eq(kk), sjob.op.eq(op),
+        sjob.in_fmt.eq(in_fmt), sjob.out_fmt.eq(out_fmt),
+        ejob.m.eq(mm), ejob.n.eq(nn), ejob.k.eq(kk), ejob.op.eq(op),
+    ]
+
+    # Alignment: element aligned (FP16: even), or word aligned without the misaligned port.
+    if config.misaligned:
+        in_mask, out_mask = Mux(in_wide, 1, 0), Mux(out_wide, 1, 0)
+    else:
+        in_mask, out_mask = 3, 3
+    y_checked = Mux(y_sep & uses_y, regs.y_addr, 0)
+    in_bits = (sjob.x_addr | sjob.w_addr | sjob.x_pitch | sjob.w_pitch)[:2]
+    out_bits = (sjob.z_addr | sjob.z_pitch | y_checked)[:2]
+    misaligned = ((in_bits & in_mask) != 0) | ((out_bits & out_mask) != 0)
+
+    size_zero = (mm == 0) | (nn == 0) | (kk == 0)
+    op_codes = {int(o) for o in GemmOp}
+    # Every OP_BITS-wide code is an op today; the check stays for a wider field or fewer ops.
+    bad_op = 0 if op_codes >= set(range(1 << len(op))) else ~_any_code(op, op_codes)
+    bad_fmt = ~_any_code(in_fmt, FORMAT_CODES) | ~_any_code(out_fmt, FORMAT_CODES)
+    error = Signal(ERROR_BITS, name="job_error")
+    with m.If(size_zero):
+        m.d.comb += error.eq(JobError.SIZE_ZERO)
+    with m.Elif(bad_op):
+        m.d.comb += error.eq(JobError.BAD_OP)
+    with m.Elif(bad_fmt):
+        m.d.comb += error.eq(JobError.BAD_FORMAT)
+    with m.Elif(misaligned):
+        m.d.comb += error.eq(JobError.MISALIGNED)
+    return error, sjob, ejob
+
+
+class Controller(wiring.Component):
+    """Job decode and checks, engine and streamer start, completion, CYCLES and ERROR.
+
+    The job at the head of the register file's queue is checked combinationally (``decode_job``).
+    When the engine and the streamer are idle, the controller takes it (``head`` handshake) and in the
+    same cycle either
+
+    * starts it: ``engine_job`` handshake (the engine latches M, N, K, op) and a ``start`` pulse to the
+      streamer, whose ``sjob`` (addresses, resolved pitches, formats) stays valid until ``finish``
+      (it is decoded from the running context, which cannot change while the job runs); or
+    * refuses it (ERROR != 0): nothing is started, no memory is touched, and ``evt`` follows in the
+      next cycle.
+
+    A started job finishes in the cycle in which the engine's ``done`` has been seen and the streamer
+    reports ``stores_done`` (all Z stores granted): ``evt`` and ``finish`` are high in that cycle.
+
+    CYCLES is the number of clock edges from the cycle in which the job left the queue (its ``head``
+    handshake) to the cycle of its ``evt``: a job taken in cycle ``t`` whose evt is in cycle ``t + c``
+    reports ``c``. When nothing was queued the register file presents a job in the cycle of its
+    accepted TRIGGER write, so then ``t`` is the trigger cycle. A refused job reports 1.
+
+    ``clear`` (soft clear) aborts at once: ``abort`` to the engine and the streamer in the same cycle,
+    back to idle without ``evt``. The next job starts only once the streamer reports ``idle`` (its
+    outstanding reads have returned), so an aborted job can never leak into it.
+
+    Ports:
+        head (stream in, ``JobRegs``): from ``RegFile.head``.
+        finish (out): to ``RegFile.finish``.  clear (in): from ``RegFile.clear``.
+        cycles, error (out): the CYCLES and ERROR registers.
+        evt (out): one-cycle pulse per finished or refused job.
+        engine_job (stream out, ``JobLayout``), engine_done (in).
+        sjob (out, ``StreamerJob``), start (out), stores_done (in), streamer_idle (in).
+        abort (out): to the engine and the streamer.
+    """
+
+    class _State(enum.Enum):
+        IDLE = 0
+        RUN = 1
+        REFUSE = 2
+
+    def __init__(self, config):
+        self.config = config
+        super().__init__({
+            "head": In(stream.Signature(JobRegs)),
+            "finish": Out(1),
+            "clear": In(1),
+            "cycles": Out(32),
+            "error": Out(ERROR_BITS),
+            "evt": Out(1),
+            "engine_job": Out(stream.Signature(JobLayout)),
+            "engine_done": In(1),
+            "sjob": Out(StreamerJob),
+            "start": Out(1),
+            "stores_done": In(1),
+            "streamer_idle": In(1),
+            "abort": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        State = self._State
+        state = Signal(State)
+        count = Signal(32)
+        done_seen = Signal()
+
+        error, sjob, ejob = decode_job(m, self.head.payload, self.config)
+        m.d.comb += [
+            self.sjob.eq(sjob),
+            self.engine_job.payload.eq(ejob),
+            self.abort.eq(self.clear),
+        ]
+
+        can_take = (state == State.IDLE) & ~self.clear & self.streamer_idle & self.engine_job.ready
+        take = can_take & self.head.valid
+        m.d.comb += self.head.ready.eq(can_take)
+        with m.If(state != State.IDLE):
+            m.d.sync += count.eq(count + 1)
+
+        with m.If(take):
+            m.d.sync += [self.error.eq(error), count.eq(1), done_seen.eq(0)]
+            with m.If(error == JobError.OK):
+                m.d.comb += [self.engine_job.valid.eq(1), self.start.eq(1)]
+                m.d.sync += state.eq(State.RUN)
+            with m.Else():
+                m.d.sync += state.eq(State.REFUSE)
+
+        finished = Signal()
+        with m.Switch(state):
+            with m.Case(State.RUN):
+                engine_done = done_seen | self.engine_done
+                m.d.sync += done_seen.eq(engine_done)
+                m.d.comb += finished.eq(engine_done & self.stores_done)
+            with m.Case(State.REFUSE):
+                m.d.comb += finished.eq(1)
+        with m.If(finished & ~self.clear):
+            m.d.comb += [self.evt.eq(1), self.finish.eq(1)]
+            m.d.sync += [self.cycles.eq(count), state.eq(State.IDLE)]
+
+        with m.If(self.clear):
+            m.d.sync += [state.eq(State.IDLE), done_seen.eq(0)]
+        return m
