@@ -60,8 +60,8 @@ class XBuffer(wiring.Component):
             m.d.comb += self.head[r].eq(Mux(from_pending, pending[r][0], active[r][0]))
             with m.If(self.take):
                 # Shift the chunk by one element; a fresh chunk comes from the pending beat.
-                src = Mux(from_pending, pending[r].as_value()[16:], active[r].as_value())
-                m.d.sync += active[r].eq(src >> 16)
+                shifted = active[r].as_value() >> 16
+                m.d.sync += active[r].eq(Mux(from_pending, pending[r].as_value()[16:], shifted))
 
         with m.If(self.take):
             m.d.sync += active_full.eq(~self.take_last)

@@ -1,0 +1,27 @@
+"""Shared test data: FP16/FP8 matrices with special values sprinkled in."""
+import numpy as np
+
+from redmule_hdl import golden
+from redmule_hdl.formats import format_by_name
+
+FP16_SPECIALS = np.array([
+    0x0000, 0x8000,           # +0, -0
+    0x0001, 0x8001, 0x03FF,   # subnormals
+    0x0400, 0x7BFF, 0xFBFF,   # min normal, +-max normal
+    0x3C00, 0xBC00,           # +-1
+    0x7C00, 0xFC00,           # +-Inf
+    0x7E00, 0x7D01, 0xFE37,   # NaNs (quiet, signalling, negative with payload)
+], dtype=np.uint16)
+
+
+def random_matrix(rng, shape, fmt="fp16", special_fraction=0.0, scale=1.0):
+    """Values of moderate magnitude rounded to ``fmt``, with some special values mixed in."""
+    f = format_by_name(fmt)
+    bits = golden.from_float(rng.normal(0.0, scale, size=shape), f)
+    if special_fraction:
+        specials = golden.cast(FP16_SPECIALS, "fp16", f) if f.width == 8 else FP16_SPECIALS
+        if f.width == 8:   # FP8 NaN payloads: use raw patterns too
+            specials = np.concatenate([specials, np.array([f.inf | 1, f.sign_mask | 1, 1], np.uint8)])
+        pick = rng.random(shape) < special_fraction
+        bits = np.where(pick, rng.choice(specials, size=shape), bits).astype(bits.dtype)
+    return bits
