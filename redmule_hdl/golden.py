@@ -45,9 +45,26 @@ def to_float(bits, fmt="fp16"):
 def from_float(values, fmt="fp16"):
     """Round float values to ``fmt`` (RNE, no saturation) and return canonical bit patterns."""
     f = format_by_name(fmt)
-    out = np.asarray(values).astype(_NP_DTYPES[f.name]).view(np.uint8 if f.width == 8 else np.uint16)
+    v = np.asarray(values)
+    if f.width == 8 and v.dtype.kind == "f" and v.dtype.itemsize > 4:
+        # ml_dtypes narrows float64 through float32 (two roundings); round to odd on the way instead.
+        v = _f32_round_to_odd(v)
+    with np.errstate(over="ignore", invalid="ignore"):     # overflow to +-Inf is the specified result
+        out = v.astype(_NP_DTYPES[f.name]).view(np.uint8 if f.width == 8 else np.uint16)
     nan = np.isnan(np.asarray(values, dtype=np.float64))
     return np.where(nan, np.array(f.canonical_nan, out.dtype), out)
+
+
+def _f32_round_to_odd(x):
+    """float64 -> float32, truncated with the last bit set when inexact: a second RNE rounding to a format
+    of at most 22 significant bits then rounds the original value correctly."""
+    x = x.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = x.astype(np.float32)
+        r = np.where(np.abs(r.astype(np.float64)) > np.abs(x), np.nextafter(r, np.float32(0)), r)
+        inexact = r.astype(np.float64) != x
+    odd = (r.view(np.uint32) | inexact.astype(np.uint32)).view(np.float32)
+    return np.where(np.isnan(x), np.float32(np.nan), odd)
 
 
 def _f16_round(x64):

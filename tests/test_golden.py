@@ -497,6 +497,36 @@ def test_cast_hand_picked():
     assert golden.cast(np.array([0x80, 0x00], np.uint8), "e5m2", "fp16").tolist() == [0x8000, 0x0000]
 
 
+def _model_from_float(v, f):
+    if np.isnan(v):
+        return f.canonical_nan
+    if np.isinf(v):
+        return encode("inf", -1 if v < 0 else 1, None, f)
+    return encode("num", -1 if np.signbit(v) else 1, abs(Fraction(float(v))), f)
+
+
+@pytest.mark.parametrize("fmt", [FP16, E5M2, E4M3], ids=lambda f: f.name)
+def test_from_float_rounds_once(fmt):
+    """float64 -> format with one RNE rounding, also next to midpoints (where float32 as a stepping stone
+    double-rounds) and beyond the largest finite value."""
+    rng = np.random.default_rng(fmt.code + 40)
+    # Positive finite values in increasing order (bit order), exactly as float64.
+    mags = np.array([float(decode(b, fmt)[2]) for b in range(fmt.inf)])
+    mids = (mags[:-1] + mags[1:]) / 2                       # exact: one bit more than the format
+    top = mags[-1] + (mags[-1] - mags[-2]) / 2              # the overflow threshold
+    if len(mids) > 1500:                                    # FP16: a sample of its 31k midpoints
+        mids = rng.choice(mids, 1500, replace=False)
+    mids = np.append(mids, top)
+    eps = np.array([0.0, 2.0 ** -30, -2.0 ** -30, 2.0 ** -45, -2.0 ** -45])
+    near = (mids[:, None] * (1 + eps[None, :])).ravel()
+    rand = np.ldexp(rng.random(3000) + 0.5, rng.integers(-30, 20, 3000))
+    values = np.concatenate([near, rand, [0.0, np.inf, np.nan, 1e300, 1e-300]])
+    values = np.concatenate([values, -values])
+    got = golden.from_float(values, fmt.name).tolist()
+    want = [_model_from_float(v, fmt) for v in values.tolist()]
+    assert got == want
+
+
 def test_cast_rejects_bad_input():
     with pytest.raises(ValueError):
         golden.cast(np.array([256]), "e5m2", "fp16")
