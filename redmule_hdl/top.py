@@ -1,0 +1,83 @@
+"""The complete accelerator: register file, controller, streamer and engine behind two bus ports."""
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import Config
+from .controller import Controller
+from .engine import Engine
+from .regfile import PeriphSignature, RegFile
+from .streamer import Streamer, TcdmSignature
+
+__all__ = ["RedMulE"]
+
+
+class RedMulE(wiring.Component):
+    """RedMulE for a ``Config`` (L, H, P, contexts, misaligned); DESIGN sections 5-7.
+
+    Ports:
+        tcdm (``Out(TcdmSignature(config))``): the wide memory initiator port. ``req``, ``gnt``,
+            ``add`` (32-bit byte address, word aligned), ``wen`` (1 = read), ``be``
+            (``port_width/8`` byte enables), ``data`` (``port_width`` = 16*D (+32 with misaligned)
+            bits, word i at ``add + 4*i``); responses ``r_valid``/``r_data``, in order, one per
+            accepted read, at least one cycle later, never back-pressured. A raised request stays
+            stable until granted (the one exception: a soft clear withdraws it).
+        periph (``In(PeriphSignature())``): the 32-bit HWPE control target: ``req``, ``gnt`` (always
+            1), ``add``, ``wen`` (1 = read), ``be``, ``data``, ``id`` (8 bits); ``r_valid``,
+            ``r_data``, ``r_id`` one cycle after every accepted request. Register map: ``regmap``.
+        evt (``Out(1)``): one-cycle pulse per finished or refused job.
+        busy (``Out(1)``): a job is queued or running.
+
+    Timing (cycles): a TRIGGER write accepted in cycle t while nothing is queued starts the job in
+    cycle t; its first TCDM request is raised in cycle t + 1. ``evt`` is high in the cycle the last Z
+    store is granted (combinationally from ``tcdm.gnt``), which is also the last cycle CYCLES counts.
+    A queued job starts the cycle after the previous job's ``evt``. A refused job's ``evt`` follows
+    its start by one cycle. SOFT_CLEAR accepted in cycle t aborts engine and streamer in cycle t + 1;
+    from cycle t + 2 no request is raised.
+    """
+
+    def __init__(self, config=None):
+        if config is None:
+            config = Config()
+        if not isinstance(config, Config):
+            raise TypeError(f"config must be a Config, not {config!r}")
+        self.config = config
+        super().__init__({
+            "tcdm": Out(TcdmSignature(config)),
+            "periph": In(PeriphSignature()),
+            "evt": Out(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        c = self.config
+        m = Module()
+        m.submodules.regfile = regfile = RegFile(c)
+        m.submodules.controller = ctrl = Controller(c)
+        m.submodules.streamer = streamer = Streamer(c)
+        m.submodules.engine = engine = Engine(c)
+
+        wiring.connect(m, wiring.flipped(self.periph), regfile.periph)
+        wiring.connect(m, regfile.head, ctrl.head)
+        wiring.connect(m, ctrl.engine_job, engine.job)
+        wiring.connect(m, streamer.x, engine.x)
+        wiring.connect(m, streamer.w, engine.w)
+        wiring.connect(m, streamer.y, engine.y)
+        wiring.connect(m, engine.z, streamer.z)
+        wiring.connect(m, streamer.tcdm, wiring.flipped(self.tcdm))
+        m.d.comb += [
+            regfile.finish.eq(ctrl.finish),
+            regfile.cycles.eq(ctrl.cycles),
+            regfile.error.eq(ctrl.error),
+            ctrl.clear.eq(regfile.clear),
+            streamer.job.eq(ctrl.sjob),
+            streamer.start.eq(ctrl.start),
+            streamer.abort.eq(ctrl.abort),
+            engine.abort.eq(ctrl.abort),
+            ctrl.engine_done.eq(engine.done),
+            ctrl.stores_done.eq(streamer.stores_done),
+            ctrl.streamer_idle.eq(streamer.idle),
+            self.evt.eq(ctrl.evt),
+            self.busy.eq(regfile.busy),
+        ]
+        return m
