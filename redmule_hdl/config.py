@@ -1,11 +1,12 @@
 """Generator parameters of one RedMulE instance (DESIGN section 2)."""
+import numbers
 from dataclasses import dataclass
 
 __all__ = ["Config"]
 
 
 def _check_int(name, value, lo, hi=None):
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, not {value!r}")
     if value < lo or (hi is not None and value > hi):
         rule = f">= {lo}" if hi is None else f"in {lo}..{hi}"
@@ -42,6 +43,8 @@ class Config:
         # P: the FMA has seven natural cut points (see fma.py); more registers than that are refused.
         _check_int("P", self.P, 0, self.MAX_P)
         _check_int("contexts", self.contexts, 1, self.MAX_CONTEXTS)
+        for name in ("L", "H", "P", "contexts"):     # numpy integers become plain ints
+            object.__setattr__(self, name, int(getattr(self, name)))
         if not isinstance(self.misaligned, bool):
             raise TypeError(f"misaligned must be a bool, not {self.misaligned!r}")
         if self.H * (self.P + 1) < 2:
