@@ -1,0 +1,161 @@
+"""The complete accelerator through its bus ports (``sim.run_job``), compared with golden.gemm_op by bits.
+
+Small configurations only: (2,2,1) (D = 4) and (3,2,1). Shapes are chosen so that M, N and K leave
+leftovers (M % L, N % H, K % D non-zero) unless a test says otherwise.
+"""
+import numpy as np
+import pytest
+
+import sim
+from redmule_hdl import golden, regmap
+from redmule_hdl.config import Config
+from redmule_hdl.formats import GemmOp
+from redmule_hdl.regmap import JobError, Reg
+from sim.run import JobBench
+
+from .helpers import random_matrix
+
+C221 = Config(L=2, H=2, P=1)
+C321 = Config(L=3, H=2, P=1)
+
+
+def operands(seed, M, N, K, op="gemm", in_fmt="fp16", out_fmt=None, special=0.1):
+    rng = np.random.default_rng(seed)
+    x = random_matrix(rng, (M, N), in_fmt, special)
+    w = random_matrix(rng, (N, K), in_fmt, special)
+    y = random_matrix(rng, (M, K), out_fmt or in_fmt, special) if GemmOp.parse(op).uses_y else None
+    return x, w, y
+
+
+def check(config, op, M, N, K, *, in_fmt="fp16", out_fmt=None, seed=0, **kw):
+    x, w, y = operands(seed, M, N, K, op, in_fmt, out_fmt)
+    r = sim.run_job(config, op, x, w, y, in_fmt=in_fmt, out_fmt=out_fmt, seed=seed, **kw)
+    ref = golden.gemm_op(op, x, w, y, in_fmt=in_fmt, out_fmt=out_fmt)
+    assert r.error == JobError.OK
+    assert r.guard_ok, r.guard_message
+    for run in r.runs:
+        bad = np.argwhere(run.z != ref)
+        assert not bad.size, f"{len(bad)} wrong elements, first at {bad[0]}: {run.z[tuple(bad[0])]:#x} " \
+                             f"!= {ref[tuple(bad[0])]:#x}"
+    return r
+
+
+@pytest.mark.parametrize("op", list(GemmOp), ids=lambda o: o.name.lower())
+def test_every_op_fp16_with_leftovers(op):
+    r = check(C221, op, 3, 5, 6, seed=int(op))
+    # CYCLES counts from the accepted trigger to evt.
+    assert r.cycles == r.runs[0].evt_cycle - r.runs[0].trigger_cycle
+
+
+@pytest.mark.parametrize("in_fmt,out_fmt", [
+    ("e5m2", None), ("e4m3", None), ("e5m2", "fp16"), ("fp16", "e4m3"), ("e4m3", "e5m2"),
+])
+def test_fp8_formats(in_fmt, out_fmt):
+    check(C321, "gemm", 4, 3, 7, in_fmt=in_fmt, out_fmt=out_fmt, seed=3)
+
+
+@pytest.mark.parametrize("op", ["addmax", "mulmin"])
+def test_fp8_ops(op):
+    check(C221, op, 3, 3, 5, in_fmt="e4m3", out_fmt="fp16", seed=5)
+
+
+@pytest.mark.parametrize("in_fmt,out_fmt", [("fp16", None), ("e5m2", "e4m3")])
+def test_strides_and_y_sep(in_fmt, out_fmt):
+    M, N, K = 3, 3, 5
+    # Pitches larger than a row, element aligned but not word aligned.
+    es_in = 2 if in_fmt == "fp16" else 1
+    es_out = 2 if (out_fmt or in_fmt) == "fp16" else 1
+    strides = (N * es_in + 6, K * es_in + 2 * es_in, K * es_out + 10)
+    check(C221, "gemm", M, N, K, in_fmt=in_fmt, out_fmt=out_fmt, strides=strides, y_sep=True, seed=9)
+    check(C221, "minmax", M, N, K, in_fmt=in_fmt, out_fmt=out_fmt, strides=strides, seed=10)
+
+
+@pytest.mark.parametrize("latency", [1, 3])
+@pytest.mark.parametrize("stall", [0.0, 0.3, 0.7])
+def test_memory_stalls_and_latency(stall, latency):
+    r = check(C221, "gemm", 3, 5, 6, stall=stall, latency=latency, seed=11)
+    if stall:
+        assert r.refused > 0
+
+
+def test_latencies():
+    """Trigger -> first TCDM request: 1 cycle; last store grant -> evt: 0 cycles."""
+    r = check(C221, "gemm", 2, 2, 4, seed=1)
+    assert r.first_request == 1
+    assert r.store_to_evt == 0
+    assert r.cycles == r.runs[0].evt_cycle - r.runs[0].trigger_cycle
+
+
+def test_jobs_back_to_back():
+    """Three copies through two contexts: each correct; a queued job starts the cycle after the
+    previous evt and its CYCLES counts from there."""
+    r = check(C221, "gemm", 3, 3, 5, queue=3, seed=4)
+    a, b, c = r.runs
+    assert a.cycles == a.evt_cycle - a.trigger_cycle
+    assert b.trigger_cycle < a.evt_cycle   # b was queued while a ran
+    assert b.cycles == b.evt_cycle - (a.evt_cycle + 1)
+    assert c.evt_cycle - b.evt_cycle == b.cycles + 1
+
+
+def test_soft_clear_mid_job_then_correct_job():
+    r = check(C221, "gemm", 3, 5, 6, abort_after=12, seed=6)
+    assert len(r.runs) == 1
+
+
+def test_word_aligned_config():
+    check(Config(L=2, H=2, P=1, misaligned=False), "gemm", 3, 4, 6, seed=2)
+    check(Config(L=2, H=2, P=1, misaligned=False), "matmul", 2, 4, 4, in_fmt="e5m2", seed=2)
+
+
+def test_unknown_backend():
+    x, w, y = operands(0, 2, 2, 2)
+    with pytest.raises(ValueError, match="backend"):
+        sim.run_job(C221, "gemm", x, w, y, backend="verilator-ish")
+
+
+def test_refused_jobs_touch_no_memory_and_engine_stays_usable():
+    """Every refusal reason, in one simulation: its ERROR code, an evt, no TCDM request; then a good
+    job runs correctly."""
+    config = C221
+    M, N, K = 3, 3, 5
+    x, w, y = operands(8, M, N, K)
+    bench = JobBench(config, 1024, seed=8)
+    mem = bench.mem
+    good = dict(x_addr=0x40, w_addr=0x80, z_addr=0x100, m=M, n=N, k=K, op="gemm")
+    mem.place_matrix(0x40, x)
+    mem.place_matrix(0x80, w)
+    mem.place_matrix(0x100, y)
+    mem.snapshot()
+    bad = [
+        (dict(m=0), JobError.SIZE_ZERO),
+        (dict(n=0), JobError.SIZE_ZERO),
+        (dict(k=0), JobError.SIZE_ZERO),
+        (dict(in_fmt=3), JobError.BAD_FORMAT),
+        (dict(out_fmt=6), JobError.BAD_FORMAT),
+        (dict(x_addr=0x41), JobError.MISALIGNED),
+        (dict(w_addr=0x81), JobError.MISALIGNED),
+        (dict(z_addr=0x101), JobError.MISALIGNED),
+        (dict(y_addr=0x201), JobError.MISALIGNED),
+        (dict(x_stride=7), JobError.MISALIGNED),
+        (dict(w_stride=11), JobError.MISALIGNED),
+        (dict(z_stride=13), JobError.MISALIGNED),
+    ]
+    results = []
+
+    async def script(ctx, d):
+        for kw, _ in bad:
+            t, e = await d.offload(ctx, regmap.job_registers(**{**good, **kw}))
+            results.append((await d.read(ctx, Reg.ERROR), await d.read(ctx, Reg.CYCLES), e - t))
+        assert await d.read(ctx, Reg.FINISHED) == len(bad)
+        assert mem.log == [] and bench.req_rises == []
+        mem.guard_check([])     # not a byte changed
+        await d.offload(ctx, regmap.job_registers(**good))
+        results.append((await d.read(ctx, Reg.ERROR), None, None))
+
+    bench.run(script)
+    for (kw, code), (error, cycles, span) in zip(bad, results):
+        assert (error, cycles, span) == (code, 1, 1), kw
+    assert results[-1][0] == JobError.OK
+    mem.guard_check(mem.matrix_regions(0x100, (M, K)))
+    z = mem.read_matrix(0x100, (M, K))
+    assert np.array_equal(z, golden.gemm_op("gemm", x, w, y))
