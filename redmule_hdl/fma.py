@@ -1,0 +1,253 @@
+"""FP16 fused multiply-add unit with a configurable, distributed pipeline (DESIGN section 3).
+
+The datapath is the classic single-path FMA: the 11x11-bit significand product stays in place and the
+addend is aligned against it in a window of ``3*11 + 4 = 37`` bits (plus a carry bit and an 11-bit
+sticky field), followed by one wide add, a leading-zero count, a normalizing left shift whose amount is
+clamped so that tiny results come out as subnormals, and one round-to-nearest-even step. No fixed-point
+accumulator over the whole exponent range is needed.
+
+Why the window is enough (all positions below in window bits, product LSB at bit 2):
+
+* addend much larger than the product: the addend is clamped to bits 26..36, two zero bits above the
+  product (bits 2..23); the product then only ever acts as a non-zero tail below the round bit, so its
+  exact distance does not matter, and the result exponent is taken from the addend;
+* addend much smaller: its bits below bit 0 are ORed into a sticky bit. This only happens when one
+  factor is normal and the product is non-zero (a zero product is aligned as if it had the smallest
+  exponent, so a lone addend is never shifted out), so the result keeps its leading one at window bit 11
+  or above and its round bit at bit 0 or above. For the same reason an effective subtraction that
+  produces sticky bits always has a positive result, so ``P + ~A + !sticky`` followed by an optional
+  two's complement negation is exact.
+"""
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .formats import FP16, FP16_NEG_ZERO, FP16_ONE, FmaMode
+
+__all__ = ["FMA", "CUT_POINTS", "MAX_PIPELINE", "check_pipeline", "register_placement", "fp_layout"]
+
+
+def fp_layout(fmt):
+    """``lib.data`` layout of the bit fields of an :class:`FpFormat` (LSB first: mant, exp, sign)."""
+    return data.StructLayout({"mant": fmt.man_bits, "exp": fmt.exp_bits, "sign": 1})
+
+
+#: Natural cut points of the FMA datapath, in datapath order. A register at a cut point registers
+#: every value that is live there.
+CUT_POINTS = (
+    "unpack",     # after mode forcing, operand unpack, special-case detection and exponent compare
+    "multiply",   # after the 11x11-bit significand product
+    "align",      # after the addend alignment shifter (window + sticky)
+    "add",        # after the wide add / subtract and the conditional negation
+    "lzc",        # after the leading-zero count and the subnormal clamp of the shift
+    "normalize",  # after the normalizing left shift
+    "round",      # after round/sticky extraction, before the rounding increment and packing
+)
+
+#: Largest accepted ``pipeline`` value (more registers than cut points double up at cut points).
+MAX_PIPELINE = len(CUT_POINTS) + 1
+
+_PLACEMENT_RULE = (f"pipeline must be an int in 0..{MAX_PIPELINE}; the registers are spread evenly over "
+                   f"the {len(CUT_POINTS) + 1} logic segments separated by the cut points "
+                   f"{', '.join(CUT_POINTS)}")
+
+
+def check_pipeline(pipeline):
+    """Validate a ``pipeline`` parameter (number of register stages); TypeError/ValueError otherwise."""
+    if isinstance(pipeline, bool) or not isinstance(pipeline, int):
+        raise TypeError(f"{_PLACEMENT_RULE}; got {pipeline!r}")
+    if not 0 <= pipeline <= MAX_PIPELINE:
+        raise ValueError(f"{_PLACEMENT_RULE}; got {pipeline!r}")
+    return pipeline
+
+
+def register_placement(pipeline):
+    """Registers at each cut point (a tuple aligned with :data:`CUT_POINTS`) for ``pipeline`` stages.
+
+    The ``len(CUT_POINTS)`` cut points split the datapath into ``S = len(CUT_POINTS) + 1`` logic
+    segments. Register ``i`` (1-based) is placed after segment ``round(i * S / (pipeline + 1))``
+    (halves round up), so the ``pipeline + 1`` resulting stages hold equally many segments, give or
+    take one. With ``pipeline = S`` two registers share one cut point.
+    """
+    check_pipeline(pipeline)
+    segments = len(CUT_POINTS) + 1
+    counts = [0] * len(CUT_POINTS)
+    for i in range(1, pipeline + 1):
+        boundary = (2 * i * segments + pipeline + 1) // (2 * (pipeline + 1))
+        counts[boundary - 1] += 1
+    return tuple(counts)
+
+
+# Datapath geometry, derived from the FP16 format.
+_MAN = FP16.man_bits                # 10 stored mantissa bits
+_SIG = _MAN + 1                     # 11 significand bits, hidden bit included
+_EXP = FP16.exp_bits                # 5
+_PROD = 2 * _SIG                    # 22-bit significand product
+_GUARD = 2                          # window bits below the product LSB
+_ADD_LSB = _GUARD + _PROD + 2       # 26: addend LSB at zero shift (two zero bits above the product)
+_WIN = _ADD_LSB + _SIG              # 37 = 3*11 + 4 window bits
+_SUM = _WIN + 1                     # 38: window plus carry
+_SHIFT_MAX = _WIN                   # 37: addend entirely in the sticky field
+_LZC_WIDTH = 1 << (_SUM - 1).bit_length()   # 64: power-of-two width of the LZC tree
+# Exponent bookkeeping, with effective exponents ee = max(exp, 1) and esum = eea + eeb:
+# addend shift right  s = esum - eec + _S_OFS (clamped to 0.._SHIFT_MAX),
+# window exponent     X = max(esum + _X_OFS_PROD, eec + _X_OFS_ADD): the normalizing shift limit that
+#                     puts the result LSB at the subnormal LSB; the packed exponent field is X - shift.
+_S_OFS = (_ADD_LSB - _GUARD) - (FP16.bias + _MAN)
+_X_OFS_PROD = _SUM - _SIG - 1 - FP16.bias - _MAN - _GUARD
+_X_OFS_ADD = _SUM - _SIG - 1 - _ADD_LSB
+_ESUM_MIN = 2                       # smallest esum: both effective exponents at 1
+
+
+def _lzc(value):
+    """Leading-zero count of ``value`` (a power-of-two width, not all zero) as a balanced Mux tree."""
+    if len(value) == 1:
+        return Const(0, 0)
+    half = len(value) // 2
+    hi_zero = value[half:] == 0
+    return Cat(Mux(hi_zero, _lzc(value[:half]), _lzc(value[half:])), hi_zero)
+
+
+class FMA(wiring.Component):
+    """FP16 fused multiply-add: ``z = RNE(a*b + c)`` with a single rounding.
+
+    Full IEEE binary16 behaviour with round-to-nearest-even: subnormal inputs and outputs (no flush to
+    zero), overflow to +-Inf, any NaN operand or an invalid operation (Inf*0, Inf-Inf) gives the
+    canonical quiet NaN 0x7E00, an exact zero result is +0 unless both ``a*b`` and ``c`` are -0.
+
+    Parameters
+    ----------
+    pipeline : int
+        Register stages, 0..8 (0 = purely combinational). They are distributed over the cut points
+        :data:`CUT_POINTS` by :func:`register_placement`: 1 -> add; 2 -> align, lzc;
+        3 -> multiply, add, normalize; 7 -> every cut point; 8 -> every cut point, two at add.
+
+    Attributes
+    ----------
+    latency : int
+        Cycles from an operand set to its result (equal to ``pipeline``).
+    placement : tuple of int
+        Registers at each cut point.
+
+    Ports
+    -----
+    a, b, c : In(16)
+        FP16 operands.
+    mode : In(2)
+        :class:`FmaMode`: FMA = ``a*b + c``; ADD = ``a + c`` (``b`` forced to 1.0); MUL = ``a*b``
+        (``c`` forced to -0). The unused value 3 behaves as FMA.
+    en : In(1), init 1
+        Clock enable: while low, every pipeline register holds its value (the pipeline freezes).
+    z : Out(16)
+        FP16 result, ``latency`` cycles after its operands (counting enabled cycles only).
+    """
+
+    a: In(16)
+    b: In(16)
+    c: In(16)
+    mode: In(2)
+    en: In(1, init=1)
+    z: Out(16)
+
+    def __init__(self, pipeline=0):
+        check_pipeline(pipeline)
+        self.pipeline = pipeline
+        self.latency = pipeline
+        self.placement = register_placement(pipeline)
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+
+        def cut(point, **values):
+            """Register every live value as many times as there are registers at ``point``."""
+            index = CUT_POINTS.index(point)
+            for stage in range(self.placement[index]):
+                regs = {name: Signal.like(value, name=f"{point}{stage}_{name}")
+                        for name, value in values.items()}
+                with m.If(self.en):
+                    m.d.sync += [regs[name].eq(value) for name, value in values.items()]
+                values = regs
+            return values
+
+        # Intermediate values are plain expressions unless they fan out widely: every combinational
+        # signal in a chain costs the Python simulator one more evaluation pass of the whole module.
+
+        # ---- segment 0: mode forcing, unpack, special cases, exponent compare ----------------------
+        a = data.View(fp_layout(FP16), self.a)
+        b = data.View(fp_layout(FP16), Mux(self.mode == FmaMode.ADD, FP16_ONE, self.b))
+        c = data.View(fp_layout(FP16), Mux(self.mode == FmaMode.MUL, FP16_NEG_ZERO, self.c))
+
+        def unpack(x):
+            """Significand with hidden bit, effective exponent max(exp, 1), class flags."""
+            normal = x.exp != 0
+            top = x.exp == FP16.exp_max
+            mant_zero = x.mant == 0
+            return dict(sig=Cat(x.mant, normal), eexp=x.exp | ~normal, zero=~normal & mant_zero,
+                        inf=top & mant_zero, nan=top & ~mant_zero)
+
+        ua, ub, uc = unpack(a), unpack(b), unpack(c)
+        sign_p = a.sign ^ b.sign
+        eff_sub = sign_p ^ c.sign
+        prod_inf = ua["inf"] | ub["inf"]
+        invalid = ((ua["inf"] & ub["zero"]) | (ub["inf"] & ua["zero"]) | (prod_inf & uc["inf"] & eff_sub))
+        # A zero product is aligned as if its exponent were the smallest one: the addend then never
+        # shifts into the sticky field.
+        esum = Mux(ua["zero"] | ub["zero"], _ESUM_MIN, ua["eexp"] + ub["eexp"])
+        s_raw = esum - uc["eexp"] + _S_OFS
+        shift = Mux(s_raw[-1], 0, Mux(s_raw > _SHIFT_MAX, _SHIFT_MAX, s_raw[:-1]))
+        x_prod = esum + _X_OFS_PROD
+        x_add = uc["eexp"] + _X_OFS_ADD
+        v = cut("unpack", ma=ua["sig"], mb=ub["sig"], mc=uc["sig"],
+                shift=shift[:_SHIFT_MAX.bit_length()],
+                x_win=Mux(x_prod > x_add, x_prod, x_add)[:_EXP + 1],
+                sign_p=sign_p, eff_sub=eff_sub, zero_sign=sign_p & c.sign,
+                nan=ua["nan"] | ub["nan"] | uc["nan"] | invalid, inf=prod_inf | uc["inf"],
+                inf_sign=Mux(prod_inf, sign_p, c.sign))
+
+        # ---- segment 1: significand product -------------------------------------------------------
+        v = cut("multiply", product=(v.pop("ma") * v.pop("mb"))[:_PROD], **v)
+
+        # ---- segment 2: addend alignment ----------------------------------------------------------
+        aligned = ((v.pop("mc") << _WIN) >> v.pop("shift"))[:_WIN + _SIG]
+        v = cut("align", addend=aligned[_SIG:], sticky=aligned[:_SIG] != 0, **v)
+
+        # ---- segment 3: wide add / subtract, magnitude and sign -----------------------------------
+        total = ((v["product"] << _GUARD) + Mux(v["eff_sub"], ~v["addend"], v["addend"])
+                 + (v["eff_sub"] & ~v["sticky"]))[:_SUM]
+        negative = v["eff_sub"] & ~total[-1]     # subtraction without carry out: addend was larger
+        magnitude = Signal(_SUM)
+        m.d.comb += magnitude.eq(Mux(v["eff_sub"], Mux(negative, -total, total)[:_WIN], total))
+        v = cut("add", magnitude=magnitude, sign=Mux(v["inf"], v["inf_sign"], v["sign_p"] ^ negative),
+                **{k: v[k] for k in ("sticky", "x_win", "zero_sign", "nan", "inf")})
+
+        # ---- segment 4: leading-zero count, subnormal clamp ---------------------------------------
+        padded = Cat(Const(1 << (_LZC_WIDTH - _SUM - 1), _LZC_WIDTH - _SUM), v["magnitude"])
+        lzc = _lzc(padded)                  # a magnitude of 0 counts _SUM thanks to the padding 1
+        exact_zero = v["magnitude"] == 0    # the sticky bit is never set then (see module docstring)
+        norm_shift = Signal(range(_SUM + 1))
+        m.d.comb += norm_shift.eq(Mux(lzc > v["x_win"], v["x_win"], lzc))
+        v = cut("lzc", magnitude=v["magnitude"], norm_shift=norm_shift,
+                exp_field=Mux(exact_zero, 0, v["x_win"] - norm_shift)[:_EXP + 1],
+                sign=Mux(exact_zero & ~v["inf"], v["zero_sign"], v["sign"]),
+                **{k: v[k] for k in ("sticky", "nan", "inf")})
+
+        # ---- segment 5: normalizing shift ---------------------------------------------------------
+        v = cut("normalize", normalized=(v.pop("magnitude") << v.pop("norm_shift"))[:_SUM], **v)
+
+        # ---- segment 6: round and sticky bits -----------------------------------------------------
+        n = v["normalized"]
+        significand = n[_SUM - _SIG:]
+        round_bit = n[_SUM - _SIG - 1]
+        sticky = (n[:_SUM - _SIG - 1] != 0) | v["sticky"]
+        # The hidden bit adds one to the exponent field: subnormals (hidden bit 0) keep field 0.
+        v = cut("round", truncated=((v["exp_field"] << _MAN) + significand)[:16],
+                round_up=round_bit & (sticky | significand[0]),
+                sign=v["sign"], nan=v["nan"], inf=v["inf"])
+
+        # ---- segment 7: rounding increment, overflow, specials, pack ------------------------------
+        rounded = v["truncated"] + v["round_up"]
+        overflow = v["inf"] | (rounded >= FP16.inf)
+        m.d.comb += self.z.eq(Mux(v["nan"], FP16.canonical_nan,
+                                  Cat(Mux(overflow, FP16.inf, rounded[:15]), v["sign"])))
+        return m
