@@ -182,7 +182,8 @@ def run(config, M, N, K, *, op=GemmOp.GEMM, in_fmt="fp16", out_fmt=None, pitch_p
         async def process(ctx):
             held = None
             while True:
-                ready = crng.random() < ready_p
+                # Not ready between an abort and the next job: a stale beat would stay for it.
+                ready = crng.random() < ready_p and state["phase"] != "aborted"
                 ctx.set(port.ready, ready)
                 _, _, valid, payload = await ctx.tick().sample(port.valid, port.payload.as_value())
                 if held is not None:
@@ -227,9 +228,7 @@ def run(config, M, N, K, *, op=GemmOp.GEMM, in_fmt="fp16", out_fmt=None, pitch_p
     async def main(ctx):
         if abort_at is not None:
             # A first job of the same shape, aborted after ``abort_at`` cycles: the consumers ignore
-            # it, its reads in flight must be dropped, and the next job must be unaffected.
-            for s in "xwy":
-                ctx.set(getattr(dut, s).ready, 0)
+            # its beats, its reads in flight must be dropped, and the next job must be unaffected.
             ctx.set(dut.job, job)
             ctx.set(dut.start, 1)
             await ctx.tick()
@@ -238,6 +237,7 @@ def run(config, M, N, K, *, op=GemmOp.GEMM, in_fmt="fp16", out_fmt=None, pitch_p
             mem.check_stability = False       # the one case where a request may be withdrawn
             ctx.set(dut.abort, 1)
             await ctx.tick()
+            state["phase"] = "aborted"
             ctx.set(dut.abort, 0)
             await ctx.tick().repeat(2)
             mem.check_stability = True
