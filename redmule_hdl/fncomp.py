@@ -1,0 +1,84 @@
+"""FP16 minimum / maximum unit (the non-FMA function of a computing element, DESIGN section 3)."""
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .fma import check_pipeline, fp_layout
+from .formats import FP16
+
+__all__ = ["MinMax"]
+
+
+class MinMax(wiring.Component):
+    """IEEE 754-2008 ``minNum`` / ``maxNum`` on FP16, ordering -0 below +0.
+
+    One NaN operand returns the other operand with its bits unchanged; two NaNs give the canonical
+    NaN 0x7E00. Equal operands return ``a``.
+
+    Parameters
+    ----------
+    pipeline : int
+        Register stages at the output, 0..8 (same rule and latency as :class:`~redmule_hdl.fma.FMA`).
+
+    Attributes
+    ----------
+    latency : int
+        Cycles from operands to result (equal to ``pipeline``).
+    MIN, MAX : int
+        Values of ``op``.
+
+    Ports
+    -----
+    a, b : In(16)
+        FP16 operands.
+    op : In(1)
+        :data:`MIN` (0) or :data:`MAX` (1).
+    en : In(1), init 1
+        Clock enable: while low, every pipeline register holds its value.
+    z : Out(16)
+        FP16 result, ``latency`` enabled cycles after its operands.
+    """
+
+    MIN = 0
+    MAX = 1
+
+    a: In(16)
+    b: In(16)
+    op: In(1)
+    en: In(1, init=1)
+    z: Out(16)
+
+    def __init__(self, pipeline=0):
+        check_pipeline(pipeline)
+        self.pipeline = pipeline
+        self.latency = pipeline
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+
+        a = data.View(fp_layout(FP16), self.a)
+        b = data.View(fp_layout(FP16), self.b)
+
+        def is_nan(x):
+            return (x.exp == FP16.exp_max) & (x.mant != 0)
+
+        def order_key(x):
+            # Unsigned key of the total order of non-NaN values with -0 < +0: negative values have
+            # their magnitude bits inverted, positive ones get the top bit.
+            magnitude = x.as_value()[:15]
+            return Mux(x.sign, Cat(~magnitude, 0), Cat(magnitude, 1))
+
+        a_nan, b_nan = is_nan(a), is_nan(b)
+        key_a, key_b = order_key(a), order_key(b)
+        pick_a = Mux(self.op == self.MAX, key_a >= key_b, key_a <= key_b)
+        result = Mux(a_nan & b_nan, FP16.canonical_nan,
+                     Mux(b_nan | (~a_nan & pick_a), self.a, self.b))
+
+        for stage in range(self.pipeline):
+            reg = Signal(16, name=f"out{stage}")
+            with m.If(self.en):
+                m.d.sync += reg.eq(result)
+            result = reg
+        m.d.comb += self.z.eq(result)
+        return m
