@@ -131,13 +131,15 @@ def _generate(args, config):
 
 
 def synth_groups(config):
-    """Module-name prefixes of ``RedMulE`` mapped to report blocks."""
-    group = {"top": "control", "regfile": "register file", "controller": "control",
-             "streamer": "streamer", "engine": "control",
-             "engine.xbuf": "buffers", "engine.wbuf": "buffers", "engine.zbuf": "buffers"}
-    for r in range(config.L):
-        for h in range(config.H):
-            group[f"engine.ce_{r}_{h}"] = "array (CEs)"
+    """Module-name prefixes of ``RedMulE`` mapped to report blocks (the longest prefix wins).
+
+    Blocks: "array (CEs)" (the L*H computing elements: FMA and min/max), "buffers" (X/W/Z buffers),
+    "streamer", "register file", "control" (controller, engine scheduler, top-level glue).
+    """
+    group = {f"engine.ce_{r}_{h}": "array (CEs)" for r in range(config.L) for h in range(config.H)}
+    group.update({"engine.xbuf": "buffers", "engine.wbuf": "buffers", "engine.zbuf": "buffers",
+                  "streamer": "streamer", "regfile": "register file",
+                  "controller": "control", "engine": "control", "top": "control"})
     return group
 
 
