@@ -239,6 +239,7 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
                 raise AssertionError(f"the job to abort finished before abort_after={abort_after}")
             mem.check_stability = False     # the soft clear may withdraw a waiting request
             await d.soft_clear(ctx)
+            state["clear"] = d.last_accept
             await d.idle(ctx, latency + 4)  # reads in flight return, the streamer drains
             mem.check_stability = True
             if d.evt_cycles:
@@ -271,6 +272,15 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
     bench.run(script, vcd=vcd)
 
     message = state["guard"] or guard()
+    if abort_after is not None:
+        # SOFT_CLEAR accepted in cycle t aborts in t + 1: no request may be raised from t + 2 until
+        # the next job's trigger (a rise of req, or an accepted request while req stayed high).
+        lo, hi = state["clear"] + 2, state["runs"][0][2]
+        late = sorted({c for c, *_ in mem.log if lo <= c < hi} | {c for c in bench.req_rises
+                                                                  if lo <= c < hi})
+        if late:
+            raise AssertionError(f"TCDM requests after the soft clear (accepted in cycle "
+                                 f"{state['clear']}): cycles {late[:8]}")
     runs = []
     for (z_addr, _), (cycles, error, t, e) in zip(copies, state["runs"]):
         z = mem.read_matrix(z_addr, (M, K), fout, zp)

@@ -97,8 +97,11 @@ def test_jobs_back_to_back():
     assert c.evt_cycle - b.evt_cycle == b.cycles + 1
 
 
-def test_soft_clear_mid_job_then_correct_job():
-    r = check(C221, "gemm", 3, 5, 6, abort_after=12, seed=6)
+@pytest.mark.parametrize("abort_after,stall", [(2, 0.0), (12, 0.0), (40, 0.0), (25, 0.3)])
+def test_soft_clear_mid_job_then_correct_job(abort_after, stall):
+    """Abort at the first requests, mid-compute, during the Z stores, and under grant stalls: no
+    request after the abort (checked by run_job), nothing outside Z written, the next job exact."""
+    r = check(C221, "gemm", 3, 5, 6, abort_after=abort_after, stall=stall, seed=6)
     assert len(r.runs) == 1
 
 
