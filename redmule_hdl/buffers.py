@@ -132,6 +132,8 @@ class ZBuffer(wiring.Component):
         head: element 0 of every row.
         wr_en, wr_row, wr_data: write a whole row (Y beat).
         rd_row, rd_data: read a whole row (Z beat, combinational).
+        rd_forward: read row 0 as it will be after this cycle's shift (element D-1 = ``shift_in``),
+            so a finished Z row can leave in the cycle its last element arrives.
     Storage: ``L * D`` FP16 elements.
     """
 
@@ -143,14 +145,15 @@ class ZBuffer(wiring.Component):
             "shift_in": In(data.ArrayLayout(16, L)),
             "head": Out(data.ArrayLayout(16, L)),
             "wr_en": In(1), "wr_row": In(range(L)), "wr_data": In(beat_layout(config)),
-            "rd_row": In(range(L)), "rd_data": Out(beat_layout(config)),
+            "rd_row": In(range(L)), "rd_data": Out(beat_layout(config)), "rd_forward": In(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         L, D = self.config.L, self.config.D
         rows = Array(Signal(beat_layout(self.config), name=f"zrow{r}") for r in range(L))
-        m.d.comb += self.rd_data.eq(rows[self.rd_row])
+        m.d.comb += self.rd_data.eq(Mux(self.rd_forward, _shift_in(rows[0], self.shift_in[0]),
+                                        rows[self.rd_row]))
         for r in range(L):
             m.d.comb += self.head[r].eq(rows[r][0])
             with m.If(self.shift):

@@ -223,19 +223,18 @@ class Engine(wiring.Component):
         for j in range(D):
             m.d.comb += self.z.payload.mask[j].eq(ztile.k0 + j < job.k)
 
+        # Row 0 of a Z leaves in the cycle of the window's last shift (the Z-buffer forwards the
+        # element entering it), the other rows in the PREP phase that follows.
+        last_shift = (zphase == ZPhase.SHIFT) & zbuf.shift & (shifts == D - 1)
+        forward = last_shift & ~first_window
+        m.d.comb += [
+            zbuf.rd_forward.eq(forward),
+            self.z.valid.eq((state != State.IDLE) & (((zphase == ZPhase.PREP) & held_z) | forward)),
+        ]
         with m.Switch(zphase):
             with m.Case(ZPhase.PREP):
                 with m.If(held_z):
-                    m.d.comb += self.z.valid.eq(state != State.IDLE)
-                    with m.If(self.z.ready & self.z.valid):
-                        with m.If(zrow == ztile.rows - 1):
-                            m.d.sync += [zrow.eq(0), held_z.eq(0)]
-                            ztile.advance()
-                            with m.If(ztile.is_last):
-                                m.d.comb += self.done.eq(1)
-                                m.d.sync += state.eq(State.IDLE)
-                        with m.Else():
-                            m.d.sync += zrow.eq(zrow + 1)
+                    pass    # draining, below
                 with m.Elif(uses_y & ytile.valid):
                     m.d.comb += [self.y.ready.eq(state != State.IDLE), zbuf.wr_en.eq(self.y.valid)]
                     with m.If(self.y.valid & self.y.ready):
@@ -255,6 +254,16 @@ class Engine(wiring.Component):
                         m.d.sync += [zphase.eq(ZPhase.PREP), held_z.eq(~first_window),
                                      first_window.eq(0)]
                         ytile.advance()
+        # Drain (after the phase logic: finishing the last row overrides the held_z set above).
+        with m.If(self.z.valid & self.z.ready):
+            with m.If(zrow == ztile.rows - 1):
+                m.d.sync += [zrow.eq(0), held_z.eq(0)]
+                ztile.advance()
+                with m.If(ztile.is_last):
+                    m.d.comb += self.done.eq(1)
+                    m.d.sync += state.eq(State.IDLE)
+            with m.Else():
+                m.d.sync += zrow.eq(zrow + 1)
 
         # ---- job acceptance and abort -----------------------------------------------------------
         m.d.comb += self.job.ready.eq(state == State.IDLE)
