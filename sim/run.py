@@ -19,7 +19,7 @@ from .memory import TcdmMemory
 
 __all__ = ["run_job", "JobResult", "JobRun", "JobBench", "BACKENDS"]
 
-BACKENDS = ("amaranth",)
+BACKENDS = ("amaranth", "verilator")
 
 # Bytes left untouched between matrices (guard bands) and at the start of memory.
 _GAP = 64
@@ -174,7 +174,8 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
     abort_after: first offload the job once more and SOFT_CLEAR it this many cycles after its
                trigger; the memory is checked (outside Z) and restored before the real jobs.
     max_cycles: time-out in cycles per job (default: generous, from the performance model).
-    backend:   "amaranth" (the only one so far).
+    backend:   "amaranth" (Amaranth's simulator) or "verilator" (sim/verilator_backend.py: same
+               register sequence, memory model and grant pattern, cycle-identical, much faster).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
@@ -201,7 +202,10 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
         y_addr = alloc.take(_footprint(M, K, oes, zp), oes) if y_sep else None
         copies.append((z_addr, y_addr))
 
-    bench = JobBench(config, alloc.top, stall=stall, latency=latency, seed=seed, backend=backend)
+    bench_class = JobBench
+    if backend == "verilator":
+        from .verilator_backend import VerilatorBench as bench_class
+    bench = bench_class(config, alloc.top, stall=stall, latency=latency, seed=seed, backend=backend)
     mem = bench.mem
     mem.place_matrix(x_addr, x, fin, xp)
     mem.place_matrix(w_addr, w, fin, wp)
