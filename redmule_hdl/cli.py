@@ -4,6 +4,7 @@ Bad arguments print one line on stderr and exit with status 2.
 """
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -165,9 +166,14 @@ def main(argv=None):
     except _UsageError as e:
         print(str(e).splitlines()[0], file=sys.stderr)
         return 2
-    if args.command == "generate":
-        return _generate(args, config)
-    return _synth(args, config)
+    try:
+        if args.command == "generate":
+            return _generate(args, config)
+        return _synth(args, config)
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into `head`): not an error of ours.
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":

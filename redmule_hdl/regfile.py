@@ -151,14 +151,18 @@ class RegFile(wiring.Component):
             m.d.sync += locked.eq(1)
 
         # Job register writes go to context ``acq`` while it is free.
+        # Each byte lane is a register with its own enable (no read-modify-write logic).
+        job_write = write & acq_free
         for r in JOB_REGS:
             bits = REGISTERS[r].bits
-            with m.If(write & at(r) & acq_free):
-                mask = Cat(*(bus.be[i // 8] for i in range(bits)))
-                for i in range(C):
-                    field = getattr(ctx[i], r.name.lower())
-                    with m.If(acq == i):
-                        m.d.sync += field.eq((field & ~mask) | (bus.data[:bits] & mask))
+            for i in range(C):
+                field = getattr(ctx[i], r.name.lower())
+                sel = Signal(name=f"wr_{r.name.lower()}_{i}")
+                m.d.comb += sel.eq(job_write & at(r) & (acq == i))
+                for lo in range(0, bits, 8):
+                    hi = min(lo + 8, bits)
+                    with m.If(sel & bus.be[lo // 8]):
+                        m.d.sync += field[lo:hi].eq(bus.data[lo:hi])
 
         m.d.sync += self.clear.eq(soft_clear)
         with m.If(soft_clear):
