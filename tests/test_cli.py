@@ -135,3 +135,14 @@ def test_synth_reports_blocks(tmp_path):
     assert rows["total"][0] == sum(v[0] for k, v in rows.items() if k != "total")
     assert all(v[0] > 0 for v in rows.values())
     assert (tmp_path / "stat.json").exists()
+
+
+def test_generate_narrow_port_single_context(tmp_path):
+    proc = cli("generate", "-L", "1", "-H", "2", "-P", "0", "--contexts", "1", "--no-misaligned",
+               "-o", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    desc = json.loads((tmp_path / "redmule.json").read_text())
+    assert desc["parameters"]["contexts"] == 1 and desc["parameters"]["misaligned"] is False
+    ports = {p["name"]: p["width"] for p in desc["ports"]}
+    assert ports["tcdm__data"] == 16 * 2 and ports["tcdm__be"] == 4
+    assert "#define REDMULE_CONTEXTS                 1" in (tmp_path / "redmule.h").read_text()

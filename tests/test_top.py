@@ -162,3 +162,11 @@ def test_refused_jobs_touch_no_memory_and_engine_stays_usable():
     mem.guard_check(mem.matrix_regions(0x100, (M, K)))
     z = mem.read_matrix(0x100, (M, K))
     assert np.array_equal(z, golden.gemm_op("gemm", x, w, y))
+
+
+def test_single_context_queue():
+    """With one context the second job's ACQUIRE returns -1 until the first has finished."""
+    r = check(Config(L=2, H=2, P=1, contexts=1), "addmin", 3, 3, 5, queue=2, seed=12)
+    a, b = r.runs
+    assert b.trigger_cycle > a.evt_cycle
+    assert b.cycles == b.evt_cycle - b.trigger_cycle
