@@ -40,7 +40,8 @@ class Config:
         # the generated netlist within what Yosys and the simulators handle in reasonable time.
         _check_int("L", self.L, 1, self.MAX_L)
         _check_int("H", self.H, 1, self.MAX_H)
-        # P: the FMA has seven natural cut points (see fma.py); more registers than that are refused.
+        # P: the FMA spreads its registers over seven natural cut points (fma.CUT_POINTS); up to
+        # eight are accepted (two then share a cut point), more would only add latency.
         _check_int("P", self.P, 0, self.MAX_P)
         _check_int("contexts", self.contexts, 1, self.MAX_CONTEXTS)
         for name in ("L", "H", "P", "contexts"):     # numpy integers become plain ints
