@@ -18,6 +18,7 @@ from amaranth.lib.wiring import In, Out
 
 from .buffers import WBuffer, XBuffer, ZBuffer
 from .ce import ComputeElement
+from .config import Config
 from .formats import GemmOp
 from .layouts import DIM_BITS, JobLayout, beat_layout, z_beat_layout
 
@@ -74,6 +75,8 @@ class Engine(wiring.Component):
         SHIFT = 2   # Y goes out to CE 0, Z comes in from CE H-1
 
     def __init__(self, config):
+        if not isinstance(config, Config):
+            raise TypeError(f"config must be a redmule_hdl.Config, not {config!r}")
         self.config = config
         super().__init__({
             "job": In(stream.Signature(JobLayout)),

@@ -86,3 +86,13 @@ def test_full_throughput_without_stalls():
     # The same fixed overhead for a job with twice the reduction length: no per-tile bubbles.
     longer = check(config, GemmOp.GEMM, M, 2 * N, K, seed=13)
     assert longer.cycles - config.compute_bound(M, 2 * N, K) == fixed
+
+
+def test_unsupported_parameters_are_refused():
+    # A ring of one element (H = 1, P = 0) would need a CE result in the cycle it is computed.
+    with pytest.raises(ValueError, match=r"D = H\*\(P\+1\) must be >= 2"):
+        Config(L=2, H=1, P=0)
+    with pytest.raises(ValueError, match="P must be in 0..8"):
+        Config(P=9)
+    with pytest.raises(TypeError, match="config must be a redmule_hdl.Config"):
+        Engine({"L": 2})
