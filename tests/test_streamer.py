@@ -81,7 +81,7 @@ class Result:
 
 def run(config, M, N, K, *, op=GemmOp.GEMM, in_fmt="fp16", out_fmt=None, pitch_pad=(0, 0, 0),
         offsets=(0, 0, 0, 0), y_is_z=False, latency=1, p_refuse=0.0, seed=0, ready_p=1.0,
-        z_valid_p=1.0, depths=None, abort_at=None, max_cycles=20000):
+        z_valid_p=1.0, depths=None, abort_at=None, restart_at_once=False, max_cycles=20000):
     """Run one job (optionally preceded by an aborted one) and check every beat; returns ``Result``."""
     out_fmt = out_fmt or in_fmt
     op = GemmOp.parse(op)
@@ -239,10 +239,12 @@ def run(config, M, N, K, *, op=GemmOp.GEMM, in_fmt="fp16", out_fmt=None, pitch_p
             await ctx.tick()
             state["phase"] = "aborted"
             ctx.set(dut.abort, 0)
-            await ctx.tick().repeat(2)
-            mem.check_stability = True
-            while not ctx.get(dut.idle):
-                await ctx.tick()
+            if not restart_at_once:
+                # As the controller does: the next job starts once the streamer is idle.
+                await ctx.tick().repeat(2)
+                mem.check_stability = True
+                while not ctx.get(dut.idle):
+                    await ctx.tick()
             state["phase"] = "run"
         reads_before = mem.reads
         ctx.set(dut.job, job)
@@ -250,6 +252,8 @@ def run(config, M, N, K, *, op=GemmOp.GEMM, in_fmt="fp16", out_fmt=None, pitch_p
         cycle = 0
         async for _, _, req, gnt, wen, sd, idle in ctx.tick().sample(
                 dut.tcdm.req, dut.tcdm.gnt, dut.tcdm.wen, dut.stores_done, dut.idle):
+            if cycle == 3:
+                mem.check_stability = True
             if cycle == 0:
                 ctx.set(dut.start, 0)
             elif t["last_grant"] is None:
@@ -402,6 +406,13 @@ def test_fifo_depths():
 @pytest.mark.parametrize("abort_at,p_refuse", [(3, 0.0), (6, 0.7), (1, 0.3)])
 def test_abort_then_new_job(abort_at, p_refuse):
     run(C321, 4, 5, 6, latency=3, p_refuse=p_refuse, abort_at=abort_at, seed=21 + abort_at)
+
+
+def test_abort_and_restart_at_once():
+    # The next job starts in the cycle after the abort, while the aborted job's reads are still
+    # in flight: their responses must be dropped, not delivered to the new job.
+    run(C321, 4, 5, 6, latency=3, p_refuse=0.3, abort_at=5, restart_at_once=True, seed=31)
+    run(C221, 3, 5, 6, latency=2, abort_at=2, restart_at_once=True, seed=32, in_fmt="e5m2")
 
 
 # ---- the memory model itself -----------------------------------------------------------------------------
