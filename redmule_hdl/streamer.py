@@ -46,8 +46,13 @@ for another: the scheme cannot deadlock.
 
 Latencies (cycles): ``start`` -> first request: 1. ``r_valid`` -> engine stream ``valid``: 0 (the
 response is forwarded combinationally when the FIFO is empty). Engine ``z.valid`` -> store request:
-0 (combinational; ``z.ready`` is the grant). Last store grant -> ``stores_done``: 0 (it rises with
-the grant); ``idle`` rises in the next cycle.
+0 (combinational; ``z.ready`` is the grant), unless an urgent W request or a request still waiting
+for ``gnt`` goes first. Last store grant -> ``stores_done``: 0 (it rises with the grant); ``idle``
+rises in the next cycle.
+
+Combinational paths this costs (for timing closure): ``tcdm.r_valid/r_data`` -> shift -> cast-in ->
+engine stream ``valid/payload`` (and, through the engine's W handshake, its array enable);
+engine ``z.payload`` -> cast-out -> shift -> ``tcdm.data/be``; ``tcdm.gnt`` -> ``z.ready``.
 
 Abort (``abort``, also ``start`` while busy): the port behaves normally in the cycle of the abort (a
 request granted then is accounted for), and at its end every generator, credit, FIFO and the
