@@ -239,7 +239,8 @@ class Engine(wiring.Component):
                 with m.If(held_z):
                     pass    # draining, below
                 with m.Elif(uses_y & ytile.valid):
-                    m.d.comb += [self.y.ready.eq(state != State.IDLE), zbuf.wr_en.eq(self.y.valid)]
+                    m.d.comb += [self.y.ready.eq(state != State.IDLE),
+                                 zbuf.wr_en.eq(self.y.valid & self.y.ready)]
                     with m.If(self.y.valid & self.y.ready):
                         with m.If(yrow == ytile.rows - 1):
                             m.d.sync += [yrow.eq(0), zphase.eq(ZPhase.READY)]
