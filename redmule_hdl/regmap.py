@@ -17,7 +17,7 @@ __all__ = [
     "Reg", "Access", "REGISTERS", "JOB_REGS", "Field", "FIELDS", "JobError", "ERROR_BITS",
     "ACQUIRE_NONE", "WINDOW_BITS", "PERIPH_ID_BITS", "DIM_MAX",
     "MacCfg", "pack_macfg", "unpack_macfg", "pack_mcfg0", "unpack_mcfg0", "pack_mcfg1", "unpack_mcfg1",
-    "job_registers", "job_error", "resolved_pitches", "c_header",
+    "job_registers", "job_error", "resolved_pitches", "c_header", "markdown_table",
 ]
 
 #: Address bits the register file decodes: offsets 0x00..0xFC, unmapped ones read 0 and ignore writes.
@@ -350,4 +350,16 @@ def c_header(config=None, *, prefix="REDMULE"):
     for e in JobError:
         define(f"ERR_{e.name}", int(e))
     lines += ["", f"#endif /* {guard} */", ""]
+    return "\n".join(lines)
+
+
+# ---- documentation --------------------------------------------------------------------------------
+
+def markdown_table():
+    """The register map as a Markdown table (the README embeds this output; a test keeps it equal)."""
+    lines = ["| offset | name | access | behaviour |", "|---|---|---|---|"]
+    for r in Reg:
+        info = REGISTERS[r]
+        scope = ", per context" if info.access is Access.RW else ""
+        lines.append(f"| 0x{int(r):02X} | {r.name} | {info.access.value}{scope} | {info.doc} |")
     return "\n".join(lines)

@@ -56,3 +56,16 @@ def test_reference_model_example():
     assert golden.to_float(ns["z"]).tolist() == [[-1.0, 9.0], [-1.25, -0.5]]
     assert ns["z16"].dtype == np.uint16
     assert golden.to_float(ns["z16"]).tolist() == [[2.5, 5.0], [1.5, 2.25]]
+
+
+def test_register_map_is_generated_from_regmap():
+    from redmule_hdl import regmap
+    assert regmap.markdown_table() in _section("Register map")
+
+
+def test_simulate_a_job_example_prints_what_the_readme_says(capsys):
+    (block,) = _python_blocks(_section("What you can do"))
+    exec(block, {})
+    printed = capsys.readouterr().out.splitlines()
+    promised = [line.split("# ")[1].strip() for line in block.splitlines() if "print(" in line]
+    assert printed == promised
