@@ -41,6 +41,24 @@
 #include <unistd.h>
 
 #include "Vredmule_top.h"
+#include "Vredmule_top___024root.h"
+
+// The clock edge without Verilator's input-combinational phase. Vredmule_top::eval() starts every call
+// with the "ico" phase (all logic fed by the top-level inputs), whether or not an input changed. The
+// harness evaluates each cycle's new inputs with eval() first; the edge that follows has the same
+// inputs, so its ico phase would recompute what is already settled: ``edge()`` runs only the
+// active/NBA loop of the generated _eval(). These functions are internal to the generated model, so
+// the short cut is compiled in only for the Verilator version it was checked with (the build defines
+// REDMULE_FAST_EDGE for 5.048; parity tests against the Amaranth simulator) and falls back to eval()
+// otherwise, or when the environment variable REDMULE_HDL_NO_FAST_EDGE is set (weak symbols: a
+// renamed function is never a link error).
+#if defined(REDMULE_FAST_EDGE)
+#define FAST_EDGE 1
+bool Vredmule_top___024root___eval_phase__act(Vredmule_top___024root*) __attribute__((weak));
+bool Vredmule_top___024root___eval_phase__nba(Vredmule_top___024root*) __attribute__((weak));
+#else
+#define FAST_EDGE 0
+#endif
 
 #define TCDM(x) tcdm___05F##x
 #define PERIPH(x) periph___05F##x
@@ -204,6 +222,7 @@ public:
     PyRandom rng, garbage;
     double draw;
     bool check_stability = true;
+    bool fast_edge = false;
 
     uint64_t cycle = 0;            // clock edges so far (memory, driver and monitor agree)
     int64_t last_accept = -1;
@@ -238,6 +257,10 @@ public:
         top->PERIPH(be) = 0;
         top->PERIPH(data) = 0;
         top->PERIPH(id) = 0;
+#if FAST_EDGE
+        fast_edge = Vredmule_top___024root___eval_phase__act && Vredmule_top___024root___eval_phase__nba &&
+                    !std::getenv("REDMULE_HDL_NO_FAST_EDGE");
+#endif
         draw = rng.random();
         top->TCDM(gnt) = draw >= p_refuse;
         top->TCDM(r_valid) = 0;
@@ -278,6 +301,21 @@ public:
         return !std::memcmp(a.be, b.be, BE_BYTES) && !std::memcmp(a.data, b.data, NBYTES);
     }
 
+    // The rising edge (clk already 1; inputs unchanged since the last eval()).
+    inline void edge() {
+#if FAST_EDGE
+        if (fast_edge) {
+            Vredmule_top___024root* r = top->rootp;
+            do {
+                while (Vredmule_top___024root___eval_phase__act(r)) {
+                }
+            } while (Vredmule_top___024root___eval_phase__nba(r));
+            return;
+        }
+#endif
+        top->eval();
+    }
+
     // One clock cycle: settle the inputs set for this cycle, sample, clock edge, serve the memory.
     // Returns periph.gnt as sampled in the cycle.
     bool tick() {
@@ -298,7 +336,7 @@ public:
             if (!now.wen) get_bytes(t->TCDM(data), now.data, NBYTES);
         }
         t->clk = 1;
-        t->eval();
+        edge();
         t->clk = 0;
 
         // The memory process (sim/memory.py), for the cycle that just ended.
