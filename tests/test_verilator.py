@@ -1,7 +1,8 @@
 """The Verilator back end against the Amaranth one: same Z bits, same cycles, same bus traffic.
 
-Two small configurations are built (2x2x1 and 4x2x3); their builds are cached in the user's cache
-directory (``sim.verilator_backend.cache_dir``), so only the first run pays for them.
+Two small configurations are built (2x2x1 and 4x2x3, and 2x2x1 once more from the verbatim exported
+Verilog); the builds are cached in the user's cache directory (``sim.verilator_backend.cache_dir``), so
+only the first run pays for them.
 """
 import random
 
@@ -108,6 +109,16 @@ def test_parity_mid_config(op, M, N, K, fmt):
     x, w, y = _job(50 + M, M, N, K, fmt)
     res = _both(MID, op, x, w, y, in_fmt=fmt, stall=0.3, latency=3, seed=M)
     _check_golden(res, op, x, w, y, fmt)
+
+
+def test_parity_export_flow(monkeypatch):
+    # The verbatim `redmule-hdl generate` Verilog (no Yosys optimization) behaves the same.
+    monkeypatch.setenv("REDMULE_HDL_VERILOG_FLOW", "export")
+    x, w, y = _job(70, 5, 6, 7, "e4m3")
+    res = _both(SMALL, "addmax", x, w, y, in_fmt="e4m3", out_fmt="fp16", stall=0.3, latency=3,
+                seed=2)
+    _check_golden(res, "addmax", x, w, y, "e4m3", "fp16")
+    assert vb.build(SMALL).path != vb.build(SMALL, flow="sim").path
 
 
 def _bench_pair(config, regs, *, stall=0.2, latency=2, seed=4, size=4096):
