@@ -68,10 +68,12 @@ def _inputs(rng, M, N, K):
     return x, w, y
 
 
-def run_bench(config=None, *, backend="verilator", repeat=3, seed=0, shapes=None, log=print):
+def run_bench(config=None, *, backend="verilator", repeat=3, seed=0, shapes=None,
+              speed_shapes=SPEED_SHAPES, log=print):
     """Run the benchmark; returns ``(results, speed, build_seconds)``.
 
-    ``speed`` maps each shape of ``SPEED_SHAPES`` to ``(simulated cycles, best seconds, cycles/s)``.
+    ``shapes``: ``(M, N, K, original cycles)`` rows (default: ``load_original()``). ``speed`` maps each
+    of ``speed_shapes`` to ``(simulated cycles, best seconds, cycles/s)`` (Verilator back end only).
     """
     from .run import run_job
     config = config or Config()
@@ -99,7 +101,7 @@ def run_bench(config=None, *, backend="verilator", repeat=3, seed=0, shapes=None
     speed = {}
     if backend == "verilator":
         from .verilator_backend import LAST_RUN
-        for M, N, K in SPEED_SHAPES:
+        for M, N, K in speed_shapes:
             x, w, y = _inputs(rng, M, N, K)
             best = None
             for _ in range(repeat):

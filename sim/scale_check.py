@@ -173,11 +173,11 @@ class _Tally:
         return len(bad)
 
 
-def _run(tally, config, op, x, w, y, *, in_fmt="fp16", out_fmt=None, stall, seed, backend):
+def _run(tally, config, op, x, w, y, *, in_fmt="fp16", out_fmt=None, stall, latency, seed, backend):
     from .run import run_job
     t0 = time.monotonic()
-    res = run_job(config, op, x, w, y, in_fmt=in_fmt, out_fmt=out_fmt, stall=stall, seed=seed,
-                  backend=backend)
+    res = run_job(config, op, x, w, y, in_fmt=in_fmt, out_fmt=out_fmt, stall=stall, latency=latency,
+                  seed=seed, backend=backend)
     tally.sim_seconds += time.monotonic() - t0
     tally.cycles += res.sim_cycles
     if res.error or not res.guard_ok:
@@ -187,7 +187,7 @@ def _run(tally, config, op, x, w, y, *, in_fmt="fp16", out_fmt=None, stall, seed
 
 
 def scale_check(config=None, *, fma_jobs=None, plan=None, M=1024, K=1024, seed=0, stall=0.0,
-                backend="verilator", casts=True, log=print):
+                latency=1, backend="verilator", casts=True, log=print):
     """Run the scale verification; returns a summary dict (vectors, mismatches, classes, timing).
 
     ``plan`` is a sequence of categories (default ``FULL_PLAN``, or its first ``fma_jobs`` entries
@@ -201,11 +201,12 @@ def scale_check(config=None, *, fma_jobs=None, plan=None, M=1024, K=1024, seed=0
     tally = _Tally(log)
     t_start = time.monotonic()
     log(f"RedMulE {config}, backend {backend}, {len(plan)} FMA jobs of {M} x 1 x {K}, "
-        f"stall {stall}, seed {seed}")
+        f"stall {stall}, read latency {latency}, seed {seed}")
+    mem = dict(stall=stall, latency=latency, backend=backend)
 
     for j, category in enumerate(plan):
         x, w, y = make_fma_job(category, M, K, rng)
-        res = _run(tally, config, "gemm", x, w, y, stall=stall, seed=seed + j, backend=backend)
+        res = _run(tally, config, "gemm", x, w, y, seed=seed + j, **mem)
         want = golden.gemm_op("gemm", x, w, y)
         cx, cw, cy = classify(x[:, 0]), classify(w[0]), classify(y)
         for a in range(5):
@@ -231,8 +232,7 @@ def scale_check(config=None, *, fma_jobs=None, plan=None, M=1024, K=1024, seed=0
                 x = np.array([[0x3C00]], np.uint16)
                 w = part.reshape(1, -1)
                 y = np.full(w.shape, neg0, np.uint8)
-                res = _run(tally, config, "gemm", x, w, y, out_fmt=fmt, stall=stall, seed=seed,
-                           backend=backend)
+                res = _run(tally, config, "gemm", x, w, y, out_fmt=fmt, seed=seed, **mem)
                 want = golden.gemm_op("gemm", x, w, y, out_fmt=fmt)
                 direct = golden.cast(w, "fp16", fmt)
                 tally.compare(f"store cast fp16->{fmt}", res.z, want, lambda i: f"v={int(w[i]):#06x}")
@@ -251,8 +251,8 @@ def scale_check(config=None, *, fma_jobs=None, plan=None, M=1024, K=1024, seed=0
             }
             for path, (x, w, y, out_fmt) in paths.items():
                 name = f"load cast {fmt}->fp16 ({path} path)"
-                res = _run(tally, config, "gemm", x, w, y, in_fmt=fmt, out_fmt=out_fmt, stall=stall,
-                           seed=seed, backend=backend)
+                res = _run(tally, config, "gemm", x, w, y, in_fmt=fmt, out_fmt=out_fmt, seed=seed,
+                           **mem)
                 want = golden.gemm_op("gemm", x, w, y, in_fmt=fmt, out_fmt=out_fmt)
                 values8 = {"w": w, "x": x, "y": y}[path]
                 direct = (golden.cast(values8, fmt, "fp16") if path != "y" else
@@ -311,11 +311,13 @@ def main(argv=None):
     p.add_argument("-K", type=int, default=1024)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stall", type=float, default=0.0, help="probability of a refused grant")
+    p.add_argument("--latency", type=int, default=1, help="memory read latency (cycles)")
     p.add_argument("--backend", default="verilator")
     p.add_argument("--no-casts", dest="casts", action="store_false")
     args = p.parse_args(argv)
     s = scale_check(Config(L=args.L, H=args.H, P=args.P), fma_jobs=args.jobs, M=args.M, K=args.K,
-                    seed=args.seed, stall=args.stall, backend=args.backend, casts=args.casts,
+                    seed=args.seed, stall=args.stall, latency=args.latency, backend=args.backend,
+                    casts=args.casts,
                     log=lambda *a: print(*a, flush=True))
     return 1 if s["mismatches"] else 0
 

@@ -198,3 +198,36 @@ def test_scale_check_reduced():
     assert summary["fma_vectors"] == len(CATEGORIES) * 48 * 64
     assert summary["cast_vectors"] == 2 * 65536 + 2 * 3 * 256
     assert all(n > 0 for n in summary["product_classes"].values())
+
+
+def test_bench_reduced(tmp_path):
+    import struct
+    import zlib
+
+    from sim.bench import chart, load_original, markdown, run_bench
+    original = load_original()
+    assert len(original) == 24 and original[0] == (96, 96, 96, 18511)
+    shapes = [row for row in original if (row[0], row[1], row[2]) in ((12, 16, 16), (5, 32, 3))]
+    results, speed, _ = run_bench(MID, shapes=shapes, speed_shapes=[(16, 16, 16)], repeat=1,
+                                  log=lambda *a: None)
+    assert [r.bit_exact for r in results] == [True, True]
+    for r in results:
+        assert r.cycles >= max(r.C, r.B) and r.C == MID.compute_bound(r.M, r.N, r.K)
+    assert speed[(16, 16, 16)][2] > 0
+    text = markdown(MID, results, speed, 1.0, "verilator")
+    assert text.count("\n| 12 | 16 | 16 |") == 1 and "| 16x16x16 (verilator) |" in text
+    chart(tmp_path / "bench.png", MID, results)
+    png = (tmp_path / "bench.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", png[16:24])
+    length = struct.unpack(">I", png[33:37])[0]
+    assert png[37:41] == b"IDAT"
+    raw = zlib.decompress(png[41:41 + length])
+    assert len(raw) == height * (1 + 3 * width)
+
+
+def test_cli_has_bench():
+    from redmule_hdl.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--help"])
+    assert e.value.code == 0
