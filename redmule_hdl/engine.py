@@ -236,9 +236,8 @@ class Engine(wiring.Component):
         ]
         with m.Switch(zphase):
             with m.Case(ZPhase.PREP):
-                with m.If(held_z):
-                    pass    # draining, below
-                with m.Elif(uses_y & ytile.valid):
+                # While a Z is held it drains (below); then the next window's Y fills the rows.
+                with m.If(~held_z & uses_y & ytile.valid):
                     m.d.comb += [self.y.ready.eq(state != State.IDLE),
                                  zbuf.wr_en.eq(self.y.valid & self.y.ready)]
                     with m.If(self.y.valid & self.y.ready):
@@ -246,7 +245,7 @@ class Engine(wiring.Component):
                             m.d.sync += [yrow.eq(0), zphase.eq(ZPhase.READY)]
                         with m.Else():
                             m.d.sync += yrow.eq(yrow + 1)
-                with m.Else():
+                with m.Elif(~held_z):
                     m.d.sync += zphase.eq(ZPhase.READY)
             with m.Case(ZPhase.READY):
                 with m.If(zbuf.shift):

@@ -21,7 +21,6 @@ __all__ = ["EngineResult", "run_engine"]
 class EngineResult:
     z: np.ndarray          # FP16 bits, M x K
     cycles: int            # from the job's acceptance to the last Z beat (inclusive)
-    first_input: int       # cycle of the first accepted operand beat (relative to the job)
 
 
 def run_engine(config, op, x, w, y=None, *, stall=0.0, seed=0, max_cycles=None, vcd=None):
@@ -45,7 +44,7 @@ def run_engine(config, op, x, w, y=None, *, stall=0.0, seed=0, max_cycles=None, 
     collector = ZCollector(config, M, K)
     limit = max_cycles or 20 * (config.compute_bound(M, N, K) + 10 * config.port_bound(M, N, K)) + 1000
     beat_mask = (1 << config.beat_width) - 1
-    state = {"cycle": 0, "first_input": None, "end": None}
+    state = {"cycle": 0, "end": None}
 
     def producer(name, seed_offset):
         port = getattr(engine, name)
@@ -58,8 +57,6 @@ def run_engine(config, op, x, w, y=None, *, stall=0.0, seed=0, max_cycles=None, 
                 ctx.set(port.valid, 1)
                 ctx.set(port.payload.as_value(), pack_beat(beat))
                 await ctx.tick().until(port.ready)
-                if state["first_input"] is None:
-                    state["first_input"] = state["cycle"] - 1
                 ctx.set(port.valid, 0)
         return process
 
@@ -103,4 +100,4 @@ def run_engine(config, op, x, w, y=None, *, stall=0.0, seed=0, max_cycles=None, 
         sim.run()
     if not collector.complete:
         raise AssertionError(f"job finished after {collector.count} of the Z beats")
-    return EngineResult(collector.z, state["end"], state["first_input"] or 0)
+    return EngineResult(collector.z, state["end"])
