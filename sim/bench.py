@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from redmule_hdl import golden
+from redmule_hdl.spec import golden
 from redmule_hdl.config import Config
 
 __all__ = ["ORIGINAL_CSV", "load_original", "run_bench", "main"]

@@ -11,8 +11,9 @@ import time
 
 import numpy as np
 
-from redmule_hdl import Config, golden
-from redmule_hdl.formats import GemmOp
+from redmule_hdl.config import Config
+from redmule_hdl.spec import golden
+from redmule_hdl.spec.ops import GemmOp
 
 from .engine_runner import run_engine
 

@@ -4,7 +4,7 @@ All coroutines take the testbench context ``ctx`` of ``Simulator.add_testbench``
 cycles they spend in ``PeriphDriver.cycle`` (clock edges since the driver was created and first used),
 so a test can relate register values (CYCLES) to the cycles it observed.
 """
-from redmule_hdl.regmap import ACQUIRE_NONE, JOB_REGS, Reg
+from redmule_hdl.spec.regmap import ACQUIRE_NONE, JOB_REGS, Reg
 
 __all__ = ["PeriphDriver"]
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.sim import Simulator
 
-from redmule_hdl.engine import Engine
-from redmule_hdl.formats import GemmOp
+from redmule_hdl.engine.engine import Engine
+from redmule_hdl.spec.ops import GemmOp
 
 from .streams import ZCollector, pack_beat, w_beats, x_beats, y_beats
 

@@ -27,7 +27,7 @@ from collections import deque
 
 import numpy as np
 
-from redmule_hdl.formats import format_by_name
+from redmule_hdl.spec.formats import format_by_name
 
 __all__ = ["TcdmMemory", "TcdmProtocolError"]
 

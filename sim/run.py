@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from redmule_hdl.config import Config
-from redmule_hdl.formats import GemmOp, format_by_name
-from redmule_hdl.regmap import JobError, Reg, job_registers
+from redmule_hdl.spec.formats import format_by_name
+from redmule_hdl.spec.ops import GemmOp
+from redmule_hdl.spec.regmap import JobError, Reg
+from redmule_hdl.spec.jobs import job_registers
 
 from .driver import PeriphDriver
 from .memory import TcdmMemory
@@ -92,7 +94,7 @@ class JobBench:
             raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
         if not isinstance(config, Config):
             raise TypeError(f"config must be a Config, not {config!r}")
-        from redmule_hdl.top import RedMulE
+        from redmule_hdl.system.top import RedMulE
         self.config = config
         self.dut = RedMulE(config)
         # Reads fetch a whole port width from the row's word: leave that much room at the end.

@@ -35,9 +35,9 @@ from collections import Counter
 
 import numpy as np
 
-from redmule_hdl import golden
+from redmule_hdl.spec import golden
 from redmule_hdl.config import Config
-from redmule_hdl.formats import FP16
+from redmule_hdl.spec.formats import FP16
 
 __all__ = ["scale_check", "CATEGORIES", "FULL_PLAN", "CLASSES"]
 

@@ -105,9 +105,10 @@ def _source_key(config, flow):
 
     h = hashlib.sha256()
     h.update(f"{amaranth.__version__}|{config!r}|{TOP_NAME}|{flow}|{_FLOWS[flow]}".encode())
-    pkg = Path(__file__).resolve().parent.parent / "redmule_hdl"
-    for path in sorted(pkg.glob("*.py")):
-        h.update(path.name.encode())
+    import redmule_hdl
+    pkg = Path(redmule_hdl.__file__).resolve().parent
+    for path in sorted(pkg.rglob("*.py")):
+        h.update(str(path.relative_to(pkg)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:24]
 
@@ -154,7 +155,7 @@ def verilog(config, flow=None):
     if path.exists():
         os.utime(path)
         return path.read_text()
-    from redmule_hdl.top import RedMulE
+    from redmule_hdl.system.top import RedMulE
     if flow == "export":
         from amaranth.back import verilog as back
         text = back.convert(RedMulE(config), name=TOP_NAME, emit_src=False)

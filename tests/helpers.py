@@ -1,8 +1,8 @@
 """Shared test data: FP16/FP8 matrices with special values sprinkled in."""
 import numpy as np
 
-from redmule_hdl import golden
-from redmule_hdl.formats import format_by_name
+from redmule_hdl.spec import golden
+from redmule_hdl.spec.formats import format_by_name
 
 FP16_SPECIALS = np.array([
     0x0000, 0x8000,           # +0, -0

@@ -13,10 +13,10 @@ import sys
 
 import pytest
 
-from redmule_hdl import regmap
+from redmule_hdl.spec import regmap, render
 from redmule_hdl.cli import TOP_NAME, main
 from redmule_hdl.config import Config
-from redmule_hdl.regmap import Reg
+from redmule_hdl.spec.regmap import Reg
 
 REAL_PROBLEMS = {"MULTIDRIVEN", "LATCH", "NOLATCH", "UNOPTFLAT", "ALWCOMBORDER", "UNDRIVEN",
                  "IMPLICIT", "PINMISSING", "PINNOTFOUND", "SELRANGE", "BLKANDNBLK", "COMBDLY",
@@ -51,7 +51,7 @@ def test_generate_writes_three_files(generated):
 def test_header_is_generated_from_regmap(generated):
     out, _ = generated
     header = (out / "redmule.h").read_text()
-    assert header == regmap.c_header(Config(L=2, H=2, P=1))
+    assert header == render.c_header(Config(L=2, H=2, P=1))
     for r in Reg:
         assert re.search(rf"^#define REDMULE_{r.name}\s+0x{int(r):02X}\b", header, re.M), r.name
     for f in regmap.FIELDS.values():

@@ -1,6 +1,6 @@
 """RegFile + Controller with a behavioural engine and streamer: job checks, refusals, CYCLES, abort.
 
-The hardware decode is compared with ``regmap.job_error`` / ``regmap.resolved_pitches`` (the Python
+The hardware decode is compared with ``jobs.job_error`` / ``jobs.resolved_pitches`` (the Python
 model) on hand-picked and random register sets; full jobs run in tests/test_top.py.
 """
 import random
@@ -10,13 +10,13 @@ from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from redmule_hdl import regmap
+from redmule_hdl.spec import jobs, regmap
 from redmule_hdl.config import Config
-from redmule_hdl.controller import Controller
-from redmule_hdl.formats import E4M3, E5M2, FP16
-from redmule_hdl.regfile import RegFile
-from redmule_hdl.regmap import JobError, Reg
-from sim.driver import PeriphDriver
+from redmule_hdl.system.controller import Controller
+from redmule_hdl.spec.formats import E4M3, E5M2, FP16
+from redmule_hdl.system.regfile import RegFile
+from redmule_hdl.spec.regmap import JobError, Reg
+from redmule_hdl.sim.driver import PeriphDriver
 
 
 class Dut(Elaboratable):
@@ -91,7 +91,7 @@ GOOD = dict(x_addr=0x1000, w_addr=0x2000, z_addr=0x3000, m=5, n=7, k=9, op="gemm
 
 
 def regs_of(**kw):
-    return regmap.job_registers(**{**GOOD, **kw})
+    return jobs.job_registers(**{**GOOD, **kw})
 
 
 async def offload(ctx, d, regs):
@@ -123,7 +123,7 @@ async def offload(ctx, d, regs):
 def test_refusals(kw, expected):
     h = Harness(Config(L=2, H=2, P=1))
     regs = regs_of(**kw)
-    assert regmap.job_error(regs) == expected   # the Python model agrees with the table
+    assert jobs.job_error(regs) == expected   # the Python model agrees with the table
 
     async def bench(ctx, d):
         t, e, cycles, error = await offload(ctx, d, regs)
@@ -154,7 +154,7 @@ def test_word_alignment_without_misaligned_port():
 
     async def bench(ctx, d):
         for regs, expected in cases:
-            assert regmap.job_error(regs, misaligned=False) == expected
+            assert jobs.job_error(regs, misaligned=False) == expected
             *_, error = await offload(ctx, d, regs)
             assert error == expected
 
@@ -172,7 +172,7 @@ def test_decode_matches_model_on_random_jobs():
         out = rng.choice([None, FP16, E5M2, E4M3, 4])
         pick = lambda: rng.choice([0, rng.randrange(0, 4), rng.randrange(1, 40) * 2,  # noqa: E731
                                    rng.getrandbits(32)])
-        regs = regmap.job_registers(
+        regs = jobs.job_registers(
             x_addr=pick(), w_addr=pick(), z_addr=pick(),
             y_addr=rng.choice([None, pick()]),
             m=rng.choice([0, 1, 3, 65535]), n=rng.choice([0, 2, 5]), k=rng.choice([0, 1, 4, 9]),
@@ -187,18 +187,18 @@ def test_decode_matches_model_on_random_jobs():
             await d.program(ctx, regs)
             await d.trigger(ctx)
             await d.wait_evt(ctx)
-            assert await d.read(ctx, Reg.ERROR) == regmap.job_error(regs), regs
+            assert await d.read(ctx, Reg.ERROR) == jobs.job_error(regs), regs
 
     h.run(bench)
-    good = [r for r in jobs if regmap.job_error(r) == JobError.OK]
+    good = [r for r in jobs if jobs.job_error(r) == JobError.OK]
     assert 5 <= len(good) == len(h.starts) and len(h.evts) == len(jobs)
     for regs, (_, got) in zip(good, h.starts):
-        cfg = regmap.unpack_macfg(regs[Reg.MACFG])
-        m, k = regmap.unpack_mcfg0(regs[Reg.MCFG0])
-        xp, wp, zp = regmap.resolved_pitches(regs)
+        cfg = jobs.unpack_macfg(regs[Reg.MACFG])
+        m, k = jobs.unpack_mcfg0(regs[Reg.MCFG0])
+        xp, wp, zp = jobs.resolved_pitches(regs)
         assert got == dict(x_addr=regs[Reg.X_ADDR], w_addr=regs[Reg.W_ADDR], z_addr=regs[Reg.Z_ADDR],
                            y_addr=regs[Reg.Y_ADDR] if cfg.y_sep else regs[Reg.Z_ADDR],
-                           x_pitch=xp, w_pitch=wp, z_pitch=zp, m=m, n=regmap.unpack_mcfg1(
+                           x_pitch=xp, w_pitch=wp, z_pitch=zp, m=m, n=jobs.unpack_mcfg1(
                                regs[Reg.MCFG1]), k=k, op=cfg.op, in_fmt=cfg.in_fmt,
                            out_fmt=cfg.out_fmt)
 

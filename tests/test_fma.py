@@ -8,9 +8,10 @@ import pytest
 from amaranth.hdl import Cat, Fragment, UnusedElaboratable
 from amaranth.sim import Simulator
 
-from redmule_hdl import golden
-from redmule_hdl.fma import CUT_POINTS, FMA, MAX_PIPELINE, register_placement
-from redmule_hdl.formats import FP16, FP16_ONE, FmaMode
+from redmule_hdl.spec import golden
+from redmule_hdl.arith.fma import CUT_POINTS, FMA, MAX_PIPELINE, register_placement
+from redmule_hdl.spec.formats import FP16, FP16_ONE
+from redmule_hdl.spec.ops import FmaMode
 
 DEPTHS = (0, 1, 3)
 MODES = (FmaMode.FMA, FmaMode.ADD, FmaMode.MUL)

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 import softfloatpy as sf
 
-from redmule_hdl import golden
-from redmule_hdl.formats import E4M3, E5M2, FP16, GemmOp
+from redmule_hdl.spec import golden
+from redmule_hdl.spec.formats import E4M3, E5M2, FP16
+from redmule_hdl.spec.ops import GemmOp
 
 FP16_QNAN = 0x7E00
 

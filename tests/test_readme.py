@@ -59,8 +59,8 @@ def test_reference_model_example():
 
 
 def test_register_map_is_generated_from_regmap():
-    from redmule_hdl import regmap
-    assert regmap.markdown_table() in _section("Register map")
+    from redmule_hdl.spec import regmap, render
+    assert render.markdown_table() in _section("Register map")
 
 
 def test_simulate_a_job_example_prints_what_the_readme_says(capsys):

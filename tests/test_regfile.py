@@ -4,11 +4,11 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from redmule_hdl import regmap
+from redmule_hdl.spec import jobs, regmap, render
 from redmule_hdl.config import Config
-from redmule_hdl.regfile import RegFile
-from redmule_hdl.regmap import ACQUIRE_NONE, JOB_REGS, REGISTERS, Reg
-from sim.driver import PeriphDriver
+from redmule_hdl.system.regfile import RegFile
+from redmule_hdl.spec.regmap import ACQUIRE_NONE, JOB_REGS, REGISTERS, Reg
+from redmule_hdl.sim.driver import PeriphDriver
 
 
 def run(regfile, bench, monitor=None):
@@ -204,7 +204,7 @@ def test_single_context():
 
     async def bench(ctx, d):
         assert await d.acquire(ctx) == 0
-        await d.write(ctx, Reg.MCFG0, regmap.pack_mcfg0(3, 4))
+        await d.write(ctx, Reg.MCFG0, jobs.pack_mcfg0(3, 4))
         await d.trigger(ctx)
         assert await d.read(ctx, Reg.ACQUIRE) == ACQUIRE_NONE
         ctx.set(rf.head.ready, 1)
@@ -214,24 +214,24 @@ def test_single_context():
         await d.idle(ctx)
         ctx.set(rf.finish, 0)
         assert await d.read(ctx, Reg.ACQUIRE) == 0
-        assert await d.read(ctx, Reg.MCFG0) == regmap.pack_mcfg0(3, 4)
+        assert await d.read(ctx, Reg.MCFG0) == jobs.pack_mcfg0(3, 4)
         assert await d.read(ctx, Reg.FINISHED) == 1
 
     run(rf, bench)
 
 
 def test_regmap_helpers():
-    v = regmap.pack_macfg("addmin", "e5m2", "e4m3", y_sep=True)
-    assert regmap.unpack_macfg(v) == regmap.MacCfg(op=3, in_fmt=0, out_fmt=2, y_sep=True,
+    v = jobs.pack_macfg("addmin", "e5m2", "e4m3", y_sep=True)
+    assert jobs.unpack_macfg(v) == jobs.MacCfg(op=3, in_fmt=0, out_fmt=2, y_sep=True,
                                                    out_fmt_en=True)
-    assert regmap.unpack_macfg(regmap.pack_macfg(1, "fp16")).out_fmt == 1
-    assert regmap.unpack_mcfg0(regmap.pack_mcfg0(7, 65535)) == (7, 65535)
+    assert jobs.unpack_macfg(jobs.pack_macfg(1, "fp16")).out_fmt == 1
+    assert jobs.unpack_mcfg0(jobs.pack_mcfg0(7, 65535)) == (7, 65535)
     with pytest.raises(ValueError):
-        regmap.pack_mcfg1(1 << 16)
-    regs = regmap.job_registers(x_addr=0, w_addr=0, z_addr=0, m=3, n=5, k=7, op="gemm")
-    assert regmap.job_error(regs) == regmap.JobError.OK
-    assert regmap.resolved_pitches(regs) == (10, 14, 14)
-    assert regmap.job_error(regs, misaligned=False) == regmap.JobError.MISALIGNED
-    header = regmap.c_header()
+        jobs.pack_mcfg1(1 << 16)
+    regs = jobs.job_registers(x_addr=0, w_addr=0, z_addr=0, m=3, n=5, k=7, op="gemm")
+    assert jobs.job_error(regs) == regmap.JobError.OK
+    assert jobs.resolved_pitches(regs) == (10, 14, 14)
+    assert jobs.job_error(regs, misaligned=False) == regmap.JobError.MISALIGNED
+    header = render.c_header()
     for r in Reg:
         assert f"#define REDMULE_{r.name} " in header and f"0x{int(r):02X}" in header

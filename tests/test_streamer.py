@@ -13,11 +13,14 @@ import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from redmule_hdl import Config, golden
-from redmule_hdl.formats import GemmOp, format_by_name
-from redmule_hdl.streamer import Streamer, TcdmSignature
-from sim.memory import TcdmMemory, TcdmProtocolError
-from sim.streams import pack_beat, tiles, unpack_beat, w_beats, x_beats, y_beats, z_beats
+from redmule_hdl.config import Config
+from redmule_hdl.spec import golden
+from redmule_hdl.spec.formats import format_by_name
+from redmule_hdl.spec.ops import GemmOp
+from redmule_hdl.interfaces import TcdmSignature
+from redmule_hdl.system.streamer import Streamer
+from redmule_hdl.sim.memory import TcdmMemory, TcdmProtocolError
+from redmule_hdl.sim.streams import pack_beat, tiles, unpack_beat, w_beats, x_beats, y_beats, z_beats
 
 from .helpers import FP16_SPECIALS
 
@@ -420,7 +423,7 @@ class _Initiator:
     """A scripted initiator for testing the memory model: one request tuple (or None) per cycle."""
 
     def __init__(self, config):
-        self.port = TcdmSignature(config).create()
+        self.port = TcdmSignature(config.port_width).create()
 
 
 def _drive(mem, port, script, collect=None):

@@ -6,8 +6,8 @@ from amaranth import Module
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from synth import Area, report_from_stat, synthesize
-from synth import yosys as sy
+from redmule_hdl.synth import Area, report_from_stat, synthesize
+from redmule_hdl.synth import yosys as sy
 
 
 class Counter(wiring.Component):

@@ -6,12 +6,12 @@ leftovers (M % L, N % H, K % D non-zero) unless a test says otherwise.
 import numpy as np
 import pytest
 
-import sim
-from redmule_hdl import golden, regmap
+from redmule_hdl import sim
+from redmule_hdl.spec import golden, jobs, regmap
 from redmule_hdl.config import Config
-from redmule_hdl.formats import GemmOp
-from redmule_hdl.regmap import JobError, Reg
-from sim.run import JobBench
+from redmule_hdl.spec.ops import GemmOp
+from redmule_hdl.spec.regmap import JobError, Reg
+from redmule_hdl.sim.run import JobBench
 
 from .helpers import random_matrix
 
@@ -147,12 +147,12 @@ def test_refused_jobs_touch_no_memory_and_engine_stays_usable():
 
     async def script(ctx, d):
         for kw, _ in bad:
-            t, e = await d.offload(ctx, regmap.job_registers(**{**good, **kw}))
+            t, e = await d.offload(ctx, jobs.job_registers(**{**good, **kw}))
             results.append((await d.read(ctx, Reg.ERROR), await d.read(ctx, Reg.CYCLES), e - t))
         assert await d.read(ctx, Reg.FINISHED) == len(bad)
         assert mem.log == [] and bench.req_rises == []
         mem.guard_check([])     # not a byte changed
-        await d.offload(ctx, regmap.job_registers(**good))
+        await d.offload(ctx, jobs.job_registers(**good))
         results.append((await d.read(ctx, Reg.ERROR), None, None))
 
     bench.run(script)

@@ -9,13 +9,14 @@ import random
 import numpy as np
 import pytest
 
-from redmule_hdl import golden
+from redmule_hdl.spec import golden
 from redmule_hdl.config import Config
-from redmule_hdl.formats import GemmOp
-from redmule_hdl.regmap import Reg, job_registers
-from sim import verilator_backend as vb
-from sim.memory import TcdmProtocolError
-from sim.run import JobBench, run_job
+from redmule_hdl.spec.ops import GemmOp
+from redmule_hdl.spec.regmap import Reg
+from redmule_hdl.spec.jobs import job_registers
+from redmule_hdl.sim import verilator_backend as vb
+from redmule_hdl.sim.memory import TcdmProtocolError
+from redmule_hdl.sim.run import JobBench, run_job
 
 from .helpers import random_matrix
 
@@ -191,8 +192,8 @@ def test_vcd_refused():
 
 
 def test_scale_check_reduced():
-    from sim.scale_check import scale_check
-    from sim.scale_check import CATEGORIES
+    from redmule_hdl.sim.scale_check import scale_check
+    from redmule_hdl.sim.scale_check import CATEGORIES
     summary = scale_check(MID, plan=CATEGORIES, M=48, K=64, seed=3, log=lambda *a: None)
     assert summary["mismatches"] == 0, summary
     assert summary["fma_vectors"] == len(CATEGORIES) * 48 * 64
@@ -204,7 +205,7 @@ def test_bench_reduced(tmp_path):
     import struct
     import zlib
 
-    from sim.bench import chart, load_original, markdown, run_bench
+    from redmule_hdl.sim.bench import chart, load_original, markdown, run_bench
     original = load_original()
     assert len(original) == 24 and original[0] == (96, 96, 96, 18511)
     shapes = [row for row in original if (row[0], row[1], row[2]) in ((12, 16, 16), (5, 32, 3))]

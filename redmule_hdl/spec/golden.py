@@ -10,7 +10,9 @@ the exact ``a*b + c``; the test-suite proves it against Berkeley SoftFloat.
 import ml_dtypes
 import numpy as np
 
-from .formats import FP16, GemmOp, format_by_name
+from redmule_hdl.spec.formats import FP16, format_by_name
+
+from redmule_hdl.spec.ops import GemmOp
 
 __all__ = ["fma", "add", "mul", "minimum", "maximum", "cast", "gemm_op", "is_nan", "to_float", "from_float"]
 

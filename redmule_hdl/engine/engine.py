@@ -16,11 +16,12 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .buffers import WBuffer, XBuffer, ZBuffer
-from .ce import ComputeElement
-from .config import Config
-from .formats import GemmOp
-from .layouts import DIM_BITS, JobLayout, beat_layout, z_beat_layout
+from redmule_hdl.engine.buffers import WBuffer, XBuffer, ZBuffer
+from redmule_hdl.engine.ce import ComputeElement
+from redmule_hdl.config import Config
+from redmule_hdl.spec.ops import GemmOp
+from redmule_hdl.interfaces import EngineJob, beat_layout, z_beat_layout
+from redmule_hdl.spec.regmap import DIM_BITS
 
 __all__ = ["Engine"]
 
@@ -53,7 +54,7 @@ class Engine(wiring.Component):
     """The RedMulE compute engine (DESIGN section 5) for a ``Config`` (L, H, P).
 
     Ports:
-        job (stream in, ``JobLayout``: m, n, k, op): accepted when idle; M, N, K >= 1, op 0..7.
+        job (stream in, ``EngineJob``: m, n, k, op): accepted when idle; M, N, K >= 1, op 0..7.
         x, w, y (streams in): operand beats of D FP16 elements, order in the module docstring.
         z (stream out): result beats (``data``, ``mask``).
         busy: a job is in progress.   done: one-cycle pulse with the job's last Z beat.
@@ -79,7 +80,7 @@ class Engine(wiring.Component):
             raise TypeError(f"config must be a redmule_hdl.Config, not {config!r}")
         self.config = config
         super().__init__({
-            "job": In(stream.Signature(JobLayout)),
+            "job": In(stream.Signature(EngineJob)),
             "x": In(stream.Signature(beat_layout(config))),
             "w": In(stream.Signature(beat_layout(config))),
             "y": In(stream.Signature(beat_layout(config))),
@@ -103,7 +104,7 @@ class Engine(wiring.Component):
             for h in range(H):
                 m.submodules[f"ce_{r}_{h}"] = ces[r][h]
 
-        job = Signal(JobLayout)
+        job = Signal(EngineJob)
         uses_y = job.op != GemmOp.MATMUL
         state = Signal(State)
         en = Signal()          # the array's global enable

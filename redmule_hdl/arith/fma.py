@@ -22,14 +22,11 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .formats import FP16, FP16_NEG_ZERO, FP16_ONE, FmaMode
+from redmule_hdl.spec.formats import FP16, FP16_NEG_ZERO, FP16_ONE, fp_layout
 
-__all__ = ["FMA", "CUT_POINTS", "MAX_PIPELINE", "check_pipeline", "register_placement", "fp_layout"]
+from redmule_hdl.spec.ops import FmaMode
 
-
-def fp_layout(fmt):
-    """``lib.data`` layout of the bit fields of an :class:`FpFormat` (LSB first: mant, exp, sign)."""
-    return data.StructLayout({"mant": fmt.man_bits, "exp": fmt.exp_bits, "sign": 1})
+__all__ = ["FMA", "CUT_POINTS", "MAX_PIPELINE", "check_pipeline", "register_placement"]
 
 
 #: Natural cut points of the FMA datapath, in datapath order. A register at a cut point registers

@@ -64,45 +64,13 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .cast import Fp8ToFp16, Fp16ToFp8
-from .formats import E4M3, FP16, GemmOp
-from .layouts import DIM_BITS, StreamerJob, beat_layout, z_beat_layout
+from redmule_hdl.arith.cast import Fp8ToFp16, Fp16ToFp8
+from redmule_hdl.spec.formats import E4M3, FP16
+from redmule_hdl.spec.ops import GemmOp
+from redmule_hdl.interfaces import StreamerJob, TcdmSignature, beat_layout, z_beat_layout
+from redmule_hdl.spec.regmap import DIM_BITS
 
-__all__ = ["TcdmSignature", "Streamer"]
-
-
-class TcdmSignature(wiring.Signature):
-    """The wide TCDM initiator port (DESIGN section 6), seen from the initiator.
-
-    ``req``, ``gnt``: a request is accepted in a cycle with ``req & gnt``; until then it stays stable.
-    ``add``: byte address, word aligned. ``wen``: 1 = read, 0 = write. ``be``: byte enables (one per
-    byte of ``data``). ``data``: write data; word ``i`` is address ``add + 4*i``.
-    ``r_valid``, ``r_data``: one response per accepted read, in order, at least one cycle later.
-    Data width: ``config.port_width``.
-    """
-
-    def __init__(self, config):
-        self.config = config
-        self.port_width = config.port_width
-        super().__init__({
-            "req": Out(1),
-            "gnt": In(1),
-            "add": Out(32),
-            "wen": Out(1),
-            "be": Out(config.port_width // 8),
-            "data": Out(config.port_width),
-            "r_valid": In(1),
-            "r_data": In(config.port_width),
-        })
-
-    def __eq__(self, other):
-        return type(other) is TcdmSignature and other.port_width == self.port_width
-
-    def __hash__(self):
-        return hash((TcdmSignature, self.port_width))
-
-    def __repr__(self):
-        return f"TcdmSignature(port_width={self.port_width})"
+__all__ = ["Streamer"]
 
 
 class _Src(enum.Enum, shape=2):
@@ -162,7 +130,7 @@ class Streamer(wiring.Component):
             "w": Out(stream.Signature(beat_layout(config))),
             "y": Out(stream.Signature(beat_layout(config))),
             "z": In(stream.Signature(z_beat_layout(config))),
-            "tcdm": Out(TcdmSignature(config)),
+            "tcdm": Out(TcdmSignature(config.port_width)),
         })
 
     def elaborate(self, platform):

@@ -3,8 +3,9 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .fma import check_pipeline, fp_layout
-from .formats import FP16
+from redmule_hdl.arith.fma import check_pipeline
+from redmule_hdl.spec.formats import fp_layout
+from redmule_hdl.spec.formats import FP16
 
 __all__ = ["MinMax"]
 

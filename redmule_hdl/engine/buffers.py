@@ -7,7 +7,7 @@ from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import beat_layout
+from redmule_hdl.interfaces import beat_layout
 
 __all__ = ["XBuffer", "WBuffer", "ZBuffer"]
 

@@ -3,9 +3,10 @@ from amaranth.hdl import Module, Signal, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .fma import FMA
-from .fncomp import MinMax
-from .formats import FP16_ONE, FmaMode, GemmOp, OP_BITS
+from redmule_hdl.arith.fma import FMA
+from redmule_hdl.arith.minmax import MinMax
+from redmule_hdl.spec.formats import FP16_ONE
+from redmule_hdl.spec.ops import FmaMode, GemmOp
 
 __all__ = ["ComputeElement"]
 
@@ -32,7 +33,7 @@ class ComputeElement(wiring.Component):
         self.latency = P + 1
         super().__init__({
             "x": In(16), "w": In(16), "acc": In(16),
-            "op": In(OP_BITS), "pad": In(1), "en": In(1, init=1),
+            "op": In(GemmOp), "pad": In(1), "en": In(1, init=1),
             "z": Out(16),
         })
 

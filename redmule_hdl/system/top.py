@@ -3,11 +3,12 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import Config
-from .controller import Controller
-from .engine import Engine
-from .regfile import PeriphSignature, RegFile
-from .streamer import Streamer, TcdmSignature
+from redmule_hdl.config import Config
+from redmule_hdl.system.controller import Controller
+from redmule_hdl.engine.engine import Engine
+from redmule_hdl.interfaces import PeriphSignature, TcdmSignature
+from redmule_hdl.system.regfile import RegFile
+from redmule_hdl.system.streamer import Streamer
 
 __all__ = ["RedMulE"]
 
@@ -16,7 +17,7 @@ class RedMulE(wiring.Component):
     """RedMulE for a ``Config`` (L, H, P, contexts, misaligned); DESIGN sections 5-7.
 
     Ports:
-        tcdm (``Out(TcdmSignature(config))``): the wide memory initiator port. ``req``, ``gnt``,
+        tcdm (``Out(TcdmSignature(config.port_width))``): the wide memory initiator port. ``req``, ``gnt``,
             ``add`` (32-bit byte address, word aligned), ``wen`` (1 = read), ``be``
             (``port_width/8`` byte enables), ``data`` (``port_width`` = 16*D (+32 with misaligned)
             bits, word i at ``add + 4*i``); responses ``r_valid``/``r_data``, in order, one per
@@ -43,7 +44,7 @@ class RedMulE(wiring.Component):
             raise TypeError(f"config must be a Config, not {config!r}")
         self.config = config
         super().__init__({
-            "tcdm": Out(TcdmSignature(config)),
+            "tcdm": Out(TcdmSignature(config.port_width)),
             "periph": In(PeriphSignature()),
             "evt": Out(1),
             "busy": Out(1),

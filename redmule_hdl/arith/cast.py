@@ -7,8 +7,8 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .fma import fp_layout
-from .formats import E4M3, E5M2, FP16
+from redmule_hdl.spec.formats import fp_layout
+from redmule_hdl.spec.formats import E4M3, E5M2, FP16
 
 __all__ = ["Fp8ToFp16", "Fp16ToFp8", "CAST_FORMATS", "FMT_E5M2", "FMT_E4M3"]
 

@@ -2,43 +2,14 @@
 
 Register map and semantics: ``regmap`` (DESIGN section 7).
 """
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .regmap import (ACQUIRE_NONE, ERROR_BITS, JOB_REGS, PERIPH_ID_BITS, REGISTERS, WINDOW_BITS,
-                     Reg)
+from redmule_hdl.interfaces import JobRegs, PeriphSignature
+from redmule_hdl.spec.regmap import ACQUIRE_NONE, JOB_REGS, REGISTERS, WINDOW_BITS, JobError, Reg
 
-__all__ = ["PeriphSignature", "JobRegs", "RegFile"]
-
-
-class PeriphSignature(wiring.Signature):
-    """The HWPE peripheral (control) port, 32-bit, seen from the initiator (the core side).
-
-    Request: ``req``, ``add`` (byte address), ``wen`` (1 = read, 0 = write), ``be`` (byte enables of a
-    write), ``data`` (write data), ``id`` (transaction id, ``PERIPH_ID_BITS`` = 8 bits, returned in
-    ``r_id``). A request is accepted in a cycle with ``req & gnt``. Response: ``r_valid`` for one cycle
-    exactly one cycle after every accepted request (reads and writes), with ``r_data`` (read data, 0
-    for writes) and ``r_id``. The accelerator's port is ``In(PeriphSignature())``.
-    """
-
-    def __init__(self):
-        super().__init__({
-            "req": Out(1),
-            "gnt": In(1),
-            "add": Out(32),
-            "wen": Out(1),
-            "be": Out(4),
-            "data": Out(32),
-            "id": Out(PERIPH_ID_BITS),
-            "r_valid": In(1),
-            "r_data": In(32),
-            "r_id": In(PERIPH_ID_BITS),
-        })
-
-
-#: The job registers of one context, as stored (only the implemented bits of each register).
-JobRegs = data.StructLayout({r.name.lower(): REGISTERS[r].bits for r in JOB_REGS})
+__all__ = ["RegFile"]
 
 
 class RegFile(wiring.Component):
@@ -84,7 +55,7 @@ class RegFile(wiring.Component):
             "clear": Out(1),
             "busy": Out(1),
             "cycles": In(32),
-            "error": In(ERROR_BITS),
+            "error": In(JobError),
         })
 
     def elaborate(self, platform):

@@ -3,10 +3,12 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .formats import FORMAT_CODES, GemmOp
-from .layouts import JobLayout, StreamerJob
-from .regfile import JobRegs
-from .regmap import ERROR_BITS, FIELDS, JobError
+from redmule_hdl.spec.formats import FORMAT_CODES
+
+from redmule_hdl.spec.ops import GemmOp
+from redmule_hdl.interfaces import EngineJob, JobRegs, StreamerJob
+
+from redmule_hdl.spec.regmap import FIELDS, JobError
 
 __all__ = ["Controller", "decode_job"]
 
@@ -28,7 +30,7 @@ def decode_job(m, regs, config):
     """Combinational decode of a job's registers (``JobRegs`` view ``regs``).
 
     Returns ``(error, sjob, ejob)``: the ``JobError`` code (first fault wins, the order of
-    ``regmap.job_error``, which is the Python model of this logic), the streamer's job and the
+    ``jobs.job_error``, which is the Python model of this logic), the streamer's job and the
     engine's job (both ``Signal`` views, meaningful when ``error`` is 0).
     """
     mm, nn, kk = _field(regs, "M"), _field(regs, "N"), _field(regs, "K")
@@ -46,7 +48,7 @@ def decode_job(m, regs, config):
     m.d.comb += [in_wide.eq(_any_code(in_fmt, wide)), out_wide.eq(_any_code(out_fmt, wide))]
 
     sjob = Signal(StreamerJob, name="sjob")
-    ejob = Signal(JobLayout, name="ejob")
+    ejob = Signal(EngineJob, name="ejob")
     m.d.comb += [
         sjob.x_addr.eq(regs.x_addr),
         sjob.w_addr.eq(regs.w_addr),
@@ -73,10 +75,10 @@ def decode_job(m, regs, config):
 
     size_zero = (mm == 0) | (nn == 0) | (kk == 0)
     op_codes = {int(o) for o in GemmOp}
-    # Every OP_BITS-wide code is an op today; the check stays for a wider field or fewer ops.
+    # Every GemmOp-wide code is an op today; the check stays for a wider field or fewer ops.
     bad_op = 0 if op_codes >= set(range(1 << len(op))) else ~_any_code(op, op_codes)
     bad_fmt = ~_any_code(in_fmt, FORMAT_CODES) | ~_any_code(out_fmt, FORMAT_CODES)
-    error = Signal(ERROR_BITS, name="job_error")
+    error = Signal(JobError, name="job_error")
     with m.If(size_zero):
         m.d.comb += error.eq(JobError.SIZE_ZERO)
     with m.Elif(bad_op):
@@ -118,7 +120,7 @@ class Controller(wiring.Component):
         finish (out): to ``RegFile.finish``.  clear (in): from ``RegFile.clear``.
         cycles, error (out): the CYCLES and ERROR registers.
         evt (out): one-cycle pulse per finished or refused job.
-        engine_job (stream out, ``JobLayout``), engine_done (in).
+        engine_job (stream out, ``EngineJob``), engine_done (in).
         sjob (out, ``StreamerJob``), start (out), stores_done (in), streamer_idle (in).
         abort (out): to the engine and the streamer.
     """
@@ -135,9 +137,9 @@ class Controller(wiring.Component):
             "finish": Out(1),
             "clear": In(1),
             "cycles": Out(32),
-            "error": Out(ERROR_BITS),
+            "error": Out(JobError),
             "evt": Out(1),
-            "engine_job": Out(stream.Signature(JobLayout)),
+            "engine_job": Out(stream.Signature(EngineJob)),
             "engine_done": In(1),
             "sjob": Out(StreamerJob),
             "start": Out(1),

@@ -1,0 +1,128 @@
+"""The contracts between blocks: bus signatures, job layouts and beat layouts.
+
+Every block that talks to another imports its side of the contract from here, so a port's width or a
+job's fields are defined once. Protocols and timing are described in docs/architecture.md ("Ports").
+"""
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from redmule_hdl.spec.ops import GemmOp
+from redmule_hdl.spec.regmap import DIM_BITS, JOB_REGS, PERIPH_ID_BITS, REGISTERS
+
+__all__ = ["PeriphSignature", "TcdmSignature", "JobRegs", "EngineJob", "StreamerJob",
+           "beat_layout", "z_beat_layout"]
+
+
+class PeriphSignature(wiring.Signature):
+    """The HWPE peripheral (control) port, 32-bit, seen from the initiator (the core side).
+
+    Request: ``req``, ``add`` (byte address), ``wen`` (1 = read, 0 = write), ``be`` (byte enables of a
+    write), ``data`` (write data), ``id`` (transaction id, ``PERIPH_ID_BITS`` bits, returned in
+    ``r_id``). A request is accepted in a cycle with ``req & gnt``. Response: ``r_valid`` for one cycle
+    exactly one cycle after every accepted request (reads and writes), with ``r_data`` (read data, 0
+    for writes) and ``r_id``. The accelerator's port is ``In(PeriphSignature())``.
+    """
+
+    def __init__(self):
+        super().__init__({
+            "req": Out(1),
+            "gnt": In(1),
+            "add": Out(32),
+            "wen": Out(1),
+            "be": Out(4),
+            "data": Out(32),
+            "id": Out(PERIPH_ID_BITS),
+            "r_valid": In(1),
+            "r_data": In(32),
+            "r_id": In(PERIPH_ID_BITS),
+        })
+
+    def __eq__(self, other):
+        return type(other) is PeriphSignature
+
+    def __hash__(self):
+        return hash(PeriphSignature)
+
+    def __repr__(self):
+        return "PeriphSignature()"
+
+
+class TcdmSignature(wiring.Signature):
+    """The wide TCDM initiator port, seen from the initiator.
+
+    ``req``, ``gnt``: a request is accepted in a cycle with ``req & gnt``; until then it stays stable.
+    ``add``: byte address, word aligned. ``wen``: 1 = read, 0 = write. ``be``: byte enables (one per
+    byte of ``data``). ``data``: write data; word ``i`` is address ``add + 4*i``.
+    ``r_valid``, ``r_data``: one response per accepted read, in order, at least one cycle later.
+
+    Parameters: ``port_width``, the data bits (a multiple of 32; ``Config.port_width``).
+    """
+
+    def __init__(self, port_width):
+        if isinstance(port_width, bool) or not isinstance(port_width, int):
+            raise TypeError(f"port_width must be an int, not {port_width!r}")
+        if port_width < 32 or port_width % 32:
+            raise ValueError(f"port_width must be a positive multiple of 32, not {port_width!r}")
+        self.port_width = port_width
+        super().__init__({
+            "req": Out(1),
+            "gnt": In(1),
+            "add": Out(32),
+            "wen": Out(1),
+            "be": Out(port_width // 8),
+            "data": Out(port_width),
+            "r_valid": In(1),
+            "r_data": In(port_width),
+        })
+
+    def __eq__(self, other):
+        return type(other) is TcdmSignature and other.port_width == self.port_width
+
+    def __hash__(self):
+        return hash((TcdmSignature, self.port_width))
+
+    def __repr__(self):
+        return f"TcdmSignature({self.port_width})"
+
+
+#: The job registers of one context, as stored (only the implemented bits of each register).
+JobRegs = data.StructLayout({r.name.lower(): REGISTERS[r].bits for r in JOB_REGS})
+
+
+def beat_layout(config):
+    """One beat: D FP16 elements, element j in bits [16j, 16j+16)."""
+    return data.ArrayLayout(16, config.D)
+
+
+def z_beat_layout(config):
+    """A Z beat leaving the engine: D FP16 elements and a valid bit per element (columns < K)."""
+    return data.StructLayout({"data": beat_layout(config), "mask": config.D})
+
+
+class EngineJob(data.Struct):
+    """The shape and GEMM-Op of one job as the engine receives it."""
+    m: DIM_BITS
+    n: DIM_BITS
+    k: DIM_BITS
+    op: GemmOp
+
+
+class StreamerJob(data.Struct):
+    """A checked job as the controller hands it to the streamer.
+
+    Addresses are byte addresses; pitches are resolved row pitches in bytes (never 0);
+    formats are MACFG format codes (``formats.FpFormat.code``).
+    """
+    x_addr: 32
+    w_addr: 32
+    y_addr: 32
+    z_addr: 32
+    x_pitch: 32
+    w_pitch: 32
+    z_pitch: 32     # Y uses the same pitch
+    m: DIM_BITS
+    n: DIM_BITS
+    k: DIM_BITS
+    op: GemmOp
+    in_fmt: 3
+    out_fmt: 3
