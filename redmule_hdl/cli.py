@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from redmule_hdl.config import Config
+from redmule_hdl.config_args import add_config_arguments, config_from_args, parse_shapes
 
 __all__ = ["main", "TOP_NAME"]
 
@@ -28,15 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_config_args(p, *, required_out):
-    g = p.add_argument_group("generator parameters")
-    g.add_argument("-L", type=int, default=Config.L, help=f"rows of the CE array (default {Config.L})")
-    g.add_argument("-H", type=int, default=Config.H, help=f"CEs per row (default {Config.H})")
-    g.add_argument("-P", type=int, default=Config.P,
-                   help=f"pipeline registers per FMA (default {Config.P})")
-    g.add_argument("--contexts", type=int, default=Config.contexts,
-                   help=f"job contexts of the register file (default {Config.contexts})")
-    g.add_argument("--no-misaligned", dest="misaligned", action="store_false",
-                   help="narrow TCDM port (16*D bits): every row must be word aligned")
+    add_config_arguments(p)
     p.add_argument("-o", "--output", type=Path, required=required_out, metavar="DIR",
                    help="output directory (created if needed)")
 
@@ -63,16 +55,34 @@ def _parser():
                     "utilization, bit-exactness, simulated cycles/s) and DIR/bench.png.")
     _add_config_args(ben, required_out=False)
     ben.add_argument("--backend", default="verilator", choices=("verilator", "amaranth"))
-    ben.add_argument("--repeat", type=int, default=3, help="speed runs per shape (best counts)")
+    ben.add_argument("--repeat", type=_positive_int, default=3,
+                     help="speed runs per shape (best counts)")
+    ben.add_argument("--shapes", type=parse_shapes, default=None, metavar="MxNxK,...",
+                     help="run only these of the original's 24 shapes (default: all)")
+    p.commands = sub.choices    # command name -> its parser (for errors found after parsing)
     return p
 
 
-def _config(args):
+def _positive_int(text):
     try:
-        return Config(L=args.L, H=args.H, P=args.P, contexts=args.contexts,
-                      misaligned=args.misaligned)
-    except (TypeError, ValueError) as e:
-        raise _UsageError(f"redmule-hdl {args.command}: error: {e}") from None
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return value
+
+
+def _config(parser, args):
+    sub = parser.commands[args.command]
+    config = config_from_args(args, sub)
+    if args.command == "bench" and args.shapes is not None:
+        from redmule_hdl.sim.bench import original_rows
+        try:
+            original_rows(args.shapes)
+        except ValueError as e:
+            sub.error(str(e))
+    return config
 
 
 def _ports(top):
@@ -170,7 +180,7 @@ def main(argv=None):
     parser = _parser()
     try:
         args = parser.parse_args(argv)
-        config = _config(args)
+        config = _config(parser, args)
     except _UsageError as e:
         print(str(e).splitlines()[0], file=sys.stderr)
         return 2
@@ -180,7 +190,7 @@ def main(argv=None):
         if args.command == "bench":
             from redmule_hdl.sim.bench import main as bench
             return bench(config=config, output=args.output or Path("redmule-bench"),
-                         backend=args.backend, repeat=args.repeat)
+                         backend=args.backend, repeat=args.repeat, shapes=args.shapes)
         return _synth(args, config)
     except BrokenPipeError:
         # stdout closed early (e.g. piped into `head`): not an error of ours.

@@ -1,6 +1,9 @@
-"""Generator parameters of one RedMulE instance (DESIGN section 2)."""
+"""Generator parameters of one RedMulE instance, their limits and the values derived from them."""
 import numbers
 from dataclasses import dataclass
+
+from redmule_hdl.arith.fma import MAX_PIPELINE
+from redmule_hdl.spec.schedule import Schedule
 
 __all__ = ["Config"]
 
@@ -32,7 +35,7 @@ class Config:
     # Hardware limits of this design; each is explained where it is checked.
     MAX_L = 64
     MAX_H = 32
-    MAX_P = 8
+    MAX_P = MAX_PIPELINE
     MAX_CONTEXTS = 16
 
     def __post_init__(self):
@@ -40,8 +43,8 @@ class Config:
         # the generated netlist within what Yosys and the simulators handle in reasonable time.
         _check_int("L", self.L, 1, self.MAX_L)
         _check_int("H", self.H, 1, self.MAX_H)
-        # P: the FMA spreads its registers over seven natural cut points (fma.CUT_POINTS); up to
-        # eight are accepted (two then share a cut point), more would only add latency.
+        # P: the FMA spreads its registers over its natural cut points (arith.fma.CUT_POINTS); one
+        # more than there are cut points is accepted (two then share one), more would only add latency.
         _check_int("P", self.P, 0, self.MAX_P)
         _check_int("contexts", self.contexts, 1, self.MAX_CONTEXTS)
         for name in ("L", "H", "P", "contexts"):     # numpy integers become plain ints
@@ -79,15 +82,17 @@ class Config:
     def ce_latency(self):
         return self.P + 1
 
+    def schedule(self, M, N, K, *, uses_y=True):
+        """The ``spec.schedule.Schedule`` of an M x N x K job on this configuration."""
+        return Schedule(self, M, N, K, uses_y=uses_y)
+
     def compute_bound(self, M, N, K):
-        """C of DESIGN section 8: cycles with every CE busy."""
-        return _ceil(M, self.L) * _ceil(K, self.D) * _ceil(N, self.H) * self.D
+        """C: cycles of an M x N x K job with every CE busy (``Schedule.compute_cycles``)."""
+        return self.schedule(M, N, K).compute_cycles
 
     def port_bound(self, M, N, K, *, uses_y=True):
-        """B of DESIGN section 8: beats the job moves through the single port."""
-        kt = _ceil(K, self.D)
-        beats = M * _ceil(N, self.D) * kt + _ceil(M, self.L) * kt * N + M * kt
-        return beats + (M * kt if uses_y else 0)
+        """B: beats an M x N x K job moves through the single port (``Schedule.port_beats``)."""
+        return self.schedule(M, N, K, uses_y=uses_y).port_beats
 
     def utilization(self, M, N, K, cycles):
         return M * N * K / (self.L * self.H * cycles)
@@ -95,6 +100,3 @@ class Config:
     def __str__(self):
         return f"{self.L}x{self.H}x{self.P}"
 
-
-def _ceil(a, b):
-    return -(-a // b)

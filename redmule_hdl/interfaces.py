@@ -6,11 +6,11 @@ job's fields are defined once. Protocols and timing are described in docs/archit
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.spec.ops import GemmOp
-from redmule_hdl.spec.regmap import DIM_BITS, JOB_REGS, PERIPH_ID_BITS, REGISTERS
+from redmule_hdl.spec.ops import FmaMode, GemmOp
+from redmule_hdl.spec.regmap import DIM_BITS, FIELDS, JOB_REGS, PERIPH_ID_BITS, REGISTERS
 
-__all__ = ["PeriphSignature", "TcdmSignature", "JobRegs", "EngineJob", "StreamerJob",
-           "beat_layout", "z_beat_layout"]
+__all__ = ["PeriphSignature", "TcdmSignature", "JobRegs", "CeControl", "ce_control", "EngineJob",
+           "engine_job", "ElementFormat", "StreamerJob", "beat_layout", "z_beat_layout"]
 
 
 class PeriphSignature(wiring.Signature):
@@ -85,8 +85,16 @@ class TcdmSignature(wiring.Signature):
         return f"TcdmSignature({self.port_width})"
 
 
-#: The job registers of one context, as stored (only the implemented bits of each register).
-JobRegs = data.StructLayout({r.name.lower(): REGISTERS[r].bits for r in JOB_REGS})
+def _register_layout(reg):
+    """A job register as stored: its implemented bits, with its ``FIELDS`` as named parts."""
+    fields = {f.name.lower(): data.Field(f.shape, f.lsb) for f in FIELDS.values() if f.reg is reg}
+    bits = REGISTERS[reg].bits
+    return data.FlexibleLayout(bits, fields) if fields else bits
+
+
+#: The job registers of one context (``spec.regmap.JOB_REGS``), as the register file stores them and
+#: the controller reads them: ``regs.mcfg0.m``, ``regs.macfg.op``, ``regs.x_addr``, ...
+JobRegs = data.StructLayout({r.name.lower(): _register_layout(r) for r in JOB_REGS})
 
 
 def beat_layout(config):
@@ -99,19 +107,64 @@ def z_beat_layout(config):
     return data.StructLayout({"data": beat_layout(config), "mask": config.D})
 
 
+class CeControl(data.Struct):
+    """How every computing element executes the job's GEMM-Op, decoded once by the controller.
+
+    ``mode``: what the FMA computes (``fma(x, w, acc)``, ``x + w`` or ``x * w``); ``compare_first``:
+    the FMA gets ``minmax(x, w)`` from the input comparator (times 1.0) instead of ``x``;
+    ``inner_max``: the input comparator takes the maximum (else the minimum); ``outer_max``: the output
+    comparator folds the FMA result into ``acc`` with the maximum (else the minimum). With
+    ``mode == FMA`` the FMA result is the step's result and the output comparator is unused.
+    """
+    mode: FmaMode
+    compare_first: 1
+    inner_max: 1
+    outer_max: 1
+
+
+def ce_control(op):
+    """The ``CeControl`` field values (a dict) of GemmOp ``op``: the decode table of the controller."""
+    op = GemmOp(op)
+    mode = {GemmOp.MATMUL: FmaMode.FMA, GemmOp.GEMM: FmaMode.FMA,
+            GemmOp.ADDMAX: FmaMode.ADD, GemmOp.ADDMIN: FmaMode.ADD}.get(op, FmaMode.MUL)
+    return {
+        "mode": mode,
+        "compare_first": int(op in (GemmOp.MAXMIN, GemmOp.MINMAX)),
+        "inner_max": int(op is GemmOp.MAXMIN),
+        "outer_max": int(op in (GemmOp.ADDMAX, GemmOp.MULMAX, GemmOp.MINMAX)),
+    }
+
+
 class EngineJob(data.Struct):
-    """The shape and GEMM-Op of one job as the engine receives it."""
+    """One checked job as the engine receives it: its shape, whether it reads Y, and the CE control."""
     m: DIM_BITS
     n: DIM_BITS
     k: DIM_BITS
-    op: GemmOp
+    uses_y: 1
+    ce: CeControl
+
+
+def engine_job(op, m, n, k):
+    """The ``EngineJob`` field values (a dict) of an M x N x K job of GemmOp ``op``."""
+    op = GemmOp(op)
+    return {"m": m, "n": n, "k": k, "uses_y": int(op.uses_y), "ce": ce_control(op)}
+
+
+class ElementFormat(data.Struct):
+    """How the elements of a stream are stored in memory, decoded once by the controller.
+
+    ``wide``: 2-byte FP16 elements, moved as they are; else 1-byte FP8 elements, converted by the
+    streamer's casts, and ``fp8`` selects the FP8 format (its index in ``arith.cast.CAST_FORMATS``).
+    """
+    wide: 1
+    fp8: 1
 
 
 class StreamerJob(data.Struct):
-    """A checked job as the controller hands it to the streamer.
+    """One checked job as the controller hands it to the streamer.
 
-    Addresses are byte addresses; pitches are resolved row pitches in bytes (never 0);
-    formats are MACFG format codes (``formats.FpFormat.code``).
+    Addresses are byte addresses; pitches are resolved row pitches in bytes (never 0). X and W are
+    stored as ``in_fmt``, Y and Z as ``out_fmt``.
     """
     x_addr: 32
     w_addr: 32
@@ -123,6 +176,6 @@ class StreamerJob(data.Struct):
     m: DIM_BITS
     n: DIM_BITS
     k: DIM_BITS
-    op: GemmOp
-    in_fmt: 3
-    out_fmt: 3
+    uses_y: 1
+    in_fmt: ElementFormat
+    out_fmt: ElementFormat

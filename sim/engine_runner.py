@@ -10,6 +10,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from redmule_hdl.engine.engine import Engine
+from redmule_hdl.interfaces import engine_job
 from redmule_hdl.spec.ops import GemmOp
 
 from .streams import ZCollector, pack_beat, w_beats, x_beats, y_beats
@@ -68,7 +69,7 @@ def run_engine(config, op, x, w, y=None, *, stall=0.0, seed=0, max_cycles=None, 
         ctx.set(engine.z.ready, 0)
 
     async def controller(ctx):
-        ctx.set(engine.job.payload, {"m": M, "n": N, "k": K, "op": int(op)})
+        ctx.set(engine.job.payload, engine_job(op, M, N, K))
         ctx.set(engine.job.valid, 1)
         await ctx.tick().until(engine.job.ready)
         ctx.set(engine.job.valid, 0)

@@ -1,57 +1,43 @@
-"""The engine's operand and result streams as Python data (the order of ``redmule_hdl.engine``).
+"""The engine's operand and result streams as Python data, in the order of ``spec.schedule``.
 
 Beats are lists of D FP16 bit patterns; elements outside the matrix are filled with ``fill``.
 """
 import numpy as np
 
-__all__ = ["tiles", "x_beats", "w_beats", "y_beats", "z_beats", "pack_beat", "unpack_beat",
-           "ZCollector"]
+__all__ = ["x_beats", "w_beats", "y_beats", "z_beats", "pack_beat", "unpack_beat", "ZCollector"]
 
 
-def tiles(config, M, K):
-    """(m0, k0, rows) of every tile in loop order."""
-    for m0 in range(0, M, config.L):
-        for k0 in range(0, K, config.D):
-            yield m0, k0, min(config.L, M - m0)
-
-
-def _segment(row, start, D, fill):
+def _segment(matrix, beat, D, fill):
     seg = np.full(D, fill, dtype=np.uint16)
-    part = row[start:start + D]
-    seg[:len(part)] = part
+    seg[:beat.count] = matrix[beat.row, beat.col:beat.col + beat.count]
     return seg
 
 
 def x_beats(config, x, K, fill=0):
     """X beats for an M x N matrix ``x`` (FP16 bits)."""
     M, N = x.shape
-    for m0, k0, rows in tiles(config, M, K):
-        for n0 in range(0, N, config.D):
-            for r in range(rows):
-                yield _segment(x[m0 + r], n0, config.D, fill)
+    for beat in config.schedule(M, N, K).x_beats():
+        yield _segment(x, beat, config.D, fill)
 
 
 def w_beats(config, w, M, fill=0):
     """W beats for an N x K matrix ``w``."""
     N, K = w.shape
-    for m0, k0, rows in tiles(config, M, K):
-        for n in range(N):
-            yield _segment(w[n], k0, config.D, fill)
+    for beat in config.schedule(M, N, K).w_beats():
+        yield _segment(w, beat, config.D, fill)
 
 
 def y_beats(config, y, fill=0):
     """Y beats for an M x K matrix ``y`` (only ops that use Y)."""
     M, K = y.shape
-    for m0, k0, rows in tiles(config, M, K):
-        for r in range(rows):
-            yield _segment(y[m0 + r], k0, config.D, fill)
+    for beat in config.schedule(M, 1, K).y_beats():
+        yield _segment(y, beat, config.D, fill)
 
 
 def z_beats(config, M, K):
     """(m, k0, valid columns) of every Z beat the engine emits, in order."""
-    for m0, k0, rows in tiles(config, M, K):
-        for r in range(rows):
-            yield m0 + r, k0, min(config.D, K - k0)
+    for beat in config.schedule(M, 1, K).z_beats():
+        yield beat.row, beat.col, beat.count
 
 
 def pack_beat(elements):

@@ -166,7 +166,7 @@ def test_decode_matches_model_on_random_jobs():
     rng = random.Random(7)
     config = Config(L=2, H=2, P=1)
     h = Harness(config, latency=1)
-    jobs = []
+    programmed = []
     for _ in range(40):
         fmt = rng.choice([FP16, E5M2, E4M3, 3])
         out = rng.choice([None, FP16, E5M2, E4M3, 4])
@@ -178,11 +178,11 @@ def test_decode_matches_model_on_random_jobs():
             m=rng.choice([0, 1, 3, 65535]), n=rng.choice([0, 2, 5]), k=rng.choice([0, 1, 4, 9]),
             op=rng.randrange(8), in_fmt=fmt, out_fmt=out,
             x_stride=pick(), w_stride=pick(), z_stride=pick())
-        jobs.append(regs)
+        programmed.append(regs)
 
     async def bench(ctx, d):
         await d.soft_clear(ctx)
-        for regs in jobs:
+        for regs in programmed:
             await d.acquire(ctx)
             await d.program(ctx, regs)
             await d.trigger(ctx)
@@ -190,8 +190,8 @@ def test_decode_matches_model_on_random_jobs():
             assert await d.read(ctx, Reg.ERROR) == jobs.job_error(regs), regs
 
     h.run(bench)
-    good = [r for r in jobs if jobs.job_error(r) == JobError.OK]
-    assert 5 <= len(good) == len(h.starts) and len(h.evts) == len(jobs)
+    good = [r for r in programmed if jobs.job_error(r) == JobError.OK]
+    assert 5 <= len(good) == len(h.starts) and len(h.evts) == len(programmed)
     for regs, (_, got) in zip(good, h.starts):
         cfg = jobs.unpack_macfg(regs[Reg.MACFG])
         m, k = jobs.unpack_mcfg0(regs[Reg.MCFG0])

@@ -20,7 +20,7 @@ from redmule_hdl.spec.ops import GemmOp
 from redmule_hdl.interfaces import TcdmSignature
 from redmule_hdl.system.streamer import Streamer
 from redmule_hdl.sim.memory import TcdmMemory, TcdmProtocolError
-from redmule_hdl.sim.streams import pack_beat, tiles, unpack_beat, w_beats, x_beats, y_beats, z_beats
+from redmule_hdl.sim.streams import pack_beat, unpack_beat, w_beats, x_beats, y_beats, z_beats
 
 from .helpers import FP16_SPECIALS
 
@@ -41,21 +41,15 @@ class Layout:
 
 
 def reference_reads(config, M, N, K, op, lay):
-    """``{"x"|"w"|"y": [(element address, valid elements), ...]}`` in the engine's stream order."""
-    D = config.D
+    """``{"x"|"w"|"y": [(element address, valid elements), ...]}`` in the schedule's stream order."""
     ies = format_by_name(lay.in_fmt).width // 8
     oes = format_by_name(lay.out_fmt).width // 8
-    out = {"x": [], "w": [], "y": []}
-    for m0, k0, rows in tiles(config, M, K):
-        for n0 in range(0, N, D):
-            for r in range(rows):
-                out["x"].append((lay.x_addr + (m0 + r) * lay.x_pitch + n0 * ies, min(D, N - n0)))
-        for n in range(N):
-            out["w"].append((lay.w_addr + n * lay.w_pitch + k0 * ies, min(D, K - k0)))
-        if GemmOp(op).uses_y:
-            for r in range(rows):
-                out["y"].append((lay.y_addr + (m0 + r) * lay.z_pitch + k0 * oes, min(D, K - k0)))
-    return out
+    schedule = config.schedule(M, N, K, uses_y=GemmOp(op).uses_y)
+    walks = {"x": (schedule.x_beats(), lay.x_addr, lay.x_pitch, ies),
+             "w": (schedule.w_beats(), lay.w_addr, lay.w_pitch, ies),
+             "y": (schedule.y_beats(), lay.y_addr, lay.z_pitch, oes)}
+    return {name: [(base + b.row * pitch + b.col * es, b.count) for b in beats]
+            for name, (beats, base, pitch, es) in walks.items()}
 
 
 def beat_from_memory(image, base, addr, D, fmt):
@@ -165,17 +159,16 @@ def run(config, M, N, K, *, op=GemmOp.GEMM, in_fmt="fp16", out_fmt=None, pitch_p
     need = []
     counts = {"x": 0, "w": 0, "y": 0}
     n_chunks = -(-N // D)
-    for m0, k0, rows in tiles(config, M, K):
-        counts["x"] += rows * n_chunks
+    for tile in config.schedule(M, N, K).tiles():
+        counts["x"] += tile.rows * n_chunks
         counts["w"] += N
-        counts["y"] += rows if op.uses_y else 0
-        need += [dict(counts)] * rows
+        counts["y"] += tile.rows if op.uses_y else 0
+        need += [dict(counts)] * tile.rows
     taken = {"x": 0, "w": 0, "y": 0}
     state = {"start": None, "phase": "warmup" if abort_at is not None else "run", "cycle": 0}
     t = {"first_req": None, "last_grant": None, "idle": None, "last_read": None, "first_read": None}
     gaps = []
     z_wait = []
-    beat_mask = (1 << config.beat_width) - 1
     prng = random.Random(seed * 1000 + 17)
 
     def consumer(s):

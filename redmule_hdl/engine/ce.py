@@ -6,7 +6,8 @@ from amaranth.lib.wiring import In, Out
 from redmule_hdl.arith.fma import FMA
 from redmule_hdl.arith.minmax import MinMax
 from redmule_hdl.spec.formats import FP16_ONE
-from redmule_hdl.spec.ops import FmaMode, GemmOp
+from redmule_hdl.interfaces import CeControl
+from redmule_hdl.spec.ops import FmaMode
 
 __all__ = ["ComputeElement"]
 
@@ -23,8 +24,9 @@ class ComputeElement(wiring.Component):
       (exact for every value, NaN is already canonical), then the output comparator.
     * ``pad``: identity step (padded reduction slot), ``acc' = acc`` bit for bit, for every op.
 
-    Ports: ``x``, ``w``, ``acc`` (FP16 in), ``op`` (GemmOp, constant during a job), ``pad``, ``en``
-    (low freezes every register), ``z`` (FP16 out, registered).
+    Ports: ``x``, ``w``, ``acc`` (FP16 in), ``ctrl`` (``interfaces.CeControl``, decoded from the op by
+    the controller, constant during a job), ``pad``, ``en`` (low freezes every register), ``z`` (FP16
+    out, registered).
     Parameters: ``P`` pipeline registers inside the FMA.
     """
 
@@ -33,7 +35,7 @@ class ComputeElement(wiring.Component):
         self.latency = P + 1
         super().__init__({
             "x": In(16), "w": In(16), "acc": In(16),
-            "op": In(GemmOp), "pad": In(1), "en": In(1, init=1),
+            "ctrl": In(CeControl), "pad": In(1), "en": In(1, init=1),
             "z": Out(16),
         })
 
@@ -43,21 +45,18 @@ class ComputeElement(wiring.Component):
         m.submodules.pre = pre = MinMax()
         m.submodules.post = post = MinMax()
 
-        op = self.op
-        is_fma = (op == GemmOp.MATMUL) | (op == GemmOp.GEMM)
-        is_add = (op == GemmOp.ADDMAX) | (op == GemmOp.ADDMIN)
-        is_cmp = (op == GemmOp.MAXMIN) | (op == GemmOp.MINMAX)
-        # The second (outer) operator of the min/max ops is max for ADDMAX, MULMAX and MINMAX.
-        outer_is_max = (op == GemmOp.ADDMAX) | (op == GemmOp.MULMAX) | (op == GemmOp.MINMAX)
-
+        ctrl = self.ctrl
+        is_fma = ctrl.mode == FmaMode.FMA
+        is_add = ctrl.mode == FmaMode.ADD
+        is_cmp = ctrl.compare_first
         m.d.comb += [
             pre.a.eq(self.x), pre.b.eq(self.w),
-            pre.op.eq(Mux(op == GemmOp.MAXMIN, MinMax.MAX, MinMax.MIN)),
+            pre.op.eq(Mux(ctrl.inner_max, MinMax.MAX, MinMax.MIN)),
             fma.en.eq(self.en),
             fma.a.eq(Mux(is_cmp, pre.z, self.x)),
             fma.b.eq(Mux(is_cmp, FP16_ONE, self.w)),
             fma.c.eq(Mux(is_add, self.w, self.acc)),
-            fma.mode.eq(Mux(is_fma, FmaMode.FMA, Mux(is_add, FmaMode.ADD, FmaMode.MUL))),
+            fma.mode.eq(ctrl.mode),
         ]
 
         # acc and pad travel beside the FMA pipeline.
@@ -71,7 +70,7 @@ class ComputeElement(wiring.Component):
 
         m.d.comb += [
             post.a.eq(fma.z), post.b.eq(acc_d),
-            post.op.eq(Mux(outer_is_max, MinMax.MAX, MinMax.MIN)),
+            post.op.eq(Mux(ctrl.outer_max, MinMax.MAX, MinMax.MIN)),
         ]
         with m.If(self.en):
             m.d.sync += self.z.eq(Mux(pad_d, acc_d, Mux(is_fma, fma.z, post.z)))

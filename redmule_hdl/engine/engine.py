@@ -1,16 +1,11 @@
 """The compute engine: L rows x H computing elements, the X/W/Z buffers and their scheduler.
 
-Stream protocol (what a producer must deliver, and in which order). For every tile, in the loop order
-m-tile (``m0 = 0, L, 2L, ...``) -> k-tile (``k0 = 0, D, 2D, ...``), with ``rows = min(L, M - m0)``:
-
-* X: for each n-chunk ``n0 = 0, D, 2D, ... < N``: for ``r`` in ``0..rows-1``: ``X[m0+r, n0 : n0+D]``.
-* W: for ``n`` in ``0..N-1``: ``W[n, k0 : k0+D]``.
-* Y (every op but MATMUL): for ``r`` in ``0..rows-1``: ``Y[m0+r, k0 : k0+D]``.
-* Z (out): for ``r`` in ``0..rows-1``: ``Z[m0+r, k0 : k0+D]`` with ``mask[j] = k0 + j < K``.
-
-Elements of a beat beyond N (X) or K (W, Y) are don't-care. The three input streams are independent:
-each is consumed as soon as the engine has room, so a producer serving whichever stream is ready
-never deadlocks.
+Stream protocol: the engine consumes X, W and Y beats and produces Z beats in the order of
+``spec.schedule`` (m-tile -> k-tile; inside a tile X by n-chunk then row, W by n, Y and Z by row).
+Elements of a beat beyond N (X) or K (W, Y) are don't-care; Z beats carry a mask of the columns
+below K. The three input streams are independent: each is consumed as soon as the engine has room,
+so a producer serving whichever stream is ready never deadlocks. Timing: docs/architecture.md
+("Timing model").
 """
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import enum, stream, wiring
@@ -19,42 +14,18 @@ from amaranth.lib.wiring import In, Out
 from redmule_hdl.engine.buffers import WBuffer, XBuffer, ZBuffer
 from redmule_hdl.engine.ce import ComputeElement
 from redmule_hdl.config import Config
-from redmule_hdl.spec.ops import GemmOp
+from redmule_hdl.engine.tile_walk import ROWS, TileWalk
 from redmule_hdl.interfaces import EngineJob, beat_layout, z_beat_layout
 from redmule_hdl.spec.regmap import DIM_BITS
 
 __all__ = ["Engine"]
 
 
-class _TileIterator:
-    """Registers walking the tiles of a job in loop order (m-tile, then k-tile)."""
-
-    def __init__(self, m, name, config, job):
-        self._m, self._config, self._job = m, config, job
-        self.m0 = Signal(DIM_BITS + 1, name=f"{name}_m0")
-        self.k0 = Signal(DIM_BITS + 1, name=f"{name}_k0")
-        self.valid = self.m0 < job.m
-        self.is_last = (self.m0 + config.L >= job.m) & (self.k0 + config.D >= job.k)
-        remaining = job.m - self.m0
-        self.rows = Mux(remaining >= config.L, config.L, remaining)   # rows of this tile
-
-    def reset(self):
-        return [self.m0.eq(0), self.k0.eq(0)]
-
-    def advance(self):
-        """Step to the next tile (adds to the current ``m.If`` context)."""
-        c, m = self._config, self._m
-        with m.If(self.k0 + c.D >= self._job.k):
-            m.d.sync += [self.k0.eq(0), self.m0.eq(self.m0 + c.L)]
-        with m.Else():
-            m.d.sync += self.k0.eq(self.k0 + c.D)
-
-
 class Engine(wiring.Component):
-    """The RedMulE compute engine (DESIGN section 5) for a ``Config`` (L, H, P).
+    """The RedMulE compute engine for a ``Config`` (L, H, P).
 
     Ports:
-        job (stream in, ``EngineJob``: m, n, k, op): accepted when idle; M, N, K >= 1, op 0..7.
+        job (stream in, ``EngineJob``: m, n, k, uses_y, ce): accepted when idle; M, N, K >= 1.
         x, w, y (streams in): operand beats of D FP16 elements, order in the module docstring.
         z (stream out): result beats (``data``, ``mask``).
         busy: a job is in progress.   done: one-cycle pulse with the job's last Z beat.
@@ -105,7 +76,7 @@ class Engine(wiring.Component):
                 m.submodules[f"ce_{r}_{h}"] = ces[r][h]
 
         job = Signal(EngineJob)
-        uses_y = job.op != GemmOp.MATMUL
+        uses_y = job.uses_y
         state = Signal(State)
         en = Signal()          # the array's global enable
         m.d.comb += self.busy.eq(state != State.IDLE)
@@ -116,7 +87,7 @@ class Engine(wiring.Component):
         n = Signal(DIM_BITS + 1)         # reduction step within the tile
         e = Signal(range(D))             # n mod D: position in the X chunk
         flush = Signal(range(D))
-        tile = _TileIterator(m, "tile", c, job)
+        tile = TileWalk(m, "tile", c, job)
 
         feeding = (state == State.RUN) & (cyc == 0)
         real = n < job.n
@@ -188,38 +159,32 @@ class Engine(wiring.Component):
                     acc = ces[r][h - 1].z
                 m.d.comb += [
                     ce.x.eq(x_regs[r][h]), ce.w.eq(wbuf.w[h]), ce.acc.eq(acc),
-                    ce.op.eq(job.op), ce.pad.eq(pad[h]), ce.en.eq(en),
+                    ce.ctrl.eq(job.ce), ce.pad.eq(pad[h]), ce.en.eq(en),
                 ]
             m.d.comb += zbuf.shift_in[r].eq(ces[r][H - 1].z)
         m.d.comb += zbuf.shift.eq(en & dp_window)
 
         # ---- X fill iterator: which tile and chunk the X-buffer's pending group belongs to --------
-        xfill = _TileIterator(m, "xfill", c, job)
-        xfill_n0 = Signal(DIM_BITS + 1)
+        xfill = TileWalk(m, "xfill", c, job, inner=[("n0", D, job.n)])
         wiring.connect(m, wiring.flipped(self.x), xbuf.beat)
         m.d.comb += [
             xbuf.fill_enable.eq((state != State.IDLE) & xfill.valid),
             xbuf.fill_rows.eq(xfill.rows),
         ]
         with m.If(xbuf.group_done):
-            with m.If(xfill_n0 + D >= job.n):
-                m.d.sync += xfill_n0.eq(0)
-                xfill.advance()
-            with m.Else():
-                m.d.sync += xfill_n0.eq(xfill_n0 + D)
+            xfill.advance()
         wiring.connect(m, wiring.flipped(self.w), wbuf.beat)
 
         # ---- Z-buffer: Y preload and Z drain between windows ---------------------------------------
-        ytile = _TileIterator(m, "ytile", c, job)   # tile of the next window
-        ztile = _TileIterator(m, "ztile", c, job)   # tile of the Z held in the buffer
+        ytile = TileWalk(m, "ytile", c, job)                         # tile of the next window
+        ztile = TileWalk(m, "ztile", c, job, inner=[("r", 1, ROWS)])   # Z held in the buffer, by row
         held_z = Signal()
         first_window = Signal()
         shifts = Signal(range(D))
-        zrow = Signal(range(L))
         yrow = Signal(range(L))
 
         m.d.comb += [
-            zbuf.rd_row.eq(zrow),
+            zbuf.rd_row.eq(ztile.r),
             self.z.payload.data.eq(zbuf.rd_data),
             zbuf.wr_row.eq(yrow),
             zbuf.wr_data.eq(self.y.payload),
@@ -260,14 +225,12 @@ class Engine(wiring.Component):
                         ytile.advance()
         # Drain (after the phase logic: finishing the last row overrides the held_z set above).
         with m.If(self.z.valid & self.z.ready):
-            with m.If(zrow == ztile.rows - 1):
-                m.d.sync += [zrow.eq(0), held_z.eq(0)]
-                ztile.advance()
-                with m.If(ztile.is_last):
-                    m.d.comb += self.done.eq(1)
-                    m.d.sync += state.eq(State.IDLE)
-            with m.Else():
-                m.d.sync += zrow.eq(zrow + 1)
+            ztile.advance()
+            with m.If(ztile.last("r")):
+                m.d.sync += held_z.eq(0)
+            with m.If(ztile.is_last):
+                m.d.comb += self.done.eq(1)
+                m.d.sync += state.eq(State.IDLE)
 
         # ---- job acceptance and abort -----------------------------------------------------------
         m.d.comb += self.job.ready.eq(state == State.IDLE)
@@ -277,9 +240,7 @@ class Engine(wiring.Component):
                 state.eq(State.RUN),
                 cyc.eq(0), n.eq(0), h_cur.eq(0), e.eq(0),
                 *tile.reset(), *xfill.reset(), *ytile.reset(), *ztile.reset(),
-                xfill_n0.eq(0),
-                zphase.eq(ZPhase.PREP), held_z.eq(0), first_window.eq(1),
-                zrow.eq(0), yrow.eq(0),
+                zphase.eq(ZPhase.PREP), held_z.eq(0), first_window.eq(1), yrow.eq(0),
                 dp_window.eq(0), dp_window_start.eq(0),
             ]
         m.d.comb += xbuf.clear.eq(self.abort | (self.job.valid & self.job.ready))

@@ -3,19 +3,15 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from redmule_hdl.arith.cast import CAST_FORMATS
+from redmule_hdl.interfaces import CeControl, ElementFormat, EngineJob, JobRegs, StreamerJob, ce_control
 from redmule_hdl.spec.formats import FORMAT_CODES
 
 from redmule_hdl.spec.ops import GemmOp
-from redmule_hdl.interfaces import EngineJob, JobRegs, StreamerJob
 
-from redmule_hdl.spec.regmap import FIELDS, JobError
+from redmule_hdl.spec.regmap import JobError
 
 __all__ = ["Controller", "decode_job"]
-
-
-def _field(regs, name):
-    f = FIELDS[name]
-    return getattr(regs, f.reg.name.lower())[f.lsb:f.lsb + f.width]
 
 
 def _any_code(code, codes):
@@ -26,26 +22,32 @@ def _any_code(code, codes):
     return result
 
 
+def _element_format(m, code, name):
+    """Decode a format code into the streamer's ``ElementFormat`` (meaningful for valid codes)."""
+    assert all(f.bytes in (1, 2) for f in FORMAT_CODES.values()) and len(CAST_FORMATS) <= 2
+    fmt = Signal(ElementFormat, name=name)
+    m.d.comb += [
+        fmt.wide.eq(_any_code(code, [c for c, f in FORMAT_CODES.items() if f.bytes == 2])),
+        fmt.fp8.eq(_any_code(code, [f.code for f in CAST_FORMATS[1:]])),
+    ]
+    return fmt
+
+
 def decode_job(m, regs, config):
     """Combinational decode of a job's registers (``JobRegs`` view ``regs``).
 
     Returns ``(error, sjob, ejob)``: the ``JobError`` code (first fault wins, the order of
-    ``jobs.job_error``, which is the Python model of this logic), the streamer's job and the
-    engine's job (both ``Signal`` views, meaningful when ``error`` is 0).
+    ``spec.jobs.job_error``, which is the Python model of this logic), the streamer's job and the
+    engine's job (both ``Signal`` views, meaningful when ``error`` is 0). Every fact the other blocks
+    need (whether Y is read, element sizes and FP8 formats, the CE control word) is decoded here.
     """
-    mm, nn, kk = _field(regs, "M"), _field(regs, "N"), _field(regs, "K")
-    op = _field(regs, "OP")
-    in_fmt = _field(regs, "FORMAT")
-    out_fmt_en = _field(regs, "OUT_FMT_EN")
-    out_fmt = Mux(out_fmt_en, _field(regs, "OUT_FORMAT"), in_fmt)
-    y_sep = _field(regs, "Y_SEP")
+    mm, nn, kk = regs.mcfg0.m, regs.mcfg1.n, regs.mcfg0.k
+    cfg = regs.macfg
+    op = cfg.op
+    out_code = Mux(cfg.out_fmt_en, cfg.out_format, cfg.format)
     uses_y = op != GemmOp.MATMUL
-
-    wide = [c for c, f in FORMAT_CODES.items() if f.bytes == 2]
-    assert all(f.bytes in (1, 2) for f in FORMAT_CODES.values())
-    in_wide = Signal(name="in_wide")
-    out_wide = Signal(name="out_wide")
-    m.d.comb += [in_wide.eq(_any_code(in_fmt, wide)), out_wide.eq(_any_code(out_fmt, wide))]
+    in_fmt = _element_format(m, cfg.format, "in_fmt")
+    out_fmt = _element_format(m, out_code, "out_fmt")
 
     sjob = Signal(StreamerJob, name="sjob")
     ejob = Signal(EngineJob, name="ejob")
@@ -53,31 +55,35 @@ def decode_job(m, regs, config):
         sjob.x_addr.eq(regs.x_addr),
         sjob.w_addr.eq(regs.w_addr),
         sjob.z_addr.eq(regs.z_addr),
-        sjob.y_addr.eq(Mux(y_sep, regs.y_addr, regs.z_addr)),
+        sjob.y_addr.eq(Mux(cfg.y_sep, regs.y_addr, regs.z_addr)),
         # Pitch 0 = dense rows: N (X) or K (W, Y, Z) elements.
-        sjob.x_pitch.eq(Mux(regs.x_stride == 0, Mux(in_wide, nn << 1, nn), regs.x_stride)),
-        sjob.w_pitch.eq(Mux(regs.w_stride == 0, Mux(in_wide, kk << 1, kk), regs.w_stride)),
-        sjob.z_pitch.eq(Mux(regs.z_stride == 0, Mux(out_wide, kk << 1, kk), regs.z_stride)),
-        sjob.m.eq(mm), sjob.n.eq(nn), sjob.k.eq(kk), sjob.op.eq(op),
+        sjob.x_pitch.eq(Mux(regs.x_stride == 0, Mux(in_fmt.wide, nn << 1, nn), regs.x_stride)),
+        sjob.w_pitch.eq(Mux(regs.w_stride == 0, Mux(in_fmt.wide, kk << 1, kk), regs.w_stride)),
+        sjob.z_pitch.eq(Mux(regs.z_stride == 0, Mux(out_fmt.wide, kk << 1, kk), regs.z_stride)),
+        sjob.m.eq(mm), sjob.n.eq(nn), sjob.k.eq(kk), sjob.uses_y.eq(uses_y),
         sjob.in_fmt.eq(in_fmt), sjob.out_fmt.eq(out_fmt),
-        ejob.m.eq(mm), ejob.n.eq(nn), ejob.k.eq(kk), ejob.op.eq(op),
+        ejob.m.eq(mm), ejob.n.eq(nn), ejob.k.eq(kk), ejob.uses_y.eq(uses_y),
     ]
+    with m.Switch(op):
+        for code in GemmOp:
+            with m.Case(code):
+                m.d.comb += ejob.ce.eq(CeControl.const(ce_control(code)))
 
     # Alignment: element aligned (FP16: even), or word aligned without the misaligned port.
     if config.misaligned:
-        in_mask, out_mask = Mux(in_wide, 1, 0), Mux(out_wide, 1, 0)
+        in_mask, out_mask = Mux(in_fmt.wide, 1, 0), Mux(out_fmt.wide, 1, 0)
     else:
         in_mask, out_mask = 3, 3
-    y_checked = Mux(y_sep & uses_y, regs.y_addr, 0)
+    y_checked = Mux(cfg.y_sep & uses_y, regs.y_addr, 0)
     in_bits = (sjob.x_addr | sjob.w_addr | sjob.x_pitch | sjob.w_pitch)[:2]
     out_bits = (sjob.z_addr | sjob.z_pitch | y_checked)[:2]
     misaligned = ((in_bits & in_mask) != 0) | ((out_bits & out_mask) != 0)
 
     size_zero = (mm == 0) | (nn == 0) | (kk == 0)
     op_codes = {int(o) for o in GemmOp}
-    # Every GemmOp-wide code is an op today; the check stays for a wider field or fewer ops.
+    # Every code of the OP field is an op today; the check stays for a wider field or fewer ops.
     bad_op = 0 if op_codes >= set(range(1 << len(op))) else ~_any_code(op, op_codes)
-    bad_fmt = ~_any_code(in_fmt, FORMAT_CODES) | ~_any_code(out_fmt, FORMAT_CODES)
+    bad_fmt = ~_any_code(cfg.format, FORMAT_CODES) | ~_any_code(out_code, FORMAT_CODES)
     error = Signal(JobError, name="job_error")
     with m.If(size_zero):
         m.d.comb += error.eq(JobError.SIZE_ZERO)

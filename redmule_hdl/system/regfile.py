@@ -1,8 +1,9 @@
 """The register file behind the peripheral (HWPE control) port: job contexts and their queue.
 
-Register map and semantics: ``regmap`` (DESIGN section 7).
+Registers, offsets and access types: ``spec.regmap``; each context stores the job registers as the
+``interfaces.JobRegs`` layout derived from that table.
 """
-from amaranth.hdl import Array, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -127,7 +128,7 @@ class RegFile(wiring.Component):
         for r in JOB_REGS:
             bits = REGISTERS[r].bits
             for i in range(C):
-                field = getattr(ctx[i], r.name.lower())
+                field = Value.cast(getattr(ctx[i], r.name.lower()))
                 sel = Signal(name=f"wr_{r.name.lower()}_{i}")
                 m.d.comb += sel.eq(job_write & at(r) & (acq == i))
                 for lo in range(0, bits, 8):

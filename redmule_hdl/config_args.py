@@ -1,0 +1,86 @@
+"""The generator parameters on a command line: the same flags, defaults and help for every entry point.
+
+``redmule-hdl`` (generate, synth, bench), ``python -m redmule_hdl.sim.bench``,
+``python -m redmule_hdl.sim.scale_check`` and ``python -m redmule_hdl.sim.bench_engine`` name a
+configuration with ``-L``, ``-H``, ``-P``, ``--contexts`` and ``--no-misaligned``::
+
+    parser = config_args.ArgumentParser(prog="...")
+    config_args.add_config_arguments(parser)
+    args = parser.parse_args(argv)
+    config = config_args.config_from_args(args, parser)
+
+A value ``Config`` refuses (``-H 0``, ``-H 1 -P 0``) ends as a usage error: one line on stderr
+(``prog: error: H must be in 1..32, not 0``) and exit status 2.
+
+Only ``redmule_hdl.config`` is imported here, so a parser can be built without the hardware or the
+simulators.
+"""
+import argparse
+
+from redmule_hdl.config import Config
+
+__all__ = ["ArgumentParser", "add_config_arguments", "config_from_args", "parse_shapes"]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose errors are one line on stderr (``prog: error: message``,
+    without the usage text) followed by exit status 2."""
+
+    def error(self, message):
+        lines = str(message).splitlines() or [""]
+        self.exit(2, f"{self.prog}: error: {lines[0]}\n")
+
+
+def add_config_arguments(parser):
+    """Add ``-L``, ``-H``, ``-P``, ``--contexts`` and ``--no-misaligned`` (defaults from ``Config``) to
+    ``parser`` in an argument group "generator parameters"; returns the group.
+
+    The values land in ``args.L``, ``args.H``, ``args.P``, ``args.contexts`` and ``args.misaligned``;
+    ``config_from_args`` turns them into a ``Config``.
+    """
+    g = parser.add_argument_group("generator parameters")
+    g.add_argument("-L", type=int, default=Config.L, metavar="L",
+                   help=f"rows of the CE array, 1..{Config.MAX_L} (default {Config.L})")
+    g.add_argument("-H", type=int, default=Config.H, metavar="H",
+                   help=f"CEs per row, 1..{Config.MAX_H} (default {Config.H})")
+    g.add_argument("-P", type=int, default=Config.P, metavar="P",
+                   help=f"pipeline registers per FMA, 0..{Config.MAX_P} (default {Config.P}); "
+                        "H*(P+1) must be at least 2")
+    g.add_argument("--contexts", type=int, default=Config.contexts, metavar="N",
+                   help=f"job contexts of the register file, 1..{Config.MAX_CONTEXTS} "
+                        f"(default {Config.contexts})")
+    g.add_argument("--no-misaligned", dest="misaligned", action="store_false",
+                   default=Config.misaligned,
+                   help="narrow TCDM port (16*D bits): every row must be word aligned "
+                        "(default: 16*D+32 bits, element-aligned rows)")
+    return g
+
+
+def config_from_args(args, parser):
+    """The ``Config`` of arguments parsed with ``add_config_arguments``.
+
+    A ``ValueError`` or ``TypeError`` of ``Config`` becomes ``parser.error(message)``: with
+    ``ArgumentParser``, one line on stderr and exit status 2.
+    """
+    try:
+        return Config(L=args.L, H=args.H, P=args.P, contexts=args.contexts,
+                      misaligned=args.misaligned)
+    except (TypeError, ValueError) as e:
+        parser.error((str(e).splitlines() or [type(e).__name__])[0])
+        raise   # only reached with a parser whose error() returns
+
+
+def parse_shapes(text):
+    """argparse ``type`` for a comma-separated list of ``MxNxK`` shapes: a list of ``(M, N, K)``."""
+    shapes = []
+    for item in text.split(","):
+        parts = item.strip().lower().split("x")
+        try:
+            M, N, K = (int(p) for p in parts)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"shape must look like MxNxK (e.g. 12x16x16), not {item.strip()!r}") from None
+        if min(M, N, K) < 1:
+            raise argparse.ArgumentTypeError(f"M, N and K must be >= 1, not {item.strip()!r}")
+        shapes.append((M, N, K))
+    return shapes

@@ -1,0 +1,115 @@
+"""The schedule of a job: the order in which tiles, rows and reduction steps are walked.
+
+This module is the one owner of the loop order. The hardware walks it with ``engine.tile_walk.TileWalk``
+(the engine's sequencer, X fill and Z drain, and the streamer's address generators), the simulation
+models and the tests take their stream orders from here, and ``Config.compute_bound`` and
+``Config.port_bound`` count its cycles and beats. docs/architecture.md ("Stream orders") explains it.
+
+Loop order: m-tile (``m0 = 0, L, 2L, ...``), then k-tile (``k0 = 0, D, 2D, ...``). Inside a tile:
+
+* X: for each n-chunk ``n0 = 0, D, 2D, ...``: for each row ``r`` of the tile: ``X[m0+r, n0 : n0+D]``;
+* W: for each ``n`` in ``0..N-1``: ``W[n, k0 : k0+D]``;
+* Y (ops that read Y) and Z: for each row ``r`` of the tile: ``Y/Z[m0+r, k0 : k0+D]``.
+
+A beat holds D elements; at the right edge of a matrix only ``count`` of them are valid.
+"""
+import numbers
+from dataclasses import dataclass
+
+__all__ = ["Tile", "Beat", "Schedule"]
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile of the output: rows ``m0 .. m0+rows-1``, columns ``k0 .. k0+cols-1``."""
+    m0: int
+    k0: int
+    rows: int
+    cols: int
+
+
+@dataclass(frozen=True)
+class Beat:
+    """One beat of a stream: elements ``col .. col+count-1`` of matrix row ``row``."""
+    row: int
+    col: int
+    count: int
+
+
+def _ceil(a, b):
+    return -(-a // b)
+
+
+class Schedule:
+    """The schedule of an M x N x K job on ``config`` (L, H, D); ``uses_y``: the op reads Y."""
+
+    def __init__(self, config, M, N, K, *, uses_y=True):
+        for name, value in (("M", M), ("N", N), ("K", K)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be an int, not {value!r}")
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, not {value!r}")
+        self.config, self.uses_y = config, bool(uses_y)
+        self.M, self.N, self.K = int(M), int(N), int(K)
+
+    # ---- the walk -----------------------------------------------------------------------------------
+    def tiles(self):
+        """Every tile in loop order."""
+        L, D = self.config.L, self.config.D
+        for m0 in range(0, self.M, L):
+            for k0 in range(0, self.K, D):
+                yield Tile(m0, k0, min(L, self.M - m0), min(D, self.K - k0))
+
+    def x_beats(self):
+        D = self.config.D
+        for t in self.tiles():
+            for n0 in range(0, self.N, D):
+                for r in range(t.rows):
+                    yield Beat(t.m0 + r, n0, min(D, self.N - n0))
+
+    def w_beats(self):
+        for t in self.tiles():
+            for n in range(self.N):
+                yield Beat(n, t.k0, t.cols)
+
+    def y_beats(self):
+        if self.uses_y:
+            yield from self.z_beats()
+
+    def z_beats(self):
+        for t in self.tiles():
+            for r in range(t.rows):
+                yield Beat(t.m0 + r, t.k0, t.cols)
+
+    # ---- counts -------------------------------------------------------------------------------------
+    @property
+    def m_tiles(self):
+        return _ceil(self.M, self.config.L)
+
+    @property
+    def k_tiles(self):
+        return _ceil(self.K, self.config.D)
+
+    @property
+    def ring_passes(self):
+        """Passes of the reduction around a ring of H CEs per tile (N padded to a multiple of H)."""
+        return _ceil(self.N, self.config.H)
+
+    @property
+    def compute_cycles(self):
+        """C: cycles with every CE busy. A tile costs ``ring_passes * D`` cycles."""
+        return self.m_tiles * self.k_tiles * self.ring_passes * self.config.D
+
+    @property
+    def beats(self):
+        """Beats per stream, ``{"x", "w", "y", "z"}`` (the lengths of the walks above)."""
+        kt = self.k_tiles
+        return {"x": self.M * _ceil(self.N, self.config.D) * kt,
+                "w": self.m_tiles * kt * self.N,
+                "y": self.M * kt if self.uses_y else 0,
+                "z": self.M * kt}
+
+    @property
+    def port_beats(self):
+        """B: beats the job moves through the single memory port."""
+        return sum(self.beats.values())
