@@ -2,10 +2,10 @@
 import numbers
 from dataclasses import dataclass
 
-from redmule_hdl.arith.fma import MAX_PIPELINE
+from redmule_hdl.spec.pipeline import MAX_PIPELINE
 from redmule_hdl.spec.schedule import Schedule
 
-__all__ = ["Config"]
+__all__ = ["Config", "check_config"]
 
 
 def _check_int(name, value, lo, hi=None):
@@ -43,7 +43,7 @@ class Config:
         # the generated netlist within what Yosys and the simulators handle in reasonable time.
         _check_int("L", self.L, 1, self.MAX_L)
         _check_int("H", self.H, 1, self.MAX_H)
-        # P: the FMA spreads its registers over its natural cut points (arith.fma.CUT_POINTS); one
+        # P: the FMA spreads its registers over its natural cut points (spec.pipeline.CUT_POINTS); one
         # more than there are cut points is accepted (two then share one), more would only add latency.
         _check_int("P", self.P, 0, self.MAX_P)
         _check_int("contexts", self.contexts, 1, self.MAX_CONTEXTS)
@@ -100,3 +100,9 @@ class Config:
     def __str__(self):
         return f"{self.L}x{self.H}x{self.P}"
 
+
+def check_config(config):
+    """``config`` if it is a ``Config``; TypeError naming the parameter otherwise (for components)."""
+    if not isinstance(config, Config):
+        raise TypeError(f"config must be a redmule_hdl.Config, not {config!r}")
+    return config

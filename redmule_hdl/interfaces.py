@@ -6,11 +6,12 @@ job's fields are defined once. Protocols and timing are described in docs/archit
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from redmule_hdl.spec.formats import FP8_FORMATS, format_by_code, format_by_name
 from redmule_hdl.spec.ops import FmaMode, GemmOp
 from redmule_hdl.spec.regmap import DIM_BITS, FIELDS, JOB_REGS, PERIPH_ID_BITS, REGISTERS
 
 __all__ = ["PeriphSignature", "TcdmSignature", "JobRegs", "CeControl", "ce_control", "EngineJob",
-           "engine_job", "ElementFormat", "StreamerJob", "beat_layout", "z_beat_layout"]
+           "engine_job", "ElementFormat", "element_format", "StreamerJob", "beat_layout", "z_beat_layout"]
 
 
 class PeriphSignature(wiring.Signature):
@@ -55,14 +56,14 @@ class TcdmSignature(wiring.Signature):
     byte of ``data``). ``data``: write data; word ``i`` is address ``add + 4*i``.
     ``r_valid``, ``r_data``: one response per accepted read, in order, at least one cycle later.
 
-    Parameters: ``port_width``, the data bits (a multiple of 32; ``Config.port_width``).
+    Parameters: ``port_width``, the data bits (a multiple of 16; ``Config.port_width``).
     """
 
     def __init__(self, port_width):
         if isinstance(port_width, bool) or not isinstance(port_width, int):
             raise TypeError(f"port_width must be an int, not {port_width!r}")
-        if port_width < 32 or port_width % 32:
-            raise ValueError(f"port_width must be a positive multiple of 32, not {port_width!r}")
+        if port_width < 16 or port_width % 16:
+            raise ValueError(f"port_width must be a positive multiple of 16, not {port_width!r}")
         self.port_width = port_width
         super().__init__({
             "req": Out(1),
@@ -154,10 +155,16 @@ class ElementFormat(data.Struct):
     """How the elements of a stream are stored in memory, decoded once by the controller.
 
     ``wide``: 2-byte FP16 elements, moved as they are; else 1-byte FP8 elements, converted by the
-    streamer's casts, and ``fp8`` selects the FP8 format (its index in ``arith.cast.CAST_FORMATS``).
+    streamer's casts, and ``fp8`` selects the FP8 format (its index in ``spec.formats.FP8_FORMATS``).
     """
     wide: 1
     fp8: 1
+
+
+def element_format(fmt):
+    """The ``ElementFormat`` field values (a dict) of a format (name, ``FpFormat`` or code)."""
+    f = format_by_code(fmt) if isinstance(fmt, int) else format_by_name(fmt)
+    return {"wide": int(f.bytes == 2), "fp8": FP8_FORMATS.index(f) if f in FP8_FORMATS else 0}
 
 
 class StreamerJob(data.Struct):

@@ -7,8 +7,8 @@ import pytest
 from amaranth.hdl import UnusedElaboratable
 from amaranth.sim import Simulator
 
-from redmule_hdl.spec import golden
 from redmule_hdl.arith.cast import CAST_FORMATS, FMT_E4M3, FMT_E5M2, Fp8ToFp16, Fp16ToFp8
+from redmule_hdl.spec import golden
 from redmule_hdl.spec.formats import E4M3, E5M2
 
 LANES = 64

@@ -1,4 +1,4 @@
-"""Config: defaults, derived values, validation and the performance bounds of DESIGN section 8."""
+"""Config: defaults, derived values, validation and the performance bounds."""
 import dataclasses
 import math
 import re
@@ -90,18 +90,18 @@ def test_ring_of_one_is_refused():
     assert Config(H=2, P=0).D == 2
 
 
-# Shapes (M, N, K) from the original's regression list (DESIGN section 9) and a few edge cases.
+# Shapes (M, N, K) from the original's regression list and a few edge cases.
 SHAPES = [(96, 96, 96), (12, 16, 16), (48, 48, 48), (30, 32, 17), (24, 32, 1), (5, 32, 3),
           (36, 31, 32), (23, 17, 33), (3, 11, 32), (17, 13, 17), (1, 1, 1)]
 
 
 def compute_bound(c, M, N, K):
-    """C = ceil(M/L) * ceil(K/D) * ceil(N/H) * D (DESIGN section 8)."""
+    """C = ceil(M/L) * ceil(K/D) * ceil(N/H) * D, recomputed here by hand."""
     return math.ceil(M / c.L) * math.ceil(K / c.D) * math.ceil(N / c.H) * c.D
 
 
 def port_bound(c, M, N, K, uses_y):
-    """B = X + W + Y + Z beats (DESIGN section 8), Y only when the op uses it."""
+    """B = X + W + Y + Z beats, recomputed here by hand, Y only when the op uses it."""
     kt = math.ceil(K / c.D)
     x = M * math.ceil(N / c.D) * kt
     w = math.ceil(M / c.L) * kt * N

@@ -10,13 +10,15 @@ from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from redmule_hdl.spec import jobs, regmap
 from redmule_hdl.config import Config
-from redmule_hdl.system.controller import Controller
-from redmule_hdl.spec.formats import E4M3, E5M2, FP16
-from redmule_hdl.system.regfile import RegFile
-from redmule_hdl.spec.regmap import JobError, Reg
+from redmule_hdl.interfaces import ce_control, element_format
 from redmule_hdl.sim.driver import PeriphDriver
+from redmule_hdl.spec import jobs
+from redmule_hdl.spec.formats import E4M3, E5M2, FP16
+from redmule_hdl.spec.ops import GemmOp
+from redmule_hdl.spec.regmap import JobError, Reg
+from redmule_hdl.system.controller import Controller
+from redmule_hdl.system.regfile import RegFile
 
 
 class Dut(Elaboratable):
@@ -61,14 +63,19 @@ class Harness:
             while True:
                 ctx.set(c.engine_done, busy_until is not None and cycle == busy_until)
                 ctx.set(c.stores_done, busy_until is not None and cycle >= busy_until)
-                _, _, start, ev, ab, valid, sjob = await ctx.tick().sample(
-                    c.start, c.evt, c.abort, c.engine_job.valid, c.sjob)
+                _, _, start, ev, ab, valid, sjob, ejob = await ctx.tick().sample(
+                    c.start, c.evt, c.abort, c.engine_job.valid, c.sjob, c.engine_job.payload)
                 if start:
                     assert valid
-                    self.starts.append((cycle, {f: getattr(sjob, f) for f in
-                                                ("x_addr", "w_addr", "y_addr", "z_addr", "x_pitch",
-                                                 "w_pitch", "z_pitch", "m", "n", "k", "op",
-                                                 "in_fmt", "out_fmt")}))
+                    got = {f: getattr(sjob, f) for f in
+                           ("x_addr", "w_addr", "y_addr", "z_addr", "x_pitch", "w_pitch", "z_pitch",
+                            "m", "n", "k", "uses_y")}
+                    for f in ("in_fmt", "out_fmt"):
+                        got[f] = {"wide": getattr(sjob, f).wide, "fp8": getattr(sjob, f).fp8}
+                    got["engine"] = {f: getattr(ejob, f) for f in ("m", "n", "k", "uses_y")}
+                    got["engine"]["ce"] = {f: int(getattr(ejob.ce, f)) for f in
+                                           ("mode", "compare_first", "inner_max", "outer_max")}
+                    self.starts.append((cycle, got))
                     busy_until = cycle + self.latency
                     ctx.set(c.engine_job.ready, 0)
                 if ev:
@@ -196,11 +203,14 @@ def test_decode_matches_model_on_random_jobs():
         cfg = jobs.unpack_macfg(regs[Reg.MACFG])
         m, k = jobs.unpack_mcfg0(regs[Reg.MCFG0])
         xp, wp, zp = jobs.resolved_pitches(regs)
+        n = jobs.unpack_mcfg1(regs[Reg.MCFG1])
+        uses_y = int(GemmOp(cfg.op).uses_y)
+        ce = {f: int(v) for f, v in ce_control(cfg.op).items()}
         assert got == dict(x_addr=regs[Reg.X_ADDR], w_addr=regs[Reg.W_ADDR], z_addr=regs[Reg.Z_ADDR],
                            y_addr=regs[Reg.Y_ADDR] if cfg.y_sep else regs[Reg.Z_ADDR],
-                           x_pitch=xp, w_pitch=wp, z_pitch=zp, m=m, n=jobs.unpack_mcfg1(
-                               regs[Reg.MCFG1]), k=k, op=cfg.op, in_fmt=cfg.in_fmt,
-                           out_fmt=cfg.out_fmt)
+                           x_pitch=xp, w_pitch=wp, z_pitch=zp, m=m, n=n, k=k, uses_y=uses_y,
+                           in_fmt=element_format(cfg.in_fmt), out_fmt=element_format(cfg.out_fmt),
+                           engine=dict(m=m, n=n, k=k, uses_y=uses_y, ce=ce))
 
 
 def test_queue_back_to_back_and_cycles():

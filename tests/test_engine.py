@@ -7,10 +7,10 @@ import pytest
 from amaranth.hdl import UnusedElaboratable
 
 from redmule_hdl.config import Config
-from redmule_hdl.spec import golden
 from redmule_hdl.engine.engine import Engine
-from redmule_hdl.spec.ops import GemmOp
 from redmule_hdl.sim.engine_runner import run_engine
+from redmule_hdl.spec import golden
+from redmule_hdl.spec.ops import GemmOp
 
 from .helpers import random_matrix
 

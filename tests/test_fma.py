@@ -8,10 +8,11 @@ import pytest
 from amaranth.hdl import Cat, Fragment, UnusedElaboratable
 from amaranth.sim import Simulator
 
+from redmule_hdl.arith.fma import FMA
 from redmule_hdl.spec import golden
-from redmule_hdl.arith.fma import CUT_POINTS, FMA, MAX_PIPELINE, register_placement
 from redmule_hdl.spec.formats import FP16, FP16_ONE
 from redmule_hdl.spec.ops import FmaMode
+from redmule_hdl.spec.pipeline import CUT_POINTS, MAX_PIPELINE, register_placement
 
 DEPTHS = (0, 1, 3)
 MODES = (FmaMode.FMA, FmaMode.ADD, FmaMode.MUL)

@@ -8,9 +8,9 @@ import pytest
 from amaranth.hdl import Cat, UnusedElaboratable
 from amaranth.sim import Simulator
 
-from redmule_hdl.spec import golden
-from redmule_hdl.arith.fma import MAX_PIPELINE
 from redmule_hdl.arith.minmax import MinMax
+from redmule_hdl.spec import golden
+from redmule_hdl.spec.pipeline import MAX_PIPELINE
 
 SPECIALS = [
     0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x83FF, 0x0400, 0x8400, 0x7BFF, 0xFBFF, 0x3C00, 0xBC00,

@@ -6,7 +6,7 @@
 - minimum / maximum against hand-written expectations and a total-order model on bits.
 - gemm_op against a plain per-element Python loop over SoftFloat steps.
 
-Semantics: DESIGN sections 3 and 4.
+Semantics: docs/architecture.md ("Overview").
 """
 import os
 import time
@@ -261,7 +261,7 @@ def test_fma_vs_softfloat(kind):
     elif kind == "ties":
         assert _midpoint_share(a, b, c) > 0.5
     elif kind == "near_ties":
-        # The trap of DESIGN section 3: float32 FMA + second rounding is wrong on many of these.
+        # The classic trap: float32 FMA + second rounding is wrong on many of these.
         with np.errstate(over="ignore", invalid="ignore"):
             f32 = _f64(a).astype(np.float32) * _f64(b).astype(np.float32) + _f64(c).astype(np.float32)
             f32 = f32.astype(np.float16).view(np.uint16)
@@ -657,7 +657,7 @@ REF_STEPS = {
 
 
 def ref_gemm_op(op, x, w, y, fin, fout):
-    """Z[m,k] = fold over n in order, one element at a time (DESIGN section 4)."""
+    """Z[m,k] = fold over n in order, one element at a time."""
     M, N = x.shape
     K = w.shape[1]
     z = np.zeros((M, K), np.uint8 if fout.width == 8 else np.uint16)

@@ -14,13 +14,13 @@ from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 from redmule_hdl.config import Config
+from redmule_hdl.interfaces import TcdmSignature, element_format
+from redmule_hdl.sim.memory import TcdmMemory, TcdmProtocolError
+from redmule_hdl.sim.streams import pack_beat, unpack_beat, w_beats, x_beats, y_beats, z_beats
 from redmule_hdl.spec import golden
 from redmule_hdl.spec.formats import format_by_name
 from redmule_hdl.spec.ops import GemmOp
-from redmule_hdl.interfaces import TcdmSignature
 from redmule_hdl.system.streamer import Streamer
-from redmule_hdl.sim.memory import TcdmMemory, TcdmProtocolError
-from redmule_hdl.sim.streams import pack_beat, unpack_beat, w_beats, x_beats, y_beats, z_beats
 
 from .helpers import FP16_SPECIALS
 
@@ -151,8 +151,8 @@ def run(config, M, N, K, *, op=GemmOp.GEMM, in_fmt="fp16", out_fmt=None, pitch_p
     job = {
         "x_addr": lay.x_addr, "w_addr": lay.w_addr, "y_addr": lay.y_addr, "z_addr": lay.z_addr,
         "x_pitch": x_pitch, "w_pitch": w_pitch, "z_pitch": z_pitch,
-        "m": M, "n": N, "k": K, "op": int(op),
-        "in_fmt": format_by_name(in_fmt).code, "out_fmt": format_by_name(out_fmt).code,
+        "m": M, "n": N, "k": K, "uses_y": int(op.uses_y),
+        "in_fmt": element_format(in_fmt), "out_fmt": element_format(out_fmt),
     }
     z_list = list(z_beats(config, M, K))
     # Causality like the engine's: a Z beat of tile t leaves only after all inputs of tile t were taken.

@@ -1,4 +1,4 @@
-"""Lane-wise FP8 <-> FP16 converters for whole memory beats (DESIGN section 3).
+"""Lane-wise FP8 <-> FP16 converters for whole memory beats.
 
 Both converters are purely combinational. The FP8 format is selected at run time by ``fmt``:
 :data:`FMT_E5M2` or :data:`FMT_E4M3` (the index of the format in :data:`CAST_FORMATS`).
@@ -7,13 +7,12 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.spec.formats import fp_layout
-from redmule_hdl.spec.formats import E4M3, E5M2, FP16
+from redmule_hdl.spec.formats import E4M3, E5M2, FP8_FORMATS, FP16, fp_layout
 
 __all__ = ["Fp8ToFp16", "Fp16ToFp8", "CAST_FORMATS", "FMT_E5M2", "FMT_E4M3"]
 
 #: FP8 formats of the converters, indexed by the run-time ``fmt`` port.
-CAST_FORMATS = (E5M2, E4M3)
+CAST_FORMATS = FP8_FORMATS
 FMT_E5M2 = CAST_FORMATS.index(E5M2)
 FMT_E4M3 = CAST_FORMATS.index(E4M3)
 _FMT_BITS = (len(CAST_FORMATS) - 1).bit_length()

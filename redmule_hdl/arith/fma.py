@@ -1,4 +1,4 @@
-"""FP16 fused multiply-add unit with a configurable, distributed pipeline (DESIGN section 3).
+"""FP16 fused multiply-add unit with a configurable, distributed pipeline.
 
 The datapath is the classic single-path FMA: the 11x11-bit significand product stays in place and the
 addend is aligned against it in a window of ``3*11 + 4 = 37`` bits (plus a carry bit and an 11-bit
@@ -23,56 +23,10 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.spec.formats import FP16, FP16_NEG_ZERO, FP16_ONE, fp_layout
-
 from redmule_hdl.spec.ops import FmaMode
+from redmule_hdl.spec.pipeline import CUT_POINTS, check_pipeline, register_placement
 
-__all__ = ["FMA", "CUT_POINTS", "MAX_PIPELINE", "check_pipeline", "register_placement"]
-
-
-#: Natural cut points of the FMA datapath, in datapath order. A register at a cut point registers
-#: every value that is live there.
-CUT_POINTS = (
-    "unpack",     # after mode forcing, operand unpack, special-case detection and exponent compare
-    "multiply",   # after the 11x11-bit significand product
-    "align",      # after the addend alignment shifter (window + sticky)
-    "add",        # after the wide add / subtract and the conditional negation
-    "lzc",        # after the leading-zero count and the subnormal clamp of the shift
-    "normalize",  # after the normalizing left shift
-    "round",      # after round/sticky extraction, before the rounding increment and packing
-)
-
-#: Largest accepted ``pipeline`` value (more registers than cut points double up at cut points).
-MAX_PIPELINE = len(CUT_POINTS) + 1
-
-_PLACEMENT_RULE = (f"pipeline must be an int in 0..{MAX_PIPELINE}; the registers are spread evenly over "
-                   f"the {len(CUT_POINTS) + 1} logic segments separated by the cut points "
-                   f"{', '.join(CUT_POINTS)}")
-
-
-def check_pipeline(pipeline):
-    """Validate a ``pipeline`` parameter (number of register stages); TypeError/ValueError otherwise."""
-    if isinstance(pipeline, bool) or not isinstance(pipeline, int):
-        raise TypeError(f"{_PLACEMENT_RULE}; got {pipeline!r}")
-    if not 0 <= pipeline <= MAX_PIPELINE:
-        raise ValueError(f"{_PLACEMENT_RULE}; got {pipeline!r}")
-    return pipeline
-
-
-def register_placement(pipeline):
-    """Registers at each cut point (a tuple aligned with :data:`CUT_POINTS`) for ``pipeline`` stages.
-
-    The ``len(CUT_POINTS)`` cut points split the datapath into ``S = len(CUT_POINTS) + 1`` logic
-    segments. Register ``i`` (1-based) is placed after segment ``round(i * S / (pipeline + 1))``
-    (halves round up), so the ``pipeline + 1`` resulting stages hold equally many segments, give or
-    take one. With ``pipeline = S`` two registers share one cut point.
-    """
-    check_pipeline(pipeline)
-    segments = len(CUT_POINTS) + 1
-    counts = [0] * len(CUT_POINTS)
-    for i in range(1, pipeline + 1):
-        boundary = (2 * i * segments + pipeline + 1) // (2 * (pipeline + 1))
-        counts[boundary - 1] += 1
-    return tuple(counts)
+__all__ = ["FMA"]
 
 
 # Datapath geometry, derived from the FP16 format.

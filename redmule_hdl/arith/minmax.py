@@ -1,11 +1,10 @@
-"""FP16 minimum / maximum unit (the non-FMA function of a computing element, DESIGN section 3)."""
+"""FP16 minimum / maximum unit (the non-FMA function of a computing element)."""
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.arith.fma import check_pipeline
-from redmule_hdl.spec.formats import fp_layout
-from redmule_hdl.spec.formats import FP16
+from redmule_hdl.spec.formats import FP16, fp_layout
+from redmule_hdl.spec.pipeline import check_pipeline
 
 __all__ = ["MinMax"]
 

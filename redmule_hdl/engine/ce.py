@@ -1,19 +1,20 @@
 """Computing element: one FMA and two min/max comparators, executing one step of any GEMM-Op."""
-from amaranth.hdl import Module, Signal, Mux
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.arith.fma import FMA
 from redmule_hdl.arith.minmax import MinMax
-from redmule_hdl.spec.formats import FP16_ONE
 from redmule_hdl.interfaces import CeControl
+from redmule_hdl.spec.formats import FP16_ONE
 from redmule_hdl.spec.ops import FmaMode
+from redmule_hdl.spec.pipeline import check_pipeline
 
 __all__ = ["ComputeElement"]
 
 
 class ComputeElement(wiring.Component):
-    """One step ``acc' = step(x, w, acc)`` of GEMM-Op ``op`` (DESIGN section 4), latency ``P + 1``.
+    """One step ``acc' = step(x, w, acc)`` of the job's GEMM-Op, latency ``P + 1``.
 
     Every op has the same latency, so a ring of CEs is schedule-independent of the op:
 
@@ -31,7 +32,7 @@ class ComputeElement(wiring.Component):
     """
 
     def __init__(self, P):
-        self.P = P
+        self.P = check_pipeline(P)
         self.latency = P + 1
         super().__init__({
             "x": In(16), "w": In(16), "acc": In(16),

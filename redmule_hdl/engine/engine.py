@@ -7,14 +7,18 @@ below K. The three input streams are independent: each is consumed as soon as th
 so a producer serving whichever stream is ready never deadlocks. Timing: docs/architecture.md
 ("Timing model").
 """
+from types import SimpleNamespace
+
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.engine.buffers import WBuffer, XBuffer, ZBuffer
+from redmule_hdl.config import check_config
 from redmule_hdl.engine.ce import ComputeElement
-from redmule_hdl.config import Config
 from redmule_hdl.engine.tile_walk import ROWS, TileWalk
+from redmule_hdl.engine.w_buffer import WBuffer
+from redmule_hdl.engine.x_buffer import XBuffer
+from redmule_hdl.engine.z_buffer import ZBuffer
 from redmule_hdl.interfaces import EngineJob, beat_layout, z_beat_layout
 from redmule_hdl.spec.regmap import DIM_BITS
 
@@ -47,9 +51,7 @@ class Engine(wiring.Component):
         SHIFT = 2   # Y goes out to CE 0, Z comes in from CE H-1
 
     def __init__(self, config):
-        if not isinstance(config, Config):
-            raise TypeError(f"config must be a redmule_hdl.Config, not {config!r}")
-        self.config = config
+        self.config = check_config(config)
         super().__init__({
             "job": In(stream.Signature(EngineJob)),
             "x": In(stream.Signature(beat_layout(config))),
@@ -63,31 +65,54 @@ class Engine(wiring.Component):
 
     def elaborate(self, platform):
         c = self.config
-        L, H, P, D = c.L, c.H, c.P, c.D
         m = Module()
-        State, ZPhase = self._State, self._ZPhase
-
         m.submodules.xbuf = xbuf = XBuffer(c)
         m.submodules.wbuf = wbuf = WBuffer(c)
         m.submodules.zbuf = zbuf = ZBuffer(c)
-        ces = [[ComputeElement(P) for h in range(H)] for r in range(L)]
-        for r in range(L):
-            for h in range(H):
+        ces = [[ComputeElement(c.P) for h in range(c.H)] for r in range(c.L)]
+        for r in range(c.L):
+            for h in range(c.H):
                 m.submodules[f"ce_{r}_{h}"] = ces[r][h]
 
-        job = Signal(EngineJob)
-        uses_y = job.uses_y
-        state = Signal(State)
-        en = Signal()          # the array's global enable
-        m.d.comb += self.busy.eq(state != State.IDLE)
+        # Nets shared by the parts below; each part drives its own.
+        s = SimpleNamespace(
+            job=Signal(EngineJob),
+            state=Signal(self._State),
+            en=Signal(),              # the array's global enable
+            zphase=Signal(self._ZPhase),
+            x_regs=[[Signal(16, name=f"x_{r}_{h}") for h in range(c.H)] for r in range(c.L)],
+            pad=[Signal(name=f"pad_{h}") for h in range(c.H)],
+            first_pass=Signal(),      # column 0 is in the first pass of a tile: its addend is Y or +0
+            dp_window=Signal(),       # the array's first pass of a tile, or the flush after the last
+            dp_window_start=Signal(),
+            restart=[],               # statements that restart the parts' counters for a new job
+        )
+        m.d.comb += self.busy.eq(s.state != self._State.IDLE)
+        # The order matters where parts assign the same register: later statements win.
+        walks = self._sequencer(m, s, xbuf, wbuf)
+        self._ce_array(m, s, ces, wbuf, zbuf)
+        walks += self._x_fill(m, s, xbuf)
+        wiring.connect(m, wiring.flipped(self.w), wbuf.beat)
+        walks += self._z_buffer(m, s, zbuf)
+        self._job_control(m, s, xbuf, walks)
+        return m
 
-        # ---- compute sequencer (advances with en) ------------------------------------------------
+    def _sequencer(self, m, s, xbuf, wbuf):
+        """Feeds one reduction step to CE column ``n mod H`` every P+1 cycles, tile after tile.
+
+        The global enable ``en`` stalls everything while the next step's X or W operand is missing or
+        the Z-buffer is not ready for the next tile's first pass. Returns the tile walk.
+        """
+        c, State, ZPhase = self.config, self._State, self._ZPhase
+        L, H, P, D = c.L, c.H, c.P, c.D
+        job, state, en = s.job, s.state, s.en
         cyc = Signal(range(P + 1))       # cycle within a step
         h_cur = Signal(range(H))         # column fed at this step
         n = Signal(DIM_BITS + 1)         # reduction step within the tile
         e = Signal(range(D))             # n mod D: position in the X chunk
         flush = Signal(range(D))
         tile = TileWalk(m, "tile", c, job)
+        s.restart += [cyc.eq(0), n.eq(0), h_cur.eq(0), e.eq(0)]
 
         feeding = (state == State.RUN) & (cyc == 0)
         real = n < job.n
@@ -95,18 +120,9 @@ class Engine(wiring.Component):
         seq_window_start = ((state == State.RUN) & (n == 0) & (cyc == 0)) | \
                            ((state == State.FLUSH) & (flush == 0))
         # The datapath runs one cycle behind the sequencer: operands fed in cycle t are used from t+1.
-        dp_window = Signal()
-        dp_window_start = Signal()
-
-        zphase = Signal(ZPhase)
         feed_ok = ~(feeding & real) | (wbuf.beat.valid & xbuf.can_take)
-        z_ok = ~dp_window_start | (zphase == ZPhase.READY)
+        z_ok = ~s.dp_window_start | (s.zphase == ZPhase.READY)
         m.d.comb += en.eq((state != State.IDLE) & feed_ok & z_ok)
-
-        # Per-column operand registers, loaded when the column is fed.
-        x_regs = [[Signal(16, name=f"x_{r}_{h}") for h in range(H)] for r in range(L)]
-        pad = [Signal(name=f"pad_{h}") for h in range(H)]
-        first_pass = Signal()  # column 0 is in the first pass of a tile: its addend is Y (or +0)
 
         m.d.comb += [
             wbuf.column.eq(h_cur),
@@ -115,17 +131,18 @@ class Engine(wiring.Component):
             xbuf.take.eq(en & feeding & real),
             xbuf.take_last.eq((e == D - 1) | (n + 1 == job.n)),
         ]
+        # Per-column operand registers, loaded when the column is fed.
         with m.If(en & feeding):
             for h in range(H):
                 with m.If(h_cur == h):
-                    m.d.sync += pad[h].eq(~real)
+                    m.d.sync += s.pad[h].eq(~real)
                     with m.If(real):
-                        m.d.sync += [x_regs[r][h].eq(xbuf.head[r]) for r in range(L)]
+                        m.d.sync += [s.x_regs[r][h].eq(xbuf.head[r]) for r in range(L)]
             with m.If(h_cur == 0):
-                m.d.sync += first_pass.eq(n == 0)
+                m.d.sync += s.first_pass.eq(n == 0)
 
         with m.If(en):
-            m.d.sync += [dp_window.eq(seq_window), dp_window_start.eq(seq_window_start)]
+            m.d.sync += [s.dp_window.eq(seq_window), s.dp_window_start.eq(seq_window_start)]
             with m.Switch(state):
                 with m.Case(State.RUN):
                     with m.If(cyc == P):
@@ -147,41 +164,53 @@ class Engine(wiring.Component):
                     m.d.sync += flush.eq(flush + 1)
                     with m.If(flush == D - 1):
                         m.d.sync += state.eq(State.DRAIN)
+        return [tile]
 
-        # ---- the CE array ------------------------------------------------------------------------
+    def _ce_array(self, m, s, ces, wbuf, zbuf):
+        """Wires the L rings of H CEs: X per CE, W per column, the ring's accumulator path and the
+        Z-buffer (Y into CE 0 in a tile's first pass, Z out of CE H-1)."""
+        L, H = self.config.L, self.config.H
         for r in range(L):
             for h in range(H):
                 ce = ces[r][h]
                 if h == 0:
-                    start = Mux(uses_y, zbuf.head[r], 0)
-                    acc = Mux(first_pass, start, ces[r][H - 1].z)
+                    start = Mux(s.job.uses_y, zbuf.head[r], 0)
+                    acc = Mux(s.first_pass, start, ces[r][H - 1].z)
                 else:
                     acc = ces[r][h - 1].z
                 m.d.comb += [
-                    ce.x.eq(x_regs[r][h]), ce.w.eq(wbuf.w[h]), ce.acc.eq(acc),
-                    ce.ctrl.eq(job.ce), ce.pad.eq(pad[h]), ce.en.eq(en),
+                    ce.x.eq(s.x_regs[r][h]), ce.w.eq(wbuf.w[h]), ce.acc.eq(acc),
+                    ce.ctrl.eq(s.job.ce), ce.pad.eq(s.pad[h]), ce.en.eq(s.en),
                 ]
             m.d.comb += zbuf.shift_in[r].eq(ces[r][H - 1].z)
-        m.d.comb += zbuf.shift.eq(en & dp_window)
+        m.d.comb += zbuf.shift.eq(s.en & s.dp_window)
 
-        # ---- X fill iterator: which tile and chunk the X-buffer's pending group belongs to --------
-        xfill = TileWalk(m, "xfill", c, job, inner=[("n0", D, job.n)])
+    def _x_fill(self, m, s, xbuf):
+        """Tells the X-buffer how many rows the group it is filling has (tile and n-chunk walk)."""
+        c = self.config
+        xfill = TileWalk(m, "xfill", c, s.job, inner=[("n0", c.D, s.job.n)])
         wiring.connect(m, wiring.flipped(self.x), xbuf.beat)
         m.d.comb += [
-            xbuf.fill_enable.eq((state != State.IDLE) & xfill.valid),
+            xbuf.fill_enable.eq((s.state != self._State.IDLE) & xfill.valid),
             xbuf.fill_rows.eq(xfill.rows),
         ]
         with m.If(xbuf.group_done):
             xfill.advance()
-        wiring.connect(m, wiring.flipped(self.w), wbuf.beat)
+        return [xfill]
 
-        # ---- Z-buffer: Y preload and Z drain between windows ---------------------------------------
-        ytile = TileWalk(m, "ytile", c, job)                         # tile of the next window
+    def _z_buffer(self, m, s, zbuf):
+        """The Z-buffer's phases: drain the previous tile's Z, preload the next tile's Y, then shift
+        during the tile's first pass (Y out to CE 0, Z in from CE H-1)."""
+        c, State, ZPhase = self.config, self._State, self._ZPhase
+        L, D = c.L, c.D
+        job, state, zphase = s.job, s.state, s.zphase
+        ytile = TileWalk(m, "ytile", c, job)                           # tile of the next window
         ztile = TileWalk(m, "ztile", c, job, inner=[("r", 1, ROWS)])   # Z held in the buffer, by row
         held_z = Signal()
         first_window = Signal()
         shifts = Signal(range(D))
         yrow = Signal(range(L))
+        s.restart += [zphase.eq(ZPhase.PREP), held_z.eq(0), first_window.eq(1), yrow.eq(0)]
 
         m.d.comb += [
             zbuf.rd_row.eq(ztile.r),
@@ -203,7 +232,7 @@ class Engine(wiring.Component):
         with m.Switch(zphase):
             with m.Case(ZPhase.PREP):
                 # While a Z is held it drains (below); then the next window's Y fills the rows.
-                with m.If(~held_z & uses_y & ytile.valid):
+                with m.If(~held_z & job.uses_y & ytile.valid):
                     m.d.comb += [self.y.ready.eq(state != State.IDLE),
                                  zbuf.wr_en.eq(self.y.valid & self.y.ready)]
                     with m.If(self.y.valid & self.y.ready):
@@ -231,19 +260,21 @@ class Engine(wiring.Component):
             with m.If(ztile.is_last):
                 m.d.comb += self.done.eq(1)
                 m.d.sync += state.eq(State.IDLE)
+        return [ytile, ztile]
 
-        # ---- job acceptance and abort -----------------------------------------------------------
-        m.d.comb += self.job.ready.eq(state == State.IDLE)
-        with m.If(self.job.valid & self.job.ready):
+    def _job_control(self, m, s, xbuf, walks):
+        """Accepts a job when idle (restarting every counter and walk) and aborts at once."""
+        State = self._State
+        accept = self.job.valid & self.job.ready
+        m.d.comb += self.job.ready.eq(s.state == State.IDLE)
+        with m.If(accept):
             m.d.sync += [
-                job.eq(self.job.payload),
-                state.eq(State.RUN),
-                cyc.eq(0), n.eq(0), h_cur.eq(0), e.eq(0),
-                *tile.reset(), *xfill.reset(), *ytile.reset(), *ztile.reset(),
-                zphase.eq(ZPhase.PREP), held_z.eq(0), first_window.eq(1), yrow.eq(0),
-                dp_window.eq(0), dp_window_start.eq(0),
+                s.job.eq(self.job.payload),
+                s.state.eq(State.RUN),
+                *s.restart,
+                *(stmt for walk in walks for stmt in walk.reset()),
+                s.dp_window.eq(0), s.dp_window_start.eq(0),
             ]
-        m.d.comb += xbuf.clear.eq(self.abort | (self.job.valid & self.job.ready))
+        m.d.comb += xbuf.clear.eq(self.abort | accept)
         with m.If(self.abort):
-            m.d.sync += state.eq(State.IDLE)
-        return m
+            m.d.sync += s.state.eq(State.IDLE)

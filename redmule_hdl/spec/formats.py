@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from amaranth.lib import data, enum
 
-__all__ = ["FormatCode", "FpFormat", "FP16", "E5M2", "E4M3", "FORMATS", "FORMAT_CODES",
+__all__ = ["FormatCode", "FpFormat", "FP16", "E5M2", "E4M3", "FORMATS", "FORMAT_CODES", "FP8_FORMATS",
            "format_by_name", "format_by_code", "fp_layout", "FP16_ONE", "FP16_NEG_ZERO"]
 
 
@@ -65,6 +65,8 @@ E4M3 = FpFormat("e4m3", code=FormatCode.E4M3, exp_bits=4, man_bits=3, canonical_
 
 FORMATS = {f.name: f for f in (FP16, E5M2, E4M3)}
 FORMAT_CODES = {f.code: f for f in FORMATS.values()}
+#: The FP8 formats, in the order of the casts' run-time select (``arith.cast``).
+FP8_FORMATS = (E5M2, E4M3)
 assert set(FORMAT_CODES) == set(FormatCode)
 
 FP16_ONE = 0x3C00

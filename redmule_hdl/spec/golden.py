@@ -1,7 +1,7 @@
 """Bit-exact reference model (the oracle of every test), vectorized numpy on raw bit patterns.
 
 FP16 values are ``uint16`` arrays, FP8 values ``uint8`` arrays. Every function is NaN-safe and returns
-canonical NaNs. Semantics: DESIGN sections 3 and 4.
+canonical NaNs. Semantics: docs/architecture.md ("Overview").
 
 The FMA is computed as ``float16(float64(a) * float64(b) + float64(c))``: the product of two FP16 values
 is exact in float64 and no in-range FP16 result is double-rounded, so this is one correct rounding of
@@ -11,7 +11,6 @@ import ml_dtypes
 import numpy as np
 
 from redmule_hdl.spec.formats import FP16, format_by_name
-
 from redmule_hdl.spec.ops import GemmOp
 
 __all__ = ["fma", "add", "mul", "minimum", "maximum", "cast", "gemm_op", "is_nan", "to_float", "from_float"]
@@ -171,7 +170,7 @@ def _matrix(name, a, fmt, shape=None):
 
 
 def gemm_op(op, x, w, y=None, *, in_fmt="fp16", out_fmt=None):
-    """Z of GEMM-Op ``op`` (code 0..7 or lower-case name), DESIGN section 4.
+    """Z of GEMM-Op ``op`` (code 0..7 or lower-case name): ``Z[m,k]`` folds ``gemm_step`` over n in order.
 
     ``x`` is M x N and ``w`` is N x K in ``in_fmt``; ``y`` is M x K in ``out_fmt`` (default: ``in_fmt``),
     required for every op but matmul. Inputs are widened to FP16, every step is rounded once in FP16,

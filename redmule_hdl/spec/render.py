@@ -5,7 +5,7 @@ spells a value.
 """
 from redmule_hdl.spec.formats import FORMATS
 from redmule_hdl.spec.ops import GemmOp
-from redmule_hdl.spec.regmap import ACQUIRE_NONE, Access, FIELDS, JobError, REGISTERS, Reg
+from redmule_hdl.spec.regmap import ACQUIRE_NONE, FIELDS, REGISTERS, Access, JobError, Reg
 
 __all__ = ["c_header", "markdown_table"]
 

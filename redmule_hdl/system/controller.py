@@ -3,12 +3,11 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.arith.cast import CAST_FORMATS
-from redmule_hdl.interfaces import CeControl, ElementFormat, EngineJob, JobRegs, StreamerJob, ce_control
+from redmule_hdl.config import check_config
+from redmule_hdl.interfaces import (CeControl, ElementFormat, EngineJob, JobRegs, StreamerJob, ce_control,
+                                    element_format)
 from redmule_hdl.spec.formats import FORMAT_CODES
-
 from redmule_hdl.spec.ops import GemmOp
-
 from redmule_hdl.spec.regmap import JobError
 
 __all__ = ["Controller", "decode_job"]
@@ -24,12 +23,11 @@ def _any_code(code, codes):
 
 def _element_format(m, code, name):
     """Decode a format code into the streamer's ``ElementFormat`` (meaningful for valid codes)."""
-    assert all(f.bytes in (1, 2) for f in FORMAT_CODES.values()) and len(CAST_FORMATS) <= 2
     fmt = Signal(ElementFormat, name=name)
-    m.d.comb += [
-        fmt.wide.eq(_any_code(code, [c for c, f in FORMAT_CODES.items() if f.bytes == 2])),
-        fmt.fp8.eq(_any_code(code, [f.code for f in CAST_FORMATS[1:]])),
-    ]
+    with m.Switch(code):
+        for c in FORMAT_CODES:
+            with m.Case(c):
+                m.d.comb += fmt.eq(ElementFormat.const(element_format(c)))
     return fmt
 
 
@@ -137,7 +135,7 @@ class Controller(wiring.Component):
         REFUSE = 2
 
     def __init__(self, config):
-        self.config = config
+        self.config = check_config(config)
         super().__init__({
             "head": In(stream.Signature(JobRegs)),
             "finish": Out(1),

@@ -4,9 +4,10 @@ Registers, offsets and access types: ``spec.regmap``; each context stores the jo
 ``interfaces.JobRegs`` layout derived from that table.
 """
 from amaranth.hdl import Array, Const, Module, Mux, Signal, Value
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from redmule_hdl.config import check_config
 from redmule_hdl.interfaces import JobRegs, PeriphSignature
 from redmule_hdl.spec.regmap import ACQUIRE_NONE, JOB_REGS, REGISTERS, WINDOW_BITS, JobError, Reg
 
@@ -14,7 +15,7 @@ __all__ = ["RegFile"]
 
 
 class RegFile(wiring.Component):
-    """Job contexts, their queue and the status registers (DESIGN section 7).
+    """Job contexts, their queue and the status registers.
 
     Contexts are used as a ring, in order: ACQUIRE hands out context ``acq`` (the next in the ring),
     TRIGGER commits it and queues it, the controller runs the queued contexts oldest first, and a
@@ -48,7 +49,7 @@ class RegFile(wiring.Component):
     """
 
     def __init__(self, config):
-        self.config = config
+        self.config = check_config(config)
         super().__init__({
             "periph": In(PeriphSignature()),
             "head": Out(stream.Signature(JobRegs)),

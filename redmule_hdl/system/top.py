@@ -3,10 +3,10 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.config import Config
-from redmule_hdl.system.controller import Controller
+from redmule_hdl.config import Config, check_config
 from redmule_hdl.engine.engine import Engine
 from redmule_hdl.interfaces import PeriphSignature, TcdmSignature
+from redmule_hdl.system.controller import Controller
 from redmule_hdl.system.regfile import RegFile
 from redmule_hdl.system.streamer import Streamer
 
@@ -14,7 +14,7 @@ __all__ = ["RedMulE"]
 
 
 class RedMulE(wiring.Component):
-    """RedMulE for a ``Config`` (L, H, P, contexts, misaligned); DESIGN sections 5-7.
+    """RedMulE for a ``Config`` (L, H, P, contexts, misaligned).
 
     Ports:
         tcdm (``Out(TcdmSignature(config.port_width))``): the wide memory initiator port. ``req``, ``gnt``,
@@ -38,11 +38,7 @@ class RedMulE(wiring.Component):
     """
 
     def __init__(self, config=None):
-        if config is None:
-            config = Config()
-        if not isinstance(config, Config):
-            raise TypeError(f"config must be a Config, not {config!r}")
-        self.config = config
+        self.config = check_config(Config() if config is None else config)
         super().__init__({
             "tcdm": Out(TcdmSignature(config.port_width)),
             "periph": In(PeriphSignature()),

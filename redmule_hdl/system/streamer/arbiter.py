@@ -1,0 +1,58 @@
+"""The streamer's port arbiter: one request per cycle, chosen by a fixed priority, held until granted."""
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import enum, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["Source", "Arbiter"]
+
+
+class Source(enum.Enum, shape=2):
+    """The stream a memory request belongs to."""
+    X = 0
+    W = 1
+    Y = 2
+    Z = 3
+
+
+class Arbiter(wiring.Component):
+    """Picks the first raised level of ``levels`` (a priority list of ``Source``, highest first).
+
+    A request that was raised and not granted is held: ``src`` keeps its source until ``gnt``, so
+    the request never changes while it waits. ``clear`` (job start or abort) drops the hold at the end
+    of the cycle.
+
+    Ports: ``raised`` (in, one bit per level), ``gnt`` and ``clear`` (in); ``req`` (out: a level is
+    raised or a request is held), ``src`` (out, ``Source``), ``granted`` (out, ``req & gnt``).
+    Parameters: ``levels``, the source of each priority level. Latency: combinational, one register
+    for the hold.
+    """
+
+    def __init__(self, levels):
+        levels = tuple(levels)
+        if not levels or not all(isinstance(s, Source) for s in levels):
+            raise TypeError(f"levels must be a non-empty sequence of Source, not {levels!r}")
+        self.levels = levels
+        super().__init__({
+            "raised": In(len(levels)),
+            "gnt": In(1),
+            "clear": In(1),
+            "req": Out(1),
+            "src": Out(Source),
+            "granted": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        hold = Signal()
+        hold_src = Signal(Source)
+        pick = Signal(Source)
+        for i, source in enumerate(self.levels):
+            with (m.If if i == 0 else m.Elif)(self.raised[i]):
+                m.d.comb += pick.eq(source)
+        m.d.comb += [
+            self.src.eq(Mux(hold, hold_src, pick)),
+            self.req.eq(hold | self.raised.any()),
+            self.granted.eq(self.req & self.gnt),
+        ]
+        m.d.sync += [hold.eq(self.req & ~self.gnt & ~self.clear), hold_src.eq(self.src)]
+        return m

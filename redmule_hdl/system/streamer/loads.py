@@ -1,0 +1,151 @@
+"""The streamer's load path: the tag FIFO of reads in flight, the response shift and cast-in, and the
+FIFO (with bypass) of each load stream."""
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from redmule_hdl.arith.cast import Fp8ToFp16
+from redmule_hdl.config import check_config
+from redmule_hdl.interfaces import ElementFormat, beat_layout
+from redmule_hdl.system.streamer.arbiter import Source
+
+__all__ = ["ReadTag", "ResponsePath", "LoadFifo", "check_depth"]
+
+#: What the streamer remembers of each read in flight: its stream, the byte offset of the beat in
+#: its first word, and whether it is the last beat of its group (the rows of a tile or an n-chunk).
+ReadTag = data.StructLayout({"src": Source, "off": 2, "last": 1})
+
+
+def check_depth(name, value, *, limit=None):
+    """``value`` if it is an int in 1..``limit``; TypeError/ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {value!r}")
+    if value < 1 or (limit is not None and value > limit):
+        rule = ">= 1" if limit is None else f"in 1..{limit}"
+        raise ValueError(f"{name} must be {rule}, not {value!r}")
+    return value
+
+
+def _wrap_inc(ptr, depth):
+    return Mux(ptr == depth - 1, 0, ptr + 1) if depth > 1 else ptr
+
+
+class ResponsePath(wiring.Component):
+    """Matches read responses with their tags and turns them into FP16 beats for the engine.
+
+    Ports:
+        issue, tag (in): a read is accepted by the memory in this cycle, with its ``ReadTag``.
+        r_valid, r_data (in): the memory's in-order responses.
+        in_fmt, out_fmt (in, ``ElementFormat``): X and W use ``in_fmt``, Y ``out_fmt``.
+        clear (in): job start or abort: the reads in flight at the end of this cycle are dropped when
+            their responses arrive.
+        deliver (out, one bit per ``Source``): a response of that stream arrives in this cycle.
+        beat, last (out): its D FP16 elements (shifted by the tag's offset, cast from FP8 if needed)
+            and its tag's group-last flag.
+        in_flight (out): reads whose responses have not arrived.
+    Parameters: ``config``; ``depth``, the most reads in flight (the sum of the load credits).
+    Storage: a tag FIFO of ``depth`` rounded up to a power of two 5-bit entries.
+    """
+
+    def __init__(self, config, depth):
+        self.config = check_config(config)
+        self.n_tags = 1 << (check_depth("depth", depth) - 1).bit_length()
+        super().__init__({
+            "issue": In(1),
+            "tag": In(ReadTag),
+            "r_valid": In(1),
+            "r_data": In(config.port_width),
+            "in_fmt": In(ElementFormat),
+            "out_fmt": In(ElementFormat),
+            "clear": In(1),
+            "deliver": Out(len(Source)),
+            "beat": Out(beat_layout(config)),
+            "last": Out(1),
+            "in_flight": Out(range(self.n_tags + 1)),
+        })
+
+    def elaborate(self, platform):
+        c = self.config
+        m = Module()
+        n_tags = self.n_tags
+        tags = Array(Signal(ReadTag, name=f"tag{i}") for i in range(n_tags))
+        wp, rp = Signal(range(n_tags), name="tag_wp"), Signal(range(n_tags), name="tag_rp")
+        level = self.in_flight
+        drop = Signal(range(n_tags + 1))   # responses of an aborted job still to come
+        resp = self.r_valid & (level != 0)
+        head = tags[rp]
+        with m.If(self.issue):
+            m.d.sync += [tags[wp].eq(self.tag), wp.eq(wp + 1)]
+        with m.If(resp):
+            m.d.sync += rp.eq(rp + 1)
+        m.d.sync += level.eq(level + self.issue - resp)
+        with m.If(self.clear):
+            m.d.sync += drop.eq(level + self.issue - resp)
+        with m.Elif(resp & (drop != 0)):
+            m.d.sync += drop.eq(drop - 1)
+
+        m.submodules.cast_in = cast_in = Fp8ToFp16(c.D)
+        if c.misaligned:
+            shifted = (self.r_data >> (head.off * 8))[:c.beat_width]
+        else:
+            shifted = self.r_data[:c.beat_width]
+        fmt = Signal(ElementFormat)
+        m.d.comb += [
+            fmt.eq(Mux(head.src == Source.Y, self.out_fmt, self.in_fmt)),
+            cast_in.fmt.eq(fmt.fp8),
+            cast_in.a.eq(shifted[:8 * c.D]),
+            self.beat.eq(Mux(fmt.wide, shifted, cast_in.z)),
+            self.last.eq(head.last),
+        ]
+        for s in Source:
+            m.d.comb += self.deliver[s.value].eq(resp & (drop == 0) & (head.src == s))
+        return m
+
+
+class LoadFifo(wiring.Component):
+    """A FIFO of ``depth`` beats in registers whose output bypasses it when it is empty.
+
+    Ports: ``push_valid``, ``push_beat``, ``push_last`` (in: a response for this stream, never
+    refused: the streamer's credits guarantee room); ``out`` (stream out to the engine);
+    ``take``, ``take_last`` (out: the engine takes a beat, and that beat's group-last flag);
+    ``clear`` (in: empty the FIFO at the end of the cycle). Latency: 0 through the bypass.
+    """
+
+    def __init__(self, config, depth):
+        self.depth = check_depth("depth", depth)
+        super().__init__({
+            "push_valid": In(1),
+            "push_beat": In(beat_layout(config)),
+            "push_last": In(1),
+            "out": Out(stream.Signature(beat_layout(config))),
+            "take": Out(1),
+            "take_last": Out(1),
+            "clear": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = self.depth
+        beat = self.push_beat.as_value()
+        entries = Array(Signal(len(beat) + 1, name=f"entry{i}") for i in range(depth))
+        rp = Signal(range(depth))
+        wp = Signal(range(depth))
+        level = Signal(range(depth + 1))
+        nonempty = level != 0
+        head = entries[rp]
+        m.d.comb += [
+            self.out.valid.eq(nonempty | self.push_valid),
+            self.out.payload.eq(Mux(nonempty, head[:-1], beat)),
+            self.take_last.eq(Mux(nonempty, head[-1], self.push_last)),
+            self.take.eq(self.out.valid & self.out.ready),
+        ]
+        push = self.push_valid & (nonempty | ~self.out.ready)
+        pop = self.take & nonempty
+        with m.If(push):
+            m.d.sync += [entries[wp].eq(Cat(beat, self.push_last)), wp.eq(_wrap_inc(wp, depth))]
+        with m.If(pop):
+            m.d.sync += rp.eq(_wrap_inc(rp, depth))
+        m.d.sync += level.eq(level + push - pop)
+        with m.If(self.clear):
+            m.d.sync += [level.eq(0), rp.eq(0), wp.eq(0)]
+        return m

@@ -1,0 +1,49 @@
+"""The streamer's store path: cast-out, shift into the port's word lanes, byte enables."""
+from amaranth.hdl import Cat, Module, Mux
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from redmule_hdl.arith.cast import Fp16ToFp8
+from redmule_hdl.config import check_config
+from redmule_hdl.interfaces import ElementFormat, z_beat_layout
+
+__all__ = ["StorePath"]
+
+
+class StorePath(wiring.Component):
+    """Turns a Z beat into the port's write data and byte enables (combinational).
+
+    Ports: ``beat`` (in, ``z_beat_layout``: D FP16 elements and their mask), ``fmt`` (in, the output
+    ``ElementFormat``), ``offset`` (in, 2 bits: byte offset of the row's element address in its
+    word; ignored without ``misaligned``); ``data``, ``be`` (out, ``port_width`` bits and bytes).
+    FP8 output is rounded by ``Fp16ToFp8``; only the bytes of masked-in elements are enabled.
+    """
+
+    def __init__(self, config):
+        self.config = check_config(config)
+        super().__init__({
+            "beat": In(z_beat_layout(config)),
+            "fmt": In(ElementFormat),
+            "offset": In(2),
+            "data": Out(config.port_width),
+            "be": Out(config.port_width // 8),
+        })
+
+    def elaborate(self, platform):
+        c = self.config
+        D = c.D
+        m = Module()
+        m.submodules.cast_out = cast_out = Fp16ToFp8(D)
+        data = self.beat.data.as_value()
+        mask = self.beat.mask
+        m.d.comb += [cast_out.fmt.eq(self.fmt.fp8), cast_out.a.eq(data)]
+        raw = Mux(self.fmt.wide, data, cast_out.z)
+        be_raw = Mux(self.fmt.wide, Cat(*(mask[j].replicate(2) for j in range(D))), mask)
+        if c.misaligned:
+            m.d.comb += [
+                self.data.eq((raw << (self.offset * 8))[:c.port_width]),
+                self.be.eq((be_raw << self.offset)[:c.port_width // 8]),
+            ]
+        else:
+            m.d.comb += [self.data.eq(raw), self.be.eq(be_raw)]
+        return m

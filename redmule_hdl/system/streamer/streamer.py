@@ -1,0 +1,245 @@
+"""The streamer: the TCDM port, address generators, cast-in/cast-out and the port arbiter.
+
+It turns a ``StreamerJob`` into the engine's operand streams X, W, Y and stores the engine's Z stream,
+in the order of ``spec.schedule`` (m-tile -> k-tile), through one shared TCDM initiator port.
+
+Data path::
+
+    address generators X W Y Z ──> arbiter ──> tcdm.req/add/wen/be/data
+                                      │ read: tag (stream, byte offset, group-last) into the tag FIFO
+    tcdm.r_data ──> >> 8*offset ──> cast-in (FP8 -> FP16) ──> X / W / Y FIFO (or straight through) ──> engine
+    engine z ──> cast-out (FP16 -> FP8) ──> << 8*offset, byte enables from the mask ──> tcdm (store)
+
+Beat addressing. A beat is ``D`` elements of one row starting at element address ``a``; the request
+goes to ``a & ~3`` and the response is shifted right by ``a & 3`` bytes. With ``misaligned=True`` the
+port is 32 bits wider than a beat, so every element-aligned row works. With ``misaligned=False`` there
+is no shifter: the controller must guarantee that every beat address is word aligned (base addresses
+and pitches multiples of 4 and ``D * element size`` a multiple of 4); address bits [1:0] are ignored.
+Element size is 1 byte for FP8 (E5M2 code 0, E4M3 code 2) and 2 bytes for FP16 (code 1); X and W use
+``in_fmt``, Y and Z ``out_fmt``. Reads always fetch the whole port width (``port_width/8`` bytes from
+``a & ~3``), which can extend past the end of a row or matrix; stores enable exactly the bytes of the
+valid elements (engine mask) and never touch any other byte.
+
+Flow control. Each load stream owns ``depth`` credits (its FIFO depth): a read is issued only while
+``reads in flight + beats buffered < depth``, so responses, which arrive in order with no backpressure,
+always have room. A tag FIFO (depth: the sum of the credits, rounded up to a power of two) records
+the stream of every read in flight. A response is forwarded to the engine in the cycle it arrives
+when its FIFO is empty (bypass); otherwise it is queued. With a read latency of 1, a depth of 2 lets
+a stream sustain one beat per cycle.
+
+Arbitration (one request per cycle; a raised request stays unchanged until granted, the arbiter
+re-arbitrates only after a grant). Priority, highest first:
+
+1. W, if the W stream has no beat buffered or in flight: the array stalls at its next feed without it.
+2. Z, whenever the engine offers a Z beat: stores free the Z-buffer.
+3. Y, then X, "on demand": the engine is ready for the stream and the beat belongs to the group
+   (the L rows of a tile for Y, the L rows of an n-chunk for X) the engine is filling now. Y goes
+   first: after the first tile, a late Y stalls the whole array at the next tile's first pass, while
+   the X group of the next n-chunk usually has slack. (Measured on the full accelerator, 10 GEMM
+   shapes on 4x2x3 and 3x2x1: Y first 1107 cycles in total, X first 1131. Also measured and not
+   better: prefetching X before W, W urgent below two beats, W and Y FIFOs of depth 4.)
+4. Prefetch into free FIFO space: W, then X, then Y.
+
+A stream that has no credit does not request, so no stream can hold the port while the engine waits
+for another: the scheme cannot deadlock.
+
+Latencies (cycles): ``start`` -> first request: 1. ``r_valid`` -> engine stream ``valid``: 0 (the
+response is forwarded combinationally when the FIFO is empty). Engine ``z.valid`` -> store request:
+0 (combinational; ``z.ready`` is the grant), unless an urgent W request or a request still waiting
+for ``gnt`` goes first. Last store grant -> ``stores_done``: 0 (it rises with the grant); ``idle``
+rises in the next cycle.
+
+Combinational paths this costs (for timing closure): ``tcdm.r_valid/r_data`` -> shift -> cast-in ->
+engine stream ``valid/payload`` (and, through the engine's W handshake, its array enable);
+engine ``z.payload`` -> cast-out -> shift -> ``tcdm.data/be``; ``tcdm.gnt`` -> ``z.ready``.
+
+Abort (``abort``, also ``start`` while busy): the port behaves normally in the cycle of the abort (a
+request granted then is accounted for), and at its end every generator, credit, FIFO and the
+request lock are cleared. A request still waiting for ``gnt`` is therefore withdrawn in the next
+cycle: this is the only case in which an ungranted request disappears. Reads in flight are counted
+and their responses discarded when they arrive; ``busy`` stays high until the last one has arrived.
+"""
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from redmule_hdl.config import check_config
+from redmule_hdl.interfaces import StreamerJob, TcdmSignature, beat_layout, z_beat_layout
+from redmule_hdl.system.streamer.address import RowAddress, WAddress, XAddress
+from redmule_hdl.system.streamer.arbiter import Arbiter, Source
+from redmule_hdl.system.streamer.loads import LoadFifo, ResponsePath, check_depth
+from redmule_hdl.system.streamer.stores import StorePath
+
+__all__ = ["Streamer"]
+
+
+class Streamer(wiring.Component):
+    """Address generators, cast-in/cast-out and the TCDM port arbiter (see the module docstring).
+
+    Ports:
+        job (``StreamerJob``), start: a one-cycle ``start`` latches ``job`` and begins it; the first
+            request is raised in the next cycle. The controller guarantees M, N, K >= 1, valid formats,
+            non-zero pitches and (``misaligned=False``) word-aligned beat addresses.
+        abort: soft clear (see the module docstring).
+        idle: no job, and no read in flight of an aborted job, is in progress.
+        stores_done: all Z stores of the job are granted; high from the cycle of the last store's
+            grant (combinationally) until the next ``start`` (low while a job's stores are pending).
+        x, w, y (streams out): operand beats for the engine (D FP16 elements).
+        z (stream in): result beats from the engine (``data``, ``mask``); ``ready`` is the store's grant.
+        tcdm (``TcdmSignature``): the memory port.
+    Parameters:
+        x_depth, w_depth, y_depth: FIFO depth (= read credits) of each load stream; default 2, which
+            sustains one beat per cycle at a read latency of 1 (``latency + 1`` in general).
+    Storage: ``(x_depth + w_depth + y_depth) * (16*D + 1)`` bits of FIFOs, a tag FIFO of 5-bit entries.
+    """
+
+    def __init__(self, config, *, x_depth=2, w_depth=2, y_depth=2):
+        for name, value in (("x_depth", x_depth), ("w_depth", w_depth), ("y_depth", y_depth)):
+            check_depth(name, value, limit=64)
+        self.config = check_config(config)
+        self.depths = {Source.X: x_depth, Source.W: w_depth, Source.Y: y_depth}
+        super().__init__({
+            "job": In(StreamerJob),
+            "start": In(1),
+            "abort": In(1),
+            "idle": Out(1),
+            "stores_done": Out(1),
+            "x": Out(stream.Signature(beat_layout(config))),
+            "w": Out(stream.Signature(beat_layout(config))),
+            "y": Out(stream.Signature(beat_layout(config))),
+            "z": In(stream.Signature(z_beat_layout(config))),
+            "tcdm": Out(TcdmSignature(config.port_width)),
+        })
+
+    def elaborate(self, platform):
+        c = self.config
+        L, D = c.L, c.D
+        m = Module()
+        bus = self.tcdm
+
+        job = Signal(StreamerJob)
+        clear = self.start | self.abort
+        with m.If(self.start):
+            m.d.sync += job.eq(self.job)
+        nonzero = (self.job.m != 0) & (self.job.n != 0) & (self.job.k != 0)
+
+        # L row pitches, used once per m-tile: computed when the job starts (the first m-tile does
+        # not need them).
+        x_lpitch = Signal(32)
+        z_lpitch = Signal(32)
+        with m.If(self.start):
+            m.d.sync += [x_lpitch.eq(self.job.x_pitch * L), z_lpitch.eq(self.job.z_pitch * L)]
+
+        # ---- address generators, advanced when their request is granted --------------------------
+        in_chunk = Mux(job.in_fmt.wide, 2 * D, D)      # bytes of D input elements
+        out_chunk = Mux(job.out_fmt.wide, 2 * D, D)    # bytes of D output elements
+        gen = {
+            Source.X: XAddress(m, c, job, chunk_bytes=in_chunk, tile_pitch=x_lpitch),
+            Source.W: WAddress(m, c, job, chunk_bytes=in_chunk),
+            Source.Y: RowAddress(m, "y", c, job, chunk_bytes=out_chunk, tile_pitch=z_lpitch),
+            Source.Z: RowAddress(m, "z", c, job, chunk_bytes=out_chunk, tile_pitch=z_lpitch),
+        }
+        grant = {s: Signal(name=f"grant_{s.name.lower()}") for s in Source}
+        for s, g in gen.items():
+            with m.If(grant[s]):
+                g.advance()
+        # Start and abort override the advance above (later statements win).
+        with m.If(clear):
+            m.d.sync += [g.active.eq(0) for g in gen.values()]
+        with m.If(self.start):
+            m.d.sync += [
+                *gen[Source.X].start(nonzero, self.job.x_addr),
+                *gen[Source.W].start(nonzero, self.job.w_addr),
+                *gen[Source.Y].start(nonzero & self.job.uses_y, self.job.y_addr),
+                *gen[Source.Z].start(nonzero, self.job.z_addr),
+            ]
+
+        # ---- load FIFOs with bypass, and their credits ------------------------------------------------
+        loads = {Source.X: self.x, Source.W: self.w, Source.Y: self.y}
+        depth = self.depths
+        m.submodules.responses = responses = ResponsePath(c, sum(depth.values()))
+        fifo = {}
+        for s, port in loads.items():
+            m.submodules[f"{s.name.lower()}_fifo"] = fifo[s] = LoadFifo(c, depth[s])
+            m.d.comb += [
+                fifo[s].push_valid.eq(responses.deliver[s.value]),
+                fifo[s].push_beat.eq(responses.beat),
+                fifo[s].push_last.eq(responses.last),
+                fifo[s].clear.eq(clear),
+            ]
+            wiring.connect(m, fifo[s].out, wiring.flipped(port))
+        used = {s: Signal(range(depth[s] + 1), name=f"{s.name.lower()}_used") for s in loads}
+        # A group ends when the engine takes its last beat; ``ahead`` counts groups fully requested
+        # but not yet fully taken, so ``ahead == 0`` means the next request belongs to the group the
+        # engine is filling now.
+        ahead = {s: Signal(range(depth[s] + 2), name=f"{s.name.lower()}_ahead")
+                 for s in (Source.X, Source.Y)}
+        for s in loads:
+            m.d.sync += used[s].eq(used[s] + grant[s] - fifo[s].take)
+            if s in ahead:
+                group_issued = grant[s] & gen[s].group_last
+                group_taken = fifo[s].take & fifo[s].take_last
+                m.d.sync += ahead[s].eq(ahead[s] + group_issued - group_taken)
+        with m.If(clear):
+            m.d.sync += [*(u.eq(0) for u in used.values()), *(a.eq(0) for a in ahead.values())]
+
+        # ---- arbiter ----------------------------------------------------------------------------------
+        want = {s: gen[s].active & (used[s] < depth[s]) for s in loads}
+        want[Source.Z] = gen[Source.Z].active & self.z.valid
+        levels = [
+            (want[Source.W] & (used[Source.W] == 0), Source.W),
+            (want[Source.Z], Source.Z),
+            (want[Source.Y] & self.y.ready & (ahead[Source.Y] == 0), Source.Y),
+            (want[Source.X] & self.x.ready & (ahead[Source.X] == 0), Source.X),
+            (want[Source.W], Source.W),
+            (want[Source.X], Source.X),
+            (want[Source.Y], Source.Y),
+        ]
+        m.submodules.arbiter = arbiter = Arbiter(s for _, s in levels)
+        m.d.comb += [
+            arbiter.raised.eq(Cat(*(cond for cond, _ in levels))),
+            arbiter.gnt.eq(bus.gnt),
+            arbiter.clear.eq(clear),
+        ]
+        src = arbiter.src
+        for s in Source:
+            m.d.comb += grant[s].eq(arbiter.granted & (src == s))
+
+        # ---- the request: address, store data and byte enables ------------------------------------------
+        cur = Signal(32)         # element address of the selected request
+        with m.Switch(src):
+            for s, g in gen.items():
+                with m.Case(s):
+                    m.d.comb += cur.eq(g.cur)
+        m.submodules.stores = stores = StorePath(c)
+        is_store = src == Source.Z
+        m.d.comb += [
+            stores.beat.eq(self.z.payload),
+            stores.fmt.eq(job.out_fmt),
+            stores.offset.eq(gen[Source.Z].cur[:2]),
+            bus.req.eq(arbiter.req),
+            bus.add.eq(Cat(Const(0, 2), cur[2:])),
+            bus.wen.eq(~is_store),
+            bus.be.eq(Mux(is_store, stores.be, Const((1 << len(bus.be)) - 1, len(bus.be)))),
+            bus.data.eq(stores.data),
+            self.z.ready.eq(grant[Source.Z]),
+            self.stores_done.eq(~gen[Source.Z].active | (grant[Source.Z] & gen[Source.Z].final)),
+        ]
+
+        # ---- responses ----------------------------------------------------------------------------------
+        m.d.comb += [
+            responses.issue.eq(arbiter.granted & ~is_store),
+            responses.tag.src.eq(src),
+            responses.tag.off.eq(cur[:2] if c.misaligned else 0),
+            responses.tag.last.eq(Mux(src == Source.X, gen[Source.X].group_last,
+                                      gen[Source.Y].group_last)),
+            responses.r_valid.eq(bus.r_valid),
+            responses.r_data.eq(bus.r_data),
+            responses.in_fmt.eq(job.in_fmt),
+            responses.out_fmt.eq(job.out_fmt),
+            responses.clear.eq(clear),
+        ]
+
+        busy = Cat(*(g.active for g in gen.values())).any() | (responses.in_flight != 0)
+        m.d.comb += self.idle.eq(~busy)
+        return m
