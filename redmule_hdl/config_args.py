@@ -19,7 +19,8 @@ import argparse
 
 from redmule_hdl.config import Config
 
-__all__ = ["ArgumentParser", "add_config_arguments", "config_from_args", "parse_shapes"]
+__all__ = ["ArgumentParser", "add_config_arguments", "config_from_args", "config_summary",
+           "parse_shapes"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -68,6 +69,12 @@ def config_from_args(args, parser):
     except (TypeError, ValueError) as e:
         parser.error((str(e).splitlines() or [type(e).__name__])[0])
         raise   # only reached with a parser whose error() returns
+
+
+def config_summary(config):
+    """One line naming every parameter of ``config``, as the entry points print it first."""
+    return (f"L={config.L} H={config.H} P={config.P} (D={config.D}), contexts={config.contexts}, "
+            f"misaligned={config.misaligned}")
 
 
 def parse_shapes(text):

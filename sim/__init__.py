@@ -1,6 +1,9 @@
-"""Simulation testbenches for redmule-hdl: stream models, memory model, drivers and job runners.
+"""Simulation testbenches for redmule-hdl: stream models, memory model, drivers, job runners and the
+simulation back ends.
 
-``sim.run_job`` runs one GEMM-Op job on the complete accelerator (see ``sim.run``).
+``sim.run_job`` runs one GEMM-Op job on the complete accelerator (see ``sim.run``) on a back end chosen
+by name (``sim.backend``): Amaranth's simulator (``sim.amaranth_backend``) or Verilator
+(``sim.verilator``).
 """
 
 

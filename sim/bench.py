@@ -1,17 +1,16 @@
 """Benchmark against the original RedMulE: the 24 regression shapes, cycles and simulator speed.
 
-``redmule-hdl bench`` (or ``python -m sim.bench``) runs each shape of ``sim/data/original-cycles.csv``
-(the SystemVerilog original, 12x4x3, FP16 GEMM, no stalls, 1-cycle memory: measured facts, DESIGN
-section 11) as an FP16 GEMM on this design through ``run_job`` with the same memory conditions, and
+``redmule-hdl bench`` (or ``python -m redmule_hdl.sim.bench``) runs each shape of
+``sim/data/original-cycles.csv`` (the SystemVerilog original, 12x4x3, FP16 GEMM, no stalls, 1-cycle
+memory: measured cycle counts of the original) as an FP16 GEMM on this design through ``run_job`` with the same memory conditions, and
 writes ``bench.md`` (Markdown table) and ``bench.png`` (chart) to the output directory:
 
 per shape our cycles (the CYCLES register: accepted trigger to evt, as the original was measured), the
-original's, their ratio, the compute bound C and the port bound B of DESIGN section 8, the overhead
+original's, their ratio, the compute bound C and the port bound B (``Config.compute_bound``/``port_bound``), the overhead
 ``cycles - max(C, B)``, CE utilization ``M*N*K / (L*H*cycles)`` (ours and the original's) and whether Z
 is bit-exact against ``redmule_hdl.golden``; then the simulator speed (simulated cycles per second of
 the harness, best of ``repeat`` runs) on 96x96x96 and 128x128x128.
 """
-import argparse
 import csv
 import sys
 import time
@@ -20,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from redmule_hdl.spec import golden
 from redmule_hdl.config import Config
+from redmule_hdl.config_args import (ArgumentParser, add_config_arguments, config_from_args, config_summary,
+                                     parse_shapes)
+from redmule_hdl.spec import golden
 
 __all__ = ["ORIGINAL_CSV", "load_original", "run_bench", "main"]
 
@@ -80,7 +81,7 @@ def run_bench(config=None, *, backend="verilator", repeat=3, seed=0, shapes=None
     rng = np.random.default_rng(seed)
     build_seconds = None
     if backend == "verilator":
-        from .verilator_backend import build
+        from .verilator import build
         t0 = time.monotonic()
         info = build(config)
         build_seconds = time.monotonic() - t0
@@ -100,14 +101,13 @@ def run_bench(config=None, *, backend="verilator", repeat=3, seed=0, shapes=None
             f"ratio {r.ratio:.3f}), bit-exact {'yes' if exact else 'NO'}")
     speed = {}
     if backend == "verilator":
-        from .verilator_backend import LAST_RUN
         for M, N, K in speed_shapes:
             x, w, y = _inputs(rng, M, N, K)
             best = None
             for _ in range(repeat):
-                run_job(config, "gemm", x, w, y, backend=backend, seed=seed)
-                if best is None or LAST_RUN["seconds"] < best[1]:
-                    best = (LAST_RUN["cycles"], LAST_RUN["seconds"])
+                res = run_job(config, "gemm", x, w, y, backend=backend, seed=seed)
+                if best is None or res.sim_seconds < best[1]:
+                    best = (res.sim_cycles, res.sim_seconds)
             speed[(M, N, K)] = (best[0], best[1], best[0] / best[1])
             log(f"  speed {M}x{N}x{K}: {best[0]} simulated cycles in {best[1] * 1e3:.1f} ms = "
                 f"{best[0] / best[1]:,.0f} cycles/s")
@@ -120,7 +120,8 @@ def markdown(config, results, speed, build_seconds, backend):
         "",
         "FP16 GEMM (op 1), no grant stalls, 1-cycle memory; cycles from the accepted trigger write to "
         "the end event (the CYCLES register); the original's cycles are measured facts "
-        "(`sim/data/original-cycles.csv`). C = compute bound, B = port bound (DESIGN section 8); "
+        "(`sim/data/original-cycles.csv`). C = compute bound, B = port bound "
+        "(docs/architecture.md, Timing model); "
         "overhead = cycles - max(C, B); util = M*N*K / (L*H*cycles).",
         "",
         "| M | N | K | cycles | original | ratio | C | B | overhead | util | original util | bit-exact |",
@@ -141,7 +142,7 @@ def markdown(config, results, speed, build_seconds, backend):
             lines.append(f"| {M}x{N}x{K} ({backend}) | {cycles} | {seconds:.3f} | {rate:,.0f} |")
         lines += ["", "Speed: wall-clock time of the harness process from its start to the job's end "
                       "(best of the repeats), without build and data set-up. The original's Verilated "
-                      "model runs at about 46k cycles/s on 96x96x96 (DESIGN section 11)."]
+                      "model runs at about 46k cycles/s on 96x96x96."]
     if build_seconds is not None:
         lines += ["", f"Build (or cache look-up) of the Verilator model: {build_seconds:.1f} s."]
     return "\n".join(lines) + "\n"
@@ -167,22 +168,57 @@ def chart(path, config, results):
     c.save(path)
 
 
-def main(argv=None, *, config=None, output=None, backend="verilator", repeat=3):
+def original_rows(shapes=None):
+    """Rows ``(M, N, K, original cycles)`` of ``load_original()`` for ``shapes`` (``(M, N, K)`` triples,
+    in the given order; default: all 24). ``ValueError`` names a shape the original was not measured on.
+    """
+    rows = load_original()
+    if shapes is None:
+        return rows
+    by_shape = {(M, N, K): (M, N, K, c) for M, N, K, c in rows}
+    unknown = [f"{M}x{N}x{K}" for M, N, K in shapes if (M, N, K) not in by_shape]
+    if unknown:
+        raise ValueError(f"no original cycles for {', '.join(unknown)} (the original's shapes are "
+                         "in sim/data/original-cycles.csv)")
+    return [by_shape[tuple(s)] for s in shapes]
+
+
+def _parser():
+    p = ArgumentParser(prog=f"python -m {__spec__.name}", description=__doc__.split("\n")[0])
+    add_config_arguments(p)
+    p.add_argument("-o", "--output", type=Path, default=Path("redmule-bench"), metavar="DIR",
+                   help="output directory for bench.md and bench.png (default redmule-bench)")
+    p.add_argument("--backend", default="verilator", choices=("verilator", "amaranth"))
+    p.add_argument("--repeat", type=int, default=3, help="speed runs per shape (best counts)")
+    p.add_argument("--shapes", type=parse_shapes, default=None, metavar="MxNxK,...",
+                   help="run only these of the original's 24 shapes (default: all)")
+    return p
+
+
+def main(argv=None, *, config=None, output=None, backend="verilator", repeat=3, shapes=None):
+    """Command line (``argv``), or, with ``config``, the run ``redmule-hdl bench`` asks for.
+
+    ``shapes``: ``(M, N, K)`` triples among the original's (default: all 24). Exit status: 0 when
+    every shape is bit-exact, 1 otherwise, 2 for bad arguments.
+    """
     if argv is not None or config is None:
-        p = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__.split("\n")[0])
-        p.add_argument("-L", type=int, default=Config.L)
-        p.add_argument("-H", type=int, default=Config.H)
-        p.add_argument("-P", type=int, default=Config.P)
-        p.add_argument("-o", "--output", type=Path, default=Path("redmule-bench"))
-        p.add_argument("--backend", default="verilator")
-        p.add_argument("--repeat", type=int, default=3)
+        p = _parser()
         args = p.parse_args(argv)
-        config = Config(L=args.L, H=args.H, P=args.P)
+        config = config_from_args(args, p)
+        if args.repeat < 1:
+            p.error(f"argument --repeat: must be >= 1, not {args.repeat}")
+        try:
+            rows = original_rows(args.shapes)
+        except ValueError as e:
+            p.error(str(e))
         output, backend, repeat = args.output, args.backend, args.repeat
+    else:
+        rows = original_rows(shapes)
     output = Path(output or "redmule-bench")
     output.mkdir(parents=True, exist_ok=True)
-    print(f"Benchmark of RedMulE {config} ({backend}) on the original's 24 shapes", flush=True)
-    results, speed, build_seconds = run_bench(config, backend=backend, repeat=repeat,
+    print(f"Benchmark of RedMulE {config} ({backend}) on {len(rows)} of the original's shapes; "
+          f"{config_summary(config)}", flush=True)
+    results, speed, build_seconds = run_bench(config, backend=backend, repeat=repeat, shapes=rows,
                                               log=lambda *a: print(*a, flush=True))
     text = markdown(config, results, speed, build_seconds, backend)
     (output / "bench.md").write_text(text)

@@ -2,7 +2,9 @@
 
 All coroutines take the testbench context ``ctx`` of ``Simulator.add_testbench``. They count the
 cycles they spend in ``PeriphDriver.cycle`` (clock edges since the driver was created and first used),
-so a test can relate register values (CYCLES) to the cycles it observed.
+so a test can relate register values (CYCLES) to the cycles it observed. The Verilator back end
+offers the same coroutines with the bus work done in its C++ harness (``sim.verilator.adapter``), so a
+job script runs unchanged on either back end.
 """
 from redmule_hdl.spec.regmap import ACQUIRE_NONE, JOB_REGS, Reg
 

@@ -1,4 +1,4 @@
-"""A TCDM memory model for Amaranth testbenches (DESIGN sections 6 and 9).
+"""A TCDM memory model for testbenches: the accelerator's memory port, seen from the memory side.
 
 ``TcdmMemory`` is a byte memory (a numpy ``uint8`` array at a base address) that serves a
 ``TcdmSignature`` port from an async testbench process (``sim.add_testbench(mem.process(port),
@@ -21,9 +21,14 @@ after the process starts. A read accepted in cycle ``c`` (``req & gnt``) is answ
 high during cycle ``c + read_latency``, with the data as it was at its acceptance. A write accepted
 in cycle ``c`` changes the memory at edge ``c + 1``. While ``r_valid`` is low, ``r_data`` carries
 pseudo-random garbage (from a second generator), so an initiator that samples it then is caught.
+
+Another simulator can serve the port instead of ``process`` (the Verilator back end does, in C++):
+``with mem.served_by(server, array):`` hands it the contents (see ``TcdmMemory.served_by``). The port
+protocol itself is described in ``docs/architecture.md`` ("Ports").
 """
 import random
 from collections import deque
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -33,7 +38,7 @@ __all__ = ["TcdmMemory", "TcdmProtocolError"]
 
 
 class TcdmProtocolError(AssertionError):
-    """The initiator broke the TCDM protocol (DESIGN section 6)."""
+    """The initiator broke the TCDM protocol (see ``docs/architecture.md``, "Ports")."""
 
 
 class TcdmMemory:
@@ -61,11 +66,48 @@ class TcdmMemory:
         self.p_refuse = p_refuse
         self.seed = seed
         self.keep_log = keep_log
-        self.check_stability = True
+        self._server = None
+        self._check_stability = True
         self._snapshot = None
         self.cycle = 0
         self.reads = self.writes = self.refused = self.busy_cycles = 0
         self.log = []
+
+    @property
+    def check_stability(self):
+        """Whether a request waiting for ``gnt`` must stay raised and unchanged (default True)."""
+        return self._check_stability
+
+    @check_stability.setter
+    def check_stability(self, value):
+        self._check_stability = bool(value)
+        if self._server is not None:
+            self._server.set_check_stability(self._check_stability)
+
+    @contextmanager
+    def served_by(self, server, array):
+        """Let ``server`` serve the port instead of ``process`` for the duration of the block.
+
+        ``array`` (a writable ``uint8`` array of ``size`` bytes, e.g. a memory map shared with another
+        process) becomes ``self.mem``, initialized from the current contents; ``server`` gets the
+        current ``check_stability`` and every later change of it through
+        ``server.set_check_stability(bool)``. The server keeps the statistics (``cycle``, ``reads``,
+        ..., ``log``) up to date itself. On exit the contents are copied back into a private array.
+        """
+        if self._server is not None:
+            raise RuntimeError("the memory is already served by another simulator")
+        if array.shape != (self.size,) or array.dtype != np.uint8:
+            raise ValueError(f"array must be {self.size} uint8 bytes, not {array.shape} {array.dtype}")
+        array[:] = self.mem
+        own, self.mem = self.mem, array
+        self._server = server
+        try:
+            server.set_check_stability(self._check_stability)
+            yield self
+        finally:
+            self._server = None
+            own[:] = array
+            self.mem = own
 
     # ---- byte access ------------------------------------------------------------------------------
     def _index(self, addr, nbytes):
@@ -149,6 +191,8 @@ class TcdmMemory:
     # ---- the bus process ---------------------------------------------------------------------------
     def process(self, port):
         """An async testbench process serving ``port`` (a ``TcdmSignature`` interface of the DUT)."""
+        if self._server is not None:
+            raise RuntimeError("the memory is served by another simulator (see served_by)")
         nbytes = len(port.data) // 8
         if len(port.be) != nbytes or len(port.r_data) != len(port.data):
             raise ValueError("port widths do not match: data, be and r_data must agree")

@@ -2,29 +2,24 @@
 
 ``run_job`` is the entry point: it places the matrices in a TCDM memory model (``sim.memory``), offloads
 the job with the original HAL's register sequence (``sim.driver``), and returns Z as read back from
-memory together with the CYCLES and ERROR registers and the check that no byte outside Z changed.
-``JobBench`` is the machinery underneath, for tests that script the peripheral port themselves.
+memory together with the CYCLES and ERROR registers, the check that no byte outside Z changed and the
+timing of the simulation. The simulator is a back end chosen by name (``sim.backend``: Amaranth's
+simulator or Verilator); ``run_job`` uses only the ``sim.backend.Backend`` protocol. Tests that script
+the peripheral port themselves use a back end directly (``sim.amaranth_backend.AmaranthBench``).
 """
 import random
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from redmule_hdl.config import Config
 from redmule_hdl.spec.formats import format_by_name
-from redmule_hdl.spec.ops import GemmOp
-from redmule_hdl.spec.regmap import JobError, Reg
 from redmule_hdl.spec.jobs import job_registers
+from redmule_hdl.spec.ops import GemmOp
+from redmule_hdl.spec.regmap import DIM_BITS, JobError, Reg
 
-from .driver import PeriphDriver
-from .memory import TcdmMemory
+from .backend import BACKENDS, GUARD_BYTES, make_backend
 
-__all__ = ["run_job", "JobResult", "JobRun", "JobBench", "BACKENDS"]
-
-BACKENDS = ("amaranth", "verilator")
-
-# Bytes left untouched between matrices (guard bands) and at the start of memory.
-_GAP = 64
+__all__ = ["run_job", "JobResult", "JobRun", "BACKENDS"]
 
 
 @dataclass
@@ -48,7 +43,8 @@ class JobResult:
     runs: list = field(default_factory=list)   # JobRun per offloaded job (the aborted one excluded)
     first_request: int = None        # cycles from the first job's trigger to its first TCDM request
     store_to_evt: int = None         # cycles from the last job's last store grant to its evt
-    sim_cycles: int = 0
+    sim_cycles: int = 0              # cycles simulated in all (the driver's clock edges)
+    sim_seconds: float = 0.0         # wall-clock seconds of the simulation proper (no build, no set-up)
     reads: int = 0                   # accepted TCDM reads / writes, refused request cycles
     writes: int = 0
     refused: int = 0
@@ -66,72 +62,18 @@ class _Allocator:
     def __init__(self, rng, misaligned):
         self.rng = rng
         self.misaligned = misaligned
-        self.top = _GAP
+        self.top = GUARD_BYTES
 
     def take(self, nbytes, elem_bytes):
         addr = (self.top + 3) & ~3
         if self.misaligned:
             addr += self.rng.choice(range(0, 4, elem_bytes))
-        self.top = addr + nbytes + _GAP
+        self.top = addr + nbytes + GUARD_BYTES
         return addr
 
 
 def _footprint(rows, cols, es, pitch):
     return (rows - 1) * pitch + cols * es
-
-
-class JobBench:
-    """A ``RedMulE`` in Amaranth's simulator with a TCDM memory model and a peripheral driver.
-
-    Build it, place data in ``self.mem`` (a ``TcdmMemory``), then ``run(script)`` where ``script`` is an
-    ``async def script(ctx, driver)`` testbench coroutine. A background monitor records the cycles in
-    which ``tcdm.req`` rises (``req_rises``); the memory keeps a log of accepted requests
-    (``mem.log``). All cycle numbers share one convention (cycle c ends at clock edge c).
-    """
-
-    def __init__(self, config, mem_size, *, stall=0.0, latency=1, seed=0, backend="amaranth"):
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
-        if not isinstance(config, Config):
-            raise TypeError(f"config must be a Config, not {config!r}")
-        from redmule_hdl.system.top import RedMulE
-        self.config = config
-        self.dut = RedMulE(config)
-        # Reads fetch a whole port width from the row's word: leave that much room at the end.
-        self.mem = TcdmMemory(mem_size + config.port_width // 8 + _GAP, read_latency=latency,
-                              p_refuse=stall, seed=seed, keep_log=True)
-        self.mem.fill_random(seed + 1)
-        self.req_rises = []
-        self.cycles = 0
-
-    def run(self, script, *, vcd=None):
-        from amaranth.sim import Simulator
-        dut = self.dut
-        sim = Simulator(dut)
-        sim.add_clock(1e-6)
-        sim.add_testbench(self.mem.process(dut.tcdm), background=True)
-        driver = PeriphDriver(dut.periph, evt=dut.evt)
-
-        async def monitor(ctx):
-            cycle, last = 0, 0
-            async for _, _, req in ctx.tick().sample(dut.tcdm.req):
-                if req and not last:
-                    self.req_rises.append(cycle)
-                last = req
-                cycle += 1
-
-        async def main(ctx):
-            await script(ctx, driver)
-            self.cycles = driver.cycle
-
-        sim.add_testbench(monitor, background=True)
-        sim.add_testbench(main)
-        if vcd:
-            with sim.write_vcd(vcd):
-                sim.run()
-        else:
-            sim.run()
-        return driver
 
 
 def _check_inputs(op, x, w, y, fin, fout):
@@ -141,8 +83,9 @@ def _check_inputs(op, x, w, y, fin, fout):
                          f"{x.shape} and {w.shape}")
     M, N = x.shape
     K = w.shape[1]
-    if max(M, N, K) > 0xFFFF:
-        raise ValueError(f"M, N and K must be at most 65535, got {M}, {N}, {K}")
+    dim_max = (1 << DIM_BITS) - 1
+    if max(M, N, K) > dim_max:
+        raise ValueError(f"M, N and K must be at most {dim_max}, got {M}, {N}, {K}")
     for name, a, f in (("x", x, fin), ("w", w, fin)):
         if a.dtype.kind not in "iu" or a.min() < 0 or a.max() >= 1 << f.width:
             raise ValueError(f"{name} must hold {f.name} bit patterns")
@@ -158,7 +101,7 @@ def _check_inputs(op, x, w, y, fin, fout):
 
 def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0, latency=1, seed=0,
             strides=None, y_sep=False, queue=1, abort_after=None, max_cycles=None, vcd=None,
-            backend="amaranth"):
+            backend="amaranth", verilog_flow=None, backend_options=None):
     """Compute GEMM-Op ``op`` on the accelerator; returns a ``JobResult``.
 
     Arguments as ``redmule_hdl.golden.gemm_op``: ``x`` (M x N) and ``w`` (N x K) are ``in_fmt`` bit
@@ -176,11 +119,22 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
     abort_after: first offload the job once more and SOFT_CLEAR it this many cycles after its
                trigger; the memory is checked (outside Z) and restored before the real jobs.
     max_cycles: time-out in cycles per job (default: generous, from the performance model).
-    backend:   "amaranth" (Amaranth's simulator) or "verilator" (sim/verilator_backend.py: same
-               register sequence, memory model and grant pattern, cycle-identical, much faster).
+    vcd:       a waveform file to write (amaranth backend only).
+    backend:   "amaranth" (Amaranth's simulator) or "verilator" (``sim.verilator``: same register
+               sequence, memory model and grant pattern, cycle-identical, much faster); see
+               ``sim.backend``.
+    verilog_flow: verilator backend only: how the simulated Verilog is made, "sim" (default) or
+               "export" (see ``sim.verilator.FLOWS``).
+    backend_options: further keyword arguments for the back end's constructor (e.g. ``cache_dir``,
+               ``fast_edge`` or ``wrapper`` of ``sim.verilator.VerilatorBench``).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    options = dict(backend_options or {})
+    if verilog_flow is not None:
+        if backend != "verilator":
+            raise ValueError(f"verilog_flow is an option of the verilator backend, not of {backend!r}")
+        options["flow"] = verilog_flow
     op = GemmOp.parse(op)
     fin = format_by_name(in_fmt)
     fout = format_by_name(out_fmt if out_fmt is not None else in_fmt)
@@ -204,10 +158,8 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
         y_addr = alloc.take(_footprint(M, K, oes, zp), oes) if y_sep else None
         copies.append((z_addr, y_addr))
 
-    bench_class = JobBench
-    if backend == "verilator":
-        from .verilator_backend import VerilatorBench as bench_class
-    bench = bench_class(config, alloc.top, stall=stall, latency=latency, seed=seed, backend=backend)
+    bench = make_backend(backend, config, alloc.top, stall=stall, latency=latency, seed=seed,
+                         **options)
     mem = bench.mem
     mem.place_matrix(x_addr, x, fin, xp)
     mem.place_matrix(w_addr, w, fin, wp)
@@ -300,5 +252,5 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
         guard_message=message, runs=runs,
         first_request=rises[0] - first_trigger if rises and runs[0].error == 0 else None,
         store_to_evt=last.evt_cycle - stores[-1] if stores and last.error == 0 else None,
-        sim_cycles=bench.cycles, reads=mem.reads, writes=mem.writes, refused=mem.refused,
+        sim_cycles=bench.cycles, sim_seconds=bench.seconds, reads=mem.reads, writes=mem.writes, refused=mem.refused,
         regs=regs)

@@ -1,6 +1,6 @@
 """Scale verification: millions of FP16 FMA vectors and every cast through the WHOLE accelerator.
 
-Run ``python -m sim.scale_check`` (default: 12x4x3, eleven 1024 x 1 x 1024 GEMM jobs = 11.5M FMA
+Run ``python -m redmule_hdl.sim.scale_check`` (default: 12x4x3, eleven 1024 x 1 x 1024 GEMM jobs = 11.5M FMA
 vectors, about a minute with the Verilator back end once built). Every job goes through ``run_job``:
 register file, controller, streamer, buffers, engine, memory model; every output is compared bitwise
 with ``redmule_hdl.golden``.
@@ -28,16 +28,16 @@ paths (X, W and Y; the Y path rounds back on store, which must return the value 
 Report: vectors per job category, per product class (class of a x class of b), per addend and per
 result class, mismatches (with the first few listed). Exit status 1 on any mismatch.
 """
-import argparse
 import sys
 import time
 from collections import Counter
 
 import numpy as np
 
-from redmule_hdl.spec import golden
 from redmule_hdl.config import Config
-from redmule_hdl.spec.formats import FP16
+from redmule_hdl.config_args import ArgumentParser, add_config_arguments, config_from_args, config_summary
+from redmule_hdl.spec import golden
+from redmule_hdl.spec.formats import FP16, format_by_name
 
 __all__ = ["scale_check", "CATEGORIES", "FULL_PLAN", "CLASSES"]
 
@@ -175,9 +175,16 @@ class _Tally:
 
 def _run(tally, config, op, x, w, y, *, in_fmt="fp16", out_fmt=None, stall, latency, seed, backend):
     from .run import run_job
+    strides = None
+    if not config.misaligned:
+        # A narrow port needs word-aligned rows (N = 1 gives 2-byte X rows): pad each to whole words.
+        in_size = format_by_name(in_fmt).bytes
+        out_size = format_by_name(out_fmt or in_fmt).bytes
+        strides = tuple(-(-n // 4) * 4 for n in (x.shape[1] * in_size, w.shape[1] * in_size,
+                                                 w.shape[1] * out_size))
     t0 = time.monotonic()
     res = run_job(config, op, x, w, y, in_fmt=in_fmt, out_fmt=out_fmt, stall=stall, latency=latency,
-                  seed=seed, backend=backend)
+                  seed=seed, backend=backend, strides=strides)
     tally.sim_seconds += time.monotonic() - t0
     tally.cycles += res.sim_cycles
     if res.error or not res.guard_ok:
@@ -302,20 +309,27 @@ def _report(s, log):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m sim.scale_check", description=__doc__.split("\n")[0])
-    p.add_argument("-L", type=int, default=Config.L)
-    p.add_argument("-H", type=int, default=Config.H)
-    p.add_argument("-P", type=int, default=Config.P)
+    p = ArgumentParser(prog=f"python -m {__spec__.name}", description=__doc__.split("\n")[0])
+    add_config_arguments(p)
     p.add_argument("--jobs", type=int, default=None, help=f"FMA jobs (default {len(FULL_PLAN)})")
-    p.add_argument("-M", type=int, default=1024)
-    p.add_argument("-K", type=int, default=1024)
+    p.add_argument("-M", type=int, default=1024, help="rows of every FMA job (default 1024)")
+    p.add_argument("-K", type=int, default=1024, help="columns of every FMA job (default 1024)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stall", type=float, default=0.0, help="probability of a refused grant")
     p.add_argument("--latency", type=int, default=1, help="memory read latency (cycles)")
-    p.add_argument("--backend", default="verilator")
-    p.add_argument("--no-casts", dest="casts", action="store_false")
+    p.add_argument("--backend", default="verilator", choices=("verilator", "amaranth"))
+    p.add_argument("--no-casts", dest="casts", action="store_false",
+                   help="skip the FP8 cast vectors (65,536 + 6 * 256 values)")
     args = p.parse_args(argv)
-    s = scale_check(Config(L=args.L, H=args.H, P=args.P), fma_jobs=args.jobs, M=args.M, K=args.K,
+    config = config_from_args(args, p)
+    for name, value, lo in (("--jobs", args.jobs, 0), ("-M", args.M, 1), ("-K", args.K, 1),
+                            ("--latency", args.latency, 1)):
+        if value is not None and value < lo:
+            p.error(f"argument {name}: must be >= {lo}, not {value}")
+    if not 0.0 <= args.stall < 1.0:
+        p.error(f"argument --stall: must be in [0, 1), not {args.stall}")
+    print(f"configuration: {config_summary(config)}", flush=True)
+    s = scale_check(config, fma_jobs=args.jobs, M=args.M, K=args.K,
                     seed=args.seed, stall=args.stall, latency=args.latency, backend=args.backend,
                     casts=args.casts,
                     log=lambda *a: print(*a, flush=True))

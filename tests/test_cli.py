@@ -1,4 +1,5 @@
-"""The ``redmule-hdl`` command line: generate, synth, argument errors, and a Verilator lint of the output.
+"""The command lines: ``redmule-hdl`` generate, synth and bench (a small real run), the shared
+configuration flags of every entry point, argument errors, and a Verilator lint of the output.
 
 Lint policy: ``verilator --lint-only -Wall -Wno-fatal``. Style warnings that Amaranth's generated
 Verilog always produces (UNUSEDSIGNAL, WIDTHEXPAND/WIDTHTRUNC, ASCRANGE, PROCASSINIT, CASEINCOMPLETE,
@@ -11,12 +12,13 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from redmule_hdl.spec import regmap, render
-from redmule_hdl.cli import TOP_NAME, main
+from redmule_hdl.cli import main
 from redmule_hdl.config import Config
-from redmule_hdl.spec.regmap import Reg
+from redmule_hdl.spec import golden, regmap, render
+from redmule_hdl.system.top import TOP_NAME
 
 REAL_PROBLEMS = {"MULTIDRIVEN", "LATCH", "NOLATCH", "UNOPTFLAT", "ALWCOMBORDER", "UNDRIVEN",
                  "IMPLICIT", "PINMISSING", "PINNOTFOUND", "SELRANGE", "BLKANDNBLK", "COMBDLY",
@@ -24,7 +26,11 @@ REAL_PROBLEMS = {"MULTIDRIVEN", "LATCH", "NOLATCH", "UNOPTFLAT", "ALWCOMBORDER",
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "redmule_hdl.cli", *args],
+    return python_m("redmule_hdl.cli", *args)
+
+
+def python_m(module, *args):
+    return subprocess.run([sys.executable, "-m", module, *args],
                           capture_output=True, text=True, timeout=600)
 
 
@@ -46,20 +52,9 @@ def test_generate_writes_three_files(generated):
     assert "tcdm__data" in stdout and "periph__r_id" in stdout
     verilog = (out / "redmule.v").read_text()
     assert re.search(rf"^module {TOP_NAME}\(", verilog, re.M)
-
-
-def test_header_is_generated_from_regmap(generated):
-    out, _ = generated
-    header = (out / "redmule.h").read_text()
-    assert header == render.c_header(Config(L=2, H=2, P=1))
-    for r in Reg:
-        assert re.search(rf"^#define REDMULE_{r.name}\s+0x{int(r):02X}\b", header, re.M), r.name
-    for f in regmap.FIELDS.values():
-        assert re.search(rf"^#define REDMULE_{f.reg.name}_{f.name}_SHIFT\s+{f.lsb}\b", header, re.M)
-    for e in regmap.JobError:
-        assert re.search(rf"^#define REDMULE_ERR_{e.name}\s+{int(e)}\b", header, re.M)
-    assert re.search(r"^#define REDMULE_OP_MINMAX\s+7\b", header, re.M)
-    assert re.search(r"^#define REDMULE_FMT_FP16\s+1\b", header, re.M)
+    # The header of the generated configuration (tests/test_regfile.py compiles it and checks its
+    # values against the register file).
+    assert (out / "redmule.h").read_text() == render.c_header(Config(L=2, H=2, P=1))
 
 
 def test_json_description(generated):
@@ -100,6 +95,10 @@ def test_verilator_lint(generated):
     (["generate", "-L", "abc", "-o", "x"], "invalid int"),
     (["generate"], "-o"),
     (["synth", "-P", "99"], "P must be"),
+    (["bench", "-H", "0"], "H must be"),
+    (["bench", "--shapes", "1x2x3"], "no original cycles for 1x2x3"),
+    (["bench", "--shapes", "12x16"], "MxNxK"),
+    (["bench", "--repeat", "0"], "--repeat"),
     (["frobnicate"], "invalid choice"),
     ([], "COMMAND"),
 ])
@@ -111,7 +110,7 @@ def test_bad_arguments_one_line_exit_2(args, needle):
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
-@pytest.mark.parametrize("args", [[], ["generate"], ["synth"]])
+@pytest.mark.parametrize("args", [[], ["generate"], ["synth"], ["bench"]])
 def test_help(args):
     proc = cli(*args, "--help")
     assert proc.returncode == 0 and "usage:" in proc.stdout
@@ -146,3 +145,113 @@ def test_generate_narrow_port_single_context(tmp_path):
     ports = {p["name"]: p["width"] for p in desc["ports"]}
     assert ports["tcdm__data"] == 16 * 2 and ports["tcdm__be"] == 4
     assert "#define REDMULE_CONTEXTS                 1" in (tmp_path / "redmule.h").read_text()
+
+
+# The smallest configuration, with every shared flag, and how the entry points print it.
+SMALL_FLAGS = ["-L", "1", "-H", "2", "-P", "0", "--contexts", "1", "--no-misaligned"]
+SMALL_SUMMARY = "L=1 H=2 P=0 (D=2), contexts=1, misaligned=False"
+
+# Every entry point that takes the generator parameters: (module, arguments before the flags).
+ENTRY_POINTS = [("redmule_hdl.cli", ["bench"]), ("redmule_hdl.cli", ["generate", "-o", "x"]),
+                ("redmule_hdl.sim.bench", []), ("redmule_hdl.sim.scale_check", []),
+                ("redmule_hdl.sim.bench_engine", [])]
+
+
+def _bench_rows(text):
+    """(M, N, K, cycles, original, bit-exact) of every row of a bench.md shape table."""
+    return [(*map(int, m.groups()[:5]), m.group(6))
+            for m in re.finditer(r"^\| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|.*\| (\S+) \|$",
+                                 text, re.M)]
+
+
+def test_cli_bench_small_run(tmp_path):
+    """``redmule-hdl bench`` on three of the original's shapes: one row each, with the cycles of
+    ``run_job`` on the same configuration and the original's cycles, and a PNG chart."""
+    from redmule_hdl.sim import run_job
+    from redmule_hdl.sim.bench import load_original
+
+    shapes = [(5, 32, 3), (3, 11, 32), (17, 32, 3)]
+    proc = cli("bench", "-L", "2", "-H", "2", "-P", "1", "--backend", "amaranth",
+               "--shapes", ",".join(f"{M}x{N}x{K}" for M, N, K in shapes), "-o", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = _bench_rows((tmp_path / "bench.md").read_text())
+    original = {(M, N, K): c for M, N, K, c in load_original()}
+    config = Config(L=2, H=2, P=1)
+    rng = np.random.default_rng(3)
+    assert [r[:3] for r in rows] == shapes
+    for M, N, K, cycles, orig, exact in rows:
+        x = golden.from_float(rng.normal(size=(M, N)))
+        w = golden.from_float(rng.normal(size=(N, K)))
+        y = golden.from_float(rng.normal(size=(M, K)))
+        want = run_job(config, "gemm", x, w, y, backend="amaranth", seed=0).cycles
+        assert cycles == want, (M, N, K)
+        assert orig == original[M, N, K] and exact == "yes"
+    png = (tmp_path / "bench.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+
+
+@pytest.mark.parametrize("module,args,expect", [
+    ("redmule_hdl.sim.bench_engine", ["--shapes", "2x3x2,3x5x4"], r"^\| 3x5x4 \|.*\| yes \|"),
+    ("redmule_hdl.sim.scale_check",
+     ["--jobs", "1", "-M", "3", "-K", "4", "--no-casts", "--backend", "amaranth"],
+     r"^all vectors bit-exact$"),
+    # --no-misaligned needs word-aligned rows: N and K even.
+    ("redmule_hdl.sim.bench", ["--shapes", "12x16x16", "--backend", "amaranth"],
+     r"^\| 12 \| 16 \| 16 \| \d+ \| 141 \|.*\| yes \|$"),
+])
+def test_entry_points_take_the_shared_flags(module, args, expect, tmp_path):
+    """A tiny run of each simulation entry point with every shared flag; the configuration it ran
+    is the one the flags name."""
+    proc = subprocess.run([sys.executable, "-m", module, *SMALL_FLAGS, *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert SMALL_SUMMARY in proc.stdout
+    assert re.search(expect, proc.stdout, re.M), proc.stdout[-2000:]
+
+
+@pytest.mark.parametrize("module,pre", ENTRY_POINTS[2:] + ENTRY_POINTS[:1])
+@pytest.mark.parametrize("bad,needle", [
+    (["-H", "0"], "H must be in 1..32, not 0"),
+    (["--contexts", "0"], "contexts must be"),
+    (["-H", "1", "-P", "0"], "D = H*(P+1)"),
+])
+def test_entry_points_refuse_bad_config(module, pre, bad, needle):
+    proc = python_m(module, *pre, *bad)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and needle in lines[0] and ": error: " in lines[0], proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("module,args,needle", [
+    ("redmule_hdl.sim.bench_engine", ["--shapes", "2x3"], "MxNxK"),
+    ("redmule_hdl.sim.bench_engine", ["--shapes", "0x3x3"], ">= 1"),
+    ("redmule_hdl.sim.bench", ["--shapes", "2x3x4"], "no original cycles for 2x3x4"),
+    ("redmule_hdl.sim.scale_check", ["-M", "0"], "-M"),
+])
+def test_entry_points_refuse_bad_arguments(module, args, needle):
+    proc = python_m(module, *args)
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+    assert proc.stdout == ""
+
+
+def _config_help(text):
+    """The "generator parameters" section of a --help output, whitespace normalized."""
+    section = text.split("generator parameters:\n", 1)[1]
+    return " ".join(re.split(r"\n\s*\n", section, maxsplit=1)[0].split())
+
+
+def test_same_config_flags_and_help_everywhere():
+    helps = {}
+    for module, pre in ENTRY_POINTS:
+        proc = python_m(module, *[a for a in pre if a not in ("-o", "x")], "--help")
+        assert proc.returncode == 0, proc.stderr
+        helps[module, pre[0] if pre else None] = _config_help(proc.stdout)
+    assert len(set(helps.values())) == 1, helps
+    text = next(iter(helps.values()))
+    for flag, default in (("-L", Config.L), ("-H", Config.H), ("-P", Config.P),
+                          ("--contexts", Config.contexts)):
+        assert re.search(rf"{flag} \S+ .*?\(default {default}\)", text), flag
+    assert "--no-misaligned" in text

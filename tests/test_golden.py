@@ -8,7 +8,6 @@
 
 Semantics: docs/architecture.md ("Overview").
 """
-import os
 import time
 from fractions import Fraction
 

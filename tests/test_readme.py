@@ -59,7 +59,7 @@ def test_reference_model_example():
 
 
 def test_register_map_is_generated_from_regmap():
-    from redmule_hdl.spec import regmap, render
+    from redmule_hdl.spec import render
     assert render.markdown_table() in _section("Register map")
 
 

@@ -1,14 +1,23 @@
 """RegFile alone: register readback, ACQUIRE/TRIGGER/contexts/queue, SOFT_CLEAR, FINISHED, bus timing."""
+import os
 import random
+import re
+import shlex
+import shutil
+import subprocess
 
 import pytest
+from amaranth.lib import data
 from amaranth.sim import Simulator
 
-from redmule_hdl.spec import jobs, regmap, render
 from redmule_hdl.config import Config
-from redmule_hdl.system.regfile import RegFile
-from redmule_hdl.spec.regmap import ACQUIRE_NONE, JOB_REGS, REGISTERS, Reg
+from redmule_hdl.interfaces import JobRegs
 from redmule_hdl.sim.driver import PeriphDriver
+from redmule_hdl.spec import jobs, regmap, render
+from redmule_hdl.spec.formats import FormatCode
+from redmule_hdl.spec.ops import GemmOp
+from redmule_hdl.spec.regmap import ACQUIRE_NONE, JOB_REGS, REGISTERS, JobError, Reg
+from redmule_hdl.system.regfile import RegFile
 
 
 def run(regfile, bench, monitor=None):
@@ -232,6 +241,156 @@ def test_regmap_helpers():
     assert jobs.job_error(regs) == regmap.JobError.OK
     assert jobs.resolved_pitches(regs) == (10, 14, 14)
     assert jobs.job_error(regs, misaligned=False) == regmap.JobError.MISALIGNED
-    header = render.c_header()
-    for r in Reg:
-        assert f"#define REDMULE_{r.name} " in header and f"0x{int(r):02X}" in header
+
+
+def _c_compiler():
+    """The system C compiler as an argument list (``$CC``, else ``cc`` or ``gcc``), or None."""
+    if os.environ.get("CC"):
+        return shlex.split(os.environ["CC"])
+    for name in ("cc", "gcc"):
+        path = shutil.which(name)
+        if path:
+            return [path]
+    return None
+
+
+def compiled_header_values(config, workdir):
+    """Every ``REDMULE_*`` value of ``render.c_header(config)`` as the C compiler sees it.
+
+    The header is included (twice, for the include guard) by a C99 program that prints each macro
+    defined with a value; compiled with warnings as errors. Returns ``{name: value}``.
+    """
+    cc = _c_compiler()
+    if cc is None:
+        pytest.skip("no C compiler (cc or gcc) on PATH")
+    header = render.c_header(config)
+    names = re.findall(r"^#define[ \t]+(REDMULE_\w+)[ \t]+\S", header, re.M)
+    assert names and len(names) == len(set(names))
+    (workdir / "redmule.h").write_text(header)
+    lines = ["#include <stdio.h>", '#include "redmule.h"', '#include "redmule.h"', "",
+             "int main(void)", "{"]
+    lines += [f'    printf("%s %llu\\n", "{n}", (unsigned long long)({n}));' for n in names]
+    lines += ["    return 0;", "}", ""]
+    (workdir / "values.c").write_text("\n".join(lines))
+    exe = workdir / "values"
+    proc = subprocess.run([*cc, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror",
+                           "-o", str(exe), "values.c"], cwd=workdir, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60, check=True)
+    values = {}
+    for line in proc.stdout.splitlines():
+        name, value = line.split()
+        values[name] = int(value)
+    assert list(values) == names
+    return values
+
+
+def test_c_header_against_regfile(tmp_path):
+    """The generated C header, compiled, against the register file's behaviour in simulation.
+
+    Offsets, field shifts/masks, ACQUIRE_NONE and the codes come from the compiled program; the
+    register file is programmed and read with them, and its job payload (what the controller
+    decodes) must hold the field values the header's shifts put there.
+    """
+    config = Config(L=2, H=2, P=1, contexts=2, misaligned=False)
+    h = compiled_header_values(config, tmp_path)
+
+    def group(prefix):
+        return {k[len(prefix):]: v for k, v in h.items() if k.startswith(prefix)}
+
+    # Generator parameters.
+    assert (h["REDMULE_L"], h["REDMULE_H"], h["REDMULE_P"], h["REDMULE_D"]) == (2, 2, 1, 4)
+    assert (h["REDMULE_CONTEXTS"], h["REDMULE_MISALIGNED"], h["REDMULE_PORT_WIDTH"]) == (2, 0, 64)
+    # Codes: exactly the members of the enums the hardware uses.
+    assert group("REDMULE_OP_") == {op.name: op.value for op in GemmOp}
+    assert group("REDMULE_FMT_") == {f.name: f.value for f in FormatCode}
+    assert group("REDMULE_ERR_") == {e.name: e.value for e in JobError}
+
+    # Fields: the header's <REG>_<FIELD>_SHIFT/_MASK pairs are the fields of the stored job registers.
+    hw_fields = {(reg.upper(), name.upper()): (f.offset, f.width)
+                 for reg, rf_field in JobRegs if isinstance(rf_field.shape, data.Layout)
+                 for name, f in rf_field.shape}
+    shifts = {k[:-len("_SHIFT")]: v for k, v in group("REDMULE_").items() if k.endswith("_SHIFT")}
+    fields = {}
+    for reg, name in hw_fields:
+        shift = shifts.pop(f"{reg}_{name}")
+        mask = h[f"REDMULE_{reg}_{name}_MASK"]
+        width = mask.bit_count()
+        assert mask == ((1 << width) - 1) << shift, (reg, name)   # contiguous, starts at the shift
+        fields[reg, name] = (shift, mask)
+    assert not shifts, f"header fields the register file does not have: {sorted(shifts)}"
+    assert {k: (s, m.bit_count()) for k, (s, m) in fields.items()} == hw_fields
+
+    def pack(reg, **values):
+        word = 0
+        for name, value in values.items():
+            shift, mask = fields[reg, name.upper()]
+            assert (value << shift) & ~mask == 0, (reg, name, value)
+            word |= value << shift
+        return word
+
+    def ones(reg):
+        return {name.lower(): mask >> shift for (r, name), (shift, mask) in fields.items() if r == reg}
+
+    job_regs = [name.lower() for name, _ in JobRegs]
+    offset = {name: h[f"REDMULE_{name.upper()}"] for name in job_regs}
+    rng = random.Random(7)
+    # Job A: distinct values; job B: every field all ones.
+    a_fields = {"mcfg0": dict(m=0x8001, k=0xC003), "mcfg1": dict(n=0xA005),
+                "macfg": dict(op=h["REDMULE_OP_MINMAX"], format=h["REDMULE_FMT_E4M3"],
+                              out_format=h["REDMULE_FMT_FP16"], y_sep=1, out_fmt_en=1)}
+    b_fields = {reg: ones(reg.upper()) for reg in a_fields}
+    job_a = {r: rng.getrandbits(32) for r in job_regs}
+    job_b = {r: rng.getrandbits(32) for r in job_regs}
+    for reg in a_fields:
+        job_a[reg] = pack(reg.upper(), **a_fields[reg])
+        job_b[reg] = pack(reg.upper(), **b_fields[reg])
+    rf = RegFile(config)
+
+    def check_payload(ctx, job, job_fields):
+        payload = rf.head.payload
+        assert ctx.get(rf.head.valid)
+        for r in job_regs:
+            if r in job_fields:
+                for name, value in job_fields[r].items():
+                    assert int(ctx.get(getattr(getattr(payload, r), name))) == value, (r, name)
+            else:
+                assert ctx.get(getattr(payload, r)) == job[r], r
+
+    async def bench(ctx, d):
+        for i, (job, job_fields) in enumerate(((job_a, a_fields), (job_b, b_fields))):
+            assert await d.read(ctx, h["REDMULE_ACQUIRE"]) == i
+            for r in job_regs:
+                await d.write(ctx, offset[r], job[r])
+            for r in job_regs:
+                assert await d.read(ctx, offset[r]) == job[r], r
+            await d.write(ctx, h["REDMULE_TRIGGER"], 0)
+            assert await d.read(ctx, h["REDMULE_STATUS"]) == (1 << (i + 1)) - 1
+            check_payload(ctx, job_a, a_fields)           # the oldest job is at the head
+        assert await d.read(ctx, h["REDMULE_ACQUIRE"]) == h["REDMULE_ACQUIRE_NONE"]
+        # Start job A and finish it: job B is next.
+        ctx.set(rf.head.ready, 1)
+        await d.idle(ctx)
+        ctx.set(rf.head.ready, 0)
+        assert await d.read(ctx, h["REDMULE_RUNNING_JOB"]) == 0
+        ctx.set(rf.finish, 1)
+        await d.idle(ctx)
+        ctx.set(rf.finish, 0)
+        assert await d.read(ctx, h["REDMULE_FINISHED"]) == 1
+        assert await d.read(ctx, h["REDMULE_STATUS"]) == 0b10
+        check_payload(ctx, job_b, b_fields)
+        # CYCLES and ERROR at the header's offsets; the error codes are the header's.
+        ctx.set(rf.cycles, 0xCAFE_F00D)
+        assert await d.read(ctx, h["REDMULE_CYCLES"]) == 0xCAFE_F00D
+        for name, code in group("REDMULE_ERR_").items():
+            ctx.set(rf.error, JobError[name])
+            assert await d.read(ctx, h["REDMULE_ERROR"]) == code, name
+        # SOFT_CLEAR with 0: queue emptied, ring rewound, job registers cleared.
+        await d.write(ctx, h["REDMULE_SOFT_CLEAR"], 0)
+        assert await d.read(ctx, h["REDMULE_STATUS"]) == 0
+        assert await d.read(ctx, h["REDMULE_ACQUIRE"]) == 0
+        for r in job_regs:
+            assert await d.read(ctx, offset[r]) == 0, r
+
+    run(rf, bench)

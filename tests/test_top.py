@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from redmule_hdl import sim
-from redmule_hdl.spec import golden, jobs, regmap
 from redmule_hdl.config import Config
+from redmule_hdl.sim.amaranth_backend import AmaranthBench as JobBench
+from redmule_hdl.spec import golden, jobs
 from redmule_hdl.spec.ops import GemmOp
 from redmule_hdl.spec.regmap import JobError, Reg
-from redmule_hdl.sim.run import JobBench
 
 from .helpers import random_matrix
 

