@@ -5,15 +5,17 @@ from dataclasses import dataclass
 from redmule_hdl.spec.pipeline import MAX_PIPELINE
 from redmule_hdl.spec.schedule import Schedule
 
-__all__ = ["Config", "check_config"]
+__all__ = ["Config", "check_config", "check_int"]
 
 
-def _check_int(name, value, lo, hi=None):
+def check_int(name, value, lo, hi=None):
+    """``int(value)`` if it is an integer in ``lo..hi``; TypeError/ValueError naming ``name`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, not {value!r}")
     if value < lo or (hi is not None and value > hi):
         rule = f">= {lo}" if hi is None else f"in {lo}..{hi}"
         raise ValueError(f"{name} must be {rule}, not {value!r}")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,12 @@ class Config:
     def __post_init__(self):
         # L, H: a 16-bit M/K job field needs at least one row and one column; the upper bounds keep
         # the generated netlist within what Yosys and the simulators handle in reasonable time.
-        _check_int("L", self.L, 1, self.MAX_L)
-        _check_int("H", self.H, 1, self.MAX_H)
+        check_int("L", self.L, 1, self.MAX_L)
+        check_int("H", self.H, 1, self.MAX_H)
         # P: the FMA spreads its registers over its natural cut points (spec.pipeline.CUT_POINTS); one
         # more than there are cut points is accepted (two then share one), more would only add latency.
-        _check_int("P", self.P, 0, self.MAX_P)
-        _check_int("contexts", self.contexts, 1, self.MAX_CONTEXTS)
+        check_int("P", self.P, 0, self.MAX_P)
+        check_int("contexts", self.contexts, 1, self.MAX_CONTEXTS)
         for name in ("L", "H", "P", "contexts"):     # numpy integers become plain ints
             object.__setattr__(self, name, int(getattr(self, name)))
         if not isinstance(self.misaligned, bool):

@@ -6,6 +6,7 @@ job's fields are defined once. Protocols and timing are described in docs/archit
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from redmule_hdl.config import check_int
 from redmule_hdl.spec.formats import FP8_FORMATS, format_by_code, format_by_name
 from redmule_hdl.spec.ops import FmaMode, GemmOp
 from redmule_hdl.spec.regmap import DIM_BITS, FIELDS, JOB_REGS, PERIPH_ID_BITS, REGISTERS
@@ -98,14 +99,14 @@ def _register_layout(reg):
 JobRegs = data.StructLayout({r.name.lower(): _register_layout(r) for r in JOB_REGS})
 
 
-def beat_layout(config):
-    """One beat: D FP16 elements, element j in bits [16j, 16j+16)."""
-    return data.ArrayLayout(16, config.D)
+def beat_layout(D):
+    """One beat: ``D`` FP16 elements, element j in bits [16j, 16j+16)."""
+    return data.ArrayLayout(16, check_int("D", D, 1))
 
 
-def z_beat_layout(config):
-    """A Z beat leaving the engine: D FP16 elements and a valid bit per element (columns < K)."""
-    return data.StructLayout({"data": beat_layout(config), "mask": config.D})
+def z_beat_layout(D):
+    """A Z beat leaving the engine: ``D`` FP16 elements and a valid bit per element (columns < K)."""
+    return data.StructLayout({"data": beat_layout(D), "mask": D})
 
 
 class CeControl(data.Struct):

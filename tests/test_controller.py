@@ -23,8 +23,8 @@ from redmule_hdl.system.regfile import RegFile
 
 class Dut(Elaboratable):
     def __init__(self, config):
-        self.regfile = RegFile(config)
-        self.ctrl = Controller(config)
+        self.regfile = RegFile(config.contexts)
+        self.ctrl = Controller(misaligned=config.misaligned)
 
     def elaborate(self, platform):
         m = Module()

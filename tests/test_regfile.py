@@ -43,7 +43,7 @@ def field(payload, reg):
 
 
 def test_readback_and_byte_enables():
-    rf = RegFile(Config(contexts=2))
+    rf = RegFile(contexts=2)
     rng = random.Random(1)
 
     async def bench(ctx, d):
@@ -75,7 +75,7 @@ def test_readback_and_byte_enables():
 
 
 def test_acquire_lock_and_commit_only():
-    rf = RegFile(Config(contexts=2))
+    rf = RegFile(contexts=2)
 
     async def bench(ctx, d):
         assert await d.read(ctx, Reg.ACQUIRE) == 0
@@ -91,7 +91,7 @@ def test_acquire_lock_and_commit_only():
 
 
 def test_contexts_queue_and_finished():
-    rf = RegFile(Config(contexts=2))
+    rf = RegFile(contexts=2)
     seen = []   # (cycle, x_addr) of every head handshake
 
     async def monitor(ctx):
@@ -145,7 +145,7 @@ def test_contexts_queue_and_finished():
 
 
 def test_trigger_presents_head_in_the_same_cycle():
-    rf = RegFile(Config(contexts=2))
+    rf = RegFile(contexts=2)
     seen = []
 
     async def monitor(ctx):
@@ -169,7 +169,7 @@ def test_trigger_presents_head_in_the_same_cycle():
 
 @pytest.mark.parametrize("value", [0, 1])
 def test_soft_clear(value):
-    rf = RegFile(Config(contexts=3))
+    rf = RegFile(contexts=3)
     clears = []
 
     async def monitor(ctx):
@@ -209,7 +209,7 @@ def test_soft_clear(value):
 
 
 def test_single_context():
-    rf = RegFile(Config(contexts=1))
+    rf = RegFile(contexts=1)
 
     async def bench(ctx, d):
         assert await d.acquire(ctx) == 0
@@ -346,7 +346,7 @@ def test_c_header_against_regfile(tmp_path):
     for reg in a_fields:
         job_a[reg] = pack(reg.upper(), **a_fields[reg])
         job_b[reg] = pack(reg.upper(), **b_fields[reg])
-    rf = RegFile(config)
+    rf = RegFile(config.contexts)
 
     def check_payload(ctx, job, job_fields):
         payload = rf.head.payload

@@ -54,10 +54,10 @@ class Engine(wiring.Component):
         self.config = check_config(config)
         super().__init__({
             "job": In(stream.Signature(EngineJob)),
-            "x": In(stream.Signature(beat_layout(config))),
-            "w": In(stream.Signature(beat_layout(config))),
-            "y": In(stream.Signature(beat_layout(config))),
-            "z": Out(stream.Signature(z_beat_layout(config))),
+            "x": In(stream.Signature(beat_layout(config.D))),
+            "w": In(stream.Signature(beat_layout(config.D))),
+            "y": In(stream.Signature(beat_layout(config.D))),
+            "z": Out(stream.Signature(z_beat_layout(config.D))),
             "busy": Out(1),
             "done": Out(1),
             "abort": In(1),
@@ -66,9 +66,9 @@ class Engine(wiring.Component):
     def elaborate(self, platform):
         c = self.config
         m = Module()
-        m.submodules.xbuf = xbuf = XBuffer(c)
-        m.submodules.wbuf = wbuf = WBuffer(c)
-        m.submodules.zbuf = zbuf = ZBuffer(c)
+        m.submodules.xbuf = xbuf = XBuffer(c.L, c.D)
+        m.submodules.wbuf = wbuf = WBuffer(c.H, c.D)
+        m.submodules.zbuf = zbuf = ZBuffer(c.L, c.D)
         ces = [[ComputeElement(c.P) for h in range(c.H)] for r in range(c.L)]
         for r in range(c.L):
             for h in range(c.H):

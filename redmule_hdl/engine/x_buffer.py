@@ -6,7 +6,7 @@ from amaranth.hdl import Array, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.config import check_config
+from redmule_hdl.config import check_int
 from redmule_hdl.interfaces import beat_layout
 
 __all__ = ["XBuffer"]
@@ -28,14 +28,14 @@ class XBuffer(wiring.Component):
         can_take: an element is available (active chunk non-empty or pending group complete).
         head: the element ``take`` consumes, one per row (combinational).
         clear: empty both stages (abort, job start).
+    Parameters: ``L`` rows, ``D`` elements per beat.
     Storage: ``L * (2*D - 1)`` FP16 elements.
     """
 
-    def __init__(self, config):
-        self.config = check_config(config)
-        L = config.L
+    def __init__(self, L, D):
+        self.L, self.D = L, D = check_int("L", L, 1), check_int("D", D, 2)
         super().__init__({
-            "beat": In(stream.Signature(beat_layout(config))),
+            "beat": In(stream.Signature(beat_layout(D))),
             "fill_enable": In(1),
             "fill_rows": In(range(L + 1)),
             "group_done": Out(1),
@@ -47,8 +47,8 @@ class XBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        L, D = self.config.L, self.config.D
-        pending = Array(Signal(beat_layout(self.config), name=f"pending{r}") for r in range(L))
+        L, D = self.L, self.D
+        pending = Array(Signal(beat_layout(D), name=f"pending{r}") for r in range(L))
         active = [Signal(data.ArrayLayout(16, D - 1), name=f"active{r}") for r in range(L)]
         pending_full = Signal()
         active_full = Signal()

@@ -3,7 +3,7 @@ from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.config import check_config
+from redmule_hdl.config import check_int
 from redmule_hdl.interfaces import beat_layout
 
 __all__ = ["ZBuffer"]
@@ -23,24 +23,24 @@ class ZBuffer(wiring.Component):
         rd_row, rd_data: read a whole row (Z beat, combinational).
         rd_forward: read row 0 as it will be after this cycle's shift (element D-1 = ``shift_in``),
             so a finished Z row can leave in the cycle its last element arrives.
+    Parameters: ``L`` rows, ``D`` elements per beat.
     Storage: ``L * D`` FP16 elements.
     """
 
-    def __init__(self, config):
-        self.config = check_config(config)
-        L = config.L
+    def __init__(self, L, D):
+        self.L, self.D = L, D = check_int("L", L, 1), check_int("D", D, 2)
         super().__init__({
             "shift": In(1),
             "shift_in": In(data.ArrayLayout(16, L)),
             "head": Out(data.ArrayLayout(16, L)),
-            "wr_en": In(1), "wr_row": In(range(L)), "wr_data": In(beat_layout(config)),
-            "rd_row": In(range(L)), "rd_data": Out(beat_layout(config)), "rd_forward": In(1),
+            "wr_en": In(1), "wr_row": In(range(L)), "wr_data": In(beat_layout(D)),
+            "rd_row": In(range(L)), "rd_data": Out(beat_layout(D)), "rd_forward": In(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        L = self.config.L
-        rows = Array(Signal(beat_layout(self.config), name=f"zrow{r}") for r in range(L))
+        L = self.L
+        rows = Array(Signal(beat_layout(self.D), name=f"zrow{r}") for r in range(L))
         m.d.comb += self.rd_data.eq(Mux(self.rd_forward, _shift_in(rows[0], self.shift_in[0]),
                                         rows[self.rd_row]))
         for r in range(L):

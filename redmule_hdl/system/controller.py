@@ -3,7 +3,6 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.config import check_config
 from redmule_hdl.interfaces import (CeControl, ElementFormat, EngineJob, JobRegs, StreamerJob, ce_control,
                                     element_format)
 from redmule_hdl.spec.formats import FORMAT_CODES
@@ -31,7 +30,7 @@ def _element_format(m, code, name):
     return fmt
 
 
-def decode_job(m, regs, config):
+def decode_job(m, regs, *, misaligned):
     """Combinational decode of a job's registers (``JobRegs`` view ``regs``).
 
     Returns ``(error, sjob, ejob)``: the ``JobError`` code (first fault wins, the order of
@@ -68,7 +67,7 @@ def decode_job(m, regs, config):
                 m.d.comb += ejob.ce.eq(CeControl.const(ce_control(code)))
 
     # Alignment: element aligned (FP16: even), or word aligned without the misaligned port.
-    if config.misaligned:
+    if misaligned:
         in_mask, out_mask = Mux(in_fmt.wide, 1, 0), Mux(out_fmt.wide, 1, 0)
     else:
         in_mask, out_mask = 3, 3
@@ -127,6 +126,8 @@ class Controller(wiring.Component):
         engine_job (stream out, ``EngineJob``), engine_done (in).
         sjob (out, ``StreamerJob``), start (out), stores_done (in), streamer_idle (in).
         abort (out): to the engine and the streamer.
+    Parameters: ``misaligned``, the memory port can read element-aligned rows (else every address and
+    pitch must be word aligned).
     """
 
     class _State(enum.Enum):
@@ -134,8 +135,10 @@ class Controller(wiring.Component):
         RUN = 1
         REFUSE = 2
 
-    def __init__(self, config):
-        self.config = check_config(config)
+    def __init__(self, *, misaligned):
+        if not isinstance(misaligned, bool):
+            raise TypeError(f"misaligned must be a bool, not {misaligned!r}")
+        self.misaligned = misaligned
         super().__init__({
             "head": In(stream.Signature(JobRegs)),
             "finish": Out(1),
@@ -159,7 +162,7 @@ class Controller(wiring.Component):
         count = Signal(32)
         done_seen = Signal()
 
-        error, sjob, ejob = decode_job(m, self.head.payload, self.config)
+        error, sjob, ejob = decode_job(m, self.head.payload, misaligned=self.misaligned)
         m.d.comb += [
             self.sjob.eq(sjob),
             self.engine_job.payload.eq(ejob),

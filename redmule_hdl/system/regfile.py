@@ -7,7 +7,7 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.config import check_config
+from redmule_hdl.config import Config, check_int
 from redmule_hdl.interfaces import JobRegs, PeriphSignature
 from redmule_hdl.spec.regmap import ACQUIRE_NONE, JOB_REGS, REGISTERS, WINDOW_BITS, JobError, Reg
 
@@ -46,10 +46,12 @@ class RegFile(wiring.Component):
         clear (out): one-cycle pulse the cycle after an accepted SOFT_CLEAR write.
         busy (out): a job is queued or running.
         cycles, error (in): values of the read-only CYCLES and ERROR registers.
+    Parameters: ``contexts``, the job contexts (1..``Config.MAX_CONTEXTS``).
+    Storage: ``contexts`` sets of the job registers (``JobRegs``).
     """
 
-    def __init__(self, config):
-        self.config = check_config(config)
+    def __init__(self, contexts):
+        self.contexts = check_int("contexts", contexts, 1, Config.MAX_CONTEXTS)
         super().__init__({
             "periph": In(PeriphSignature()),
             "head": Out(stream.Signature(JobRegs)),
@@ -61,7 +63,7 @@ class RegFile(wiring.Component):
         })
 
     def elaborate(self, platform):
-        C = self.config.contexts
+        C = self.contexts
         m = Module()
         bus = self.periph
 

@@ -52,8 +52,8 @@ class RedMulE(wiring.Component):
     def elaborate(self, platform):
         c = self.config
         m = Module()
-        m.submodules.regfile = regfile = RegFile(c)
-        m.submodules.controller = ctrl = Controller(c)
+        m.submodules.regfile = regfile = RegFile(c.contexts)
+        m.submodules.controller = ctrl = Controller(misaligned=c.misaligned)
         m.submodules.streamer = streamer = Streamer(c)
         m.submodules.engine = engine = Engine(c)
 

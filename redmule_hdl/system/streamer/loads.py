@@ -5,25 +5,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.arith.cast import Fp8ToFp16
-from redmule_hdl.config import check_config
+from redmule_hdl.config import check_config, check_int
 from redmule_hdl.interfaces import ElementFormat, beat_layout
 from redmule_hdl.system.streamer.arbiter import Source
 
-__all__ = ["ReadTag", "ResponsePath", "LoadFifo", "check_depth"]
+__all__ = ["ReadTag", "ResponsePath", "LoadFifo"]
 
 #: What the streamer remembers of each read in flight: its stream, the byte offset of the beat in
 #: its first word, and whether it is the last beat of its group (the rows of a tile or an n-chunk).
 ReadTag = data.StructLayout({"src": Source, "off": 2, "last": 1})
-
-
-def check_depth(name, value, *, limit=None):
-    """``value`` if it is an int in 1..``limit``; TypeError/ValueError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {value!r}")
-    if value < 1 or (limit is not None and value > limit):
-        rule = ">= 1" if limit is None else f"in 1..{limit}"
-        raise ValueError(f"{name} must be {rule}, not {value!r}")
-    return value
 
 
 def _wrap_inc(ptr, depth):
@@ -49,7 +39,7 @@ class ResponsePath(wiring.Component):
 
     def __init__(self, config, depth):
         self.config = check_config(config)
-        self.n_tags = 1 << (check_depth("depth", depth) - 1).bit_length()
+        self.n_tags = 1 << (check_int("depth", depth, 1) - 1).bit_length()
         super().__init__({
             "issue": In(1),
             "tag": In(ReadTag),
@@ -59,7 +49,7 @@ class ResponsePath(wiring.Component):
             "out_fmt": In(ElementFormat),
             "clear": In(1),
             "deliver": Out(len(Source)),
-            "beat": Out(beat_layout(config)),
+            "beat": Out(beat_layout(config.D)),
             "last": Out(1),
             "in_flight": Out(range(self.n_tags + 1)),
         })
@@ -111,13 +101,13 @@ class LoadFifo(wiring.Component):
     ``clear`` (in: empty the FIFO at the end of the cycle). Latency: 0 through the bypass.
     """
 
-    def __init__(self, config, depth):
-        self.depth = check_depth("depth", depth)
+    def __init__(self, D, depth):
+        self.depth = check_int("depth", depth, 1)
         super().__init__({
             "push_valid": In(1),
-            "push_beat": In(beat_layout(config)),
+            "push_beat": In(beat_layout(D)),
             "push_last": In(1),
-            "out": Out(stream.Signature(beat_layout(config))),
+            "out": Out(stream.Signature(beat_layout(D))),
             "take": Out(1),
             "take_last": Out(1),
             "clear": In(1),

@@ -22,7 +22,7 @@ class StorePath(wiring.Component):
     def __init__(self, config):
         self.config = check_config(config)
         super().__init__({
-            "beat": In(z_beat_layout(config)),
+            "beat": In(z_beat_layout(config.D)),
             "fmt": In(ElementFormat),
             "offset": In(2),
             "data": Out(config.port_width),

@@ -63,11 +63,11 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.config import check_config
+from redmule_hdl.config import check_config, check_int
 from redmule_hdl.interfaces import StreamerJob, TcdmSignature, beat_layout, z_beat_layout
 from redmule_hdl.system.streamer.address import RowAddress, WAddress, XAddress
 from redmule_hdl.system.streamer.arbiter import Arbiter, Source
-from redmule_hdl.system.streamer.loads import LoadFifo, ResponsePath, check_depth
+from redmule_hdl.system.streamer.loads import LoadFifo, ResponsePath
 from redmule_hdl.system.streamer.stores import StorePath
 
 __all__ = ["Streamer"]
@@ -95,7 +95,7 @@ class Streamer(wiring.Component):
 
     def __init__(self, config, *, x_depth=2, w_depth=2, y_depth=2):
         for name, value in (("x_depth", x_depth), ("w_depth", w_depth), ("y_depth", y_depth)):
-            check_depth(name, value, limit=64)
+            check_int(name, value, 1, 64)
         self.config = check_config(config)
         self.depths = {Source.X: x_depth, Source.W: w_depth, Source.Y: y_depth}
         super().__init__({
@@ -104,10 +104,10 @@ class Streamer(wiring.Component):
             "abort": In(1),
             "idle": Out(1),
             "stores_done": Out(1),
-            "x": Out(stream.Signature(beat_layout(config))),
-            "w": Out(stream.Signature(beat_layout(config))),
-            "y": Out(stream.Signature(beat_layout(config))),
-            "z": In(stream.Signature(z_beat_layout(config))),
+            "x": Out(stream.Signature(beat_layout(config.D))),
+            "w": Out(stream.Signature(beat_layout(config.D))),
+            "y": Out(stream.Signature(beat_layout(config.D))),
+            "z": In(stream.Signature(z_beat_layout(config.D))),
             "tcdm": Out(TcdmSignature(config.port_width)),
         })
 
@@ -160,7 +160,7 @@ class Streamer(wiring.Component):
         m.submodules.responses = responses = ResponsePath(c, sum(depth.values()))
         fifo = {}
         for s, port in loads.items():
-            m.submodules[f"{s.name.lower()}_fifo"] = fifo[s] = LoadFifo(c, depth[s])
+            m.submodules[f"{s.name.lower()}_fifo"] = fifo[s] = LoadFifo(c.D, depth[s])
             m.d.comb += [
                 fifo[s].push_valid.eq(responses.deliver[s.value]),
                 fifo[s].push_beat.eq(responses.beat),
