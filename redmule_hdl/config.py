@@ -26,13 +26,18 @@ class Config:
     H: computing elements per row (reduction steps per ring pass).
     P: pipeline registers inside each FMA; a CE has latency P + 1.
     contexts: job contexts of the register file.
-    misaligned: the TCDM port is 32 bits wider than a beat so that element-aligned rows work.
+    misaligned: the TCDM port is 32 bits wider than a beat so that element-aligned rows work; without
+        it every row must be word aligned, and D must be even (a beat of FP16 elements is then a whole
+        number of words; FP8 jobs also need D to be a multiple of 4, else they are refused).
+    write_responses: the memory answers every granted write with ``r_valid`` as well (PULP TCDM and
+        HCI do); the port then expects one response per write, in order with the reads, and drops it.
     """
     L: int = 12
     H: int = 4
     P: int = 3
     contexts: int = 2
     misaligned: bool = True
+    write_responses: bool = False
 
     # Hardware limits of this design; each is explained where it is checked.
     MAX_L = 64
@@ -51,11 +56,16 @@ class Config:
         check_int("contexts", self.contexts, 1, self.MAX_CONTEXTS)
         for name in ("L", "H", "P", "contexts"):     # numpy integers become plain ints
             object.__setattr__(self, name, int(getattr(self, name)))
-        if not isinstance(self.misaligned, bool):
-            raise TypeError(f"misaligned must be a bool, not {self.misaligned!r}")
+        for name in ("misaligned", "write_responses"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")
         if self.H * (self.P + 1) < 2:
             # A ring of one element (D = 1) would need the CE output in the same cycle as its input.
             raise ValueError(f"D = H*(P+1) must be >= 2, not {self.D} (H={self.H}, P={self.P})")
+        if not self.misaligned and self.D % 2:
+            # Without the shifter a beat must start and end on word boundaries: 2*D bytes of FP16.
+            raise ValueError(f"misaligned=False needs an even D = H*(P+1) (a beat of D FP16 elements "
+                             f"must be whole 32-bit words), not D={self.D} (H={self.H}, P={self.P})")
 
     @property
     def D(self):
@@ -71,6 +81,11 @@ class Config:
     def port_width(self):
         """Data bits of the TCDM port."""
         return self.beat_width + (32 if self.misaligned else 0)
+
+    @property
+    def narrow_fp8_ok(self):
+        """FP8 jobs can run: always with ``misaligned``, else only if D FP8 bytes are whole words."""
+        return self.misaligned or self.D % 4 == 0
 
     @property
     def port_words(self):

@@ -2,7 +2,7 @@
 
 ``redmule-hdl`` (generate, synth, bench), ``python -m redmule_hdl.sim.bench``,
 ``python -m redmule_hdl.sim.scale_check`` and ``python -m redmule_hdl.sim.bench_engine`` name a
-configuration with ``-L``, ``-H``, ``-P``, ``--contexts`` and ``--no-misaligned``::
+configuration with ``-L``, ``-H``, ``-P``, ``--contexts``, ``--no-misaligned`` and ``--write-responses``::
 
     parser = config_args.ArgumentParser(prog="...")
     config_args.add_config_arguments(parser)
@@ -54,6 +54,9 @@ def add_config_arguments(parser):
                    default=Config.misaligned,
                    help="narrow TCDM port (16*D bits): every row must be word aligned "
                         "(default: 16*D+32 bits, element-aligned rows)")
+    g.add_argument("--write-responses", action="store_true", default=Config.write_responses,
+                   help="the memory answers writes with r_valid too (PULP TCDM, HCI): expect and drop "
+                        "one response per write")
     return g
 
 
@@ -65,7 +68,7 @@ def config_from_args(args, parser):
     """
     try:
         return Config(L=args.L, H=args.H, P=args.P, contexts=args.contexts,
-                      misaligned=args.misaligned)
+                      misaligned=args.misaligned, write_responses=args.write_responses)
     except (TypeError, ValueError) as e:
         parser.error((str(e).splitlines() or [type(e).__name__])[0])
         raise   # only reached with a parser whose error() returns
@@ -74,7 +77,7 @@ def config_from_args(args, parser):
 def config_summary(config):
     """One line naming every parameter of ``config``, as the entry points print it first."""
     return (f"L={config.L} H={config.H} P={config.P} (D={config.D}), contexts={config.contexts}, "
-            f"misaligned={config.misaligned}")
+            f"misaligned={config.misaligned}, write_responses={config.write_responses}")
 
 
 def parse_shapes(text):

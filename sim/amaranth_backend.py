@@ -9,7 +9,7 @@ from redmule_hdl.config import Config
 from .backend import job_memory
 from .driver import PeriphDriver
 
-__all__ = ["AmaranthBench"]
+__all__ = ["AmaranthBench", "AmaranthLive"]
 
 
 class AmaranthBench:
@@ -23,13 +23,14 @@ class AmaranthBench:
     requests (``mem.log``). ``run(script, vcd=path)`` also writes a waveform file.
     """
 
-    def __init__(self, config, mem_size, *, stall=0.0, latency=1, seed=0):
+    def __init__(self, config, mem_size, *, stall=0.0, latency=1, seed=0, write_responses=False):
         if not isinstance(config, Config):
             raise TypeError(f"config must be a Config, not {config!r}")
         from redmule_hdl.system.top import RedMulE
         self.config = config
         self.dut = RedMulE(config)
-        self.mem = job_memory(config, mem_size, stall=stall, latency=latency, seed=seed)
+        self.mem = job_memory(config, mem_size, stall=stall, latency=latency, seed=seed,
+                              write_responses=write_responses)
         self.req_rises = []
         self.cycles = 0
         self.seconds = 0.0
@@ -41,7 +42,7 @@ class AmaranthBench:
         sim = Simulator(dut)
         sim.add_clock(1e-6)
         sim.add_testbench(self.mem.process(dut.tcdm), background=True)
-        driver = PeriphDriver(dut.periph, evt=dut.evt)
+        driver = PeriphDriver(dut.periph, evt=dut.evt, busy=dut.busy)
 
         async def monitor(ctx):
             cycle, last = 0, 0
@@ -64,3 +65,84 @@ class AmaranthBench:
             sim.run()
         self.seconds = time.monotonic() - t0
         return driver
+
+    def start(self):
+        """An ``AmaranthLive``: this bench's design and memory in one simulation that stays alive
+        across scripts (``sim.session.Session``); use it instead of ``run``."""
+        return AmaranthLive(self)
+
+
+class AmaranthLive:
+    """One ``RedMulE`` in one Amaranth ``Simulator`` that stays alive across job scripts (the live
+    bench of ``sim.session.Session``); made by ``AmaranthBench.start()``.
+
+    Amaranth 0.5 accepts no testbench once a simulation has advanced, so a single background
+    testbench serves all scripts: ``call(script)`` hands it ``script`` and advances the simulation
+    step by step until the script has returned. Between scripts the server waits in steps of
+    ``POLL`` seconds, far below the clock period, so no clock edge passes between two scripts: a
+    sequence of ``call``s sees exactly the cycles one script doing the same work would see.
+    ``mem`` keeps its contents and statistics across calls (place data and read results between
+    them); ``driver`` is the one ``PeriphDriver`` of the session (its ``cycle`` counts every edge).
+    """
+
+    #: Clock period and the server's polling step between scripts, in seconds.
+    PERIOD = 1e-6
+    POLL = 1e-12
+
+    def __init__(self, bench):
+        from amaranth.sim import Simulator
+        self.config = bench.config
+        self.mem = bench.mem
+        dut = bench.dut
+        self.driver = PeriphDriver(dut.periph, evt=dut.evt, busy=dut.busy)
+        self._script = None
+        self._done = True
+        self._outcome = None
+        self._sim = Simulator(dut)
+        self._sim.add_clock(self.PERIOD)
+        self._sim.add_testbench(self.mem.process(dut.tcdm), background=True)
+
+        async def server(ctx):
+            while True:
+                while self._script is None:
+                    await ctx.delay(self.POLL)
+                script, self._script = self._script, None
+                try:
+                    self._outcome = (True, await script(ctx, self.driver))
+                except Exception as e:    # handed to call()'s caller
+                    self._outcome = (False, e)
+                self._done = True
+
+        self._sim.add_testbench(server, background=True)
+        self.seconds = 0.0
+
+    @property
+    def cycle(self):
+        """Clock edges simulated so far."""
+        return self.driver.cycle
+
+    def call(self, script):
+        """Run ``async def script(ctx, driver)`` to its end on the live simulation; returns what it
+        returns (or raises what it raised)."""
+        if self._sim is None:
+            raise RuntimeError("this live bench is closed")
+        t0 = time.monotonic()
+        self._script, self._done, self._outcome = script, False, None
+        try:
+            while not self._done:
+                self._sim.advance()
+        finally:
+            self.seconds += time.monotonic() - t0
+        ok, value = self._outcome
+        if not ok:
+            raise value
+        return value
+
+    def counts(self):
+        """``(cycle, reads, writes, refused, busy_cycles)`` of the memory model so far."""
+        m = self.mem
+        return m.cycle, m.reads, m.writes, m.refused, m.busy_cycles
+
+    def close(self):
+        self._sim = None
+

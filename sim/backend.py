@@ -64,23 +64,26 @@ def backend_class(name):
     return getattr(importlib.import_module(f".{module}", __package__), cls)
 
 
-def make_backend(name, config, mem_size, *, stall=0.0, latency=1, seed=0, **options):
+def make_backend(name, config, mem_size, *, stall=0.0, latency=1, seed=0, write_responses=False,
+                 **options):
     """A ``Backend`` of kind ``name`` for ``RedMulE(config)`` with a ``mem_size``-byte job memory.
 
-    ``stall``, ``latency`` and ``seed`` configure the memory model (see ``job_memory``); ``options``
-    go to the back end's constructor.
+    ``stall``, ``latency``, ``seed`` and ``write_responses`` configure the memory model (see
+    ``job_memory``); ``options`` go to the back end's constructor.
     """
-    return backend_class(name)(config, mem_size, stall=stall, latency=latency, seed=seed, **options)
+    return backend_class(name)(config, mem_size, stall=stall, latency=latency, seed=seed,
+                               write_responses=write_responses, **options)
 
 
-def job_memory(config, mem_size, *, stall=0.0, latency=1, seed=0):
+def job_memory(config, mem_size, *, stall=0.0, latency=1, seed=0, write_responses=False):
     """The memory a back end starts from: ``mem_size`` bytes for the job plus room for one port-wide
     read at the end and a guard band, filled with random bytes from ``seed + 1``, logging requests;
-    ``stall`` is the refusal probability, ``latency`` the read latency, ``seed`` seeds the grants."""
+    ``stall`` is the refusal probability, ``latency`` the read latency, ``seed`` seeds the grants,
+    ``write_responses``: the memory answers writes too."""
     if not isinstance(config, Config):
         raise TypeError(f"config must be a Config, not {config!r}")
     # Reads fetch a whole port width from the row's word: leave that much room at the end.
     mem = TcdmMemory(mem_size + config.port_width // 8 + GUARD_BYTES, read_latency=latency,
-                     p_refuse=stall, seed=seed, keep_log=True)
+                     p_refuse=stall, seed=seed, keep_log=True, write_responses=write_responses)
     mem.fill_random(seed + 1)
     return mem

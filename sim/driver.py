@@ -14,15 +14,17 @@ __all__ = ["PeriphDriver"]
 class PeriphDriver:
     """Drives a ``PeriphSignature`` port (the accelerator's ``periph``) and watches ``evt``.
 
-    ``port`` is the DUT's peripheral port; ``evt`` an optional one-bit signal pulsed per finished job.
+    ``port`` is the DUT's peripheral port; ``evt`` an optional one-bit signal pulsed per finished job;
+    ``busy`` the accelerator's ``busy`` output, for ``wait_idle``.
     Timing: a request is held until granted; the response is taken one cycle after acceptance (and
     checked: ``r_valid`` and ``r_id`` must match). The next request starts in that same cycle, so
     accesses are back to back (one per cycle) when the target grants at once.
     """
 
-    def __init__(self, port, evt=None):
+    def __init__(self, port, evt=None, busy=None):
         self.port = port
         self.evt = evt
+        self.busy = busy
         self.cycle = 0          # clock edges seen by this driver
         self.last_accept = None  # cycle in which the last request was accepted
         self.evt_cycles = []     # cycles in which evt was seen high (while the driver was ticking)
@@ -100,6 +102,18 @@ class PeriphDriver:
                 raise TimeoutError(f"no evt within {timeout} cycles")
             await self._tick(ctx)
         return self.evt_cycles[target - 1]
+
+    async def wait_idle(self, ctx, timeout=1_000_000):
+        """Tick until ``busy`` is low (nothing queued or running, no memory request or response
+        outstanding); returns the first cycle in which it is."""
+        if self.busy is None:
+            raise RuntimeError("this driver watches no busy signal")
+        start = self.cycle
+        while ctx.get(self.busy):
+            if self.cycle - start > timeout:
+                raise TimeoutError(f"busy still high after {timeout} cycles")
+            await self._tick(ctx)
+        return self.cycle
 
     async def soft_clear(self, ctx, value=0):
         await self.write(ctx, Reg.SOFT_CLEAR, value)

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.sim import Simulator
 
+from redmule_hdl.config import check_config
 from redmule_hdl.engine.engine import Engine
 from redmule_hdl.interfaces import engine_job
-from redmule_hdl.spec.ops import GemmOp
+from redmule_hdl.spec.golden import check_operands
 
+from .arguments import check_cycles, check_dimensions, check_probability, check_seed, check_vcd
 from .streams import ZCollector, pack_beat, w_beats, x_beats, y_beats
 
 __all__ = ["EngineResult", "run_engine"]
@@ -28,22 +30,30 @@ def run_engine(config, op, x, w, y=None, *, stall=0.0, seed=0, max_cycles=None, 
     """Compute ``op`` on FP16 bit matrices through the engine; returns ``EngineResult``.
 
     ``stall`` is the probability that a producer withholds a beat, or the consumer refuses one, in
-    any cycle.
+    any cycle. The arguments are checked first, by the rules of ``run_job`` (``sim.arguments``): x, w
+    and y are FP16 bit patterns (uint16), y is required unless op is matmul, ``stall`` is in [0, 1),
+    ``seed`` an int >= 0, ``max_cycles`` None or an int >= 1, ``vcd`` None or a file path.
     """
-    op = GemmOp.parse(op)
-    x = np.asarray(x, dtype=np.uint16)
-    w = np.asarray(w, dtype=np.uint16)
+    config = check_config(config)
+    op, x, w, y, _, _ = check_operands(op, x, w, y)
     M, N = x.shape
     K = w.shape[1]
+    check_dimensions(M, N, K)
+    stall = check_probability("stall", stall)
+    seed = check_seed(seed)
+    max_cycles = check_cycles("max_cycles", max_cycles)
+    vcd = check_vcd(vcd)
     engine = Engine(config)
     rng = random.Random(seed)
     streams = {
         "x": list(x_beats(config, x, K)),
         "w": list(w_beats(config, w, M)),
-        "y": list(y_beats(config, np.asarray(y, dtype=np.uint16))) if op.uses_y else [],
+        "y": list(y_beats(config, y)) if op.uses_y else [],
     }
     collector = ZCollector(config, M, K)
-    limit = max_cycles or 20 * (config.compute_bound(M, N, K) + 10 * config.port_bound(M, N, K)) + 1000
+    limit = max_cycles
+    if limit is None:
+        limit = 20 * (config.compute_bound(M, N, K) + 10 * config.port_bound(M, N, K)) + 1000
     beat_mask = (1 << config.beat_width) - 1
     state = {"cycle": 0, "end": None}
 

@@ -6,6 +6,9 @@ background=True)``). It
 
 * grants at random: with probability ``p_refuse`` a request is refused for a cycle;
 * answers reads in order, ``read_latency`` (>= 1) cycles after the cycle in which they are accepted;
+  with ``write_responses`` it answers writes too, in the same order and after the same latency, as a
+  PULP TCDM or HCI memory does (``r_data`` of a write response is the written data inverted, so an
+  initiator that takes it as read data computes wrong results);
 * checks the initiator: a request waiting for ``gnt`` must stay raised and unchanged, addresses must
   be word aligned and every byte of an access inside the memory. A violation raises
   ``AssertionError`` naming the cycle, which ends the simulation.
@@ -51,7 +54,8 @@ class TcdmMemory:
     tolerate a withdrawn request, e.g. around a deliberate abort).
     """
 
-    def __init__(self, size, *, base=0, read_latency=1, p_refuse=0.0, seed=0, keep_log=False):
+    def __init__(self, size, *, base=0, read_latency=1, p_refuse=0.0, seed=0, keep_log=False,
+                 write_responses=False):
         if isinstance(read_latency, bool) or not isinstance(read_latency, int) or read_latency < 1:
             raise ValueError(f"read_latency must be an int >= 1, not {read_latency!r}")
         if not 0.0 <= p_refuse < 1.0:
@@ -66,6 +70,7 @@ class TcdmMemory:
         self.p_refuse = p_refuse
         self.seed = seed
         self.keep_log = keep_log
+        self.write_responses = bool(write_responses)
         self._server = None
         self._check_stability = True
         self._snapshot = None
@@ -241,6 +246,8 @@ class TcdmMemory:
                         else:
                             self.writes += 1
                             self._write(add, be, wdata, nbytes)
+                            if self.write_responses:
+                                responses.append((c + self.read_latency, ~wdata & all_ones))
                     else:
                         self.refused += 1
                         waiting = (add, wen, be, wdata) if not wen else (add, wen)

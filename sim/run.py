@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from redmule_hdl.spec.formats import format_by_name
 from redmule_hdl.spec.jobs import job_registers
-from redmule_hdl.spec.ops import GemmOp
-from redmule_hdl.spec.regmap import DIM_BITS, JobError, Reg
+from redmule_hdl.spec.regmap import JobError, Reg
 
+from .arguments import check_job_arguments
 from .backend import BACKENDS, GUARD_BYTES, make_backend
 
 __all__ = ["run_job", "JobResult", "JobRun", "BACKENDS"]
@@ -76,36 +75,15 @@ def _footprint(rows, cols, es, pitch):
     return (rows - 1) * pitch + cols * es
 
 
-def _check_inputs(op, x, w, y, fin, fout):
-    x, w = np.asarray(x), np.asarray(w)
-    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0] or 0 in x.shape + w.shape:
-        raise ValueError(f"x (M x N) and w (N x K) must be non-empty matrices with matching N, got "
-                         f"{x.shape} and {w.shape}")
-    M, N = x.shape
-    K = w.shape[1]
-    dim_max = (1 << DIM_BITS) - 1
-    if max(M, N, K) > dim_max:
-        raise ValueError(f"M, N and K must be at most {dim_max}, got {M}, {N}, {K}")
-    for name, a, f in (("x", x, fin), ("w", w, fin)):
-        if a.dtype.kind not in "iu" or a.min() < 0 or a.max() >= 1 << f.width:
-            raise ValueError(f"{name} must hold {f.name} bit patterns")
-    if op.uses_y:
-        if y is None:
-            raise ValueError(f"op {op.name.lower()} needs y (M x K = {M} x {K})")
-    if y is not None:
-        y = np.asarray(y)
-        if y.shape != (M, K) or y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= 1 << fout.width:
-            raise ValueError(f"y must be an M x K = {M} x {K} matrix of {fout.name} bit patterns")
-    return x, w, (None if y is None else y), M, N, K
-
-
 def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0, latency=1, seed=0,
             strides=None, y_sep=False, queue=1, abort_after=None, max_cycles=None, vcd=None,
-            backend="amaranth", verilog_flow=None, backend_options=None):
+            backend="amaranth", verilog_flow=None, backend_options=None, write_responses=None):
     """Compute GEMM-Op ``op`` on the accelerator; returns a ``JobResult``.
 
     Arguments as ``redmule_hdl.golden.gemm_op``: ``x`` (M x N) and ``w`` (N x K) are ``in_fmt`` bit
     patterns, ``y`` (M x K, required unless op is matmul) is in ``out_fmt`` (default ``in_fmt``).
+    Every argument is checked before anything is built or simulated (``sim.arguments``): a
+    TypeError or ValueError whose message starts with the argument's name, the same on every back end.
 
     stall:     probability that the memory refuses a request in a cycle (seeded by ``seed``).
     latency:   memory read latency in cycles (>= 1).
@@ -127,26 +105,20 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
                "export" (see ``sim.verilator.FLOWS``).
     backend_options: further keyword arguments for the back end's constructor (e.g. ``cache_dir``,
                ``fast_edge`` or ``wrapper`` of ``sim.verilator.VerilatorBench``).
+    write_responses: the memory model answers writes too (default: as ``config.write_responses``;
+               a memory that answers writes behind a port that does not expect them gives wrong Z).
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
-    options = dict(backend_options or {})
-    if verilog_flow is not None:
-        if backend != "verilator":
-            raise ValueError(f"verilog_flow is an option of the verilator backend, not of {backend!r}")
-        options["flow"] = verilog_flow
-    op = GemmOp.parse(op)
-    fin = format_by_name(in_fmt)
-    fout = format_by_name(out_fmt if out_fmt is not None else in_fmt)
-    x, w, y, M, N, K = _check_inputs(op, x, w, y, fin, fout)
-    if not isinstance(queue, int) or queue < 1:
-        raise ValueError(f"queue must be an int >= 1, not {queue!r}")
+    a = check_job_arguments(config, op, x, w, y, in_fmt=in_fmt, out_fmt=out_fmt, stall=stall,
+                            latency=latency, seed=seed, strides=strides, y_sep=y_sep, queue=queue,
+                            abort_after=abort_after, max_cycles=max_cycles, vcd=vcd, backend=backend,
+                            verilog_flow=verilog_flow, backend_options=backend_options,
+                            write_responses=write_responses)
+    op, x, w, y, fin, fout, M, N, K = a.op, a.x, a.w, a.y, a.fin, a.fout, a.M, a.N, a.K
+    stall, latency, seed, y_sep, queue = a.stall, a.latency, a.seed, a.y_sep, a.queue
+    abort_after, max_cycles, vcd, options = a.abort_after, a.max_cycles, a.vcd, a.backend_options
+    write_responses = a.write_responses
     ies, oes = fin.bytes, fout.bytes
-    xs, ws, zs = (0, 0, 0) if strides is None else tuple(s or 0 for s in strides)
-    xp, wp, zp = xs or N * ies, ws or K * ies, zs or K * oes
-    for name, pitch, row in (("x", xp, N * ies), ("w", wp, K * ies), ("z", zp, K * oes)):
-        if pitch < row:
-            raise ValueError(f"{name} stride {pitch} is smaller than a row of {row} bytes")
+    (xs, ws, zs), (xp, wp, zp) = a.strides, a.pitches
 
     rng = random.Random(seed)
     alloc = _Allocator(rng, config.misaligned)
@@ -158,8 +130,10 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
         y_addr = alloc.take(_footprint(M, K, oes, zp), oes) if y_sep else None
         copies.append((z_addr, y_addr))
 
+    if write_responses is None:
+        write_responses = config.write_responses
     bench = make_backend(backend, config, alloc.top, stall=stall, latency=latency, seed=seed,
-                         **options)
+                         write_responses=write_responses, **options)
     mem = bench.mem
     mem.place_matrix(x_addr, x, fin, xp)
     mem.place_matrix(w_addr, w, fin, wp)
@@ -192,14 +166,20 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
             await d.acquire(ctx)
             await d.program(ctx, regs[0])
             await d.trigger(ctx)
+            trigger = d.last_accept
             await d.idle(ctx, abort_after)
-            if d.evt_cycles:
-                raise AssertionError(f"the job to abort finished before abort_after={abort_after}")
-            mem.check_stability = False     # the soft clear may withdraw a waiting request
-            await d.soft_clear(ctx)
-            state["clear"] = d.last_accept
-            await d.idle(ctx, latency + 4)  # reads in flight return, the streamer drains
-            mem.check_stability = True
+            if not d.evt_cycles:
+                await d.soft_clear(ctx)
+                state["clear"] = d.last_accept
+            # A job whose last store is granted in (or before) the cycle of the accepted SOFT_CLEAR
+            # write finishes: its evt is in that cycle, and there is nothing left to abort.
+            if d.evt_cycles and d.evt_cycles[0] <= state.get("clear", d.evt_cycles[0]):
+                raise ValueError(f"abort_after={abort_after} does not abort the job: it finished "
+                                 f"{d.evt_cycles[0] - trigger} cycles after its trigger, before the "
+                                 f"soft clear took effect; use a smaller abort_after")
+            # The request still waiting at the clear is granted, responses in flight return; only then
+            # is the aborted job's memory traffic over.
+            await d.wait_idle(ctx, timeout=max_cycles)
             if d.evt_cycles:
                 raise AssertionError("evt after a soft clear")
             if await d.read(ctx, Reg.STATUS) != 0:
@@ -231,11 +211,12 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
 
     message = state["guard"] or guard()
     if abort_after is not None:
-        # SOFT_CLEAR accepted in cycle t aborts in t + 1: no request may be raised from t + 2 until
-        # the next job's trigger (a rise of req, or an accepted request while req stayed high).
+        # SOFT_CLEAR accepted in cycle t aborts in t + 1: from t + 2 until the next job's trigger no
+        # request may rise, and only the one request still waiting then may be accepted (req stayed
+        # high since: the memory model checked that it did not change).
         lo, hi = state["clear"] + 2, state["runs"][0][2]
-        late = sorted({c for c, *_ in mem.log if lo <= c < hi} | {c for c in bench.req_rises
-                                                                  if lo <= c < hi})
+        accepted = sorted(c for c, *_ in mem.log if lo <= c < hi)
+        late = sorted({c for c in bench.req_rises if lo <= c < hi} | set(accepted[1:]))
         if late:
             raise AssertionError(f"TCDM requests after the soft clear (accepted in cycle "
                                  f"{state['clear']}): cycles {late[:8]}")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["Area", "ModuleArea", "SynthReport", "synthesize", "report_from_stat", "run_yosys",
-           "is_flip_flop", "cell_transistors"]
+           "is_flip_flop", "cell_transistors", "rtlil_design", "run_script"]
 
 # CMOS costs of Yosys' internal gate cells (kernel/cost.h, the table behind `stat -tech cmos`).
 GATE_TRANSISTORS = {
@@ -89,16 +89,19 @@ def cell_transistors(cell_type):
 
 @dataclass(frozen=True)
 class Area:
-    """Cells, flip-flop bits and estimated transistors of some part of a design."""
+    """Cells, flip-flop bits and estimated transistors of some part of a design; ``area`` is the cell
+    area of a design mapped to a liberty library (in the library's unit, 0 for generic gates)."""
     cells: int = 0
     ffs: int = 0
     transistors: int = 0
+    area: float = 0
 
     def __add__(self, other):
-        return Area(self.cells + other.cells, self.ffs + other.ffs, self.transistors + other.transistors)
+        return Area(self.cells + other.cells, self.ffs + other.ffs, self.transistors + other.transistors,
+                    self.area + other.area)
 
     def __mul__(self, n):
-        return Area(self.cells * n, self.ffs * n, self.transistors * n)
+        return Area(self.cells * n, self.ffs * n, self.transistors * n, self.area * n)
 
     __rmul__ = __mul__
 
@@ -179,8 +182,10 @@ def _block_of(module, top, group):
     return best
 
 
-def report_from_stat(stat, top, group=None):
-    """Build a SynthReport from the parsed output of Yosys' ``stat -json [-tech cmos]``."""
+def report_from_stat(stat, top, group=None, ff_cells=(), cell_area=None):
+    """Build a SynthReport from the parsed output of Yosys' ``stat -json [-tech cmos | -liberty]``;
+    ``ff_cells`` names the flip-flop cells of a liberty library (counted as flip-flops), ``cell_area``
+    maps its cells to their areas (a module's area is then the sum over its own cells)."""
     raw = {_strip(name): data for name, data in stat["modules"].items()}
     if top not in raw:
         raise ValueError(f"top module {top!r} not in the statistics (modules: {sorted(raw)})")
@@ -197,7 +202,7 @@ def report_from_stat(stat, top, group=None):
                 continue
             types[ctype] = count
             cells += count
-            if is_flip_flop(ctype):
+            if is_flip_flop(ctype) or ctype in ff_cells:
                 ffs += count
             elif is_latch(ctype):
                 latches += count
@@ -208,7 +213,11 @@ def report_from_stat(stat, top, group=None):
                 transistors += t * count
         yt = data.get("estimated_num_transistors")
         yt = int(re.match(r"\d+", str(yt)).group()) if yt is not None and re.match(r"\d+", str(yt)) else None
-        modules[name] = ModuleArea(name, Area(cells, ffs, transistors), types, subs, latches, unpriced, yt)
+        lib_area = 0.0
+        if cell_area is not None:
+            lib_area = float(sum(cell_area.get(t, 0.0) * n for t, n in types.items()))
+        modules[name] = ModuleArea(name, Area(cells, ffs, transistors, lib_area), types, subs, latches, unpriced,
+                                   yt)
 
     # Instance count of every module reachable from the top (modules Yosys kept but the top does not use
     # do not occur in `instances` and count nowhere).
@@ -308,7 +317,7 @@ def run_yosys(args, cwd):
     return proc
 
 
-def synthesize(component, top="top", group=None, *, workdir=None):
+def synthesize(component, top="top", group=None, *, workdir=None, design=None):
     """Synthesize an Amaranth component with Yosys (hierarchy kept) and return a SynthReport.
 
     top:     name of the top module (and the prefix of every submodule's name).
@@ -317,12 +326,13 @@ def synthesize(component, top="top", group=None, *, workdir=None):
              match wins, a prefix without the top's name is taken relative to the top. Modules that match
              no prefix are counted in block "other".
     workdir: directory that keeps design.il, synth.ys, yosys.log and stat.json (default: a temporary one).
+    design:  RTLIL text to synthesize instead of ``component`` (e.g. ``redmule_hdl.export.rtlil``).
     """
     from amaranth.back import rtlil
 
     if not isinstance(top, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", top):
         raise ValueError(f"top must be a plain identifier, not {top!r}")
-    text = rtlil.convert(component, name=top, emit_src=False)
+    text = design if design is not None else rtlil.convert(component, name=top, emit_src=False)
 
     def run(path):
         (path / "design.il").write_text(text)
@@ -344,3 +354,35 @@ def synthesize(component, top="top", group=None, *, workdir=None):
     if workdir is not None:
         report.workdir = str(Path(workdir).resolve())
     return report
+
+
+def rtlil_design(component, top, extra_rtlil=()):
+    """RTLIL text of ``component`` as module ``top``, followed by the ``extra_rtlil`` texts."""
+    from amaranth.back import rtlil
+    if not isinstance(top, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", top):
+        raise ValueError(f"top must be a plain identifier, not {top!r}")
+    return "\n".join([rtlil.convert(component, name=top, emit_src=False), *extra_rtlil])
+
+
+def run_script(design, top, commands, outputs=(), *, liberty_text_=None, workdir=None, files=None):
+    """Run Yosys on RTLIL text ``design`` with ``commands`` after ``read_rtlil``; return the text of
+    the files ``outputs`` it wrote (in the working directory) by name. Keeps everything in
+    ``workdir`` if given."""
+    def run(path):
+        (path / "design.il").write_text(design)
+        for name, content in (files or {}).items():
+            (path / name).write_text(content)
+        lines = ["read_rtlil design.il"]
+        if liberty_text_ is not None:
+            (path / "cells.lib").write_text(liberty_text_)
+            lines.append("read_liberty -lib cells.lib")
+        (path / "flow.ys").write_text("\n".join(lines + list(commands)) + "\n")
+        run_yosys(["-q", "-l", "yosys.log", "-s", "flow.ys"], cwd=path)
+        return {name: (path / name).read_text() for name in outputs}
+
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="redmule-synth-") as tmp:
+            return run(Path(tmp))
+    path = Path(workdir)
+    path.mkdir(parents=True, exist_ok=True)
+    return run(path)

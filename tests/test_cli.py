@@ -14,8 +14,9 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 
-from redmule_hdl.cli import main
+from redmule_hdl.cli import GENERATED_FILES, main
 from redmule_hdl.config import Config
 from redmule_hdl.spec import golden, regmap, render
 from redmule_hdl.system.top import TOP_NAME
@@ -42,12 +43,14 @@ def generated(tmp_path_factory):
     return out, proc.stdout
 
 
-def test_generate_writes_three_files(generated):
+def test_generate_writes_its_files(generated):
     out, stdout = generated
-    for name in ("redmule.v", "redmule.h", "redmule.json"):
+    assert GENERATED_FILES == ("redmule.v", "redmule.h", "redmule.json", "redmule.core", "Bender.yml")
+    for name in GENERATED_FILES:
         path = out / name
         assert path.stat().st_size > 0
         assert str(path) in stdout
+    assert sorted(p.name for p in out.iterdir()) == sorted(GENERATED_FILES)
     assert re.search(r"\d+ Verilog modules", stdout)
     assert "tcdm__data" in stdout and "periph__r_id" in stdout
     verilog = (out / "redmule.v").read_text()
@@ -57,12 +60,21 @@ def test_generate_writes_three_files(generated):
     assert (out / "redmule.h").read_text() == render.c_header(Config(L=2, H=2, P=1))
 
 
+def test_write_responses_option(tmp_path):
+    proc = cli("generate", "-L", "2", "-H", "2", "-P", "1", "--write-responses", "-o", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    desc = json.loads((tmp_path / "redmule.json").read_text())
+    assert desc["parameters"]["write_responses"] is True
+    assert "write_responses=True" in (tmp_path / "redmule.core").read_text()
+
+
 def test_json_description(generated):
     out, _ = generated
     desc = json.loads((out / "redmule.json").read_text())
     c = Config(L=2, H=2, P=1)
     assert desc["top"] == TOP_NAME
-    assert desc["parameters"] == {"L": 2, "H": 2, "P": 1, "contexts": 2, "misaligned": True}
+    assert desc["parameters"] == {"L": 2, "H": 2, "P": 1, "contexts": 2, "misaligned": True,
+                                  "write_responses": False}
     assert desc["derived"]["D"] == c.D and desc["derived"]["tcdm_data_width"] == c.port_width
     ports = {p["name"]: p for p in desc["ports"]}
     assert ports["tcdm__data"] == {"name": "tcdm__data", "direction": "output", "width": c.port_width}
@@ -73,6 +85,112 @@ def test_json_description(generated):
     header = re.search(rf"^module {TOP_NAME}\((.*?)\);", verilog, re.M | re.S).group(1)
     assert {p.strip() for p in header.split(",")} == set(ports)
     assert desc["registers"]["Z_STRIDE"]["offset"] == 0x64
+
+
+def _listed_files(entries):
+    """File names of a FuseSoC ``files`` list (a name, or a one-entry mapping name -> attributes)."""
+    out = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            assert len(entry) == 1, entry
+            entry = next(iter(entry))
+        assert isinstance(entry, str), entry
+        out.append(entry)
+    return out
+
+
+def _verilog_modules(out):
+    return re.findall(r"^module (\w+)", (out / "redmule.v").read_text(), re.M)
+
+
+def test_fusesoc_core(generated):
+    """redmule.core is a CAPI2 core: VLNV name, the Verilog as verilogSource, every listed file in the
+    output directory, targets whose toplevel is the Verilog's top module, the parameters named."""
+    out, _ = generated
+    text = (out / "redmule.core").read_text()
+    assert text.startswith("CAPI=2:\n")
+    core = yaml.safe_load(text)
+    vendor, library, name, version = core["name"].split(":")
+    assert (vendor, library, name) == ("redmule-hdl", "ip", "redmule")
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", version)
+    filesets = core["filesets"]
+    assert filesets["rtl"]["file_type"] == "verilogSource"
+    assert _listed_files(filesets["rtl"]["files"]) == ["redmule.v"]
+    listed = [f for fs in filesets.values() for f in _listed_files(fs["files"])]
+    assert listed and all((out / f).is_file() for f in listed), listed
+    modules = _verilog_modules(out)
+    assert core["targets"]["default"]["toplevel"] == TOP_NAME and TOP_NAME in modules
+    for target in core["targets"].values():
+        assert target["toplevel"] in modules
+        assert set(target["filesets"]) <= set(filesets)
+        assert "rtl" in target["filesets"]
+    for param in ("L=2", "H=2", "P=1", "contexts=2", "misaligned=True"):
+        assert param in core["description"]
+        assert re.search(rf"^# .*\b{param}\b", text, re.M), param
+
+
+def test_bender_manifest(generated):
+    """Bender.yml names the package and lists the Verilog; every source exists in the output
+    directory and the comments name the top module, which the Verilog defines."""
+    out, _ = generated
+    text = (out / "Bender.yml").read_text()
+    manifest = yaml.safe_load(text)
+    assert manifest["package"]["name"] == "redmule"
+    sources = manifest["sources"]
+    assert sources == ["redmule.v"]
+    assert all((out / f).is_file() for f in sources)
+    top = re.search(r"^# .*top module (\w+)", text, re.M).group(1)
+    assert top == TOP_NAME and top in _verilog_modules(out)
+    assert re.search(r"^# .*\bL=2, H=2, P=1\b", text, re.M)
+
+
+def _output_below_a_file(tmp):
+    (tmp / "file").write_text("x")
+    return tmp / "file" / "out"
+
+
+def _output_is_a_file(tmp):
+    (tmp / "file").write_text("x")
+    return tmp / "file"
+
+
+def _verilog_is_a_directory(tmp):
+    (tmp / "out" / "redmule.v").mkdir(parents=True)
+    return tmp / "out"
+
+
+def _read_only_directory(tmp):
+    out = tmp / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        (out / "probe").write_text("x")
+    except PermissionError:
+        return out
+    (out / "probe").unlink()
+    pytest.skip("permissions are not enforced for this user (root)")
+
+
+@pytest.mark.parametrize("make_output,needle", [
+    (_output_below_a_file, "cannot create the output directory"),
+    (_output_is_a_file, "cannot create the output directory"),
+    (_verilog_is_a_directory, "is a directory"),
+    (_read_only_directory, "cannot write into the output directory"),
+], ids=["below-a-file", "existing-file", "redmule.v-is-a-directory", "read-only-directory"])
+def test_generate_output_not_writable(tmp_path, make_output, needle):
+    """An output directory that cannot be written is one line on stderr and exit status 2, found
+    before the hardware is elaborated (nothing on stdout)."""
+    out = make_output(tmp_path)
+    try:
+        proc = cli("generate", "-L", "2", "-H", "2", "-P", "1", "-o", str(out))
+    finally:
+        if out.is_dir():
+            out.chmod(0o755)   # let pytest clean up
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "error:" in lines[0], proc.stderr
+    assert str(out) in lines[0]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
 def test_verilator_lint(generated):
@@ -149,7 +267,7 @@ def test_generate_narrow_port_single_context(tmp_path):
 
 # The smallest configuration, with every shared flag, and how the entry points print it.
 SMALL_FLAGS = ["-L", "1", "-H", "2", "-P", "0", "--contexts", "1", "--no-misaligned"]
-SMALL_SUMMARY = "L=1 H=2 P=0 (D=2), contexts=1, misaligned=False"
+SMALL_SUMMARY = "L=1 H=2 P=0 (D=2), contexts=1, misaligned=False, write_responses=False"
 
 # Every entry point that takes the generator parameters: (module, arguments before the flags).
 ENTRY_POINTS = [("redmule_hdl.cli", ["bench"]), ("redmule_hdl.cli", ["generate", "-o", "x"]),

@@ -31,6 +31,22 @@ def test_derived_values_follow_the_formulas():
         assert c.ce_latency == P + 1
 
 
+def test_narrow_port_needs_whole_word_beats():
+    # D = 9: a beat of 18 bytes would start the second k-tile of a row inside a word.
+    with pytest.raises(ValueError, match=r"misaligned=False needs an even D = H\*\(P\+1\).*D=9"):
+        Config(L=3, H=3, P=2, misaligned=False)
+    assert Config(L=3, H=3, P=2).D == 9                   # fine with the shifter
+    assert Config(L=3, H=3, P=1, misaligned=False).D == 6  # FP16 beats of 3 words
+    assert not Config(L=3, H=3, P=1, misaligned=False).narrow_fp8_ok
+    assert Config(L=3, H=2, P=1, misaligned=False).narrow_fp8_ok
+
+
+def test_write_responses_is_a_bool():
+    assert Config().write_responses is False and Config(write_responses=True).write_responses
+    with pytest.raises(TypeError, match="write_responses must be a bool"):
+        Config(write_responses=1)
+
+
 def test_aligned_port_is_one_beat():
     c = Config(misaligned=False)
     assert c.port_width == c.beat_width == 256
@@ -109,7 +125,7 @@ def port_bound(c, M, N, K, uses_y):
     return x + w + z + (z if uses_y else 0)
 
 
-@pytest.mark.parametrize("cfg", [Config(), Config(L=8, H=2, P=1), Config(L=3, H=5, P=2, misaligned=False)],
+@pytest.mark.parametrize("cfg", [Config(), Config(L=8, H=2, P=1), Config(L=3, H=4, P=2, misaligned=False)],
                          ids=str)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_bounds_match_design_formulas(cfg, shape):

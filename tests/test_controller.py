@@ -24,7 +24,7 @@ from redmule_hdl.system.regfile import RegFile
 class Dut(Elaboratable):
     def __init__(self, config):
         self.regfile = RegFile(config.contexts)
-        self.ctrl = Controller(misaligned=config.misaligned)
+        self.ctrl = Controller(misaligned=config.misaligned, D=config.D)
 
     def elaborate(self, platform):
         m = Module()
@@ -39,8 +39,9 @@ class Dut(Elaboratable):
 class Harness:
     """Runs a bench against Dut; a background process plays engine and streamer.
 
-    The fake engine is idle (``job.ready``) unless running; a started job finishes ``latency`` cycles
-    after its start (engine ``done`` pulse, then ``stores_done``).
+    The fake engine is idle (``job.ready``) unless running; a started job's last store is granted
+    ``latency`` cycles after its start (engine ``done`` pulse, ``stores_done`` from the next cycle, as
+    the streamer registers it), so its evt comes ``latency + 1`` cycles after the start.
     """
 
     def __init__(self, config, latency=5):
@@ -62,7 +63,7 @@ class Harness:
             ctx.set(c.engine_job.ready, 1)
             while True:
                 ctx.set(c.engine_done, busy_until is not None and cycle == busy_until)
-                ctx.set(c.stores_done, busy_until is not None and cycle >= busy_until)
+                ctx.set(c.stores_done, busy_until is not None and cycle > busy_until)
                 _, _, start, ev, ab, valid, sjob, ejob = await ctx.tick().sample(
                     c.start, c.evt, c.abort, c.engine_job.valid, c.sjob, c.engine_job.payload)
                 if start:
@@ -140,30 +141,47 @@ def test_refusals(kw, expected):
         if expected:
             assert cycles == 1 and e == t + 1
         else:
-            assert cycles == h.latency and e == t + h.latency
+            assert cycles == h.latency + 1 and e == t + h.latency + 1
         # The controller stays usable: a good job afterwards runs.
         t, e, cycles, error = await offload(ctx, d, regs_of())
-        assert error == JobError.OK and cycles == e - t == h.latency
+        assert error == JobError.OK and cycles == e - t == h.latency + 1
 
     h.run(bench)
     assert len(h.starts) == 1 + (expected == JobError.OK)
     assert len(h.evts) == 2
 
 
-def test_word_alignment_without_misaligned_port():
-    h = Harness(Config(L=2, H=2, P=1, misaligned=False))
-    cases = [(regs_of(n=8, k=8), JobError.OK),
-             (regs_of(n=7, k=8), JobError.MISALIGNED),        # dense X pitch 14 bytes
-             (regs_of(n=8, k=8, x_addr=0x1002), JobError.MISALIGNED),
-             (regs_of(n=7, k=8, x_stride=16), JobError.OK),
-             (regs_of(n=8, k=6, in_fmt="e5m2", w_stride=8), JobError.MISALIGNED),  # Z pitch 6
-             (regs_of(n=8, k=8, in_fmt="e5m2"), JobError.OK)]
+NARROW_CASES = {
+    # D = 4: every beat of FP16 (8 bytes) and FP8 (4 bytes) elements is whole words.
+    Config(L=2, H=2, P=1, misaligned=False): [
+        (regs_of(n=8, k=8), JobError.OK),
+        (regs_of(n=7, k=8), JobError.MISALIGNED),        # dense X pitch 14 bytes
+        (regs_of(n=8, k=8, x_addr=0x1002), JobError.MISALIGNED),
+        (regs_of(n=7, k=8, x_stride=16), JobError.OK),
+        (regs_of(n=8, k=6, in_fmt="e5m2", w_stride=8), JobError.MISALIGNED),  # Z pitch 6
+        (regs_of(n=8, k=8, in_fmt="e5m2"), JobError.OK)],
+    # D = 6: an FP16 beat is 3 words, but the second FP8 beat of a row would start at byte 6.
+    Config(L=2, H=3, P=1, misaligned=False): [
+        (regs_of(n=12, k=12), JobError.OK),
+        (regs_of(n=6, k=6, in_fmt="e4m3", x_stride=8, w_stride=8, z_stride=8), JobError.OK),
+        (regs_of(n=7, k=6, in_fmt="e4m3", x_stride=8, w_stride=8, z_stride=8), JobError.MISALIGNED),
+        (regs_of(n=6, k=7, in_fmt="e4m3", x_stride=8, w_stride=8, z_stride=8), JobError.MISALIGNED),
+        (regs_of(n=12, k=6, in_fmt="e5m2", out_fmt="fp16", z_stride=12), JobError.MISALIGNED),
+        (regs_of(n=6, k=12, in_fmt="fp16", out_fmt="e5m2", x_stride=12), JobError.MISALIGNED),
+        (regs_of(n=12, k=6, in_fmt="fp16", out_fmt="e5m2", z_stride=8), JobError.OK)],
+}
+
+
+@pytest.mark.parametrize("config", list(NARROW_CASES), ids=lambda c: f"D{c.D}")
+def test_word_alignment_without_misaligned_port(config):
+    h = Harness(config)
+    cases = NARROW_CASES[config]
 
     async def bench(ctx, d):
         for regs, expected in cases:
-            assert jobs.job_error(regs, misaligned=False) == expected
+            assert jobs.job_error(regs, config) == expected
             *_, error = await offload(ctx, d, regs)
-            assert error == expected
+            assert error == expected, regs
 
     h.run(bench)
 
@@ -228,10 +246,10 @@ def test_queue_back_to_back_and_cycles():
         assert await d.read(ctx, Reg.STATUS) == 0b11
         assert ctx.get(h.dut.ctrl.abort) == 0
         e1 = await d.wait_evt(ctx)
-        assert await d.read(ctx, Reg.CYCLES) == e1 - triggers[0] == 30
+        assert await d.read(ctx, Reg.CYCLES) == e1 - triggers[0] == 31
         assert await d.read(ctx, Reg.RUNNING_JOB) == 1
         e2 = await d.wait_evt(ctx)
-        assert await d.read(ctx, Reg.CYCLES) == 30 and e2 == e1 + 1 + 30
+        assert await d.read(ctx, Reg.CYCLES) == 31 and e2 == e1 + 1 + 31
         assert await d.read(ctx, Reg.FINISHED) == 2
         assert await d.read(ctx, Reg.STATUS) == 0
 
@@ -257,8 +275,30 @@ def test_soft_clear_aborts_and_next_job_runs():
         assert await d.read(ctx, Reg.STATUS) == 0
         assert await d.read(ctx, Reg.FINISHED) == 0
         t, e, cycles, error = await offload(ctx, d, regs_of())
-        assert (cycles, error) == (50, 0)
+        assert (cycles, error) == (51, 0)
 
     h.run(bench)
     assert len(h.starts) == 2
 
+
+
+def test_error_belongs_to_the_job_whose_evt_it_follows():
+    """A refused job queued between two good ones: the second good job starts right after the
+    refused job's evt, yet ERROR (like CYCLES) still shows the refused job's code until its own evt."""
+    h = Harness(Config(L=2, H=2, P=1, contexts=3), latency=20)
+
+    async def bench(ctx, d):
+        await d.soft_clear(ctx)
+        for regs in (regs_of(), regs_of(m=0), regs_of()):
+            await d.acquire(ctx)
+            await d.program(ctx, regs)
+            await d.trigger(ctx)
+        await d.wait_evt(ctx, count=2 - len(d.evt_cycles))   # the first job's and the refused one's
+        assert await d.read(ctx, Reg.STATUS) == 0b100        # the last job is running
+        assert await d.read(ctx, Reg.ERROR) == JobError.SIZE_ZERO
+        assert await d.read(ctx, Reg.CYCLES) == 1
+        await d.wait_evt(ctx)
+        assert await d.read(ctx, Reg.ERROR) == JobError.OK
+        assert await d.read(ctx, Reg.CYCLES) == 21
+
+    h.run(bench)

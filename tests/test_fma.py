@@ -299,7 +299,7 @@ def test_latency_every_depth(pipeline):
     check(pipeline, FmaMode.FMA, a, b, c)
 
 
-def test_placement_is_distributed():
+def test_placement_follows_the_measured_table():
     assert len(CUT_POINTS) >= 7
     for pipeline in range(MAX_PIPELINE + 1):
         counts = register_placement(pipeline)
@@ -308,9 +308,10 @@ def test_placement_is_distributed():
         dut = FMA(pipeline)
         assert dut.placement == counts
         Fragment.get(dut, None)     # elaborates (and uses) it
-    # Evenly spread, not stacked at the output.
+    # By delay: the wide add is always isolated once there are 2 registers (tests/test_pipeline.py
+    # re-measures the depths).
     assert register_placement(1) == (0, 0, 0, 1, 0, 0, 0)
-    assert register_placement(3) == (0, 1, 0, 1, 0, 1, 0)
+    assert register_placement(3) == (0, 0, 1, 1, 0, 1, 0)
     assert register_placement(7) == (1,) * 7
     assert register_placement(8) == (1, 1, 1, 2, 1, 1, 1)
 

@@ -240,7 +240,7 @@ def test_regmap_helpers():
     regs = jobs.job_registers(x_addr=0, w_addr=0, z_addr=0, m=3, n=5, k=7, op="gemm")
     assert jobs.job_error(regs) == regmap.JobError.OK
     assert jobs.resolved_pitches(regs) == (10, 14, 14)
-    assert jobs.job_error(regs, misaligned=False) == regmap.JobError.MISALIGNED
+    assert jobs.job_error(regs, Config(misaligned=False)) == regmap.JobError.MISALIGNED
 
 
 def _c_compiler():

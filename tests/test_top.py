@@ -79,10 +79,11 @@ def test_memory_stalls_and_latency(stall, latency):
 
 
 def test_latencies():
-    """Trigger -> first TCDM request: 1 cycle; last store grant -> evt: 0 cycles."""
+    """Trigger -> first TCDM request: 1 cycle; last store grant -> evt: 1 cycle (registered, so no
+    input of the memory port reaches evt in the same cycle)."""
     r = check(C221, "gemm", 2, 2, 4, seed=1)
     assert r.first_request == 1
-    assert r.store_to_evt == 0
+    assert r.store_to_evt == 1
     assert r.cycles == r.runs[0].evt_cycle - r.runs[0].trigger_cycle
 
 
@@ -108,6 +109,17 @@ def test_soft_clear_mid_job_then_correct_job(abort_after, stall):
 def test_word_aligned_config():
     check(Config(L=2, H=2, P=1, misaligned=False), "gemm", 3, 4, 6, seed=2)
     check(Config(L=2, H=2, P=1, misaligned=False), "matmul", 2, 4, 4, in_fmt="e5m2", seed=2)
+
+
+def test_narrow_port_with_d_not_a_multiple_of_4():
+    """D = 6 without the shifter: FP16 rows of several beats are exact; an FP8 job whose later beats
+    would start inside a word is refused (MISALIGNED) and touches no memory."""
+    config = Config(L=2, H=3, P=1, misaligned=False)
+    check(config, "gemm", 3, 14, 14, seed=4)
+    x, w, y = operands(5, 2, 8, 8, in_fmt="e4m3")
+    r = sim.run_job(config, "gemm", x, w, y, in_fmt="e4m3", strides=(8, 8, 8), seed=5)
+    assert r.error == JobError.MISALIGNED and r.guard_ok and r.writes == 0
+    assert config.narrow_fp8_ok is False
 
 
 def test_unknown_backend():

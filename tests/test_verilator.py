@@ -120,13 +120,34 @@ def test_parity_mid_config(op, M, N, K, fmt):
 
 def test_parity_export_flow():
     # The verbatim `redmule-hdl generate` Verilog (no Yosys optimization) behaves the same.
-    x, w, y = _job(70, 5, 6, 7, "e4m3")
+    x, w, y = _job(70, 5, 6, 7, "e4m3", "fp16")
     res = _both(SMALL, "addmax", x, w, y, in_fmt="e4m3", out_fmt="fp16", stall=0.3, latency=3,
                 seed=2, verilator={"verilog_flow": "export"})
     _check_golden(res, "addmax", x, w, y, "e4m3", "fp16")
     assert vb.build(SMALL, flow="export").path != vb.build(SMALL).path
     with pytest.raises(ValueError, match="verilator backend"):
-        run_job(SMALL, "gemm", x, w, y, verilog_flow="export")
+        run_job(SMALL, "addmax", x, w, y, in_fmt="e4m3", out_fmt="fp16", verilog_flow="export")
+
+
+def test_parity_write_responses_and_soft_clear():
+    # A memory that answers writes, a port that expects it, a soft clear while requests wait for
+    # their grants: both back ends agree cycle for cycle, and the job after the clear is exact.
+    config = Config(L=2, H=2, P=1, write_responses=True)
+    x, w, y = _job(60, 5, 6, 9)
+    res = _both(config, "gemm", x, w, y, stall=0.5, latency=3, seed=11, abort_after=41, queue=2)
+    _check_golden(res, "gemm", x, w, y)
+
+
+def test_exported_verilog_with_write_responses_long_latency_random_grants():
+    # The Verilog exactly as `redmule-hdl generate` writes it (no Yosys re-optimization), behind a
+    # memory that answers writes, refuses grants at random and answers after 8 cycles.
+    config = Config(L=2, H=2, P=1, write_responses=True)
+    for op, fmt, out, seed in (("gemm", "fp16", None, 1), ("addmin", "e4m3", "fp16", 2),
+                               ("mulmax", "e5m2", None, 3)):
+        x, w, y = _job(100 + seed, 5, 7, 10, fmt, out)
+        res = run_job(config, op, x, w, y, in_fmt=fmt, out_fmt=out, stall=0.4, latency=8, seed=seed,
+                      queue=2, backend="verilator", verilog_flow="export")
+        _check_golden(res, op, x, w, y, fmt, out)
 
 
 def test_fast_edge_off_is_identical():

@@ -70,8 +70,9 @@ class FMA(wiring.Component):
     ----------
     pipeline : int
         Register stages, 0..8 (0 = purely combinational). They are distributed over the cut points
-        :data:`CUT_POINTS` by :func:`register_placement`: 1 -> add; 2 -> align, lzc;
-        3 -> multiply, add, normalize; 7 -> every cut point; 8 -> every cut point, two at add.
+        :data:`CUT_POINTS` by :func:`register_placement`, chosen by measured delay (the table
+        ``spec.pipeline.PLACEMENTS``): 1 -> add; 2 -> align, add; 3 -> align, add, normalize;
+        7 -> every cut point; 8 -> every cut point, two at add.
 
     Attributes
     ----------
@@ -84,7 +85,7 @@ class FMA(wiring.Component):
     -----
     a, b, c : In(16)
         FP16 operands.
-    mode : In(2)
+    mode : In(FmaMode)
         :class:`FmaMode`: FMA = ``a*b + c``; ADD = ``a + c`` (``b`` forced to 1.0); MUL = ``a*b``
         (``c`` forced to -0). The unused value 3 behaves as FMA.
     en : In(1), init 1
@@ -96,7 +97,7 @@ class FMA(wiring.Component):
     a: In(16)
     b: In(16)
     c: In(16)
-    mode: In(2)
+    mode: In(FmaMode)
     en: In(1, init=1)
     z: Out(16)
 

@@ -10,7 +10,15 @@ from redmule_hdl.spec.formats import FP16_ONE
 from redmule_hdl.spec.ops import FmaMode
 from redmule_hdl.spec.pipeline import check_pipeline
 
-__all__ = ["ComputeElement"]
+__all__ = ["ComputeElement", "CE_SIGNATURE"]
+
+#: The ports of a computing element (the same for every P), also those of the ``Instance`` the
+#: engine uses in export mode.
+CE_SIGNATURE = wiring.Signature({
+    "x": In(16), "w": In(16), "acc": In(16),
+    "ctrl": In(CeControl), "pad": In(1), "en": In(1, init=1),
+    "z": Out(16),
+})
 
 
 class ComputeElement(wiring.Component):
@@ -34,11 +42,7 @@ class ComputeElement(wiring.Component):
     def __init__(self, P):
         self.P = check_pipeline(P)
         self.latency = P + 1
-        super().__init__({
-            "x": In(16), "w": In(16), "acc": In(16),
-            "ctrl": In(CeControl), "pad": In(1), "en": In(1, init=1),
-            "z": Out(16),
-        })
+        super().__init__(CE_SIGNATURE)
 
     def elaborate(self, platform):
         m = Module()

@@ -9,12 +9,12 @@ so a producer serving whichever stream is ready never deadlocks. Timing: docs/ar
 """
 from types import SimpleNamespace
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import ClockSignal, Instance, Module, Mux, ResetSignal, Signal
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import check_config
-from redmule_hdl.engine.ce import ComputeElement
+from redmule_hdl.engine.ce import CE_SIGNATURE, ComputeElement
 from redmule_hdl.engine.tile_walk import ROWS, TileWalk
 from redmule_hdl.engine.w_buffer import WBuffer
 from redmule_hdl.engine.x_buffer import XBuffer
@@ -50,8 +50,11 @@ class Engine(wiring.Component):
         READY = 1   # waiting for the next window
         SHIFT = 2   # Y goes out to CE 0, Z comes in from CE H-1
 
-    def __init__(self, config):
+    def __init__(self, config, *, ce_module=None):
         self.config = check_config(config)
+        # Export mode: instantiate the CEs as ``Instance(ce_module)`` of one separately elaborated
+        # ``ComputeElement(P)`` module (``redmule_hdl.export``); None elaborates every CE (simulation).
+        self.ce_module = ce_module
         super().__init__({
             "job": In(stream.Signature(EngineJob)),
             "x": In(stream.Signature(beat_layout(config.D))),
@@ -69,10 +72,7 @@ class Engine(wiring.Component):
         m.submodules.xbuf = xbuf = XBuffer(c.L, c.D)
         m.submodules.wbuf = wbuf = WBuffer(c.H, c.D)
         m.submodules.zbuf = zbuf = ZBuffer(c.L, c.D)
-        ces = [[ComputeElement(c.P) for h in range(c.H)] for r in range(c.L)]
-        for r in range(c.L):
-            for h in range(c.H):
-                m.submodules[f"ce_{r}_{h}"] = ces[r][h]
+        ces = [[self._ce(m, f"ce_{r}_{h}") for h in range(c.H)] for r in range(c.L)]
 
         # Nets shared by the parts below; each part drives its own.
         s = SimpleNamespace(
@@ -96,6 +96,19 @@ class Engine(wiring.Component):
         walks += self._z_buffer(m, s, zbuf)
         self._job_control(m, s, xbuf, walks)
         return m
+
+    def _ce(self, m, name):
+        """CE ``name``: a ``ComputeElement`` submodule, or in export mode an ``Instance`` of
+        ``ce_module`` with the same ports (returned as an interface of the CE's signature)."""
+        if self.ce_module is None:
+            m.submodules[name] = ce = ComputeElement(self.config.P)
+            return ce
+        port = CE_SIGNATURE.create(path=(name,))
+        m.submodules[name] = Instance(
+            self.ce_module, i_clk=ClockSignal(), i_rst=ResetSignal(),
+            **{("i_" if member.flow == In else "o_") + key: getattr(port, key)
+               for key, member in CE_SIGNATURE.members.items()})
+        return port
 
     def _sequencer(self, m, s, xbuf, wbuf):
         """Feeds one reduction step to CE column ``n mod H`` every P+1 cycles, tile after tile.
@@ -207,10 +220,13 @@ class Engine(wiring.Component):
         ytile = TileWalk(m, "ytile", c, job)                           # tile of the next window
         ztile = TileWalk(m, "ztile", c, job, inner=[("r", 1, ROWS)])   # Z held in the buffer, by row
         held_z = Signal()
+        row0_sent = Signal()   # in this window, row 0 of the held Z already left by the forward
+        all_sent = Signal()    # ... and it was the held Z's only row
         first_window = Signal()
         shifts = Signal(range(D))
         yrow = Signal(range(L))
-        s.restart += [zphase.eq(ZPhase.PREP), held_z.eq(0), first_window.eq(1), yrow.eq(0)]
+        s.restart += [zphase.eq(ZPhase.PREP), held_z.eq(0), first_window.eq(1), yrow.eq(0),
+                      row0_sent.eq(0), all_sent.eq(0)]
 
         m.d.comb += [
             zbuf.rd_row.eq(ztile.r),
@@ -221,10 +237,14 @@ class Engine(wiring.Component):
         for j in range(D):
             m.d.comb += self.z.payload.mask[j].eq(ztile.k0 + j < job.k)
 
-        # Row 0 of a Z leaves in the cycle of the window's last shift (the Z-buffer forwards the
-        # element entering it), the other rows in the PREP phase that follows.
-        last_shift = (zphase == ZPhase.SHIFT) & zbuf.shift & (shifts == D - 1)
-        forward = last_shift & ~first_window
+        # Row 0 of a Z can leave from the window's last shift on (the Z-buffer forwards the element
+        # entering it), the other rows in the PREP phase that follows. The forward does not wait for
+        # the array's enable: while the array stalls, CE H-1 holds the last element, so the forwarded
+        # row is already final; this keeps the memory's grant and response signals out of the path
+        # to the store request (no combinational path from an input port to an output port).
+        last_step = (zphase == ZPhase.SHIFT) & s.dp_window & (shifts == D - 1)
+        last_shift = last_step & zbuf.shift
+        forward = last_step & ~first_window & ~row0_sent
         m.d.comb += [
             zbuf.rd_forward.eq(forward),
             self.z.valid.eq((state != State.IDLE) & (((zphase == ZPhase.PREP) & held_z) | forward)),
@@ -249,7 +269,7 @@ class Engine(wiring.Component):
                 with m.If(zbuf.shift):
                     m.d.sync += shifts.eq(shifts + 1)
                     with m.If(shifts == D - 1):
-                        m.d.sync += [zphase.eq(ZPhase.PREP), held_z.eq(~first_window),
+                        m.d.sync += [zphase.eq(ZPhase.PREP), held_z.eq(~first_window & ~all_sent),
                                      first_window.eq(0)]
                         ytile.advance()
         # Drain (after the phase logic: finishing the last row overrides the held_z set above).
@@ -260,6 +280,11 @@ class Engine(wiring.Component):
             with m.If(ztile.is_last):
                 m.d.comb += self.done.eq(1)
                 m.d.sync += state.eq(State.IDLE)
+        # The forward happens at most once per window (it may come before the window's last shift).
+        with m.If(last_shift):
+            m.d.sync += [row0_sent.eq(0), all_sent.eq(0)]
+        with m.Elif(forward & self.z.ready):
+            m.d.sync += [row0_sent.eq(1), all_sent.eq(ztile.last("r"))]
         return [ytile, ztile]
 
     def _job_control(self, m, s, xbuf, walks):

@@ -7,13 +7,16 @@ The FMA is computed as ``float16(float64(a) * float64(b) + float64(c))``: the pr
 is exact in float64 and no in-range FP16 result is double-rounded, so this is one correct rounding of
 the exact ``a*b + c``; the test-suite proves it against Berkeley SoftFloat.
 """
+from typing import NamedTuple, Optional
+
 import ml_dtypes
 import numpy as np
 
-from redmule_hdl.spec.formats import FP16, format_by_name
+from redmule_hdl.spec.formats import FORMATS, FP16, FpFormat, format_by_name
 from redmule_hdl.spec.ops import GemmOp
 
-__all__ = ["fma", "add", "mul", "minimum", "maximum", "cast", "gemm_op", "is_nan", "to_float", "from_float"]
+__all__ = ["fma", "add", "mul", "minimum", "maximum", "cast", "gemm_op", "is_nan", "to_float", "from_float",
+           "Operands", "check_operands", "check_format"]
 
 _NP_DTYPES = {"fp16": np.float16, "e5m2": ml_dtypes.float8_e5m2, "e4m3": ml_dtypes.float8_e4m3}
 
@@ -157,16 +160,79 @@ def gemm_step(op, x, w, acc):
     return _STEPS[GemmOp.parse(op)](x, w, acc)
 
 
-def _matrix(name, a, fmt, shape=None):
-    a = np.asarray(a)
+class Operands(NamedTuple):
+    """The operands of a GEMM-Op as ``check_operands`` returns them."""
+    op: GemmOp
+    x: np.ndarray           # M x N, in_fmt bits (uint16 or uint8)
+    w: np.ndarray           # N x K, in_fmt bits
+    y: Optional[np.ndarray]  # M x K, out_fmt bits, or None
+    fin: FpFormat
+    fout: FpFormat
+
+
+def check_format(name, fmt):
+    """The ``FpFormat`` of argument ``name`` (a format name or an ``FpFormat``); ValueError otherwise."""
+    try:
+        return format_by_name(fmt)
+    except ValueError:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, FORMATS))} (or an FpFormat), "
+                         f"not {fmt!r}") from None
+
+
+def _matrix(name, a, fmt, fmt_arg):
+    """``a`` as a 2-D array of ``fmt`` bit patterns in the native unsigned dtype of the format
+    (``fmt_arg``: the argument that chose the format, for the message)."""
+    try:
+        a = np.asarray(a)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} must be a 2-D array of {fmt.name} bit patterns ({e})") from None
     if a.ndim != 2:
         raise ValueError(f"{name} must be a 2-D matrix, got shape {a.shape}")
-    if shape is not None and a.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
-    if a.dtype.kind not in "iu" or (a.size and (a.min() < 0 or a.max() >= 1 << fmt.width)):
-        raise ValueError(f"{name} must hold {fmt.name} bit patterns ({fmt.width}-bit unsigned), "
-                         f"got dtype {a.dtype}")
-    return a
+    want = np.dtype(np.uint8 if fmt.width == 8 else np.uint16)
+    if a.dtype.kind != "u" or a.dtype.itemsize != want.itemsize:
+        if a.dtype.kind == "u" and a.dtype.itemsize in (1, 2):
+            hint = f"; {'FP8' if a.dtype.itemsize == 1 else 'FP16'} bit patterns need " \
+                   f"{fmt_arg}={'e5m2' if a.dtype.itemsize == 1 else 'fp16'!r}" \
+                   f"{' or ' + repr('e4m3') if a.dtype.itemsize == 1 else ''}"
+        elif a.dtype.kind == "f":
+            hint = "; golden.from_float rounds float values to bit patterns"
+        else:
+            hint = f"; convert bit patterns with np.asarray({name}, np.{want})"
+        raise ValueError(f"{name} must hold {fmt.name} bit patterns as {want}, not {a.dtype}{hint}")
+    return a.astype(want, copy=False)
+
+
+def check_operands(op, x, w, y=None, *, in_fmt="fp16", out_fmt=None):
+    """Check the operands of GEMM-Op ``op`` as ``gemm_op`` takes them; returns ``Operands``.
+
+    ``op``: see ``GemmOp.parse`` (TypeError for bools, floats and other types, ValueError for an
+    unknown code or name). ``in_fmt``, ``out_fmt``: ``"fp16"``, ``"e5m2"``, ``"e4m3"`` or an
+    ``FpFormat``; ``out_fmt=None`` is ``in_fmt`` (anything else: ValueError). ``x`` (M x N) and ``w``
+    (N x K) are non-empty matrices of ``in_fmt`` bit patterns, ``y`` (M x K, required unless op is
+    matmul, which checks and then ignores it) of ``out_fmt`` bit patterns. The dtype must be the
+    format's: ``uint16`` for FP16, ``uint8`` for FP8 (either byte order). Other dtypes are refused
+    even when their values would fit (a uint8 array is not FP16, an int64 array, e.g. from a Python
+    list, must be converted explicitly): ValueError. Every message starts with the argument's name.
+    """
+    op = GemmOp.parse(op)
+    fin = check_format("in_fmt", in_fmt)
+    fout = fin if out_fmt is None else check_format("out_fmt", out_fmt)
+    x = _matrix("x", x, fin, "in_fmt")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"x must be non-empty, got shape {x.shape}")
+    M, N = x.shape
+    w = _matrix("w", w, fin, "in_fmt")
+    if w.shape[0] != N or w.shape[1] == 0:
+        raise ValueError(f"w must have shape ({N}, K>0) to match x {x.shape}, got {w.shape}")
+    K = w.shape[1]
+    if y is None:
+        if op.uses_y:
+            raise ValueError(f"y (M x K = {M} x {K}) is required by op {op.name.lower()}")
+    else:
+        y = _matrix("y", y, fout, "out_fmt")
+        if y.shape != (M, K):
+            raise ValueError(f"y must have shape {(M, K)} (M x K), got {y.shape}")
+    return Operands(op, x, w, y, fin, fout)
 
 
 def gemm_op(op, x, w, y=None, *, in_fmt="fp16", out_fmt=None):
@@ -174,27 +240,15 @@ def gemm_op(op, x, w, y=None, *, in_fmt="fp16", out_fmt=None):
 
     ``x`` is M x N and ``w`` is N x K in ``in_fmt``; ``y`` is M x K in ``out_fmt`` (default: ``in_fmt``),
     required for every op but matmul. Inputs are widened to FP16, every step is rounded once in FP16,
-    strictly in n order, and Z is rounded once to ``out_fmt``. Returns Z bits (M x K).
+    strictly in n order, and Z is rounded once to ``out_fmt``. Returns Z bits (M x K). The arguments
+    are checked by ``check_operands`` (FP16 bits as uint16, FP8 bits as uint8).
     """
-    op = GemmOp.parse(op)
-    fin = format_by_name(in_fmt)
-    fout = format_by_name(out_fmt if out_fmt is not None else in_fmt)
-    x = _matrix("x", x, fin)
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(f"x must be non-empty, got shape {x.shape}")
+    op, x, w, y, fin, fout = check_operands(op, x, w, y, in_fmt=in_fmt, out_fmt=out_fmt)
     M, N = x.shape
-    w = np.asarray(w)
-    if w.ndim != 2 or w.shape[0] != N or w.shape[1] == 0:
-        raise ValueError(f"w must have shape ({N}, K>0) to match x {x.shape}, got {w.shape}")
-    w = _matrix("w", w, fin)
     K = w.shape[1]
     if op.uses_y:
-        if y is None:
-            raise ValueError(f"op {op.name.lower()} needs y (M x K = {M} x {K})")
-        acc = cast(_matrix("y", y, fout, (M, K)), fout, FP16)
+        acc = cast(y, fout, FP16)
     else:
-        if y is not None:
-            _matrix("y", y, fout, (M, K))   # validated, but matmul starts from +0
         acc = np.zeros((M, K), np.uint16)
     x16 = cast(x, fin, FP16)
     w16 = cast(w, fin, FP16)

@@ -5,6 +5,7 @@ what the controller (``system/controller.py``) computes in hardware, and the tes
 """
 from dataclasses import dataclass
 
+from redmule_hdl.config import Config
 from redmule_hdl.spec.formats import FORMAT_CODES, format_by_name
 from redmule_hdl.spec.ops import GemmOp
 from redmule_hdl.spec.regmap import FIELDS, JobError, Reg
@@ -105,16 +106,20 @@ def resolved_pitches(regs):
             regs[Reg.Z_STRIDE] or k * _size(cfg.out_fmt))
 
 
-def job_error(regs, *, misaligned=True):
-    """The JobError the controller reports for job registers ``regs`` (``{Reg: value}``).
+def job_error(regs, config=None):
+    """The JobError the controller of ``config`` (default ``Config()``) reports for job registers
+    ``regs`` (``{Reg: value}``).
 
     Rules (checked in this order, first fault wins):
     SIZE_ZERO: M, N or K is 0. BAD_OP: op is not a GemmOp. BAD_FORMAT: the input format, or the output
     format when OUT_FMT_EN, is not in ``formats.FORMAT_CODES``. MISALIGNED: X_ADDR, W_ADDR and the
     resolved X and W pitches must be multiples of the input element size, Z_ADDR, Y_ADDR (only when
     Y_SEP and the op reads Y) and the resolved Z pitch multiples of the output element size; without
-    ``misaligned`` every one of them must be a multiple of 4 (word aligned).
+    ``config.misaligned`` every one of them must be a multiple of 4 (word aligned), and so must the
+    offset of every later beat of a row: with D elements of 1 byte (FP8) and D not a multiple of 4, X
+    may not have N > D, and W, Y and Z may not have K > D.
     """
+    config = Config() if config is None else config
     m, k = unpack_mcfg0(regs[Reg.MCFG0])
     n = unpack_mcfg1(regs[Reg.MCFG1])
     cfg = unpack_macfg(regs[Reg.MACFG])
@@ -129,8 +134,13 @@ def job_error(regs, *, misaligned=True):
     outs = [regs[Reg.Z_ADDR], z_pitch]
     if cfg.y_sep and GemmOp(cfg.op).uses_y:
         outs.append(regs[Reg.Y_ADDR])
-    in_align = _size(cfg.in_fmt) if misaligned else 4
-    out_align = _size(cfg.out_fmt) if misaligned else 4
+    in_align = _size(cfg.in_fmt) if config.misaligned else 4
+    out_align = _size(cfg.out_fmt) if config.misaligned else 4
     if any(v % in_align for v in ins) or any(v % out_align for v in outs):
         return JobError.MISALIGNED
+    if not config.misaligned:
+        in_chunk_ok = config.D * _size(cfg.in_fmt) % 4 == 0
+        out_chunk_ok = config.D * _size(cfg.out_fmt) % 4 == 0
+        if (not in_chunk_ok and max(n, k) > config.D) or (not out_chunk_ok and k > config.D):
+            return JobError.MISALIGNED
     return JobError.OK

@@ -1,4 +1,6 @@
 """GEMM-Op codes and FMA modes: the one place these facts live."""
+import numbers
+
 from amaranth.lib import enum
 
 __all__ = ["GemmOp", "FmaMode"]
@@ -24,18 +26,24 @@ class GemmOp(enum.IntEnum, shape=3):
 
     @classmethod
     def parse(cls, op):
-        """Accept a code 0..7, a GemmOp or a lower-case name; ValueError otherwise."""
+        """The GemmOp of a code 0..7 (an int, e.g. a numpy integer), a GemmOp or a name (``"gemm"``; case is
+        ignored). Anything else is a TypeError (bools and floats too: ``True`` or ``1.0`` is not an op),
+        an unknown code or name a ValueError; both messages start with ``op``."""
+        names = ", ".join(o.name.lower() for o in cls)
         if isinstance(op, str):
             try:
                 return cls[op.upper()]
             except KeyError:
-                raise ValueError(f"unknown op {op!r}; expected one of "
-                                 f"{[o.name.lower() for o in cls]}") from None
+                raise ValueError(f"op must be one of {names} or a code 0..{len(cls) - 1}, "
+                                 f"not {op!r}") from None
+        if isinstance(op, bool) or not isinstance(op, numbers.Integral):
+            raise TypeError(f"op must be a GemmOp, a code 0..{len(cls) - 1} or one of {names}, "
+                            f"not {op!r}")
         try:
-            return cls(op)
+            return cls(int(op))
         except ValueError:
-            raise ValueError(f"unknown op code {op!r}; expected 0..{len(cls) - 1}") from None
-
+            raise ValueError(f"op must be a code 0..{len(cls) - 1} (or one of {names}), "
+                             f"not {op!r}") from None
 
 
 class FmaMode(enum.IntEnum, shape=2):

@@ -5,7 +5,7 @@ registers with ``register_placement``, and the min/max unit and the computing el
 ``pipeline`` parameter with ``check_pipeline``.
 """
 
-__all__ = ["CUT_POINTS", "MAX_PIPELINE", "check_pipeline", "register_placement"]
+__all__ = ["CUT_POINTS", "MAX_PIPELINE", "PLACEMENTS", "check_pipeline", "register_placement"]
 
 
 #: Natural cut points of the FMA datapath, in datapath order. A register at a cut point registers
@@ -23,9 +23,43 @@ CUT_POINTS = (
 #: Largest accepted ``pipeline`` value (more registers than cut points double up at cut points).
 MAX_PIPELINE = len(CUT_POINTS) + 1
 
-_PLACEMENT_RULE = (f"pipeline must be an int in 0..{MAX_PIPELINE}; the registers are spread evenly over "
-                   f"the {len(CUT_POINTS) + 1} logic segments separated by the cut points "
-                   f"{', '.join(CUT_POINTS)}")
+#: Registers at each cut point for each ``pipeline`` value, chosen by delay. Each row was measured
+#: by synthesizing the FMA for every placement of that many registers (one register per cut point at
+#: most; 127 netlists, Yosys ``synth -flatten`` with ABC mapping to 2-input gates and MUX2) and taking
+#: the placement whose slowest stage has the fewest gate levels, ties broken by the next-slowest stage:
+#:
+#: ==========  ====================================  ==============================
+#: pipeline    registers after                       gate levels per stage
+#: ==========  ====================================  ==============================
+#: 0           (none)                                185
+#: 1           add                                   98, 51
+#: 2           align, add                            64, 53, 44
+#: 3           align, add, normalize                 63, 44, 27, 26
+#: 4           unpack, align, add, normalize         63, 42, 27, 26, 25
+#: 5           unpack, multiply, align, add, lzc     63, 41, 27, 25, 24, 10
+#: 6           all but normalize                     63, 42, 24, 22, 18, 13, 11
+#: 7           every cut point                       63, 42, 27, 23, 19, 10, 8, 6
+#: 8           every cut point, two after add        (as 7)
+#: ==========  ====================================  ==============================
+#:
+#: The wide add with its conditional negation (63 levels) is one segment that no register can split,
+#: so from 3 registers on the FMA's slowest stage stays at 63 levels: an extra register never makes
+#: the FMA slower (``tests/test_pipeline.py`` re-measures it).
+PLACEMENTS = (
+    (0, 0, 0, 0, 0, 0, 0),
+    (0, 0, 0, 1, 0, 0, 0),
+    (0, 0, 1, 1, 0, 0, 0),
+    (0, 0, 1, 1, 0, 1, 0),
+    (1, 0, 1, 1, 0, 1, 0),
+    (1, 1, 1, 1, 1, 0, 0),
+    (1, 1, 1, 1, 1, 0, 1),
+    (1, 1, 1, 1, 1, 1, 1),
+    (1, 1, 1, 2, 1, 1, 1),
+)
+assert all(len(p) == len(CUT_POINTS) and sum(p) == n for n, p in enumerate(PLACEMENTS))
+
+_PLACEMENT_RULE = (f"pipeline must be an int in 0..{MAX_PIPELINE}; the registers go to the cut points "
+                   f"{', '.join(CUT_POINTS)} as the table PLACEMENTS says")
 
 
 def check_pipeline(pipeline):
@@ -38,17 +72,6 @@ def check_pipeline(pipeline):
 
 
 def register_placement(pipeline):
-    """Registers at each cut point (a tuple aligned with :data:`CUT_POINTS`) for ``pipeline`` stages.
-
-    The ``len(CUT_POINTS)`` cut points split the datapath into ``S = len(CUT_POINTS) + 1`` logic
-    segments. Register ``i`` (1-based) is placed after segment ``round(i * S / (pipeline + 1))``
-    (halves round up), so the ``pipeline + 1`` resulting stages hold equally many segments, give or
-    take one. With ``pipeline = S`` two registers share one cut point.
-    """
-    check_pipeline(pipeline)
-    segments = len(CUT_POINTS) + 1
-    counts = [0] * len(CUT_POINTS)
-    for i in range(1, pipeline + 1):
-        boundary = (2 * i * segments + pipeline + 1) // (2 * (pipeline + 1))
-        counts[boundary - 1] += 1
-    return tuple(counts)
+    """Registers at each cut point (a tuple aligned with :data:`CUT_POINTS`) for ``pipeline`` stages:
+    the row ``PLACEMENTS[pipeline]``, chosen by measured delay."""
+    return PLACEMENTS[check_pipeline(pipeline)]

@@ -94,7 +94,7 @@ REGISTERS = {r.reg: r for r in (
     RegInfo(Reg.CYCLES, Access.RO, 32,
             "cycles of the last finished job: from the cycle it left the queue (= the cycle of the "
             "accepted TRIGGER write when nothing was queued) to the cycle of its evt"),
-    RegInfo(Reg.ERROR, Access.RO, 3, "JobError of the last job started (0 = ok)"),
+    RegInfo(Reg.ERROR, Access.RO, 3, "JobError of the last finished job, refused ones included (0 = ok)"),
 )}
 
 #: The per-context job registers, in offset order.

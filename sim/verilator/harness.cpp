@@ -21,6 +21,8 @@
 //   dump PATH                  write statistics, the request log and the req rises to PATH
 //   rng KEY N                  N draws of random.Random (self-test of the generator)
 //   info                       reply "ok FAST_EDGE PORT_BITS": whether the fast clock edge runs
+//   counts                     reply "ok CYCLE READS WRITES REFUSED BUSY_CYCLES" (no log: cheap)
+//   forget                     drop the request log and the req rises kept so far (long sessions)
 //   quit
 // Replies: "ok VALUE CYCLE LAST_ACCEPT EVT..." (EVT: the evt cycles seen since the previous reply) or
 // "err KIND MESSAGE" with KIND protocol (TcdmProtocolError), timeout (TimeoutError), assert
@@ -225,6 +227,7 @@ public:
     int64_t base, size;
     int latency;
     double p_refuse;
+    bool write_responses = false;   // the memory answers writes too (data: the written bytes inverted)
     PyRandom rng, garbage;
     double draw;
     bool check_stability = true;
@@ -394,6 +397,14 @@ public:
                     if (lo_byte >= 0)
                         for (int i = lo_byte; i < hi_byte; i++)
                             if ((now.be[i >> 3] >> (i & 7)) & 1) dst[i] = now.data[i];
+                    if (write_responses) {
+                        size_t slot = (resp_head + resp_count) % resp_due.size();
+                        if (resp_count == resp_due.size())
+                            throw SimError("assert", "harness: too many responses in flight");
+                        resp_due[slot] = c + latency;
+                        for (int i = 0; i < NBYTES; i++) resp_data[slot * NBYTES + i] = (uint8_t)~now.data[i];
+                        resp_count++;
+                    }
                 }
             } else {
                 refused++;
@@ -462,8 +473,9 @@ static std::vector<uint32_t> parse_key(const std::string& s) {
 
 int main(int argc, char** argv) {
     Verilated::commandArgs(1, argv);
-    if (argc != 8) {
-        std::fprintf(stderr, "usage: %s MEMFILE BASE SIZE LATENCY P_REFUSE GNT_KEY GARBAGE_KEY\n",
+    if (argc != 9) {
+        std::fprintf(stderr,
+                     "usage: %s MEMFILE BASE SIZE LATENCY P_REFUSE GNT_KEY GARBAGE_KEY WRITE_RESPONSES\n",
                      argv[0]);
         return 2;
     }
@@ -478,6 +490,7 @@ int main(int argc, char** argv) {
     close(fd);
 
     Harness h((uint8_t*)map, base, size, latency, p_refuse, parse_key(argv[6]), parse_key(argv[7]));
+    h.write_responses = std::atoi(argv[8]) != 0;
     std::ios::sync_with_stdio(false);
     std::string line;
     while (std::getline(std::cin, line)) {
@@ -517,6 +530,20 @@ int main(int argc, char** argv) {
                     h.tick();
                 }
                 value = h.evt_cycles[target - 1];
+            } else if (cmd == "quiet") {
+                // Tick until busy is low (it is a registered output: no input settles it).
+                uint64_t timeout;
+                in >> timeout;
+                uint64_t start = h.cycle;
+                h.top->eval();
+                while (h.top->busy) {
+                    if (h.cycle - start > timeout)
+                        throw SimError("timeout", "busy still high after " + std::to_string(timeout) +
+                                                      " cycles");
+                    h.tick();
+                    h.top->eval();
+                }
+                value = h.cycle;
             } else if (cmd == "stab") {
                 int v;
                 in >> v;
@@ -541,6 +568,14 @@ int main(int argc, char** argv) {
             } else if (cmd == "info") {
                 std::cout << "ok " << (h.fast_edge ? 1 : 0) << ' ' << PORT_BITS << '\n' << std::flush;
                 continue;
+            } else if (cmd == "counts") {
+                std::cout << "ok " << h.cycle << ' ' << h.reads << ' ' << h.writes << ' ' << h.refused
+                          << ' ' << h.busy_cycles << '\n' << std::flush;
+                continue;
+            } else if (cmd == "forget") {
+                value = h.log.size();
+                std::vector<LogEntry>().swap(h.log);
+                std::vector<uint64_t>().swap(h.req_rises);
             } else if (cmd == "quit") {
                 std::cout << "ok 0\n" << std::flush;
                 break;

@@ -65,12 +65,13 @@ class HarnessStatistics:
 class Harness:
     """A running harness executable ``exe`` serving the memory file ``memfile`` as the bytes
     ``[base, base + size)``, with read ``latency``, refusal probability ``p_refuse`` and the grant and
-    garbage generators of ``seed``. ``wrapper``: an argv prefix to run it under (e.g. ``["perf",
+    garbage generators of ``seed``, answering writes too if ``write_responses``. ``wrapper``: an argv prefix to run it under (e.g. ``["perf",
     "record", "-o", "perf.data"]`` to profile it). Use as a context manager or call ``close()``."""
 
-    def __init__(self, exe, memfile, *, base, size, latency, p_refuse, seed, wrapper=()):
+    def __init__(self, exe, memfile, *, base, size, latency, p_refuse, seed, write_responses=False,
+                 wrapper=()):
         args = [str(exe), str(memfile), str(base), str(size), str(latency), float(p_refuse).hex(),
-                py_random_key(seed), py_random_key(seed ^ 0x5EED)]
+                py_random_key(seed), py_random_key(seed ^ 0x5EED), str(int(bool(write_responses)))]
         self.proc = subprocess.Popen([*wrapper, *args], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1)
 
@@ -111,6 +112,15 @@ class Harness:
     def random(self, seed, n):
         """``n`` draws of ``random.Random(seed).random()`` computed by the harness."""
         return [float.fromhex(v) for v in self._send(f"rng {py_random_key(seed)} {n}")]
+
+    def counts(self):
+        """``(cycle, reads, writes, refused, busy_cycles)`` so far, without the log (cheap)."""
+        return tuple(self.command("counts"))
+
+    def forget(self):
+        """Drop the request log and the ``req`` rises kept so far (a long session keeps none);
+        returns the number of log entries dropped."""
+        return self.command("forget")[0]
 
     def statistics(self):
         """The ``HarnessStatistics`` so far."""

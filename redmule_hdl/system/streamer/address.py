@@ -87,8 +87,7 @@ class WAddress(_Generator):
 
 
 class RowAddress(_Generator):
-    """Y or Z: per tile, per row (Y uses Z's pitch). ``group_last``: the last row of a tile;
-    ``final``: the job's last beat.
+    """Y or Z: per tile, per row (Y uses Z's pitch). ``group_last``: the last row of a tile.
 
     ``chunk_bytes``: bytes of D output elements; ``tile_pitch``: bytes from one m-tile to the next.
     """
@@ -99,7 +98,6 @@ class RowAddress(_Generator):
         self.tile = Signal(32, name=f"{name}_tile")
         self.col = Signal(32, name=f"{name}_col")
         self.group_last = self.walk.last("r")
-        self.final = self.walk.is_last
 
     def _pointers(self):
         return self.tile, self.col, self.cur

@@ -18,11 +18,12 @@ class Arbiter(wiring.Component):
     """Picks the first raised level of ``levels`` (a priority list of ``Source``, highest first).
 
     A request that was raised and not granted is held: ``src`` keeps its source until ``gnt``, so
-    the request never changes while it waits. ``clear`` (job start or abort) drops the hold at the end
-    of the cycle.
+    the request never changes while it waits, not even across an abort (the bus protocols forbid
+    withdrawing a request).
 
-    Ports: ``raised`` (in, one bit per level), ``gnt`` and ``clear`` (in); ``req`` (out: a level is
-    raised or a request is held), ``src`` (out, ``Source``), ``granted`` (out, ``req & gnt``).
+    Ports: ``raised`` (in, one bit per level), ``gnt`` (in); ``req`` (out: a level is raised or a
+    request is held), ``src`` (out, ``Source``), ``granted`` (out, ``req & gnt``), ``holding`` (out:
+    a request raised in an earlier cycle still waits for ``gnt``).
     Parameters: ``levels``, the source of each priority level. Latency: combinational, one register
     for the hold.
     """
@@ -35,15 +36,15 @@ class Arbiter(wiring.Component):
         super().__init__({
             "raised": In(len(levels)),
             "gnt": In(1),
-            "clear": In(1),
             "req": Out(1),
             "src": Out(Source),
             "granted": Out(1),
+            "holding": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        hold = Signal()
+        hold = self.holding
         hold_src = Signal(Source)
         pick = Signal(Source)
         for i, source in enumerate(self.levels):
@@ -54,5 +55,5 @@ class Arbiter(wiring.Component):
             self.req.eq(hold | self.raised.any()),
             self.granted.eq(self.req & self.gnt),
         ]
-        m.d.sync += [hold.eq(self.req & ~self.gnt & ~self.clear), hold_src.eq(self.src)]
+        m.d.sync += [hold.eq(self.req & ~self.gnt), hold_src.eq(self.src)]
         return m

@@ -24,16 +24,19 @@ class ResponsePath(wiring.Component):
     """Matches read responses with their tags and turns them into FP16 beats for the engine.
 
     Ports:
-        issue, tag (in): a read is accepted by the memory in this cycle, with its ``ReadTag``.
+        issue, tag (in): a read (with ``write_responses`` also a write, tagged ``Source.Z``) is
+            accepted by the memory in this cycle, with its ``ReadTag``.
+        orphan (in): the request accepted now was raised before an abort: drop its response.
         r_valid, r_data (in): the memory's in-order responses.
         in_fmt, out_fmt (in, ``ElementFormat``): X and W use ``in_fmt``, Y ``out_fmt``.
         clear (in): job start or abort: the reads in flight at the end of this cycle are dropped when
             their responses arrive.
-        deliver (out, one bit per ``Source``): a response of that stream arrives in this cycle.
+        deliver (out, one bit per ``Source``): a response of that stream arrives in this cycle (for
+            ``Source.Z``: a write's response, which carries no data).
         beat, last (out): its D FP16 elements (shifted by the tag's offset, cast from FP8 if needed)
             and its tag's group-last flag.
-        in_flight (out): reads whose responses have not arrived.
-    Parameters: ``config``; ``depth``, the most reads in flight (the sum of the load credits).
+        in_flight (out): requests whose responses have not arrived.
+    Parameters: ``config``; ``depth``, the most requests in flight (the sum of the credits).
     Storage: a tag FIFO of ``depth`` rounded up to a power of two 5-bit entries.
     """
 
@@ -43,6 +46,7 @@ class ResponsePath(wiring.Component):
         super().__init__({
             "issue": In(1),
             "tag": In(ReadTag),
+            "orphan": In(1),
             "r_valid": In(1),
             "r_data": In(config.port_width),
             "in_fmt": In(ElementFormat),
@@ -71,8 +75,8 @@ class ResponsePath(wiring.Component):
         m.d.sync += level.eq(level + self.issue - resp)
         with m.If(self.clear):
             m.d.sync += drop.eq(level + self.issue - resp)
-        with m.Elif(resp & (drop != 0)):
-            m.d.sync += drop.eq(drop - 1)
+        with m.Else():
+            m.d.sync += drop.eq(drop + (self.issue & self.orphan) - (resp & (drop != 0)))
 
         m.submodules.cast_in = cast_in = Fp8ToFp16(c.D)
         if c.misaligned:

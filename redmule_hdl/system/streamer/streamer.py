@@ -46,18 +46,24 @@ for another: the scheme cannot deadlock.
 Latencies (cycles): ``start`` -> first request: 1. ``r_valid`` -> engine stream ``valid``: 0 (the
 response is forwarded combinationally when the FIFO is empty). Engine ``z.valid`` -> store request:
 0 (combinational; ``z.ready`` is the grant), unless an urgent W request or a request still waiting
-for ``gnt`` goes first. Last store grant -> ``stores_done``: 0 (it rises with the grant); ``idle``
-rises in the next cycle.
+for ``gnt`` goes first. Last store grant -> ``stores_done``: 1 (registered); ``idle`` rises in the
+same cycle unless responses are outstanding.
 
 Combinational paths this costs (for timing closure): ``tcdm.r_valid/r_data`` -> shift -> cast-in ->
 engine stream ``valid/payload`` (and, through the engine's W handshake, its array enable);
 engine ``z.payload`` -> cast-out -> shift -> ``tcdm.data/be``; ``tcdm.gnt`` -> ``z.ready``.
 
-Abort (``abort``, also ``start`` while busy): the port behaves normally in the cycle of the abort (a
-request granted then is accounted for), and at its end every generator, credit, FIFO and the
-request lock are cleared. A request still waiting for ``gnt`` is therefore withdrawn in the next
-cycle: this is the only case in which an ungranted request disappears. Reads in flight are counted
-and their responses discarded when they arrive; ``busy`` stays high until the last one has arrived.
+Write responses (``Config.write_responses``): the memory answers every granted write too, in order
+with the reads. Each write then gets a tag like a read, its response is dropped, and at most
+``z_depth`` writes are in flight (default 2: one store per cycle at a latency of 1).
+
+Abort (``abort``): the port behaves normally in the cycle of the abort (a request granted then is
+accounted for), and at its end every generator, credit and FIFO is cleared. A request still waiting
+for ``gnt`` stays raised with its address, data and byte enables until it is granted (no protocol
+allows withdrawing it); its response, if any, is dropped. The data of a waiting store stays valid
+because the engine, once aborted, neither shifts nor refills its Z-buffer. Responses in flight are
+counted and discarded when they arrive; ``idle`` stays low until the waiting request is granted and
+the last response has arrived, so the next job cannot start before.
 """
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
@@ -78,24 +84,30 @@ class Streamer(wiring.Component):
 
     Ports:
         job (``StreamerJob``), start: a one-cycle ``start`` latches ``job`` and begins it; the first
-            request is raised in the next cycle. The controller guarantees M, N, K >= 1, valid formats,
+            request is raised in the next cycle. ``start`` is allowed while no request waits for its
+            grant (the controller waits for ``idle``; responses of an aborted job may still be in
+            flight, they are dropped). The controller guarantees M, N, K >= 1, valid formats,
             non-zero pitches and (``misaligned=False``) word-aligned beat addresses.
         abort: soft clear (see the module docstring).
-        idle: no job, and no read in flight of an aborted job, is in progress.
-        stores_done: all Z stores of the job are granted; high from the cycle of the last store's
-            grant (combinationally) until the next ``start`` (low while a job's stores are pending).
+        idle: no job, no request waiting for its grant and no response outstanding.
+        stores_done: all Z stores of the job are granted; high from the cycle after the last store's
+            grant until the next ``start`` (low while a job's stores are pending).
         x, w, y (streams out): operand beats for the engine (D FP16 elements).
         z (stream in): result beats from the engine (``data``, ``mask``); ``ready`` is the store's grant.
         tcdm (``TcdmSignature``): the memory port.
     Parameters:
+        config: L, D, port width, ``misaligned``, ``write_responses``.
         x_depth, w_depth, y_depth: FIFO depth (= read credits) of each load stream; default 2, which
             sustains one beat per cycle at a read latency of 1 (``latency + 1`` in general).
+        z_depth: writes in flight with ``write_responses`` (ignored otherwise).
     Storage: ``(x_depth + w_depth + y_depth) * (16*D + 1)`` bits of FIFOs, a tag FIFO of 5-bit entries.
     """
 
-    def __init__(self, config, *, x_depth=2, w_depth=2, y_depth=2):
-        for name, value in (("x_depth", x_depth), ("w_depth", w_depth), ("y_depth", y_depth)):
+    def __init__(self, config, *, x_depth=2, w_depth=2, y_depth=2, z_depth=2):
+        for name, value in (("x_depth", x_depth), ("w_depth", w_depth), ("y_depth", y_depth),
+                            ("z_depth", z_depth)):
             check_int(name, value, 1, 64)
+        self.z_depth = z_depth
         self.config = check_config(config)
         self.depths = {Source.X: x_depth, Source.W: w_depth, Source.Y: y_depth}
         super().__init__({
@@ -157,7 +169,9 @@ class Streamer(wiring.Component):
         # ---- load FIFOs with bypass, and their credits ------------------------------------------------
         loads = {Source.X: self.x, Source.W: self.w, Source.Y: self.y}
         depth = self.depths
-        m.submodules.responses = responses = ResponsePath(c, sum(depth.values()))
+        # With write responses, at most z_depth writes are in flight (their responses are tagged too).
+        in_flight_max = sum(depth.values()) + (self.z_depth if c.write_responses else 0)
+        m.submodules.responses = responses = ResponsePath(c, in_flight_max)
         fifo = {}
         for s, port in loads.items():
             m.submodules[f"{s.name.lower()}_fifo"] = fifo[s] = LoadFifo(c.D, depth[s])
@@ -186,6 +200,12 @@ class Streamer(wiring.Component):
         # ---- arbiter ----------------------------------------------------------------------------------
         want = {s: gen[s].active & (used[s] < depth[s]) for s in loads}
         want[Source.Z] = gen[Source.Z].active & self.z.valid
+        if c.write_responses:
+            z_used = Signal(range(self.z_depth + 1))   # writes whose response has not arrived
+            m.d.sync += z_used.eq(z_used + grant[Source.Z] - responses.deliver[Source.Z.value])
+            with m.If(clear):
+                m.d.sync += z_used.eq(0)
+            want[Source.Z] &= z_used < self.z_depth
         levels = [
             (want[Source.W] & (used[Source.W] == 0), Source.W),
             (want[Source.Z], Source.Z),
@@ -199,7 +219,6 @@ class Streamer(wiring.Component):
         m.d.comb += [
             arbiter.raised.eq(Cat(*(cond for cond, _ in levels))),
             arbiter.gnt.eq(bus.gnt),
-            arbiter.clear.eq(clear),
         ]
         src = arbiter.src
         for s in Source:
@@ -223,12 +242,23 @@ class Streamer(wiring.Component):
             bus.be.eq(Mux(is_store, stores.be, Const((1 << len(bus.be)) - 1, len(bus.be)))),
             bus.data.eq(stores.data),
             self.z.ready.eq(grant[Source.Z]),
-            self.stores_done.eq(~gen[Source.Z].active | (grant[Source.Z] & gen[Source.Z].final)),
+            # Registered (the generator's active bit falls at the end of the last store's grant cycle),
+            # so the memory's gnt does not reach evt in the same cycle.
+            self.stores_done.eq(~gen[Source.Z].active),
         ]
 
         # ---- responses ----------------------------------------------------------------------------------
+        # A request still waiting for its grant when the job is aborted stays raised, unchanged, until
+        # it is granted (the bus protocols forbid withdrawing it); its response is dropped.
+        orphan = Signal()
+        with m.If(self.abort & arbiter.req & ~bus.gnt):
+            m.d.sync += orphan.eq(1)
+        with m.Elif(arbiter.granted):
+            m.d.sync += orphan.eq(0)
+        tracked = arbiter.granted if c.write_responses else arbiter.granted & ~is_store
         m.d.comb += [
-            responses.issue.eq(arbiter.granted & ~is_store),
+            responses.issue.eq(tracked),
+            responses.orphan.eq(orphan),
             responses.tag.src.eq(src),
             responses.tag.off.eq(cur[:2] if c.misaligned else 0),
             responses.tag.last.eq(Mux(src == Source.X, gen[Source.X].group_last,
@@ -240,6 +270,7 @@ class Streamer(wiring.Component):
             responses.clear.eq(clear),
         ]
 
-        busy = Cat(*(g.active for g in gen.values())).any() | (responses.in_flight != 0)
+        busy = (Cat(*(g.active for g in gen.values())).any() | (responses.in_flight != 0)
+                | arbiter.holding)
         m.d.comb += self.idle.eq(~busy)
         return m

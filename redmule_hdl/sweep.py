@@ -1,0 +1,343 @@
+"""Design-space sweep: area, Fmax and workload throughput over a grid of configurations.
+
+``redmule-hdl sweep`` (``main``) evaluates every point of a grid of generator parameters
+(``--grid L=4,8,12 H=2,4 P=1,3 contexts=2 misaligned=true``; default: the 12 points of
+L = 4, 8, 12 x H = 2, 4 x P = 1, 3). For each point (``evaluate``):
+
+* area and timing: ``synth.flow.synthesize`` of the export-mode top (one CE module) in the project's
+  library (kGE, FO4) or ``--liberty FILE`` (um^2, ns); the reg->reg critical path gives the minimum
+  clock period and Fmax. With the project's library Fmax needs an FO4 delay in ps, ``--fo4-ps``
+  (default 99.5 ps, the FO4 delay this project measures on the OSU 0.18 um library);
+* cycles: FP16 GEMM jobs of the workload on the Verilator back end (default: the original's 24
+  regression shapes, ``sim.bench.load_original``; ``--workload FILE``: lines ``M,N,K``), one job
+  per shape, 1-cycle memory, no refused grants, every Z checked bit for bit against ``golden``;
+* derived: GFLOPS at Fmax (``2*sum(M*N*K)`` FLOP in ``sum(cycles)`` cycles), GFLOPS per kGE, CE
+  utilization ``sum(M*N*K) / (L*H*sum(cycles))``.
+
+Results are cached per point in ``DIR/cache/<key>.json``; the key covers the point, the workload,
+the library's text, ``--fo4-ps`` and the sources of ``redmule_hdl``, so a re-run computes only the
+points whose inputs changed. Points run in parallel on local processes (``--jobs``, default the
+number of cores) or, with ``--scheduler ADDRESS``, as one task each on a Dask distributed cluster
+(results gathered back to this process). Outputs: ``DIR/sweep.md`` (table), ``DIR/sweep.json`` and
+``DIR/sweep.png`` (throughput against area, Pareto front marked).
+"""
+import argparse
+import hashlib
+import itertools
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from redmule_hdl.config import Config
+
+__all__ = ["DEFAULT_GRID", "DEFAULT_FO4_PS", "parse_grid", "points", "load_workload", "evaluate",
+           "run_sweep", "pareto_front", "markdown", "chart", "main"]
+
+#: Default grid: 12 configurations.
+DEFAULT_GRID = {"L": [4, 8, 12], "H": [2, 4], "P": [1, 3]}
+#: FO4 delay (ps) used to turn FO4 periods of the project's library into a clock: the OSU 0.18 um
+#: library's FO4 as ``synth.liberty.Library.fo4_delay`` measures it.
+DEFAULT_FO4_PS = 99.5
+_PARAMS = ("L", "H", "P", "contexts", "misaligned", "write_responses")
+
+
+def _value(name, text):
+    if name in ("misaligned", "write_responses"):
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{name} takes true or false, not {text!r}")
+    return int(text)
+
+
+def parse_grid(items):
+    """``["L=4,8", "H=2"]`` -> ``{"L": [4, 8], "H": [2]}`` (defaults for names not given)."""
+    grid = {k: list(v) for k, v in DEFAULT_GRID.items()}
+    for item in items or ():
+        name, sep, values = item.partition("=")
+        if not sep or name not in _PARAMS or not values:
+            raise ValueError(f"grid entries are NAME=V1,V2,... with NAME one of {', '.join(_PARAMS)}; "
+                             f"not {item!r}")
+        grid[name] = [_value(name, v) for v in values.split(",")]
+    return grid
+
+
+def points(grid):
+    """Every combination of the grid as a dict of ``Config`` arguments (invalid ones raise)."""
+    names = list(grid)
+    out = []
+    for values in itertools.product(*(grid[n] for n in names)):
+        params = dict(zip(names, values))
+        Config(**params)          # refuses an invalid point with a ValueError naming the parameter
+        out.append(params)
+    return out
+
+
+def load_workload(path=None):
+    """``[(M, N, K), ...]``: the original's 24 regression shapes, or the lines ``M,N,K`` of ``path``
+    (``#`` comments and blank lines ignored)."""
+    if path is None:
+        from redmule_hdl.sim.bench import load_original
+        return [(M, N, K) for M, N, K, _ in load_original()]
+    shapes = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        try:
+            M, N, K = (int(v) for v in line.replace("x", ",").split(","))
+        except ValueError:
+            raise ValueError(f"{path}:{n}: expected M,N,K, not {line!r}") from None
+        if min(M, N, K) < 1:
+            raise ValueError(f"{path}:{n}: M, N and K must be >= 1")
+        shapes.append((M, N, K))
+    if not shapes:
+        raise ValueError(f"{path}: no M,N,K lines")
+    return shapes
+
+
+def _sources_digest():
+    import redmule_hdl
+    h = hashlib.sha256()
+    root = Path(redmule_hdl.__file__).resolve().parent
+    for base in (root, root.parent / "sim", root.parent / "synth"):
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*.py")):
+            h.update(str(path.relative_to(base.parent)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def cache_key(params, workload, liberty_text, fo4_ps, sources):
+    h = hashlib.sha256(json.dumps([sorted(params.items()), workload, fo4_ps, sources],
+                                  sort_keys=True).encode())
+    h.update((liberty_text or "").encode())
+    return h.hexdigest()[:24]
+
+
+def evaluate(params, workload, liberty=None, fo4_ps=DEFAULT_FO4_PS):
+    """One point: synthesize and time the top, run the workload on Verilator; returns a dict."""
+    import numpy as np
+
+    from redmule_hdl.sim.run import run_job
+    from redmule_hdl.spec import golden
+    from redmule_hdl.synth import blocks
+    from redmule_hdl.synth.flow import synthesize
+
+    t0 = time.monotonic()
+    config = Config(**params)
+    top, design, group = blocks.design(config, "top")
+    rep = synthesize(None, top, liberty=liberty, group=group, design=design)
+    crit = rep.timing.critical
+    period_ns = crit.delay * (fo4_ps / 1000.0) if rep.reference else crit.delay
+    t_synth = time.monotonic() - t0
+    rng = np.random.default_rng(0)
+    cycles = flops = macs = 0
+    exact = True
+    for M, N, K in workload:
+        x = golden.from_float(rng.normal(0.0, 1.0, (M, N)))
+        w = golden.from_float(rng.normal(0.0, 1.0, (N, K)))
+        y = golden.from_float(rng.normal(0.0, 1.0, (M, K)))
+        res = run_job(config, "gemm", x, w, y, backend="verilator")
+        exact &= bool(res.error == 0 and res.guard_ok and np.array_equal(res.z, golden.gemm_op("gemm", x, w, y)))
+        cycles += res.cycles
+        macs += M * N * K
+    flops = 2 * macs
+    kge = rep.kge(rep.total_area())
+    fmax_mhz = 1000.0 / period_ns
+    gflops = flops / (cycles * period_ns)          # FLOP per ns = GFLOPS
+    return {
+        "params": params, "D": config.D, "kge": kge, "cells": rep.area.cells, "ffs": rep.area.ffs,
+        "area": rep.total_area(), "area_unit": "GE" if rep.reference else "library",
+        "period_fo4": rep.fo4s(crit.delay), "period_ns": period_ns, "fmax_mhz": fmax_mhz,
+        "critical_path": {"start": crit.start, "end": crit.end, "depth": crit.depth},
+        "cycles": cycles, "shapes": len(workload), "flops": flops, "gflops": gflops,
+        "gflops_per_kge": gflops / kge, "utilization": macs / (config.L * config.H * cycles),
+        "peak_gflops": 2 * config.L * config.H * fmax_mhz / 1000.0, "bit_exact": exact,
+        "library": rep.library, "seconds": {"synth": t_synth, "total": time.monotonic() - t0},
+    }
+
+
+def _label(params):
+    s = f"{params['L']}x{params['H']}x{params['P']}"
+    extra = [f"{k}={params[k]}" for k in params if k not in ("L", "H", "P")]
+    return s + (f" ({', '.join(extra)})" if extra else "")
+
+
+def run_sweep(grid_points, workload, out, *, liberty=None, fo4_ps=DEFAULT_FO4_PS, jobs=None,
+              scheduler=None, log=print):
+    """Evaluate ``grid_points`` (cached in ``out/cache``), locally or on a Dask cluster; returns the
+    results in grid order."""
+    out = Path(out)
+    cache = out / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    lib_text = Path(liberty).read_text(errors="replace") if liberty else None
+    sources = _sources_digest()
+    results, todo = [None] * len(grid_points), []
+    for i, params in enumerate(grid_points):
+        path = cache / f"{cache_key(params, workload, lib_text, fo4_ps, sources)}.json"
+        if path.is_file():
+            results[i] = json.loads(path.read_text())
+            results[i]["cached"] = True
+        else:
+            todo.append((i, params, path))
+    log(f"sweep: {len(grid_points)} points, {len(grid_points) - len(todo)} cached, {len(todo)} to run "
+        f"({'Dask scheduler ' + scheduler if scheduler else f'{jobs or os.cpu_count()} local processes'}); "
+        f"workload {len(workload)} shapes")
+    t0 = time.monotonic()
+    done = 0
+
+    def finish(i, params, path, res):
+        nonlocal done
+        done += 1
+        res["cached"] = False
+        results[i] = res
+        path.write_text(json.dumps(res, indent=1) + "\n")
+        log(f"  [{done}/{len(todo)}] {_label(params)}: {res['kge']:.1f} kGE, {res['period_fo4']:.1f} FO4 "
+            f"({res['fmax_mhz']:.0f} MHz), {res['cycles']} cycles, {res['gflops']:.2f} GFLOPS, "
+            f"util {100 * res['utilization']:.1f}% ({res['seconds']['total']:.0f} s; "
+            f"{time.monotonic() - t0:.0f} s elapsed)")
+
+    if todo and scheduler:
+        from distributed import Client
+        from distributed import as_completed as dask_completed
+        with Client(scheduler) as client:
+            futures = {client.submit(evaluate, params, workload, liberty, fo4_ps, pure=False): (i, params, path)
+                       for i, params, path in todo}
+            for fut in dask_completed(futures):
+                finish(*futures[fut], fut.result())
+    elif todo:
+        with ProcessPoolExecutor(max_workers=jobs or os.cpu_count()) as pool:
+            futures = {pool.submit(evaluate, params, workload, liberty, fo4_ps): (i, params, path)
+                       for i, params, path in todo}
+            for fut in as_completed(futures):
+                finish(*futures[fut], fut.result())
+    return results
+
+
+def pareto_front(results):
+    """Indices of the points no other point beats in both area (lower) and GFLOPS (higher)."""
+    front = []
+    for i, r in enumerate(results):
+        if not any((o["kge"] <= r["kge"] and o["gflops"] >= r["gflops"]) and
+                   (o["kge"] < r["kge"] or o["gflops"] > r["gflops"]) for o in results):
+            front.append(i)
+    return front
+
+
+def markdown(results, workload, *, fo4_ps, library):
+    front = set(pareto_front(results))
+    ref = results and results[0]["area_unit"] == "GE"
+    lines = [f"Workload: {len(workload)} FP16 GEMM shapes, {sum(M * N * K for M, N, K in workload):,} "
+             f"MACs; library {library}" + (f", FO4 = {fo4_ps} ps" if ref else "") + ".",
+             "",
+             "| L x H x P | D | kGE | FFs | period (FO4) | Fmax (MHz) | cycles | GFLOPS | GFLOPS/kGE "
+             "| util | peak GFLOPS | Pareto |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|"]
+    for i, r in enumerate(results):
+        lines.append(f"| {_label(r['params'])} | {r['D']} | {r['kge']:.1f} | {r['ffs']} | {r['period_fo4']:.1f} "
+                     f"| {r['fmax_mhz']:.0f} | {r['cycles']} | {r['gflops']:.2f} | {r['gflops_per_kge']:.4f} "
+                     f"| {100 * r['utilization']:.1f}% | {r['peak_gflops']:.1f} | {'*' if i in front else ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(path, results, *, title="GFLOPS vs area"):
+    """Scatter of GFLOPS against kGE, Pareto front joined and marked in red, points labelled."""
+    import numpy as np
+
+    from redmule_hdl.sim.chart import Canvas
+    W, Hh = 900, 560
+    c = Canvas(W, Hh)
+    x0, y0, x1, y1 = 90, 60, W - 40, Hh - 70
+    xs = [r["kge"] for r in results]
+    ys = [r["gflops"] for r in results]
+    xmax = max(xs) * 1.1 if xs else 1.0
+    ymax = max(ys) * 1.15 if ys else 1.0
+    axis, grid = (60, 60, 60), (225, 225, 225)
+
+    def px(v):
+        return x0 + (x1 - x0) * v / xmax
+
+    def py(v):
+        return y1 - (y1 - y0) * v / ymax
+
+    for k in range(6):
+        tx, ty = xmax * k / 5, ymax * k / 5
+        c.rect(px(tx), y0, px(tx) + 1, y1, grid)
+        c.rect(x0, py(ty), x1, py(ty) + 1, grid)
+        c.text(px(tx), y1 + 6, f"{tx:.0f}", axis, anchor="center")
+        c.text(x0 - 6, py(ty) - 3, f"{ty:.1f}", axis, anchor="right")
+    c.rect(x0, y0, x0 + 1, y1 + 1, axis)
+    c.rect(x0, y1, x1, y1 + 1, axis)
+    c.text((x0 + x1) / 2, Hh - 30, "AREA (KGE)", axis, anchor="center")
+    c.text(30, (y0 + y1) / 2 + 40, "GFLOPS", axis, vertical=True)
+    c.text(x0, 20, title.upper(), (0, 0, 0), scale=2)
+    front = sorted(pareto_front(results), key=lambda i: xs[i])
+    red, blue = (200, 40, 40), (60, 90, 170)
+    for a, b in zip(front, front[1:]):           # join the front with a line of dots
+        for t in np.linspace(0.0, 1.0, 80):
+            X = px(xs[a] + (xs[b] - xs[a]) * t)
+            Y = py(ys[a] + (ys[b] - ys[a]) * t)
+            c.rect(X - 1, Y - 1, X + 1, Y + 1, red)
+    for i, r in enumerate(results):
+        X, Y = px(xs[i]), py(ys[i])
+        color = red if i in front else blue
+        size = 5 if i in front else 3
+        c.rect(X - size, Y - size, X + size + 1, Y + size + 1, color)
+        c.text(X + 8, Y - 10, _label(r["params"]).split(" ")[0], axis)
+    c.rect(x1 - 190, y0 - 42, x1 - 180, y0 - 32, red)
+    c.text(x1 - 176, y0 - 41, "PARETO FRONT", axis)
+    c.rect(x1 - 190, y0 - 26, x1 - 180, y0 - 16, blue)
+    c.text(x1 - 176, y0 - 25, "OTHER POINTS", axis)
+    c.save(path)
+
+
+def write_outputs(out, results, workload, *, fo4_ps, library):
+    out = Path(out)
+    (out / "sweep.md").write_text(markdown(results, workload, fo4_ps=fo4_ps, library=library))
+    front = pareto_front(results)
+    (out / "sweep.json").write_text(json.dumps({
+        "workload": [list(s) for s in workload], "fo4_ps": fo4_ps, "library": library,
+        "pareto_front": front, "points": results}, indent=1) + "\n")
+    chart(out / "sweep.png", results)
+
+
+def add_arguments(p):
+    p.add_argument("--grid", nargs="+", metavar="NAME=V1,V2", default=None,
+                   help="grid values per parameter (L, H, P, contexts, misaligned, write_responses); "
+                        "default L=4,8,12 H=2,4 P=1,3")
+    p.add_argument("--workload", type=Path, metavar="FILE",
+                   help="lines M,N,K (default: the original's 24 regression shapes)")
+    p.add_argument("--liberty", type=Path, metavar="FILE", help="a real liberty library")
+    p.add_argument("--fo4-ps", type=float, default=DEFAULT_FO4_PS,
+                   help=f"FO4 delay in ps for the project's library (default {DEFAULT_FO4_PS})")
+    p.add_argument("--jobs", type=int, default=None, help="local processes (default: the cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run the points on this Dask distributed scheduler (tcp://host:8786)")
+    p.add_argument("-o", "--output", type=Path, default=Path("redmule-sweep"), metavar="DIR")
+
+
+def main(argv=None, args=None):
+    if args is None:
+        p = argparse.ArgumentParser(prog="redmule-hdl sweep", description=__doc__.split("\n\n")[0])
+        add_arguments(p)
+        args = p.parse_args(argv)
+    pts = getattr(args, "points", None) or points(parse_grid(args.grid))
+    workload = getattr(args, "workload_shapes", None) or load_workload(args.workload)
+    args.output.mkdir(parents=True, exist_ok=True)
+    results = run_sweep(pts, workload, args.output, liberty=args.liberty, fo4_ps=args.fo4_ps,
+                        jobs=args.jobs, scheduler=args.scheduler)
+    library = results[0]["library"] if results else ""
+    write_outputs(args.output, results, workload, fo4_ps=args.fo4_ps, library=library)
+    print(markdown(results, workload, fo4_ps=args.fo4_ps, library=library))
+    print(f"wrote {args.output / 'sweep.md'}, {args.output / 'sweep.json'}, {args.output / 'sweep.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""``redmule-hdl sweep`` (redmule_hdl/sweep.py): a grid of two tiny configurations with a reduced
+workload, run locally (processes) and through a ``dask.distributed.LocalCluster``; the cache, the
+table, the JSON and the Pareto plot."""
+import json
+import shutil
+import struct
+import subprocess
+import sys
+
+import pytest
+
+from redmule_hdl import sweep
+
+GRID = ["L=1,2", "H=2", "P=0", "contexts=1"]
+
+
+@pytest.fixture(scope="module")
+def workload(tmp_path_factory):
+    path = tmp_path_factory.mktemp("wl") / "shapes.txt"
+    path.write_text("# M,N,K\n2,3,2\n3,4,3\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, workload):
+    out = tmp_path_factory.mktemp("sweep")
+    proc = subprocess.run([sys.executable, "-m", "redmule_hdl.cli", "sweep", "--grid", *GRID,
+                           "--workload", str(workload), "--jobs", "2", "-o", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc.stdout
+
+
+def test_grid_and_workload_parsing(workload):
+    grid = sweep.parse_grid(GRID)
+    assert grid == {"L": [1, 2], "H": [2], "P": [0], "contexts": [1]}
+    assert [p["L"] for p in sweep.points(grid)] == [1, 2]
+    assert sweep.load_workload(workload) == [(2, 3, 2), (3, 4, 3)]
+    assert len(sweep.load_workload()) == 24
+    assert len(sweep.points(sweep.parse_grid([]))) == 12
+    with pytest.raises(ValueError, match="NAME=V1"):
+        sweep.parse_grid(["Q=1"])
+    with pytest.raises(ValueError, match="H must"):
+        sweep.points(sweep.parse_grid(["H=0"]))
+
+
+def test_pareto_front():
+    pts = [{"kge": 10, "gflops": 1}, {"kge": 20, "gflops": 3}, {"kge": 25, "gflops": 2},
+           {"kge": 30, "gflops": 4}, {"kge": 10, "gflops": 0.5}]
+    assert sweep.pareto_front(pts) == [0, 1, 3]
+
+
+def test_local_sweep_outputs(local_run):
+    out, stdout = local_run
+    data = json.loads((out / "sweep.json").read_text())
+    pts = data["points"]
+    assert [p["params"]["L"] for p in pts] == [1, 2]
+    for p in pts:
+        assert p["bit_exact"] and p["cycles"] > 0 and p["kge"] > 0 and p["period_fo4"] > 0
+        assert 0 < p["utilization"] <= 1
+        assert p["gflops"] == pytest.approx(p["flops"] / (p["cycles"] * p["period_ns"]))
+        assert p["gflops_per_kge"] == pytest.approx(p["gflops"] / p["kge"])
+        assert p["flops"] == 2 * (2 * 3 * 2 + 3 * 4 * 3)
+    assert pts[1]["kge"] > pts[0]["kge"]              # two rows of CEs cost more than one
+    assert data["pareto_front"]
+    table = (out / "sweep.md").read_text().splitlines()
+    assert sum(1 for ln in table if ln.startswith("| 1x2x0") or ln.startswith("| 2x2x0")) == 2
+    png = (out / "sweep.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (900, 560)
+    assert "[2/2]" in stdout and len(list((out / "cache").glob("*.json"))) == 2
+
+
+def test_rerun_uses_the_cache(local_run, workload):
+    out, _ = local_run
+    lines = []
+    res = sweep.run_sweep(sweep.points(sweep.parse_grid(GRID)), sweep.load_workload(workload), out,
+                          log=lines.append)
+    assert all(r["cached"] for r in res) and "2 cached, 0 to run" in lines[0]
+
+
+def test_dask_local_cluster(local_run, workload, tmp_path):
+    """One point comes from a copied cache entry, the other runs as a task on a LocalCluster."""
+    import distributed  # the sweep extra, which the test extra includes
+    out, _ = local_run
+    pts = sweep.points(sweep.parse_grid(GRID))
+    wl = sweep.load_workload(workload)
+    (tmp_path / "cache").mkdir()
+    first = json.loads((out / "sweep.json").read_text())["points"][0]
+    for f in (out / "cache").glob("*.json"):
+        if json.loads(f.read_text())["params"] == first["params"]:
+            shutil.copy(f, tmp_path / "cache" / f.name)
+    lines = []
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        res = sweep.run_sweep(pts, wl, tmp_path, scheduler=cluster.scheduler_address, log=lines.append)
+    assert "1 cached, 1 to run" in lines[0] and "Dask scheduler" in lines[0]
+    assert res[0]["cached"] and not res[1]["cached"]
+    local = json.loads((out / "sweep.json").read_text())["points"][1]
+    for key in ("cycles", "kge", "period_fo4", "ffs", "cells"):
+        assert res[1][key] == local[key]
