@@ -135,12 +135,16 @@ class Streamer(wiring.Component):
             m.d.sync += job.eq(self.job)
         nonzero = (self.job.m != 0) & (self.job.n != 0) & (self.job.k != 0)
 
-        # L row pitches, used once per m-tile: computed when the job starts (the first m-tile does
-        # not need them).
-        x_lpitch = Signal(32)
-        z_lpitch = Signal(32)
-        with m.If(self.start):
-            m.d.sync += [x_lpitch.eq(self.job.x_pitch * L), z_lpitch.eq(self.job.z_pitch * L)]
+        # L row pitches, used when a walk moves to the next m-tile. They are computed from the latched
+        # job (a register-to-register multiply, off the controller's decode path) and valid from the
+        # second cycle after ``start``: an m-tile of L >= 2 rows takes at least two grants, the first
+        # of which comes in the first cycle after ``start``.
+        if L == 1:
+            x_lpitch, z_lpitch = job.x_pitch, job.z_pitch
+        else:
+            x_lpitch = Signal(32)
+            z_lpitch = Signal(32)
+            m.d.sync += [x_lpitch.eq(job.x_pitch * L), z_lpitch.eq(job.z_pitch * L)]
 
         # ---- address generators, advanced when their request is granted --------------------------
         in_chunk = Mux(job.in_fmt.wide, 2 * D, D)      # bytes of D input elements
