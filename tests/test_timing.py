@@ -12,6 +12,7 @@ from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from redmule_hdl.config import Config
 from redmule_hdl.synth import cells, flow
 from redmule_hdl.synth.liberty import Library
 from redmule_hdl.synth.timing import MAX_FANOUT, Netlist, analyze, io_paths
@@ -181,3 +182,13 @@ def test_timing_agrees_with_opensta(tmp_path):
     assert not rep.reference and 20 < rep.ge_area < 30 and 0.08 < rep.fo4 < 0.12
     theirs = _opensta_period(tmp_path, "fma", OSU018)
     assert rep.timing.critical.delay == pytest.approx(theirs, rel=0.05)
+
+
+@pytest.mark.parametrize("config", [Config(L=2, H=2, P=1),
+                                    Config(L=2, H=3, P=1, misaligned=False, write_responses=True)],
+                         ids=["2x2x1", "2x3x1-narrow-wr"])
+def test_top_has_no_input_to_output_path(config):
+    """No combinational path from an input port to an output port of the exported top: a memory's
+    grant or response must not reach its request, nor evt, in the same cycle."""
+    from redmule_hdl.system.top import RedMulE
+    assert io_paths(RedMulE(config), "top") == []
