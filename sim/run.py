@@ -171,8 +171,8 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
             if not d.evt_cycles:
                 await d.soft_clear(ctx)
                 state["clear"] = d.last_accept
-            # A job whose last store is granted in (or before) the cycle of the accepted SOFT_CLEAR
-            # write finishes: its evt is in that cycle, and there is nothing left to abort.
+            # A job whose evt falls in (or before) the cycle of the accepted SOFT_CLEAR write has
+            # finished: there is nothing left to abort.
             if d.evt_cycles and d.evt_cycles[0] <= state.get("clear", d.evt_cycles[0]):
                 raise ValueError(f"abort_after={abort_after} does not abort the job: it finished "
                                  f"{d.evt_cycles[0] - trigger} cycles after its trigger, before the "
