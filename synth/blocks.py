@@ -15,13 +15,14 @@ BLOCKS = ("top", "engine", "ce", "fma", "xbuf", "wbuf", "zbuf", "streamer", "reg
 def synth_groups(config):
     """Module-name prefixes of ``RedMulE`` mapped to report blocks (the longest prefix wins).
 
-    Blocks: "array (CEs)" (the L*H computing elements: FMA and min/max), "buffers" (X/W/Z buffers),
-    "streamer", "register file", "control" (controller, engine scheduler, top-level glue).
+    Blocks: "array (CEs)" (the L*H computing elements: FMA and min/max), "X-buffer", "W-buffer",
+    "Z-buffer" (the operand buffers, flip-flops: each reported alone), "streamer", "register file",
+    "control" (controller, engine scheduler, top-level glue).
     """
     from redmule_hdl.export import CE_MODULE
     group = {f"engine.ce_{r}_{h}": "array (CEs)" for r in range(config.L) for h in range(config.H)}
     group.update({CE_MODULE: "array (CEs)",
-                  "engine.xbuf": "buffers", "engine.wbuf": "buffers", "engine.zbuf": "buffers",
+                  "engine.xbuf": "X-buffer", "engine.wbuf": "W-buffer", "engine.zbuf": "Z-buffer",
                   "streamer": "streamer", "regfile": "register file",
                   "controller": "control", "engine": "control", "top": "control"})
     return group
@@ -69,7 +70,7 @@ def design(config, block="top"):
         text = (rtlil.convert(Engine(config, ce_module=export.CE_MODULE), name="engine", emit_src=False)
                 + "\n" + rtlil.convert(ComputeElement(config.P), name=export.CE_MODULE, emit_src=False))
         group = {f"ce_{r}_{h}": "array (CEs)" for r in range(config.L) for h in range(config.H)}
-        group.update({export.CE_MODULE: "array (CEs)", "xbuf": "buffers", "wbuf": "buffers",
-                      "zbuf": "buffers", "engine": "control"})
+        group.update({export.CE_MODULE: "array (CEs)", "xbuf": "X-buffer", "wbuf": "W-buffer",
+                      "zbuf": "Z-buffer", "engine": "control"})
         return "engine", text, group
     return block, rtlil.convert(_component(config, block), name=block, emit_src=False), None

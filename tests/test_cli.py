@@ -248,7 +248,8 @@ def test_synth_reports_blocks(tmp_path):
         m = re.match(r"^(.+?)\s+(\d+)\s+(\d+)\s+(\d+)$", line)
         if m:
             rows[m.group(1).strip()] = tuple(map(int, m.groups()[1:]))
-    assert {"array (CEs)", "buffers", "streamer", "register file", "control", "total"} <= set(rows)
+    assert {"array (CEs)", "X-buffer", "W-buffer", "Z-buffer", "streamer", "register file", "control",
+            "total"} <= set(rows)
     assert rows["total"][0] == sum(v[0] for k, v in rows.items() if k != "total")
     assert all(v[0] > 0 for v in rows.values())
     assert (tmp_path / "stat.json").exists()
