@@ -34,8 +34,8 @@ from redmule_hdl.spec.regmap import DIM_BITS, REGISTERS, Reg
 
 from .backend import BACKENDS, GUARD_BYTES, backend_class
 
-__all__ = ["JobArguments", "check_job_arguments", "check_probability", "check_seed", "check_cycles",
-           "check_flag", "check_vcd", "check_dimensions", "MAX_LATENCY", "MAX_SIM_CYCLES",
+__all__ = ["JobArguments", "check_job_arguments", "footprint", "check_probability", "check_seed",
+           "check_cycles", "check_flag", "check_vcd", "check_dimensions", "MAX_LATENCY", "MAX_SIM_CYCLES",
            "ADDRESS_SPACE"]
 
 #: Largest memory read latency in cycles (the Verilator harness keeps one response slot per cycle).
@@ -190,11 +190,17 @@ def _backend_options(backend, options, verilog_flow):
     return options
 
 
+def footprint(rows, cols, elem_bytes, pitch):
+    """Bytes a ``rows`` x ``cols`` matrix spans with rows ``pitch`` bytes apart."""
+    return (rows - 1) * pitch + cols * elem_bytes
+
+
 def _job_memory_bytes(a_rows, pitches, elem_bytes, queue, y_sep):
-    """Upper bound of the bytes ``run_job`` places the job in (guard gaps and alignment included)."""
+    """Upper bound of the bytes ``run_job`` places the job in: each region rounded up to a word and
+    moved by up to 3 bytes inside it (at most 6 bytes of slack), guard gaps included."""
     (M, N, K), (xp, wp, zp), (ies, oes) = a_rows, pitches, elem_bytes
-    regions = [(M - 1) * xp + N * ies, (N - 1) * wp + K * ies]
-    regions += [(M - 1) * zp + K * oes] * (queue * (2 if y_sep else 1))
+    regions = [footprint(M, N, ies, xp), footprint(N, K, ies, wp)]
+    regions += [footprint(M, K, oes, zp)] * (queue * (2 if y_sep else 1))
     return GUARD_BYTES + sum(r + 6 + GUARD_BYTES for r in regions)
 
 

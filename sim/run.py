@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from redmule_hdl.spec.jobs import job_registers
-from redmule_hdl.spec.regmap import JobError, Reg
+from redmule_hdl.spec.regmap import Reg
 
-from .arguments import check_job_arguments
+from .arguments import check_job_arguments, footprint
 from .backend import BACKENDS, GUARD_BYTES, make_backend
 
 __all__ = ["run_job", "JobResult", "JobRun", "BACKENDS"]
@@ -49,10 +49,6 @@ class JobResult:
     refused: int = 0
     regs: list = field(default_factory=list)    # the job registers programmed, per job
 
-    @property
-    def ok(self):
-        return self.error == JobError.OK
-
 
 class _Allocator:
     """Places byte regions one after the other with guard gaps; start offsets inside a word vary
@@ -69,10 +65,6 @@ class _Allocator:
             addr += self.rng.choice(range(0, 4, elem_bytes))
         self.top = addr + nbytes + GUARD_BYTES
         return addr
-
-
-def _footprint(rows, cols, es, pitch):
-    return (rows - 1) * pitch + cols * es
 
 
 def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0, latency=1, seed=0,
@@ -122,12 +114,12 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
 
     rng = random.Random(seed)
     alloc = _Allocator(rng, config.misaligned)
-    x_addr = alloc.take(_footprint(M, N, ies, xp), ies)
-    w_addr = alloc.take(_footprint(N, K, ies, wp), ies)
+    x_addr = alloc.take(footprint(M, N, ies, xp), ies)
+    w_addr = alloc.take(footprint(N, K, ies, wp), ies)
     copies = []   # (z_addr, y_addr or None)
     for _ in range(queue):
-        z_addr = alloc.take(_footprint(M, K, oes, zp), oes)
-        y_addr = alloc.take(_footprint(M, K, oes, zp), oes) if y_sep else None
+        z_addr = alloc.take(footprint(M, K, oes, zp), oes)
+        y_addr = alloc.take(footprint(M, K, oes, zp), oes) if y_sep else None
         copies.append((z_addr, y_addr))
 
     if write_responses is None:
