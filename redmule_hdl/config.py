@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from redmule_hdl.spec.pipeline import MAX_PIPELINE
 from redmule_hdl.spec.schedule import Schedule
 
-__all__ = ["Config", "check_config", "check_int"]
+__all__ = ["Config", "check_config", "check_int", "fp8_beats_word_aligned"]
 
 
 def check_int(name, value, lo, hi=None):
@@ -84,8 +84,8 @@ class Config:
 
     @property
     def narrow_fp8_ok(self):
-        """FP8 jobs can run: always with ``misaligned``, else only if D FP8 bytes are whole words."""
-        return self.misaligned or self.D % 4 == 0
+        """FP8 rows of several beats can be moved (``fp8_beats_word_aligned``)."""
+        return fp8_beats_word_aligned(self.misaligned, self.D)
 
     @property
     def port_words(self):
@@ -116,6 +116,13 @@ class Config:
 
     def __str__(self):
         return f"{self.L}x{self.H}x{self.P}"
+
+
+def fp8_beats_word_aligned(misaligned, D):
+    """Whether the later beats of an FP8 row can be moved: a row's beats start D bytes apart, which
+    only a port with the shifter (``misaligned``) can take unless D is a multiple of 4. (FP16 beats,
+    2*D bytes apart, are always whole words: ``Config`` refuses an odd D without the shifter.)"""
+    return misaligned or D % 4 == 0
 
 
 def check_config(config):

@@ -138,9 +138,8 @@ def job_error(regs, config=None):
     out_align = _size(cfg.out_fmt) if config.misaligned else 4
     if any(v % in_align for v in ins) or any(v % out_align for v in outs):
         return JobError.MISALIGNED
-    if not config.misaligned:
-        in_chunk_ok = config.D * _size(cfg.in_fmt) % 4 == 0
-        out_chunk_ok = config.D * _size(cfg.out_fmt) % 4 == 0
-        if (not in_chunk_ok and max(n, k) > config.D) or (not out_chunk_ok and k > config.D):
+    if not config.narrow_fp8_ok:
+        in_fp8, out_fp8 = _size(cfg.in_fmt) == 1, _size(cfg.out_fmt) == 1
+        if (in_fp8 and max(n, k) > config.D) or (out_fp8 and k > config.D):
             return JobError.MISALIGNED
     return JobError.OK

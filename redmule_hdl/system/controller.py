@@ -3,7 +3,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.config import check_int
+from redmule_hdl.config import check_int, fp8_beats_word_aligned
 from redmule_hdl.interfaces import (CeControl, ElementFormat, EngineJob, JobRegs, StreamerJob, ce_control,
                                     element_format)
 from redmule_hdl.spec.formats import FORMAT_CODES
@@ -76,9 +76,8 @@ def decode_job(m, regs, *, misaligned, D):
     in_bits = (sjob.x_addr | sjob.w_addr | sjob.x_pitch | sjob.w_pitch)[:2]
     out_bits = (sjob.z_addr | sjob.z_pitch | y_checked)[:2]
     bad_align = ((in_bits & in_mask) != 0) | ((out_bits & out_mask) != 0)
-    if not misaligned and D % 4:
-        # A row's later beats start D elements apart: with FP8 they would start inside a word,
-        # which the narrow port cannot read or write.
+    if not fp8_beats_word_aligned(misaligned, D):
+        # A row's later FP8 beats would start inside a word, which the narrow port cannot move.
         more_k = kk > D
         bad_align = bad_align | (~in_fmt.wide & ((nn > D) | more_k)) | (~out_fmt.wide & more_k)
 
