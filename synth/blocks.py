@@ -69,8 +69,9 @@ def design(config, block="top"):
         from redmule_hdl.engine.engine import Engine
         text = (rtlil.convert(Engine(config, ce_module=export.CE_MODULE), name="engine", emit_src=False)
                 + "\n" + rtlil.convert(ComputeElement(config.P), name=export.CE_MODULE, emit_src=False))
-        group = {f"ce_{r}_{h}": "array (CEs)" for r in range(config.L) for h in range(config.H)}
-        group.update({export.CE_MODULE: "array (CEs)", "xbuf": "X-buffer", "wbuf": "W-buffer",
-                      "zbuf": "Z-buffer", "engine": "control"})
+        # The top's blocks below ``engine.``, seen from the engine.
+        group = {name[len("engine."):]: block for name, block in synth_groups(config).items()
+                 if name.startswith("engine.")}
+        group.update({export.CE_MODULE: "array (CEs)", "engine": "control"})
         return "engine", text, group
     return block, rtlil.convert(_component(config, block), name=block, emit_src=False), None
