@@ -24,6 +24,13 @@ class _Generator:
         """Statements that begin a job at byte address ``base``."""
         return [self.active.eq(active), *self.walk.reset(), *(p.eq(base) for p in self._pointers())]
 
+    def advance(self):
+        """Step to the next beat (adds ``sync`` statements to the current ``m.If`` context)."""
+        self.walk.advance()
+        self._move_pointers()
+        with self._m.If(self.walk.is_last):
+            self._m.d.sync += self.active.eq(0)
+
 
 class XAddress(_Generator):
     """X: per tile, per n-chunk of D elements, per row. ``group_last``: the last row of a chunk.
@@ -41,9 +48,8 @@ class XAddress(_Generator):
     def _pointers(self):
         return self.tile, self.chunk, self.cur
 
-    def advance(self):
+    def _move_pointers(self):
         m, walk = self._m, self.walk
-        walk.advance()
         with m.If(walk.steps("r")):
             m.d.sync += self.cur.eq(self.cur + self._job.x_pitch)
         with m.Elif(walk.steps("n0")):
@@ -54,8 +60,6 @@ class XAddress(_Generator):
         with m.Else():
             next_tile = self.tile + self._tile_pitch
             m.d.sync += [self.tile.eq(next_tile), self.chunk.eq(next_tile), self.cur.eq(next_tile)]
-            with m.If(walk.is_last):
-                m.d.sync += self.active.eq(0)
 
 
 class WAddress(_Generator):
@@ -72,9 +76,8 @@ class WAddress(_Generator):
     def _pointers(self):
         return self.col, self.cur
 
-    def advance(self):
+    def _move_pointers(self):
         m, walk = self._m, self.walk
-        walk.advance()
         with m.If(walk.steps("n")):
             m.d.sync += self.cur.eq(self.cur + self._job.w_pitch)
         with m.Elif(walk.steps("k0")):
@@ -82,8 +85,6 @@ class WAddress(_Generator):
             m.d.sync += [self.col.eq(next_col), self.cur.eq(next_col)]
         with m.Else():
             m.d.sync += [self.col.eq(self._job.w_addr), self.cur.eq(self._job.w_addr)]
-            with m.If(walk.is_last):
-                m.d.sync += self.active.eq(0)
 
 
 class RowAddress(_Generator):
@@ -102,9 +103,8 @@ class RowAddress(_Generator):
     def _pointers(self):
         return self.tile, self.col, self.cur
 
-    def advance(self):
+    def _move_pointers(self):
         m, walk = self._m, self.walk
-        walk.advance()
         with m.If(walk.steps("r")):
             m.d.sync += self.cur.eq(self.cur + self._job.z_pitch)
         with m.Elif(walk.steps("k0")):
@@ -113,5 +113,3 @@ class RowAddress(_Generator):
         with m.Else():
             next_tile = self.tile + self._tile_pitch
             m.d.sync += [self.tile.eq(next_tile), self.col.eq(next_tile), self.cur.eq(next_tile)]
-            with m.If(walk.is_last):
-                m.d.sync += self.active.eq(0)
