@@ -9,7 +9,8 @@ per shape our cycles (the CYCLES register: accepted trigger to evt, as the origi
 original's, their ratio, the compute bound C and the port bound B (``Config.compute_bound``/``port_bound``), the overhead
 ``cycles - max(C, B)``, CE utilization ``M*N*K / (L*H*cycles)`` (ours and the original's) and whether Z
 is bit-exact against ``redmule_hdl.golden``; then the simulator speed (simulated cycles per second of
-the harness, best of ``repeat`` runs) on 96x96x96 and 128x128x128.
+the harness, best of ``repeat`` runs) on 96x96x96 and 128x128x128; and (Verilator) streams of 16
+queued copies of 12x16x16, 24x16x16 and 48x48x48 (``run_queue_bench``).
 """
 import csv
 import sys
@@ -29,6 +30,9 @@ __all__ = ["ORIGINAL_CSV", "load_original", "run_bench", "main"]
 ORIGINAL_CSV = Path(__file__).parent / "data" / "original-cycles.csv"
 ORIGINAL_CONFIG = Config(L=12, H=4, P=3)
 SPEED_SHAPES = ((96, 96, 96), (128, 128, 128))
+#: Shapes of the queued-jobs streams: a cluster offloading tiles of a large GEMM one after another.
+QUEUE_SHAPES = ((12, 16, 16), (24, 16, 16), (48, 48, 48))
+QUEUE_COPIES = 16
 
 
 @dataclass
@@ -112,6 +116,67 @@ def run_bench(config=None, *, backend="verilator", repeat=3, seed=0, shapes=None
             log(f"  speed {M}x{N}x{K}: {best[0]} simulated cycles in {best[1] * 1e3:.1f} ms = "
                 f"{best[0] / best[1]:,.0f} cycles/s")
     return results, speed, build_seconds
+
+
+@dataclass
+class QueueResult:
+    M: int
+    N: int
+    K: int
+    copies: int
+    span: int           # cycles from the first job's trigger to the last job's evt
+    steady: int         # cycles between the evts of consecutive jobs, most common value
+    first: int          # CYCLES of the first job
+    C: int
+    B: int
+    bit_exact: bool
+
+    @property
+    def per_job(self):
+        return self.span / self.copies
+
+
+def run_queue_bench(config, *, shapes=QUEUE_SHAPES, copies=QUEUE_COPIES, in_fmt="fp16",
+                    backend="verilator", seed=0, log=print):
+    """``copies`` queued copies of an FP16 (or ``in_fmt`` in and out) GEMM per shape, through the
+    job contexts as a driver offloads them: returns one ``QueueResult`` per shape."""
+    from .run import run_job
+    rng = np.random.default_rng(seed)
+    results = []
+    for M, N, K in shapes:
+        x, w, y = (golden.from_float(rng.normal(0.0, 1.0, shape), in_fmt)
+                   for shape in ((M, N), (N, K), (M, K)))
+        res = run_job(config, "gemm", x, w, y, in_fmt=in_fmt, queue=copies, backend=backend, seed=seed)
+        expected = golden.gemm_op("gemm", x, w, y, in_fmt=in_fmt)
+        exact = all(run.error == 0 and np.array_equal(run.z, expected) for run in res.runs) and res.guard_ok
+        gaps = [b.evt_cycle - a.evt_cycle for a, b in zip(res.runs, res.runs[1:])]
+        steady = max(set(gaps), key=gaps.count)
+        r = QueueResult(M, N, K, copies, res.runs[-1].evt_cycle - res.runs[0].trigger_cycle, steady,
+                        res.runs[0].cycles, config.compute_bound(M, N, K),
+                        config.port_bound(M, N, K, uses_y=True), bool(exact))
+        results.append(r)
+        log(f"  {copies} x {M}x{N}x{K} queued: {r.span} cycles, {r.per_job:.1f} per job, steady "
+            f"{r.steady} (C {r.C}, B {r.B}), bit-exact {'yes' if exact else 'NO'}")
+    return results
+
+
+def queue_markdown(config, results, in_fmt="fp16"):
+    lines = [
+        f"## Queued jobs on {config} ({in_fmt} GEMM)",
+        "",
+        f"{results[0].copies if results else QUEUE_COPIES} copies of each job offloaded one after another "
+        "through the job contexts (`run_job(..., queue=n)`: the driver programs the next context as "
+        "soon as one is free and reads CYCLES/ERROR after each evt). span = trigger of the first to "
+        "evt of the last; steady = cycles between consecutive evts (most common value); first = "
+        "CYCLES of the first job; target: steady <= max(C, B) + 10.",
+        "",
+        "| M | N | K | span | per job | steady | first | C | B | max(C,B)+10 | bit-exact |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for r in results:
+        lines.append(f"| {r.M} | {r.N} | {r.K} | {r.span} | {r.per_job:.1f} | {r.steady} | {r.first} | "
+                     f"{r.C} | {r.B} | {max(r.C, r.B) + 10} | {'yes' if r.bit_exact else '**no**'} |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown(config, results, speed, build_seconds, backend):
@@ -218,9 +283,11 @@ def main(argv=None, *, config=None, output=None, backend="verilator", repeat=3, 
     output.mkdir(parents=True, exist_ok=True)
     print(f"Benchmark of RedMulE {config} ({backend}) on {len(rows)} of the original's shapes; "
           f"{config_summary(config)}", flush=True)
-    results, speed, build_seconds = run_bench(config, backend=backend, repeat=repeat, shapes=rows,
-                                              log=lambda *a: print(*a, flush=True))
+    log = lambda *a: print(*a, flush=True)     # noqa: E731
+    results, speed, build_seconds = run_bench(config, backend=backend, repeat=repeat, shapes=rows, log=log)
     text = markdown(config, results, speed, build_seconds, backend)
+    if backend == "verilator":     # 16 copies of 48x48x48 take minutes in the Amaranth simulator
+        text += "\n" + queue_markdown(config, run_queue_bench(config, backend=backend, log=log))
     (output / "bench.md").write_text(text)
     chart(output / "bench.png", config, results)
     print()

@@ -39,9 +39,10 @@ class Dut(Elaboratable):
 class Harness:
     """Runs a bench against Dut; a background process plays engine and streamer.
 
-    The fake engine is idle (``job.ready``) unless running; a started job's last store is granted
-    ``latency`` cycles after its start (engine ``done`` pulse, ``stores_done`` from the next cycle, as
-    the streamer registers it), so its evt comes ``latency + 1`` cycles after the start.
+    The fake engine and streamer hold up to two jobs; a started job's last store is granted
+    ``latency`` cycles after its start, and the streamer's ``stored`` pulse follows one cycle later
+    (jobs finish in order, at least one cycle apart), so a job alone has its evt ``latency + 1``
+    cycles after its start.
     """
 
     def __init__(self, config, latency=5):
@@ -58,12 +59,12 @@ class Harness:
         drv = PeriphDriver(dut.regfile.periph, evt=c.evt)
 
         async def fake(ctx):
-            cycle, busy_until = 0, None
-            ctx.set(c.streamer_idle, 1)
-            ctx.set(c.engine_job.ready, 1)
+            cycle, stored_at = 0, []     # the cycle of each running job's stored pulse, in order
             while True:
-                ctx.set(c.engine_done, busy_until is not None and cycle == busy_until)
-                ctx.set(c.stores_done, busy_until is not None and cycle > busy_until)
+                ctx.set(c.engine_job.ready, len(stored_at) < 2)
+                ctx.set(c.streamer_ready, len(stored_at) < 2)
+                ctx.set(c.streamer_idle, not stored_at)
+                ctx.set(c.stored, bool(stored_at) and cycle == stored_at[0])
                 _, _, start, ev, ab, valid, sjob, ejob = await ctx.tick().sample(
                     c.start, c.evt, c.abort, c.engine_job.valid, c.sjob, c.engine_job.payload)
                 if start:
@@ -77,15 +78,14 @@ class Harness:
                     got["engine"]["ce"] = {f: int(getattr(ejob.ce, f)) for f in
                                            ("mode", "compare_first", "inner_max", "outer_max")}
                     self.starts.append((cycle, got))
-                    busy_until = cycle + self.latency
-                    ctx.set(c.engine_job.ready, 0)
+                    stored_at.append(max(cycle + self.latency + 1, stored_at[-1] + 1 if stored_at else 0))
                 if ev:
                     self.evts.append(cycle)
+                    if stored_at and cycle == stored_at[0]:
+                        stored_at.pop(0)
                 if ab:
                     self.aborts.append(cycle)
-                if ev or ab:
-                    busy_until = None
-                    ctx.set(c.engine_job.ready, 1)
+                    stored_at.clear()
                 cycle += 1
 
         async def main(ctx):
@@ -232,8 +232,9 @@ def test_decode_matches_model_on_random_jobs():
 
 
 def test_queue_back_to_back_and_cycles():
-    """Two contexts queued: the second starts the cycle after the first's evt; CYCLES counts from
-    the dequeue for the queued job and from the trigger for the first."""
+    """Two contexts queued: the second starts in the cycle after its trigger, while the first runs
+    (two jobs in flight); each CYCLES counts from its own start (the trigger for the first) to its evt,
+    and the evts come in order."""
     h = Harness(Config(L=2, H=2, P=1), latency=30)
 
     async def bench(ctx, d):
@@ -241,22 +242,70 @@ def test_queue_back_to_back_and_cycles():
         triggers = []
         for i in range(2):
             await d.acquire(ctx)
-            await d.program(ctx, regs_of(m=i + 1))
+            await d.program(ctx, regs_of(m=i + 1, z_addr=0x3000 + 0x1000 * i))
             triggers.append(await d.trigger(ctx))
+        h.trigger_cycles = triggers
         assert await d.read(ctx, Reg.STATUS) == 0b11
+        await d.idle(ctx, 2)
+        assert await d.read(ctx, Reg.RUNNING_JOB) == 1
         assert ctx.get(h.dut.ctrl.abort) == 0
         e1 = await d.wait_evt(ctx)
         assert await d.read(ctx, Reg.CYCLES) == e1 - triggers[0] == 31
-        assert await d.read(ctx, Reg.RUNNING_JOB) == 1
+        assert await d.read(ctx, Reg.STATUS) == 0b10
         e2 = await d.wait_evt(ctx)
-        assert await d.read(ctx, Reg.CYCLES) == 31 and e2 == e1 + 1 + 31
+        assert await d.read(ctx, Reg.CYCLES) == 31 and e2 < e1 + 31
         assert await d.read(ctx, Reg.FINISHED) == 2
         assert await d.read(ctx, Reg.STATUS) == 0
 
     h.run(bench)
     (s1, j1), (s2, j2) = h.starts
     assert j1["m"] == 1 and j2["m"] == 2
-    assert s2 == h.evts[0] + 1
+    # Started two cycles after its trigger (its read-after-write check), while the first ran.
+    assert s2 < h.evts[0] and s2 - h.trigger_cycles[1] == 2
+
+
+@pytest.mark.parametrize("reads", ["y", "x", "w"])
+def test_job_reading_the_running_jobs_z_waits_for_it(reads):
+    """A queued job that reads any byte of the running job's Z (as Y in place, as X, as W) starts only
+    after that job's evt; one that reads right after the end of that Z starts beside it."""
+    for touch, beside in ((0, False), (1, True)):
+        h = Harness(Config(L=2, H=2, P=1), latency=30)
+        first = regs_of(m=3, k=4, z_addr=0x3000)          # Z: 0x3000 .. 0x3000 + 2*8 + 8 (exclusive)
+        end = 0x3000 + 2 * 8 + 8
+        key = {"y": "y_addr", "x": "x_addr", "w": "w_addr"}[reads]
+        second = regs_of(**{**dict(m=2, k=4, z_addr=0x5000, y_addr=0x6000),
+                            key: end if touch else end - 2})
+
+        async def bench(ctx, d):
+            await d.soft_clear(ctx)
+            for regs in (first, second):
+                await d.acquire(ctx)
+                await d.program(ctx, regs)
+                await d.trigger(ctx)
+            await d.wait_evt(ctx, count=2 - len(d.evt_cycles))
+
+        h.run(bench)
+        assert (h.starts[1][0] < h.evts[0]) == beside, (reads, touch)
+        if not beside:
+            assert h.starts[1][0] == h.evts[0] + 1
+
+
+def test_third_job_waits_for_a_free_slot():
+    """Three contexts: two jobs run at once; the third starts the cycle after the first's evt."""
+    h = Harness(Config(L=2, H=2, P=1, contexts=3), latency=30)
+
+    async def bench(ctx, d):
+        await d.soft_clear(ctx)
+        for i in range(3):
+            await d.acquire(ctx)
+            await d.program(ctx, regs_of(m=i + 1, z_addr=0x3000 + 0x1000 * i))
+            await d.trigger(ctx)
+        await d.wait_evt(ctx, count=3 - len(d.evt_cycles))
+        assert await d.read(ctx, Reg.FINISHED) == 3
+
+    h.run(bench)
+    assert [j["m"] for _, j in h.starts] == [1, 2, 3]
+    assert h.starts[1][0] < h.evts[0] and h.starts[2][0] == h.evts[0] + 1
 
 
 def test_soft_clear_aborts_and_next_job_runs():

@@ -8,7 +8,7 @@ from amaranth.hdl import UnusedElaboratable
 
 from redmule_hdl.config import Config
 from redmule_hdl.engine.engine import Engine
-from redmule_hdl.sim.engine_runner import run_engine
+from redmule_hdl.sim.engine_runner import run_engine, run_engine_jobs
 from redmule_hdl.spec import golden
 from redmule_hdl.spec.ops import GemmOp
 
@@ -106,3 +106,41 @@ def test_unsupported_parameters_are_refused():
             Engine({"L": 2})
         del info
         gc.collect()
+
+
+# ---- jobs in a row -------------------------------------------------------------------------------
+
+def check_jobs(config, specs, *, seed=0, stall=0.0):
+    """Run ``specs`` (``(op, M, N, K)``) through the engine back to back; every Z bit-exact."""
+    rng = np.random.default_rng(seed)
+    jobs = []
+    for op, M, N, K in specs:
+        op = GemmOp.parse(op)
+        x, w, y = (random_matrix(rng, shape, special_fraction=0.1) for shape in ((M, N), (N, K), (M, K)))
+        jobs.append((op, x, w, y if op.uses_y else None))
+    results = run_engine_jobs(config, jobs, stall=stall, seed=seed)
+    for i, ((op, x, w, y), result) in enumerate(zip(jobs, results)):
+        expected = golden.gemm_op(op, x, w, y)
+        bad = np.argwhere(result.z != expected)
+        assert bad.size == 0, f"job {i} ({op.name}): {len(bad)} outputs differ, first at {tuple(bad[0])}"
+    return results
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.3])
+def test_jobs_in_a_row_with_mixed_ops_and_shapes(stall):
+    """Same-op jobs follow each other in the array (GEMM and MATMUL share the CE control); a change
+    of op flushes first. Every shape class: one tile, leftovers, several m- and k-tiles, N < H."""
+    specs = [("gemm", 3, 5, 4), ("matmul", 2, 3, 9), ("gemm", 5, 1, 3), ("addmax", 3, 4, 5),
+             ("addmax", 1, 2, 2), ("minmax", 4, 6, 3), ("gemm", 2, 2, 2), ("gemm", 5, 7, 6)]
+    check_jobs(SMALL, specs, seed=3, stall=stall)
+
+
+def test_identical_jobs_cost_their_compute_bound_each():
+    """A stream of identical jobs whose operands keep up: after the first, each job adds exactly its
+    compute bound C (the tiles of the next job follow without a gap)."""
+    config = Config(L=2, H=2, P=1)
+    M, N, K = 4, 8, 8
+    results = check_jobs(config, [("gemm", M, N, K)] * 4, seed=5)
+    C = config.compute_bound(M, N, K)
+    gaps = [b.cycles - a.cycles for a, b in zip(results, results[1:])]
+    assert gaps == [C] * 3, (gaps, C)

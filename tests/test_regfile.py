@@ -117,7 +117,8 @@ def test_contexts_queue_and_finished():
         ctx.set(rf.head.ready, 1)
         await d.idle(ctx)
         ctx.set(rf.head.ready, 0)
-        assert not ctx.get(rf.head.valid)                         # context 0 running
+        # Context 0 runs; context 1 may start beside it.
+        assert ctx.get(rf.head.valid) and ctx.get(rf.head.payload.x_addr) == 0x2000
         assert await d.read(ctx, Reg.RUNNING_JOB) == 0
         ctx.set(rf.finish, 1)
         await d.idle(ctx)
@@ -142,6 +143,38 @@ def test_contexts_queue_and_finished():
         assert [x for _, x in seen] == [0x1000, 0x2000]
 
     run(rf, bench, monitor)
+
+
+def test_two_contexts_run_at_once_and_finish_in_order():
+    rf = RegFile(contexts=2)
+
+    async def bench(ctx, d):
+        for i in range(2):
+            await d.acquire(ctx)
+            await d.write(ctx, Reg.X_ADDR, 0x1000 * (i + 1))
+            await d.trigger(ctx)
+        ctx.set(rf.head.ready, 1)
+        await d.idle(ctx, 2)                 # both start, one per cycle
+        ctx.set(rf.head.ready, 0)
+        assert not ctx.get(rf.head.valid)    # nothing left queued: both contexts run
+        assert await d.read(ctx, Reg.RUNNING_JOB) == 1
+        assert await d.read(ctx, Reg.STATUS) == 0b11
+        ctx.set(rf.finish, 1)                # the oldest (context 0) finishes first
+        await d.idle(ctx)
+        ctx.set(rf.finish, 0)
+        assert await d.read(ctx, Reg.STATUS) == 0b10
+        assert not ctx.get(rf.head.valid)
+        assert await d.acquire(ctx) == 0     # context 0 is free and programmable again
+        await d.write(ctx, Reg.X_ADDR, 0x3000)
+        await d.trigger(ctx)
+        assert ctx.get(rf.head.valid) and ctx.get(rf.head.payload.x_addr) == 0x3000
+        ctx.set(rf.finish, 1)
+        await d.idle(ctx)
+        ctx.set(rf.finish, 0)
+        assert await d.read(ctx, Reg.STATUS) == 0b01
+        assert await d.read(ctx, Reg.FINISHED) == 2
+
+    run(rf, bench)
 
 
 def test_trigger_presents_head_in_the_same_cycle():

@@ -250,7 +250,7 @@ def run(config, M, N, K, *, op=GemmOp.GEMM, in_fmt="fp16", out_fmt=None, pitch_p
         cycle = 0
         store_granted = False    # the previous cycle granted a store
         async for _, _, req, gnt, wen, sd, idle in ctx.tick().sample(
-                dut.tcdm.req, dut.tcdm.gnt, dut.tcdm.wen, dut.stores_done, dut.idle):
+                dut.tcdm.req, dut.tcdm.gnt, dut.tcdm.wen, dut.stored, dut.idle):
             if cycle == 0:
                 ctx.set(dut.start, 0)
             elif t["last_grant"] is None:
@@ -261,9 +261,9 @@ def run(config, M, N, K, *, op=GemmOp.GEMM, in_fmt="fp16", out_fmt=None, pitch_p
                     t["last_read"] = cycle
                 gaps.append(bool(req))
                 if sd:
-                    # stores_done is registered: it rises the cycle after the last store's grant.
+                    # stored is registered: it pulses the cycle after the last store's grant.
                     t["last_grant"] = cycle - 1
-                    assert store_granted, "stores_done rose without a store grant before it"
+                    assert store_granted, "stored pulsed without a store grant before it"
                     if idle:
                         t["idle"] = cycle
                 store_granted = bool(req and gnt and not wen)
@@ -320,7 +320,7 @@ def test_latencies_and_back_to_back_port():
     # Consumers always ready, memory always grants, latency 1: the first request comes the cycle
     # after start, the port carries a request in every cycle between the first and the last read,
     # Z stores leave within a cycle of being offered (one cycle only when an urgent W goes first),
-    # stores_done and idle rise the cycle after the last grant.
+    # stored pulses and idle rises the cycle after the last grant.
     r = run(C321, 5, 7, 9, seed=3)
     assert r.first_request == 1
     assert r.gaps == 0

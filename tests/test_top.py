@@ -88,14 +88,17 @@ def test_latencies():
 
 
 def test_jobs_back_to_back():
-    """Three copies through two contexts: each correct; a queued job starts the cycle after the
-    previous evt and its CYCLES counts from there."""
+    """Three copies through two contexts: each correct. The second starts soon after its trigger,
+    while the first still runs (its loads overlap the first's end), so each later job adds
+    fewer cycles than a job alone; CYCLES still counts from each job's start to its own evt."""
     r = check(C221, "gemm", 3, 3, 5, queue=3, seed=4)
     a, b, c = r.runs
     assert a.cycles == a.evt_cycle - a.trigger_cycle
-    assert b.trigger_cycle < a.evt_cycle   # b was queued while a ran
-    assert b.cycles == b.evt_cycle - (a.evt_cycle + 1)
-    assert c.evt_cycle - b.evt_cycle == b.cycles + 1
+    assert b.trigger_cycle < a.evt_cycle   # b was queued while a ran ...
+    # ... and started two cycles after its trigger (the controller's read-after-write check)
+    assert b.cycles == b.evt_cycle - (b.trigger_cycle + 2)
+    assert a.evt_cycle < b.evt_cycle < c.evt_cycle
+    assert b.evt_cycle - a.evt_cycle < a.cycles and c.evt_cycle - b.evt_cycle < a.cycles
 
 
 @pytest.mark.parametrize("abort_after,stall", [(2, 0.0), (12, 0.0), (40, 0.0), (25, 0.3)])
@@ -182,3 +185,54 @@ def test_single_context_queue():
     a, b = r.runs
     assert b.trigger_cycle > a.evt_cycle
     assert b.cycles == b.evt_cycle - b.trigger_cycle
+
+
+@pytest.mark.parametrize("backend", ["amaranth", "verilator"])
+def test_queued_jobs_of_every_kind_and_dependent_ones(backend):
+    """Different ops, formats and shapes queued back to back, two of them reading what an earlier
+    job writes: job 3 reads job 1's Z as Y, and job 4 reads part of job 3's Z (the job right before
+    it) as W. Every Z bit-exact against the jobs run one by one; the independent job 2 runs beside
+    job 1, the dependent job 4 starts only after job 3's evt."""
+    from redmule_hdl.sim.session import Session
+    config = Config(L=2, H=2, P=1, contexts=3)
+    rng = np.random.default_rng(11)
+    with Session(config, 4096, backend=backend, stall=0.2, latency=2, seed=5) as s:
+        def place(addr, shape, fmt="fp16"):
+            bits = random_matrix(rng, shape, fmt=fmt, special_fraction=0.1)
+            s.place_matrix(addr, bits, fmt)
+            return bits
+
+        x1, w1, y1 = place(0x000, (5, 6)), place(0x100, (6, 7)), place(0x200, (5, 7))
+        x2, w2 = place(0x300, (3, 9), "e4m3"), place(0x380, (9, 5), "e4m3")
+        x3, w3 = place(0x480, (5, 3)), place(0x500, (3, 7))
+        x4, y4 = place(0x680, (7, 5)), place(0x700, (7, 2))
+        x5, w5, y5 = (place(a, (4, 4), "e5m2") for a in (0x780, 0x7C0, 0x800))
+        regs = [
+            jobs.job_registers(x_addr=0x000, w_addr=0x100, z_addr=0x200, m=5, n=6, k=7, op="gemm"),
+            jobs.job_registers(x_addr=0x300, w_addr=0x380, z_addr=0x400, m=3, n=9, k=5, op="matmul",
+                               in_fmt="e4m3", out_fmt="fp16"),
+            jobs.job_registers(x_addr=0x480, w_addr=0x500, y_addr=0x200, z_addr=0x600, m=5, n=3, k=7,
+                               op="addmax"),
+            # W = the first two columns of job 3's Z (5 x 7 FP16, rows 14 bytes apart).
+            jobs.job_registers(x_addr=0x680, w_addr=0x600, w_stride=14, z_addr=0x700, m=7, n=5, k=2,
+                               op="gemm"),
+            jobs.job_registers(x_addr=0x780, w_addr=0x7C0, z_addr=0x800, m=4, n=4, k=4, op="minmax",
+                               in_fmt="e5m2"),
+        ]
+        done = s.offload(regs)
+        z1 = golden.gemm_op("gemm", x1, w1, y1)
+        z3 = golden.gemm_op("addmax", x3, w3, z1)
+        expected = [
+            (0x200, z1, "fp16"),
+            (0x400, golden.gemm_op("matmul", x2, w2, in_fmt="e4m3", out_fmt="fp16"), "fp16"),
+            (0x600, z3, "fp16"),
+            (0x700, golden.gemm_op("gemm", x4, z3[:, :2], y4), "fp16"),
+            (0x800, golden.gemm_op("minmax", x5, w5, y5, in_fmt="e5m2"), "e5m2"),
+        ]
+        assert all(job.ok for job in done.jobs)
+        for i, (addr, z, fmt) in enumerate(expected):
+            assert np.array_equal(s.read_matrix(addr, z.shape, fmt), z), f"job {i + 1}"
+        j = done.jobs
+        assert j[1].trigger_cycle < j[0].evt_cycle and j[1].evt_cycle - j[0].evt_cycle < j[1].cycles
+        # Job 4 was queued while job 3 ran, but started (evt - CYCLES) only after job 3's evt.
+        assert j[3].trigger_cycle < j[2].evt_cycle < j[3].evt_cycle - j[3].cycles

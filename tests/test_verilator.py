@@ -255,7 +255,8 @@ def test_bench_reduced(tmp_path):
     import struct
     import zlib
 
-    from redmule_hdl.sim.bench import chart, load_original, markdown, run_bench
+    from redmule_hdl.sim.bench import (chart, load_original, markdown, queue_markdown, run_bench,
+                                       run_queue_bench)
     original = load_original()
     assert len(original) == 24 and original[0] == (96, 96, 96, 18511)
     shapes = [row for row in original if (row[0], row[1], row[2]) in ((12, 16, 16), (5, 32, 3))]
@@ -267,6 +268,11 @@ def test_bench_reduced(tmp_path):
     assert speed[(16, 16, 16)][2] > 0
     text = markdown(MID, results, speed, 1.0, "verilator")
     assert text.count("\n| 12 | 16 | 16 |") == 1 and "| 16x16x16 (verilator) |" in text
+    # Queued copies: bit-exact, each after the first costs less than a job alone, never less than C.
+    queued = run_queue_bench(MID, shapes=[(12, 16, 16)], copies=4, log=lambda *a: None)
+    q = queued[0]
+    assert q.bit_exact and max(q.C, q.B) <= q.steady < q.first
+    assert "| 12 | 16 | 16 |" in queue_markdown(MID, queued)
     chart(tmp_path / "bench.png", MID, results)
     png = (tmp_path / "bench.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"

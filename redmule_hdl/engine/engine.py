@@ -15,11 +15,12 @@ from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import check_config
 from redmule_hdl.engine.ce import CE_SIGNATURE, ComputeElement
+from redmule_hdl.engine.job_slots import JobSlots
 from redmule_hdl.engine.tile_walk import ROWS, TileWalk
 from redmule_hdl.engine.w_buffer import WBuffer
 from redmule_hdl.engine.x_buffer import XBuffer
 from redmule_hdl.engine.z_buffer import ZBuffer
-from redmule_hdl.interfaces import EngineJob, beat_layout, z_beat_layout
+from redmule_hdl.interfaces import CeControl, EngineJob, beat_layout, z_beat_layout
 from redmule_hdl.spec.regmap import DIM_BITS
 
 __all__ = ["Engine"]
@@ -29,21 +30,27 @@ class Engine(wiring.Component):
     """The RedMulE compute engine for a ``Config`` (L, H, P).
 
     Ports:
-        job (stream in, ``EngineJob``: m, n, k, uses_y, ce): accepted when idle; M, N, K >= 1.
+        job (stream in, ``EngineJob``: m, n, k, uses_y, ce): M, N, K >= 1; accepted while one of the
+            two job slots is free, so the next job can be accepted while the current one runs.
         x, w, y (streams in): operand beats of D FP16 elements, order in the module docstring.
         z (stream out): result beats (``data``, ``mask``).
-        busy: a job is in progress.   done: one-cycle pulse with the job's last Z beat.
-        abort: return to idle at once (soft clear); buffered beats are dropped.
+        busy: a job is in progress.   done: one-cycle pulse with each job's last Z beat.
+        abort: return to idle at once (soft clear); accepted jobs and buffered beats are dropped.
     Timing: a tile of L x D outputs costs ``ceil(N/H) * D`` cycles with all CEs busy; tiles follow
     each other without bubbles while the streams keep up. If a beat is late or ``z`` is not ready, the
     whole array stalls (one global enable) and resumes without losing or repeating work.
+    Jobs in a row: the X fill, the sequencer and the Y/Z phases each walk the accepted jobs in order
+    (``JobSlots``). When the next job is there before the sequencer feeds the last step of the current
+    one and it has the same CE control, its first tile follows like another tile of the same job: the
+    current job's last Z leaves during the next job's first pass. Otherwise the current job's last Z
+    flushes out first (D cycles), and the next job starts after.
     """
 
     class _State(enum.Enum):
+        """The sequencer's state."""
         IDLE = 0
         RUN = 1     # feeding the steps of tiles
-        FLUSH = 2   # D cycles after the last tile: its Z enters the Z-buffer
-        DRAIN = 3   # the last Z leaves
+        FLUSH = 2   # D cycles after the last tile of a job not followed at once: its Z enters the Z-buffer
 
     class _ZPhase(enum.Enum):
         PREP = 0    # drain the held Z, then fill Y for the next window
@@ -75,26 +82,33 @@ class Engine(wiring.Component):
         ces = [[self._ce(m, f"ce_{r}_{h}") for h in range(c.H)] for r in range(c.L)]
 
         # Nets shared by the parts below; each part drives its own.
+        slots = JobSlots(m, "slot", EngineJob)
         s = SimpleNamespace(
-            job=Signal(EngineJob),
-            state=Signal(self._State),
-            en=Signal(),              # the array's global enable
-            zphase=Signal(self._ZPhase),
+            slots=slots,
+            seq=slots.walker("seq"), xfill=slots.walker("xfill"),
+            ytile=slots.walker("ytile"), ztile=slots.walker("ztile"),
+            ce=Signal(CeControl, name="ce"),    # the CE control of the jobs in the array
+            state=Signal(self._State, name="state"),
+            en=Signal(name="en"),               # the array's global enable
+            zphase=Signal(self._ZPhase, name="zphase"),
             x_regs=[[Signal(16, name=f"x_{r}_{h}") for h in range(c.H)] for r in range(c.L)],
             pad=[Signal(name=f"pad_{h}") for h in range(c.H)],
-            first_pass=Signal(),      # column 0 is in the first pass of a tile: its addend is Y or +0
-            dp_window=Signal(),       # the array's first pass of a tile, or the flush after the last
-            dp_window_start=Signal(),
-            restart=[],               # statements that restart the parts' counters for a new job
+            # Column 0 is in the first pass of a tile (its addend is Y or +0), and that tile's job reads Y.
+            first_pass=Signal(name="first_pass"), first_uses_y=Signal(name="first_uses_y"),
+            # The array's first pass of a tile, or the flush after a job's last tile (and its start).
+            dp_window=Signal(name="dp_window"), dp_window_start=Signal(name="dp_window_start"),
+            first_window=Signal(name="first_window"),     # the next window brings no Z (array empty)
+            flush_pending=Signal(name="flush_pending"),   # the next window is a flush (no tile, no Y)
+            clear=[],                 # statements that return the parts to idle (abort)
         )
-        m.d.comb += self.busy.eq(s.state != self._State.IDLE)
+        m.d.comb += self.busy.eq(slots.any_full)
         # The order matters where parts assign the same register: later statements win.
-        walks = self._sequencer(m, s, xbuf, wbuf)
+        self._sequencer(m, s, xbuf, wbuf)
         self._ce_array(m, s, ces, wbuf, zbuf)
-        walks += self._x_fill(m, s, xbuf)
+        self._x_fill(m, s, xbuf)
         wiring.connect(m, wiring.flipped(self.w), wbuf.beat)
-        walks += self._z_buffer(m, s, zbuf)
-        self._job_control(m, s, xbuf, walks)
+        self._z_buffer(m, s, zbuf)
+        self._job_control(m, s, xbuf)
         return m
 
     def _ce(self, m, name):
@@ -111,21 +125,23 @@ class Engine(wiring.Component):
         return port
 
     def _sequencer(self, m, s, xbuf, wbuf):
-        """Feeds one reduction step to CE column ``n mod H`` every P+1 cycles, tile after tile.
+        """Feeds one reduction step to CE column ``n mod H`` every P+1 cycles, tile after tile and
+        job after job.
 
         The global enable ``en`` stalls everything while the next step's X or W operand is missing or
-        the Z-buffer is not ready for the next tile's first pass. Returns the tile walk.
+        the Z-buffer is not ready for the next tile's first pass.
         """
-        c, State, ZPhase = self.config, self._State, self._ZPhase
+        c, State = self.config, self._State
         L, H, P, D = c.L, c.H, c.P, c.D
-        job, state, en = s.job, s.state, s.en
+        seq, state, en = s.seq, s.state, s.en
+        job = seq.job
         cyc = Signal(range(P + 1))       # cycle within a step
         h_cur = Signal(range(H))         # column fed at this step
         n = Signal(DIM_BITS + 1)         # reduction step within the tile
         e = Signal(range(D))             # n mod D: position in the X chunk
         flush = Signal(range(D))
         tile = TileWalk(m, "tile", c, job)
-        s.restart += [cyc.eq(0), n.eq(0), h_cur.eq(0), e.eq(0)]
+        s.clear += [state.eq(State.IDLE), s.flush_pending.eq(0), *tile.reset()]
 
         feeding = (state == State.RUN) & (cyc == 0)
         real = n < job.n
@@ -134,8 +150,8 @@ class Engine(wiring.Component):
                            ((state == State.FLUSH) & (flush == 0))
         # The datapath runs one cycle behind the sequencer: operands fed in cycle t are used from t+1.
         feed_ok = ~(feeding & real) | (wbuf.beat.valid & xbuf.can_take)
-        z_ok = ~s.dp_window_start | (s.zphase == ZPhase.READY)
-        m.d.comb += en.eq((state != State.IDLE) & feed_ok & z_ok)
+        z_ok = ~s.dp_window_start | (s.zphase == self._ZPhase.READY)
+        m.d.comb += en.eq(feed_ok & z_ok)
 
         m.d.comb += [
             wbuf.column.eq(h_cur),
@@ -152,19 +168,31 @@ class Engine(wiring.Component):
                     with m.If(real):
                         m.d.sync += [s.x_regs[r][h].eq(xbuf.head[r]) for r in range(L)]
             with m.If(h_cur == 0):
-                m.d.sync += s.first_pass.eq(n == 0)
+                m.d.sync += [s.first_pass.eq(n == 0), s.first_uses_y.eq(job.uses_y)]
 
+        # A job follows the current one at once if it is there and runs the same op in the array.
+        chain = seq.next_active & (seq.next_job.ce.as_value() == s.ce.as_value())
         with m.If(en):
             m.d.sync += [s.dp_window.eq(seq_window), s.dp_window_start.eq(seq_window_start)]
-            with m.Switch(state):
-                with m.Case(State.RUN):
+        with m.Switch(state):
+            with m.Case(State.IDLE):
+                # A new job starts once the previous window (the last flush) has left the datapath.
+                with m.If(seq.active & ~s.dp_window):
+                    m.d.sync += [state.eq(State.RUN), cyc.eq(0), n.eq(0), h_cur.eq(0), e.eq(0),
+                                 s.ce.eq(job.ce), s.first_window.eq(1)]
+            with m.Case(State.RUN):
+                with m.If(en):
                     with m.If(cyc == P):
                         m.d.sync += cyc.eq(0)
                         with m.If((h_cur == H - 1) & (n + 1 >= job.n)):
                             m.d.sync += [n.eq(0), h_cur.eq(0), e.eq(0)]
                             tile.advance()
                             with m.If(tile.is_last):
-                                m.d.sync += [state.eq(State.FLUSH), flush.eq(0)]
+                                seq.finish()
+                                m.d.sync += tile.reset()
+                                with m.If(~chain):
+                                    m.d.sync += [state.eq(State.FLUSH), flush.eq(0),
+                                                 s.flush_pending.eq(1)]
                         with m.Else():
                             m.d.sync += [
                                 n.eq(n + 1),
@@ -173,11 +201,11 @@ class Engine(wiring.Component):
                             ]
                     with m.Else():
                         m.d.sync += cyc.eq(cyc + 1)
-                with m.Case(State.FLUSH):
+            with m.Case(State.FLUSH):
+                with m.If(en):
                     m.d.sync += flush.eq(flush + 1)
                     with m.If(flush == D - 1):
-                        m.d.sync += state.eq(State.DRAIN)
-        return [tile]
+                        m.d.sync += state.eq(State.IDLE)
 
     def _ce_array(self, m, s, ces, wbuf, zbuf):
         """Wires the L rings of H CEs: X per CE, W per column, the ring's accumulator path and the
@@ -187,13 +215,13 @@ class Engine(wiring.Component):
             for h in range(H):
                 ce = ces[r][h]
                 if h == 0:
-                    start = Mux(s.job.uses_y, zbuf.head[r], 0)
+                    start = Mux(s.first_uses_y, zbuf.head[r], 0)
                     acc = Mux(s.first_pass, start, ces[r][H - 1].z)
                 else:
                     acc = ces[r][h - 1].z
                 m.d.comb += [
                     ce.x.eq(s.x_regs[r][h]), ce.w.eq(wbuf.w[h]), ce.acc.eq(acc),
-                    ce.ctrl.eq(s.job.ce), ce.pad.eq(s.pad[h]), ce.en.eq(s.en),
+                    ce.ctrl.eq(s.ce), ce.pad.eq(s.pad[h]), ce.en.eq(s.en),
                 ]
             m.d.comb += zbuf.shift_in[r].eq(ces[r][H - 1].z)
         m.d.comb += zbuf.shift.eq(s.en & s.dp_window)
@@ -201,32 +229,37 @@ class Engine(wiring.Component):
     def _x_fill(self, m, s, xbuf):
         """Tells the X-buffer how many rows the group it is filling has (tile and n-chunk walk)."""
         c = self.config
-        xfill = TileWalk(m, "xfill", c, s.job, inner=[("n0", c.D, s.job.n)])
+        job = s.xfill.job
+        xfill = TileWalk(m, "xfill", c, job, inner=[("n0", c.D, job.n)])
+        s.clear += xfill.reset()
         wiring.connect(m, wiring.flipped(self.x), xbuf.beat)
         m.d.comb += [
-            xbuf.fill_enable.eq((s.state != self._State.IDLE) & xfill.valid),
+            xbuf.fill_enable.eq(s.xfill.active),
             xbuf.fill_rows.eq(xfill.rows),
         ]
         with m.If(xbuf.group_done):
             xfill.advance()
-        return [xfill]
+            with m.If(xfill.is_last):
+                s.xfill.finish()
+                m.d.sync += xfill.reset()
 
     def _z_buffer(self, m, s, zbuf):
         """The Z-buffer's phases: drain the previous tile's Z, preload the next tile's Y, then shift
         during the tile's first pass (Y out to CE 0, Z in from CE H-1)."""
-        c, State, ZPhase = self.config, self._State, self._ZPhase
+        c, ZPhase = self.config, self._ZPhase
         L, D = c.L, c.D
-        job, state, zphase = s.job, s.state, s.zphase
-        ytile = TileWalk(m, "ytile", c, job)                           # tile of the next window
-        ztile = TileWalk(m, "ztile", c, job, inner=[("r", 1, ROWS)])   # Z held in the buffer, by row
+        zphase = s.zphase
+        yjob, zjob = s.ytile.job, s.ztile.job
+        ytile = TileWalk(m, "ytile", c, yjob)                            # tile of the next window
+        ztile = TileWalk(m, "ztile", c, zjob, inner=[("r", 1, ROWS)])    # Z held in the buffer, by row
         held_z = Signal()
         row0_sent = Signal()   # in this window, row 0 of the held Z already left by the forward
         all_sent = Signal()    # ... and it was the held Z's only row
-        first_window = Signal()
+        window_flush = Signal()   # the current window is a flush (it belongs to no tile)
         shifts = Signal(range(D))
         yrow = Signal(range(L))
-        s.restart += [zphase.eq(ZPhase.PREP), held_z.eq(0), first_window.eq(1), yrow.eq(0),
-                      row0_sent.eq(0), all_sent.eq(0)]
+        s.clear += [zphase.eq(ZPhase.PREP), held_z.eq(0), yrow.eq(0), row0_sent.eq(0), all_sent.eq(0),
+                    window_flush.eq(0), *ytile.reset(), *ztile.reset()]
 
         m.d.comb += [
             zbuf.rd_row.eq(ztile.r),
@@ -235,7 +268,7 @@ class Engine(wiring.Component):
             zbuf.wr_data.eq(self.y.payload),
         ]
         for j in range(D):
-            m.d.comb += self.z.payload.mask[j].eq(ztile.k0 + j < job.k)
+            m.d.comb += self.z.payload.mask[j].eq(ztile.k0 + j < zjob.k)
 
         # Row 0 of a Z can leave from the window's last shift on (the Z-buffer forwards the element
         # entering it), the other rows in the PREP phase that follows. The forward does not wait for
@@ -244,34 +277,47 @@ class Engine(wiring.Component):
         # to the store request (no combinational path from an input port to an output port).
         last_step = (zphase == ZPhase.SHIFT) & s.dp_window & (shifts == D - 1)
         last_shift = last_step & zbuf.shift
-        forward = last_step & ~first_window & ~row0_sent
+        forward = last_step & ~s.first_window & ~row0_sent
         m.d.comb += [
             zbuf.rd_forward.eq(forward),
-            self.z.valid.eq((state != State.IDLE) & (((zphase == ZPhase.PREP) & held_z) | forward)),
+            self.z.valid.eq(((zphase == ZPhase.PREP) & held_z) | forward),
         ]
+        # The Y walk's tile is the next window's once it is the sequencer's job, or the next job of the
+        # sequencer, which will follow without a flush (same CE control).
+        y_next = s.ytile.active & ((s.ytile.ptr == s.seq.ptr) |
+                                   ((s.state == self._State.RUN) & (yjob.ce.as_value() == s.ce.as_value())))
         with m.Switch(zphase):
             with m.Case(ZPhase.PREP):
-                # While a Z is held it drains (below); then the next window's Y fills the rows.
-                with m.If(~held_z & job.uses_y & ytile.valid):
-                    m.d.comb += [self.y.ready.eq(state != State.IDLE),
-                                 zbuf.wr_en.eq(self.y.valid & self.y.ready)]
-                    with m.If(self.y.valid & self.y.ready):
+                # While a Z is held it drains (below); then the next window's Y fills the rows. The
+                # next window is a flush (no Y) or the first pass of the Y walk's tile.
+                with m.If(held_z):
+                    pass
+                with m.Elif(s.flush_pending | (y_next & ~yjob.uses_y)):
+                    m.d.sync += zphase.eq(ZPhase.READY)
+                with m.Elif(y_next):
+                    m.d.comb += [self.y.ready.eq(1), zbuf.wr_en.eq(self.y.valid)]
+                    with m.If(self.y.valid):
                         with m.If(yrow == ytile.rows - 1):
                             m.d.sync += [yrow.eq(0), zphase.eq(ZPhase.READY)]
                         with m.Else():
                             m.d.sync += yrow.eq(yrow + 1)
-                with m.Elif(~held_z):
-                    m.d.sync += zphase.eq(ZPhase.READY)
             with m.Case(ZPhase.READY):
                 with m.If(zbuf.shift):
-                    m.d.sync += [zphase.eq(ZPhase.SHIFT), shifts.eq(1)]
+                    m.d.sync += [zphase.eq(ZPhase.SHIFT), shifts.eq(1), window_flush.eq(s.flush_pending)]
+                    # (The sequencer may set flush_pending in this cycle, for the window after this one.)
+                    with m.If(s.flush_pending):
+                        m.d.sync += s.flush_pending.eq(0)
             with m.Case(ZPhase.SHIFT):
                 with m.If(zbuf.shift):
                     m.d.sync += shifts.eq(shifts + 1)
                     with m.If(shifts == D - 1):
-                        m.d.sync += [zphase.eq(ZPhase.PREP), held_z.eq(~first_window & ~all_sent),
-                                     first_window.eq(0)]
-                        ytile.advance()
+                        m.d.sync += [zphase.eq(ZPhase.PREP), held_z.eq(~s.first_window & ~all_sent),
+                                     s.first_window.eq(0)]
+                        with m.If(~window_flush):
+                            ytile.advance()
+                            with m.If(ytile.is_last):
+                                s.ytile.finish()
+                                m.d.sync += ytile.reset()
         # Drain (after the phase logic: finishing the last row overrides the held_z set above).
         with m.If(self.z.valid & self.z.ready):
             ztile.advance()
@@ -279,27 +325,19 @@ class Engine(wiring.Component):
                 m.d.sync += held_z.eq(0)
             with m.If(ztile.is_last):
                 m.d.comb += self.done.eq(1)
-                m.d.sync += state.eq(State.IDLE)
+                s.ztile.finish(release=True)
+                m.d.sync += ztile.reset()
         # The forward happens at most once per window (it may come before the window's last shift).
         with m.If(last_shift):
             m.d.sync += [row0_sent.eq(0), all_sent.eq(0)]
         with m.Elif(forward & self.z.ready):
             m.d.sync += [row0_sent.eq(1), all_sent.eq(ztile.last("r"))]
-        return [ytile, ztile]
 
-    def _job_control(self, m, s, xbuf, walks):
-        """Accepts a job when idle (restarting every counter and walk) and aborts at once."""
-        State = self._State
-        accept = self.job.valid & self.job.ready
-        m.d.comb += self.job.ready.eq(s.state == State.IDLE)
-        with m.If(accept):
-            m.d.sync += [
-                s.job.eq(self.job.payload),
-                s.state.eq(State.RUN),
-                *s.restart,
-                *(stmt for walk in walks for stmt in walk.reset()),
-                s.dp_window.eq(0), s.dp_window_start.eq(0),
-            ]
-        m.d.comb += xbuf.clear.eq(self.abort | accept)
+    def _job_control(self, m, s, xbuf):
+        """Accepts a job into a free slot and aborts at once (every part back to idle)."""
+        m.d.comb += self.job.ready.eq(s.slots.can_put)
+        with m.If(self.job.valid & self.job.ready):
+            s.slots.put(self.job.payload)
+        m.d.comb += xbuf.clear.eq(self.abort)
         with m.If(self.abort):
-            m.d.sync += s.state.eq(State.IDLE)
+            m.d.sync += [*s.slots.clear(), *s.clear, s.dp_window.eq(0), s.dp_window_start.eq(0)]

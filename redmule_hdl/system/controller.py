@@ -1,9 +1,10 @@
 """The controller: checks the job at the head of the register file's queue, runs it, reports it."""
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import enum, stream, wiring
+from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import check_int, fp8_beats_word_aligned
+from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT
 from redmule_hdl.interfaces import (CeControl, ElementFormat, EngineJob, JobRegs, StreamerJob, ce_control,
                                     element_format)
 from redmule_hdl.spec.formats import FORMAT_CODES
@@ -102,22 +103,25 @@ class Controller(wiring.Component):
     """Job decode and checks, engine and streamer start, completion, CYCLES and ERROR.
 
     The job at the head of the register file's queue is checked combinationally (``decode_job``).
-    When the engine and the streamer are idle, the controller takes it (``head`` handshake) and in the
-    same cycle either
+    Up to ``IN_FLIGHT`` (2) jobs run at once: the controller takes the head (``head`` handshake) while
+    fewer are running and the engine and the streamer each have a free job slot, and in the same
+    cycle either
 
     * starts it: ``engine_job`` handshake (the engine latches M, N, K, op) and a ``start`` pulse to the
-      streamer, whose ``sjob`` (addresses, resolved pitches, formats) stays valid until ``finish``
-      (it is decoded from the running context, which cannot change while the job runs); or
-    * refuses it (ERROR != 0): nothing is started, no memory is touched, and ``evt`` follows in the
-      next cycle.
+      streamer (which latches ``sjob``: addresses, resolved pitches, formats); the next job's loads
+      then overlap the current job's end; or
+    * refuses it (ERROR != 0), only when no job is running, so that jobs finish in order: nothing is
+      started, no memory is touched, and ``evt`` follows in the next cycle.
 
-    A started job finishes in the cycle after the engine's ``done`` (which comes with the last store's
-    grant) once the streamer reports ``stores_done``: ``evt`` and ``finish`` are high in that cycle.
+    A started job finishes in the cycle of the streamer's ``stored`` pulse (the cycle after its last
+    store's grant): ``evt`` and ``finish`` are high in that cycle. Jobs finish in the order they
+    started.
 
     CYCLES is the number of clock edges from the cycle in which the job left the queue (its ``head``
     handshake) to the cycle of its ``evt``: a job taken in cycle ``t`` whose evt is in cycle ``t + c``
     reports ``c``. When nothing was queued the register file presents a job in the cycle of its
-    accepted TRIGGER write, so then ``t`` is the trigger cycle. A refused job reports 1.
+    accepted TRIGGER write, so then ``t`` is the trigger cycle. A refused job reports 1. CYCLES and
+    ERROR change together, at the job's evt.
 
     ``clear`` (soft clear) aborts at once: ``abort`` to the engine and the streamer in the same cycle,
     back to idle without ``evt``. The next job starts only once the streamer reports ``idle`` (its
@@ -128,17 +132,15 @@ class Controller(wiring.Component):
         finish (out): to ``RegFile.finish``.  clear (in): from ``RegFile.clear``.
         cycles, error (out): the CYCLES and ERROR registers.
         evt (out): one-cycle pulse per finished or refused job.
-        engine_job (stream out, ``EngineJob``), engine_done (in).
-        sjob (out, ``StreamerJob``), start (out), stores_done (in), streamer_idle (in).
+        engine_job (stream out, ``EngineJob``).
+        sjob (out, ``StreamerJob``), start (out), streamer_ready (in), stored (in), streamer_idle (in).
         abort (out): to the engine and the streamer.
     Parameters: ``misaligned``, the memory port can read element-aligned rows (else every address and
     pitch must be word aligned); ``D``, elements per beat (the offsets of a row's later beats).
     """
 
-    class _State(enum.Enum):
-        IDLE = 0
-        RUN = 1
-        REFUSE = 2
+    #: Jobs running at once (the job slots of the engine and the streamer).
+    IN_FLIGHT = JOBS_IN_FLIGHT
 
     def __init__(self, *, misaligned, D):
         if not isinstance(misaligned, bool):
@@ -153,21 +155,23 @@ class Controller(wiring.Component):
             "error": Out(JobError),
             "evt": Out(1),
             "engine_job": Out(stream.Signature(EngineJob)),
-            "engine_done": In(1),
             "sjob": Out(StreamerJob),
             "start": Out(1),
-            "stores_done": In(1),
+            "streamer_ready": In(1),
+            "stored": In(1),
             "streamer_idle": In(1),
             "abort": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        State = self._State
-        state = Signal(State)
-        count = Signal(32)
-        done_seen = Signal()
-        job_error = Signal(JobError)    # of the job taken; ERROR shows it from the job's evt on
+        depth = self.IN_FLIGHT
+        counts = Array(Signal(32, name=f"count{i}") for i in range(depth))   # per running job, in order
+        oldest = Signal(range(depth))
+        newest = Signal(range(depth))     # the slot of the next job started
+        running = Signal(range(depth + 1))
+        refusing = Signal()               # a refused job's evt is due in this cycle
+        refused_error = Signal(JobError)
 
         error, sjob, ejob = decode_job(m, self.head.payload, misaligned=self.misaligned, D=self.D)
         m.d.comb += [
@@ -176,35 +180,83 @@ class Controller(wiring.Component):
             self.abort.eq(self.clear),
         ]
 
-        can_take = (state == State.IDLE) & ~self.clear & self.streamer_idle & self.engine_job.ready
+        def succ(ptr):
+            return Mux(ptr == depth - 1, 0, ptr + 1)
+
+        # After an abort (nothing running) the streamer must be idle first: no leftover of the
+        # aborted job may meet the new one.
+        port_free = (running != 0) | self.streamer_idle
+        ok = error == JobError.OK
+        # Beside a running job, a job starts only if it reads no byte that job writes (its loads
+        # would overtake the running job's stores).
+        beside_ok = self._read_after_write_guard(m, sjob, valid=self.head.valid,
+                                                 take=self.head.valid & self.head.ready)
+        can_start = ((running < depth) & self.engine_job.ready & self.streamer_ready & port_free
+                     & ((running == 0) | beside_ok))
+        can_refuse = (running == 0) & self.streamer_idle
+        can_take = ~self.clear & ~refusing & Mux(ok, can_start, can_refuse)
         take = can_take & self.head.valid
         m.d.comb += self.head.ready.eq(can_take)
-        with m.If(state != State.IDLE):
-            m.d.sync += count.eq(count + 1)
+        for i in range(depth):
+            m.d.sync += counts[i].eq(counts[i] + 1)
 
+        started = take & ok
         with m.If(take):
-            m.d.sync += [job_error.eq(error), count.eq(1), done_seen.eq(0)]
-            with m.If(error == JobError.OK):
+            with m.If(ok):
                 m.d.comb += [self.engine_job.valid.eq(1), self.start.eq(1)]
-                m.d.sync += state.eq(State.RUN)
+                m.d.sync += [counts[newest].eq(1), newest.eq(succ(newest))]
             with m.Else():
-                m.d.sync += state.eq(State.REFUSE)
+                m.d.sync += [refusing.eq(1), refused_error.eq(error)]
 
-        finished = Signal()
-        with m.Switch(state):
-            with m.Case(State.RUN):
-                # Both registered: the engine's done and the streamer's stores_done come with the last
-                # store's grant and one cycle after it, so no input of the memory port reaches evt.
-                m.d.sync += done_seen.eq(done_seen | self.engine_done)
-                m.d.comb += finished.eq(done_seen & self.stores_done)
-            with m.Case(State.REFUSE):
-                m.d.comb += finished.eq(1)
-        with m.If(finished & ~self.clear):
+        with m.If(~self.clear & (refusing | self.stored)):
             m.d.comb += [self.evt.eq(1), self.finish.eq(1)]
-            # CYCLES and ERROR change together, at the job's evt: a job queued behind this one, which
-            # starts in the next cycle, cannot overwrite them before software has read them.
-            m.d.sync += [self.cycles.eq(count), self.error.eq(job_error), state.eq(State.IDLE)]
+            with m.If(refusing):
+                m.d.sync += [self.cycles.eq(1), self.error.eq(refused_error), refusing.eq(0)]
+            with m.Else():
+                m.d.sync += [self.cycles.eq(counts[oldest]), self.error.eq(JobError.OK),
+                             oldest.eq(succ(oldest))]
+        finished = ~self.clear & self.stored
+        m.d.sync += running.eq(running + started - finished)
 
         with m.If(self.clear):
-            m.d.sync += [state.eq(State.IDLE), done_seen.eq(0)]
+            m.d.sync += [running.eq(0), refusing.eq(0), oldest.eq(0), newest.eq(0)]
         return m
+
+    @staticmethod
+    def _read_after_write_guard(m, head, *, valid, take):
+        """1 when the head job (``StreamerJob`` view ``head``) reads nothing that the job started last
+        writes; meaningful while exactly that job runs.
+
+        Byte ranges, end exclusive: Z of the job started last ``[z, z + (M-1)*pitch + K*size)``
+        against the head's X, W and (if read) Y. The products ``(rows-1)*pitch`` are registered (off
+        the decode path), so the check is valid from the second cycle in which a head is presented
+        (a queued context cannot change) after the last take; z_end, registered from the taken job's
+        latched fields, is then up to date too.
+        """
+        def row_bytes(count, fmt):
+            return Mux(fmt.wide, count << 1, count)
+
+        def last_byte(base, rows, pitch, row):
+            product = Signal(32)
+            m.d.sync += product.eq((rows - 1) * pitch)
+            return base + product + row          # 33 bits: no wrap-around
+
+        # The job taken last: its Z range, from registers latched at its take.
+        z_base, z_pitch = Signal(32), Signal(32)
+        z_rows, z_row = Signal.like(head.m), Signal(len(head.k) + 1)
+        with m.If(take):
+            m.d.sync += [z_base.eq(head.z_addr), z_pitch.eq(head.z_pitch), z_rows.eq(head.m),
+                         z_row.eq(row_bytes(head.k, head.out_fmt))]
+        z_end = Signal(33)
+        m.d.sync += z_end.eq(last_byte(z_base, z_rows, z_pitch, z_row))
+
+        def overlaps(base, rows, pitch, row):
+            return (base < z_end) & (z_base < last_byte(base, rows, pitch, row))
+
+        hazard = (overlaps(head.x_addr, head.m, head.x_pitch, row_bytes(head.n, head.in_fmt))
+                  | overlaps(head.w_addr, head.n, head.w_pitch, row_bytes(head.k, head.in_fmt))
+                  | (head.uses_y & overlaps(head.y_addr, head.m, head.z_pitch,
+                                            row_bytes(head.k, head.out_fmt))))
+        checked = Signal()      # the registered products belong to the head and z_end is up to date
+        m.d.sync += checked.eq(valid & ~take)
+        return checked & ~hazard

@@ -18,8 +18,9 @@ class RegFile(wiring.Component):
     """Job contexts, their queue and the status registers.
 
     Contexts are used as a ring, in order: ACQUIRE hands out context ``acq`` (the next in the ring),
-    TRIGGER commits it and queues it, the controller runs the queued contexts oldest first, and a
-    finished job frees its context. Job-register writes and reads address context ``acq`` (the
+    TRIGGER commits it and queues it, the controller starts the queued contexts oldest first (a job
+    may start while earlier ones still run), and a finished job frees its context (jobs finish in the
+    order they started). Job-register writes and reads address context ``acq`` (the
     acquired one); writes are ignored while that context is queued or running, so software that forgot
     to ACQUIRE can never corrupt a pending job.
 
@@ -38,11 +39,11 @@ class RegFile(wiring.Component):
     Ports:
         periph (``In(PeriphSignature())``): ``gnt`` is always 1, responses one cycle later.
         head (stream out of ``JobRegs``): the oldest queued job; the handshake starts it (it is then
-            running and stays in its context until ``finish``). When nothing is queued or running, a
+            running and stays in its context until its ``finish``). When nothing is queued or running, a
             TRIGGER write of 0 presents its context on ``head`` in the same cycle (``head.valid`` then
             depends combinationally on the peripheral request), so a job can start in the cycle of
             its trigger.
-        finish (in): the running job has finished (or was refused): free its context, count it.
+        finish (in): the oldest running job has finished (or was refused): free its context, count it.
         clear (out): one-cycle pulse the cycle after an accepted SOFT_CLEAR write.
         busy (out): a job is queued or running.
         cycles, error (in): values of the read-only CYCLES and ERROR registers.
@@ -71,9 +72,10 @@ class RegFile(wiring.Component):
         ctx_arr = Array(ctx)
         pending = Signal(C)          # queued or running, per context
         acq = Signal(range(C))       # context handed out by ACQUIRE / programmed / queued by TRIGGER
-        head = Signal(range(C))      # oldest pending context
+        oldest = Signal(range(C))    # oldest pending context (the next to finish)
+        head = Signal(range(C))      # oldest queued context (the next to start)
         locked = Signal()
-        running = Signal()           # context ``head`` is running
+        running = Signal(range(C + 1))   # contexts started and not finished: oldest, oldest + 1, ...
         finished = Signal(32)
         running_job = Signal(REGISTERS[Reg.RUNNING_JOB].bits)
 
@@ -96,11 +98,12 @@ class RegFile(wiring.Component):
         m.d.comb += bus.gnt.eq(1)
 
         # ---- head of the queue -------------------------------------------------------------------
-        # Nothing pending means head == acq; a trigger of that context may start it at once.
+        # Nothing pending means head == oldest == acq; a trigger of that context may start it at once.
+        # While every context runs, head has wrapped around to the oldest one: nothing is queued.
         queue_empty = ~pending.any()
         m.d.comb += [
             self.head.payload.eq(ctx_arr[head]),
-            self.head.valid.eq((pending.bit_select(head, 1) & ~running)
+            self.head.valid.eq((pending.bit_select(head, 1) & (running != C))
                                | (trigger_start & queue_empty)),
             self.busy.eq(pending.any()),
         ]
@@ -114,11 +117,13 @@ class RegFile(wiring.Component):
             m.d.sync += [acq.eq(succ(acq)), locked.eq(0)]
         with m.Elif(write & at(Reg.TRIGGER)):
             m.d.sync += locked.eq(0)
+        finishing = self.finish & (running != 0)
         with m.If(start):
-            m.d.sync += [running.eq(1), running_job.eq(head)]
-        with m.If(self.finish & running):
-            m.d.comb += clr_pend.eq(Const(1, C) << head)
-            m.d.sync += [running.eq(0), head.eq(succ(head)), finished.eq(finished + 1)]
+            m.d.sync += [head.eq(succ(head)), running_job.eq(head)]
+        with m.If(finishing):
+            m.d.comb += clr_pend.eq(Const(1, C) << oldest)
+            m.d.sync += [oldest.eq(succ(oldest)), finished.eq(finished + 1)]
+        m.d.sync += running.eq(running + start - finishing)
         m.d.sync += pending.eq((pending | set_pend) & ~clr_pend)
 
         can_acquire = ~locked & acq_free
@@ -141,7 +146,7 @@ class RegFile(wiring.Component):
 
         m.d.sync += self.clear.eq(soft_clear)
         with m.If(soft_clear):
-            m.d.sync += [pending.eq(0), acq.eq(0), head.eq(0), locked.eq(0), running.eq(0)]
+            m.d.sync += [pending.eq(0), acq.eq(0), head.eq(0), oldest.eq(0), locked.eq(0), running.eq(0)]
             with m.If(bus.data == 0):
                 m.d.sync += [c.eq(0) for c in ctx]
 

@@ -12,8 +12,9 @@ from redmule_hdl.system.streamer.arbiter import Source
 __all__ = ["ReadTag", "ResponsePath", "LoadFifo"]
 
 #: What the streamer remembers of each read in flight: its stream, the byte offset of the beat in
-#: its first word, and whether it is the last beat of its group (the rows of a tile or an n-chunk).
-ReadTag = data.StructLayout({"src": Source, "off": 2, "last": 1})
+#: its first word, whether it is the last beat of its group (the rows of a tile or an n-chunk), and
+#: the format of its elements (reads of two jobs can be in flight at once).
+ReadTag = data.StructLayout({"src": Source, "off": 2, "last": 1, "fmt": ElementFormat})
 
 
 def _wrap_inc(ptr, depth):
@@ -28,7 +29,6 @@ class ResponsePath(wiring.Component):
             accepted by the memory in this cycle, with its ``ReadTag``.
         orphan (in): the request accepted now was raised before an abort: drop its response.
         r_valid, r_data (in): the memory's in-order responses.
-        in_fmt, out_fmt (in, ``ElementFormat``): X and W use ``in_fmt``, Y ``out_fmt``.
         clear (in): job start or abort: the reads in flight at the end of this cycle are dropped when
             their responses arrive.
         deliver (out, one bit per ``Source``): a response of that stream arrives in this cycle (for
@@ -37,7 +37,7 @@ class ResponsePath(wiring.Component):
             and its tag's group-last flag.
         in_flight (out): requests whose responses have not arrived.
     Parameters: ``config``; ``depth``, the most requests in flight (the sum of the credits).
-    Storage: a tag FIFO of ``depth`` rounded up to a power of two 5-bit entries.
+    Storage: a tag FIFO of ``depth`` rounded up to a power of two 7-bit entries.
     """
 
     def __init__(self, config, depth):
@@ -49,8 +49,6 @@ class ResponsePath(wiring.Component):
             "orphan": In(1),
             "r_valid": In(1),
             "r_data": In(config.port_width),
-            "in_fmt": In(ElementFormat),
-            "out_fmt": In(ElementFormat),
             "clear": In(1),
             "deliver": Out(len(Source)),
             "beat": Out(beat_layout(config.D)),
@@ -83,9 +81,8 @@ class ResponsePath(wiring.Component):
             shifted = (self.r_data >> (head.off * 8))[:c.beat_width]
         else:
             shifted = self.r_data[:c.beat_width]
-        fmt = Signal(ElementFormat)
+        fmt = head.fmt
         m.d.comb += [
-            fmt.eq(Mux(head.src == Source.Y, self.out_fmt, self.in_fmt)),
             cast_in.fmt.eq(fmt.fp8),
             cast_in.a.eq(shifted[:8 * c.D]),
             self.beat.eq(Mux(fmt.wide, shifted, cast_in.z)),

@@ -46,8 +46,13 @@ for another: the scheme cannot deadlock.
 Latencies (cycles): ``start`` -> first request: 1. ``r_valid`` -> engine stream ``valid``: 0 (the
 response is forwarded combinationally when the FIFO is empty). Engine ``z.valid`` -> store request:
 0 (combinational; ``z.ready`` is the grant), unless an urgent W request or a request still waiting
-for ``gnt`` goes first. Last store grant -> ``stores_done``: 1 (registered); ``idle`` rises in the
-same cycle unless responses are outstanding.
+for ``gnt`` goes first. Last store grant of a job -> ``stored``: 1 (registered); ``idle`` rises in
+the same cycle unless responses are outstanding or another job is in the slots.
+
+Jobs in a row. The streamer holds two jobs (``JobSlots``). Each address generator walks the jobs in
+order on its own: when it has requested the last beat of one job it moves to the next at once, so
+the next job's X, W and Y loads overlap the current job's last computations and stores. Credits,
+FIFOs and the tag FIFO simply continue; each read's tag carries its element format.
 
 Combinational paths this costs (for timing closure): ``tcdm.r_valid/r_data`` -> shift -> cast-in ->
 engine stream ``valid/payload`` (and, through the engine's W handshake, its array enable);
@@ -70,6 +75,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import check_config, check_int
+from redmule_hdl.engine.job_slots import JobSlots
 from redmule_hdl.interfaces import StreamerJob, TcdmSignature, beat_layout, z_beat_layout
 from redmule_hdl.system.streamer.address import RowAddress, WAddress, XAddress
 from redmule_hdl.system.streamer.arbiter import Arbiter, Source
@@ -83,15 +89,16 @@ class Streamer(wiring.Component):
     """Address generators, cast-in/cast-out and the TCDM port arbiter (see the module docstring).
 
     Ports:
-        job (``StreamerJob``), start: a one-cycle ``start`` latches ``job`` and begins it; the first
-            request is raised in the next cycle. ``start`` is allowed while no request waits for its
-            grant (the controller waits for ``idle``; responses of an aborted job may still be in
-            flight, they are dropped). The controller guarantees M, N, K >= 1, valid formats,
-            non-zero pitches and (``misaligned=False``) word-aligned beat addresses.
+        job (``StreamerJob``), start, ready: a one-cycle ``start`` while ``ready`` (a job slot is free)
+            latches ``job``; its first request is raised in the next cycle if the port has nothing
+            else to do, else after the requests of the job before it. After an abort, ``start`` is
+            allowed once ``idle`` (responses of the aborted job are dropped). The controller
+            guarantees M, N, K >= 1, valid formats, non-zero pitches and (``misaligned=False``)
+            word-aligned beat addresses.
         abort: soft clear (see the module docstring).
         idle: no job, no request waiting for its grant and no response outstanding.
-        stores_done: all Z stores of the job are granted; high from the cycle after the last store's
-            grant until the next ``start`` (low while a job's stores are pending).
+        stored: one-cycle pulse per job, the cycle after its last Z store is granted (jobs finish
+            in the order they started).
         x, w, y (streams out): operand beats for the engine (D FP16 elements).
         z (stream in): result beats from the engine (``data``, ``mask``); ``ready`` is the store's grant.
         tcdm (``TcdmSignature``): the memory port.
@@ -100,7 +107,7 @@ class Streamer(wiring.Component):
         x_depth, w_depth, y_depth: FIFO depth (= read credits) of each load stream; default 2, which
             sustains one beat per cycle at a read latency of 1 (``latency + 1`` in general).
         z_depth: writes in flight with ``write_responses`` (ignored otherwise).
-    Storage: ``(x_depth + w_depth + y_depth) * (16*D + 1)`` bits of FIFOs, a tag FIFO of 5-bit entries.
+    Storage: ``(x_depth + w_depth + y_depth) * (16*D + 1)`` bits of FIFOs, a tag FIFO of 7-bit entries.
     """
 
     def __init__(self, config, *, x_depth=2, w_depth=2, y_depth=2, z_depth=2):
@@ -114,8 +121,9 @@ class Streamer(wiring.Component):
             "job": In(StreamerJob),
             "start": In(1),
             "abort": In(1),
+            "ready": Out(1),
             "idle": Out(1),
-            "stores_done": Out(1),
+            "stored": Out(1),
             "x": Out(stream.Signature(beat_layout(config.D))),
             "w": Out(stream.Signature(beat_layout(config.D))),
             "y": Out(stream.Signature(beat_layout(config.D))),
@@ -129,46 +137,49 @@ class Streamer(wiring.Component):
         m = Module()
         bus = self.tcdm
 
-        job = Signal(StreamerJob)
-        clear = self.start | self.abort
-        with m.If(self.start):
-            m.d.sync += job.eq(self.job)
-        nonzero = (self.job.m != 0) & (self.job.n != 0) & (self.job.k != 0)
+        slots = JobSlots(m, "sjob", StreamerJob)
+        walkers = {src: slots.walker(src.name.lower()) for src in Source}
 
-        # L row pitches, used when a walk moves to the next m-tile. They are computed from the latched
-        # job (a register-to-register multiply, off the controller's decode path) and valid from the
-        # second cycle after ``start``: an m-tile of L >= 2 rows takes at least two grants, the first
-        # of which comes in the first cycle after ``start``.
-        if L == 1:
-            x_lpitch, z_lpitch = job.x_pitch, job.z_pitch
-        else:
-            x_lpitch = Signal(32)
-            z_lpitch = Signal(32)
-            m.d.sync += [x_lpitch.eq(job.x_pitch * L), z_lpitch.eq(job.z_pitch * L)]
+        def tile_pitch(pitch):
+            """L row pitches, used when a walk moves to the next m-tile. Registered (off the path from
+            the job slot) and valid from the second cycle after a generator moves to a job: an m-tile
+            of L >= 2 rows takes at least two grants, the first in the cycle after the move."""
+            if L == 1:
+                return pitch
+            lpitch = Signal(32)
+            m.d.sync += lpitch.eq(pitch * L)
+            return lpitch
+
+        def chunk(fmt):
+            return Mux(fmt.wide, 2 * D, D)     # bytes of D elements
 
         # ---- address generators, advanced when their request is granted --------------------------
-        in_chunk = Mux(job.in_fmt.wide, 2 * D, D)      # bytes of D input elements
-        out_chunk = Mux(job.out_fmt.wide, 2 * D, D)    # bytes of D output elements
         gen = {
-            Source.X: XAddress(m, c, job, chunk_bytes=in_chunk, tile_pitch=x_lpitch),
-            Source.W: WAddress(m, c, job, chunk_bytes=in_chunk),
-            Source.Y: RowAddress(m, "y", c, job, chunk_bytes=out_chunk, tile_pitch=z_lpitch),
-            Source.Z: RowAddress(m, "z", c, job, chunk_bytes=out_chunk, tile_pitch=z_lpitch),
+            Source.X: XAddress(m, c, walkers[Source.X], chunk_bytes=lambda job: chunk(job.in_fmt),
+                               tile_pitch=lambda job: tile_pitch(job.x_pitch)),
+            Source.W: WAddress(m, c, walkers[Source.W], chunk_bytes=lambda job: chunk(job.in_fmt)),
+            Source.Y: RowAddress(m, "y", c, walkers[Source.Y], base=lambda job: job.y_addr,
+                                 chunk_bytes=lambda job: chunk(job.out_fmt),
+                                 tile_pitch=lambda job: tile_pitch(job.z_pitch),
+                                 needed=lambda job: job.uses_y),
+            Source.Z: RowAddress(m, "z", c, walkers[Source.Z], base=lambda job: job.z_addr,
+                                 chunk_bytes=lambda job: chunk(job.out_fmt),
+                                 tile_pitch=lambda job: tile_pitch(job.z_pitch), release=True),
         }
         grant = {s: Signal(name=f"grant_{s.name.lower()}") for s in Source}
         for s, g in gen.items():
             with m.If(grant[s]):
                 g.advance()
-        # Start and abort override the advance above (later statements win).
-        with m.If(clear):
-            m.d.sync += [g.active.eq(0) for g in gen.values()]
+        gen[Source.Y].skip_job()
+        m.d.comb += self.ready.eq(slots.can_put)
         with m.If(self.start):
-            m.d.sync += [
-                *gen[Source.X].start(nonzero, self.job.x_addr),
-                *gen[Source.W].start(nonzero, self.job.w_addr),
-                *gen[Source.Y].start(nonzero & self.job.uses_y, self.job.y_addr),
-                *gen[Source.Z].start(nonzero, self.job.z_addr),
-            ]
+            for g in gen.values():
+                g.start(self.job)
+            slots.put(self.job)
+        # The Z generator finishes a job with the grant of its last store.
+        m.d.sync += self.stored.eq(gen[Source.Z].finishing & ~self.abort)
+        with m.If(self.abort):
+            m.d.sync += slots.clear()
 
         # ---- load FIFOs with bypass, and their credits ------------------------------------------------
         loads = {Source.X: self.x, Source.W: self.w, Source.Y: self.y}
@@ -183,7 +194,7 @@ class Streamer(wiring.Component):
                 fifo[s].push_valid.eq(responses.deliver[s.value]),
                 fifo[s].push_beat.eq(responses.beat),
                 fifo[s].push_last.eq(responses.last),
-                fifo[s].clear.eq(clear),
+                fifo[s].clear.eq(self.abort),
             ]
             wiring.connect(m, fifo[s].out, wiring.flipped(port))
         used = {s: Signal(range(depth[s] + 1), name=f"{s.name.lower()}_used") for s in loads}
@@ -198,7 +209,7 @@ class Streamer(wiring.Component):
                 group_issued = grant[s] & gen[s].group_last
                 group_taken = fifo[s].take & fifo[s].take_last
                 m.d.sync += ahead[s].eq(ahead[s] + group_issued - group_taken)
-        with m.If(clear):
+        with m.If(self.abort):
             m.d.sync += [*(u.eq(0) for u in used.values()), *(a.eq(0) for a in ahead.values())]
 
         # ---- arbiter ----------------------------------------------------------------------------------
@@ -207,7 +218,7 @@ class Streamer(wiring.Component):
         if c.write_responses:
             z_used = Signal(range(self.z_depth + 1))   # writes whose response has not arrived
             m.d.sync += z_used.eq(z_used + grant[Source.Z] - responses.deliver[Source.Z.value])
-            with m.If(clear):
+            with m.If(self.abort):
                 m.d.sync += z_used.eq(0)
             want[Source.Z] &= z_used < self.z_depth
         levels = [
@@ -238,7 +249,7 @@ class Streamer(wiring.Component):
         is_store = src == Source.Z
         m.d.comb += [
             stores.beat.eq(self.z.payload),
-            stores.fmt.eq(job.out_fmt),
+            stores.fmt.eq(gen[Source.Z].job.out_fmt),
             stores.offset.eq(gen[Source.Z].cur[:2]),
             bus.req.eq(arbiter.req),
             bus.add.eq(Cat(Const(0, 2), cur[2:])),
@@ -246,12 +257,10 @@ class Streamer(wiring.Component):
             bus.be.eq(Mux(is_store, stores.be, Const((1 << len(bus.be)) - 1, len(bus.be)))),
             bus.data.eq(stores.data),
             self.z.ready.eq(grant[Source.Z]),
-            # Registered (the generator's active bit falls at the end of the last store's grant cycle),
-            # so the memory's gnt does not reach evt in the same cycle.
-            self.stores_done.eq(~gen[Source.Z].active),
         ]
 
         # ---- responses ----------------------------------------------------------------------------------
+        tag_in_fmt = Mux(src == Source.X, gen[Source.X].job.in_fmt, gen[Source.W].job.in_fmt)
         # A request still waiting for its grant when the job is aborted stays raised, unchanged, until
         # it is granted (the bus protocols forbid withdrawing it); its response is dropped.
         orphan = Signal()
@@ -267,14 +276,12 @@ class Streamer(wiring.Component):
             responses.tag.off.eq(cur[:2] if c.misaligned else 0),
             responses.tag.last.eq(Mux(src == Source.X, gen[Source.X].group_last,
                                       gen[Source.Y].group_last)),
+            responses.tag.fmt.eq(Mux(src == Source.Y, gen[Source.Y].job.out_fmt, tag_in_fmt)),
             responses.r_valid.eq(bus.r_valid),
             responses.r_data.eq(bus.r_data),
-            responses.in_fmt.eq(job.in_fmt),
-            responses.out_fmt.eq(job.out_fmt),
-            responses.clear.eq(clear),
+            responses.clear.eq(self.abort),
         ]
 
-        busy = (Cat(*(g.active for g in gen.values())).any() | (responses.in_flight != 0)
-                | arbiter.holding)
+        busy = slots.any_full | (responses.in_flight != 0) | arbiter.holding
         m.d.comb += self.idle.eq(~busy)
         return m
