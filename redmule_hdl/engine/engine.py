@@ -139,7 +139,7 @@ class Engine(wiring.Component):
 
         m.d.comb += [
             wbuf.column.eq(h_cur),
-            wbuf.load.eq(en & feeding & real),
+            wbuf.feed.eq(feeding & real),
             wbuf.shift.eq(en),
             xbuf.take.eq(en & feeding & real),
             xbuf.take_last.eq((e == D - 1) | (n + 1 == job.n)),
@@ -187,8 +187,8 @@ class Engine(wiring.Component):
         for r in range(L):
             for h in range(H):
                 ce = ces[r][h]
-                # x_regs[r][h] takes xbuf.head[r] when W column h loads: the sequencer feeds both.
-                x_next = Mux(wbuf.load & (wbuf.column == h), xbuf.head[r], s.x_regs[r][h])
+                # x_regs[r][h] takes xbuf.head[r] when W column h is fed: the sequencer feeds both.
+                x_next = Mux(wbuf.feed & (wbuf.column == h), xbuf.head[r], s.x_regs[r][h])
                 if h == 0:
                     start = Mux(s.job.uses_y, zbuf.head[r], 0)
                     acc = Mux(s.first_pass, start, ces[r][H - 1].z)

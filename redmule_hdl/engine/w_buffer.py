@@ -18,8 +18,9 @@ class WBuffer(wiring.Component):
     presents in the next enabled cycle, so the broadcast to the L rows ends at a register.
 
     Ports:
-        beat (stream in): W beats, taken when ``load`` is asserted (ready = load).
-        load, column: load the stream's beat into shift register ``column``.
+        beat (stream in): W beats, taken when ``feed`` and ``shift`` are high (ready).
+        feed, column: shift register ``column`` takes the stream's beat in this cycle if ``shift`` is
+            high (``feed`` alone selects ``w_next``, so the enable is not on that path).
         shift: advance every column by one element (the array's enable).
         w_next: per column, the element it presents after this cycle when ``shift`` is high: element
             0 of the loading beat, else the next element of the column (combinational).
@@ -31,7 +32,7 @@ class WBuffer(wiring.Component):
         self.H, self.D = H, D = check_int("H", H, 1), check_int("D", D, 2)
         super().__init__({
             "beat": In(stream.Signature(beat_layout(D))),
-            "load": In(1),
+            "feed": In(1),
             "column": In(range(H)),
             "shift": In(1),
             "w_next": Out(data.ArrayLayout(16, H)),
@@ -39,13 +40,13 @@ class WBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.beat.ready.eq(self.load)
+        m.d.comb += self.beat.ready.eq(self.feed & self.shift)
         for h in range(self.H):
             # Elements 1..D-1 of the beat: element 0 goes straight to the CEs' registers.
             reg = Signal(data.ArrayLayout(16, self.D - 1), name=f"wcol{h}")
-            load = self.load & (self.column == h)
-            m.d.comb += self.w_next[h].eq(Mux(load, self.beat.payload[0], reg[0]))
-            with m.If(load):
+            fed = self.feed & (self.column == h)
+            m.d.comb += self.w_next[h].eq(Mux(fed, self.beat.payload[0], reg[0]))
+            with m.If(fed & self.shift):
                 m.d.sync += reg.eq(self.beat.payload.as_value()[16:])
             with m.Elif(self.shift):
                 m.d.sync += reg.eq(reg.as_value() >> 16)
