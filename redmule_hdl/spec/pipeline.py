@@ -50,9 +50,9 @@ MAX_PIPELINE = len(CUT_POINTS) + 1
 #: For 3 registers the rule ties between "align, add, normalize" (63, 44, 27, 26) and "align, add,
 #: round" (63, 44, 33, 19) up to the third stage, and the row takes the second: in the computing
 #: element the FMA's last stage also carries the output comparator and the result multiplexer, so
-#: the CE wants it short. Mapped to ``redmule_ge`` (``redmule-hdl synth --block ce``), that stage
-#: takes 56 instead of 60 to 63 FO4, below the wide add's 60 to 62; the round cut also registers 28
-#: bits fewer.
+#: the CE wants it short. Mapped to ``redmule_ge``, that stage of the CE takes 55 to 58 FO4 instead
+#: of 60 to 63 (``redmule-hdl synth --block ce``; 56.6 instead of 65.7 in the 12x4x3 top), below the
+#: wide add's 60 to 62; the round cut also registers 28 bits fewer.
 PLACEMENTS = (
     (0, 0, 0, 0, 0, 0, 0),
     (0, 0, 0, 1, 0, 0, 0),
