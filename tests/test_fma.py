@@ -311,7 +311,7 @@ def test_placement_follows_the_measured_table():
     # By delay: the wide add is always isolated once there are 2 registers (tests/test_pipeline.py
     # re-measures the depths).
     assert register_placement(1) == (0, 0, 0, 1, 0, 0, 0)
-    assert register_placement(3) == (0, 0, 1, 1, 0, 1, 0)
+    assert register_placement(3) == (0, 0, 1, 1, 0, 0, 1)
     assert register_placement(7) == (1,) * 7
     assert register_placement(8) == (1, 1, 1, 2, 1, 1, 1)
 

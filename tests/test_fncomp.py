@@ -19,20 +19,22 @@ SPECIALS = [
 RANDOM_VECTORS = 6000
 
 
-def simulate(pipeline, a, b, op, en=None):
-    """Vector i enters in the i-th enabled cycle; returns each vector's result once, in order."""
+def simulate(pipeline, a, b, op, en=None, outputs=("z",)):
+    """Vector i enters in the i-th enabled cycle; returns each vector's result once, in order (one
+    array per name in ``outputs``, or the array alone for one name)."""
     dut = MinMax(pipeline=pipeline)
     assert dut.latency == pipeline
     ops = np.broadcast_to(np.asarray(op), (len(a),))
     words = [int(x) | int(y) << 16 | int(o) << 32 for x, y, o in zip(a, b, ops)]
     out = []
+    result = Cat(*(getattr(dut, name) for name in outputs))
 
     async def testbench(ctx):
         port = Cat(dut.a, dut.b, dut.op)
         if pipeline == 0:
             for word in words:
                 ctx.set(port, word)
-                out.append(ctx.get(dut.z))
+                out.append(ctx.get(result))
             return
         enabled = cycle = 0
         while len(out) < len(words):
@@ -42,21 +44,26 @@ def simulate(pipeline, a, b, op, en=None):
             if run:
                 ctx.set(port, words[enabled] if enabled < len(words) else 0)
                 if enabled >= pipeline:
-                    out.append(ctx.get(dut.z))
+                    out.append(ctx.get(result))
                 enabled += 1
                 await ctx.tick()
             else:
-                before = ctx.get(dut.z)
+                before = ctx.get(result)
                 ctx.set(port, (cycle * 0x9E3779B1) & ((1 << 33) - 1))    # junk, must be ignored
                 await ctx.tick()
-                assert ctx.get(dut.z) == before, f"output moved in stalled cycle {cycle}"
+                assert ctx.get(result) == before, f"output moved in stalled cycle {cycle}"
 
     sim = Simulator(dut)
     if pipeline:
         sim.add_clock(1e-6)
     sim.add_testbench(testbench)
     sim.run()
-    return np.array(out, dtype=np.uint16)
+    arrays, shift = [], 0
+    for name in outputs:
+        width = len(getattr(dut, name))
+        arrays.append(np.array([(v >> shift) & ((1 << width) - 1) for v in out], dtype=np.uint16))
+        shift += width
+    return arrays[0] if len(arrays) == 1 else tuple(arrays)
 
 
 def reference(a, b, op):
@@ -114,6 +121,19 @@ def test_nan_rules():
     b = [0x3C00, 0xFC01, 0x8000, 0xFE01, 0x0000, 0x8000, 0x8000]
     assert list(check(0, a, b, MinMax.MIN)) == [0x3C00, 0x3C00, 0x8000, 0x7E00, 0x8000, 0x8000, 0x8000]
     assert list(check(0, a, b, MinMax.MAX)) == [0x3C00, 0x3C00, 0x8000, 0x7E00, 0x0000, 0x0000, 0x8000]
+
+
+@pytest.mark.parametrize("pipeline", (0, 2))
+def test_take_a_is_the_choice_behind_z(pipeline):
+    """take_a (the choice the computing element registers instead of the value): z is a when it is
+    high, b when it is low; both NaN -> high (z is the canonical NaN)."""
+    a, b = np.array(list(itertools.product(SPECIALS, repeat=2)), dtype=np.uint16).T
+    for op in (MinMax.MIN, MinMax.MAX):
+        z, take = simulate(pipeline, a, b, op, outputs=("z", "take_a"))
+        both_nan = golden.is_nan(a) & golden.is_nan(b)
+        assert (take[both_nan] == 1).all()
+        assert (np.where(take == 1, a, b)[~both_nan] == z[~both_nan]).all(), op
+        assert (z == reference(a, b, op)).all()
 
 
 @pytest.mark.parametrize("value, error", [

@@ -57,3 +57,20 @@ def test_extra_registers_never_make_the_fma_slower():
     print("gate levels of the slowest stage, pipeline 0..7:", levels)
     assert all(b <= a for a, b in zip(levels, levels[1:])), levels
     assert levels[3] <= 63 and levels[4] <= levels[3] and levels[6] <= levels[3], levels
+
+
+def test_computing_element_is_as_fast_as_its_fma():
+    """At P = 3 (the default) the CE adds no logic to the FMA's stages that matters: mapped to the
+    project's library, its slowest stage, and its paths from the operand ports (x, acc: registers of
+    the engine; x_next, w_next: into the CE's operand registers) plus a clock-to-Q, are within 5 % of
+    the FMA's own critical path. The CE that fed the FMA through its input comparator had 76 FO4 from
+    w to the multiplier's register against the FMA's 60."""
+    from redmule_hdl.engine.ce import ComputeElement
+    from redmule_hdl.synth.flow import synthesize
+
+    fma = synthesize(FMA(pipeline=3), "fma").timing
+    ce = synthesize(ComputeElement(3), "ce").timing
+    limit = 1.05 * fma.critical.delay
+    clock_to_q = ce.critical.steps[0].arrival
+    assert ce.critical.delay <= limit, (ce.critical, fma.critical)
+    assert ce.paths["in->reg"].delay + clock_to_q <= limit, (ce.paths["in->reg"], fma.critical)

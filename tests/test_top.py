@@ -47,6 +47,43 @@ def test_every_op_fp16_with_leftovers(op):
     assert r.cycles == r.runs[0].evt_cycle - r.runs[0].trigger_cycle
 
 
+# Both zeros, subnormals, normals of equal magnitude and both signs, the largest finite values,
+# both infinities, and NaNs (canonical, negative, signalling, with a payload).
+COMPARE_SPECIALS = np.array([
+    0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x83FF, 0x3C00, 0xBC00, 0x3C01, 0x7BFF, 0xFBFF,
+    0x7C00, 0xFC00, 0x7E00, 0xFE00, 0x7C01, 0x7FFF,
+], np.uint16)
+
+
+@pytest.mark.parametrize("op", ["maxmin", "minmax"])
+def test_compare_ops_on_every_pair_of_special_values(op):
+    """The CEs compare x and w one cycle ahead (on the operands of the next cycle) and register only
+    the choice: every pair of special values, each in its own output (N = 1, X a column, W a row of
+    them), must give the direct comparison. Y = NaN makes Z = minmax(x, w) itself."""
+    config = Config(L=2, H=2, P=3)
+    x = COMPARE_SPECIALS[:, None].copy()
+    w = COMPARE_SPECIALS[None, :].copy()
+    y = np.full((len(COMPARE_SPECIALS),) * 2, 0x7E00, np.uint16)
+    r = sim.run_job(config, op, x, w, y, seed=1)
+    assert r.error == JobError.OK and r.guard_ok
+    direct = (golden.maximum if op == "maxmin" else golden.minimum)(x, w)
+    assert (golden.gemm_op(op, x, w, y) == direct).all()
+    bad = np.argwhere(r.z != direct)
+    assert not bad.size, (f"{len(bad)} wrong, first x={x[bad[0][0], 0]:#06x} w={w[0, bad[0][1]]:#06x}: "
+                          f"{r.z[tuple(bad[0])]:#06x} != {direct[tuple(bad[0])]:#06x}")
+
+
+@pytest.mark.parametrize("op", ["maxmin", "minmax"])
+def test_compare_ops_on_special_values_with_stalls(op):
+    """Special values only, several steps per output and a refusing memory: the registered operand
+    choice holds while the array stalls and follows each new X and W."""
+    rng = np.random.default_rng(8)
+    x, w, y = (rng.choice(COMPARE_SPECIALS, shape) for shape in ((5, 7), (7, 9), (5, 9)))
+    r = sim.run_job(C221, op, x, w, y, stall=0.4, seed=3)
+    assert r.refused > 0 and r.error == JobError.OK and r.guard_ok
+    assert (r.z == golden.gemm_op(op, x, w, y)).all()
+
+
 @pytest.mark.parametrize("in_fmt,out_fmt", [
     ("e5m2", None), ("e4m3", None), ("e5m2", "fp16"), ("fp16", "e4m3"), ("e4m3", "e5m2"),
 ])

@@ -71,7 +71,7 @@ class FMA(wiring.Component):
     pipeline : int
         Register stages, 0..8 (0 = purely combinational). They are distributed over the cut points
         :data:`CUT_POINTS` by :func:`register_placement`, chosen by measured delay (the table
-        ``spec.pipeline.PLACEMENTS``): 1 -> add; 2 -> align, add; 3 -> align, add, normalize;
+        ``spec.pipeline.PLACEMENTS``): 1 -> add; 2 -> align, add; 3 -> align, add, round;
         7 -> every cut point; 8 -> every cut point, two at add.
 
     Attributes

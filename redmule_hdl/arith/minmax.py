@@ -37,6 +37,10 @@ class MinMax(wiring.Component):
         Clock enable: while low, every pipeline register holds its value.
     z : Out(16)
         FP16 result, ``latency`` enabled cycles after its operands.
+    take_a : Out(1)
+        The choice behind ``z``, with the same latency: 1 when ``z`` is ``a`` or both operands are
+        NaN (``z`` is then the canonical NaN), 0 when ``z`` is ``b``. ``Mux(take_a, a, b)`` is a
+        cheaper result wherever a NaN is canonicalized downstream anyway (the FMA does).
     """
 
     MIN = 0
@@ -47,6 +51,7 @@ class MinMax(wiring.Component):
     op: In(1)
     en: In(1, init=1)
     z: Out(16)
+    take_a: Out(1)
 
     def __init__(self, pipeline=0):
         check_pipeline(pipeline)
@@ -72,13 +77,14 @@ class MinMax(wiring.Component):
         a_nan, b_nan = is_nan(a), is_nan(b)
         key_a, key_b = order_key(a), order_key(b)
         pick_a = Mux(self.op == self.MAX, key_a >= key_b, key_a <= key_b)
-        result = Mux(a_nan & b_nan, FP16.canonical_nan,
-                     Mux(b_nan | (~a_nan & pick_a), self.a, self.b))
+        take_a = b_nan | (~a_nan & pick_a)
+        result = Mux(a_nan & b_nan, FP16.canonical_nan, Mux(take_a, self.a, self.b))
 
         for stage in range(self.pipeline):
             reg = Signal(16, name=f"out{stage}")
+            take_reg = Signal(name=f"take_a{stage}")
             with m.If(self.en):
-                m.d.sync += reg.eq(result)
-            result = reg
-        m.d.comb += self.z.eq(result)
+                m.d.sync += [reg.eq(result), take_reg.eq(take_a)]
+            result, take_a = reg, take_reg
+        m.d.comb += [self.z.eq(result), self.take_a.eq(take_a)]
         return m

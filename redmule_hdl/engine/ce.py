@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 from redmule_hdl.arith.fma import FMA
 from redmule_hdl.arith.minmax import MinMax
 from redmule_hdl.interfaces import CeControl
-from redmule_hdl.spec.formats import FP16_ONE
+from redmule_hdl.spec.formats import FP16_NEG_ZERO, FP16_ONE
 from redmule_hdl.spec.ops import FmaMode
 from redmule_hdl.spec.pipeline import check_pipeline
 
@@ -15,7 +15,7 @@ __all__ = ["ComputeElement", "CE_SIGNATURE"]
 #: The ports of a computing element (the same for every P), also those of the ``Instance`` the
 #: engine uses in export mode.
 CE_SIGNATURE = wiring.Signature({
-    "x": In(16), "w": In(16), "acc": In(16),
+    "x": In(16), "x_next": In(16), "w_next": In(16), "acc": In(16),
     "ctrl": In(CeControl), "pad": In(1), "en": In(1, init=1),
     "z": Out(16),
 })
@@ -27,15 +27,31 @@ class ComputeElement(wiring.Component):
     Every op has the same latency, so a ring of CEs is schedule-independent of the op:
 
     * MATMUL, GEMM: ``fma(x, w, acc)`` in the FMA.
-    * ADDMAX/ADDMIN, MULMAX/MULMIN: ``x + w`` or ``x * w`` in the FMA; ``acc`` travels beside the FMA
-      pipeline and meets its result in the output comparator.
-    * MAXMIN/MINMAX: ``max/min(x, w)`` in the input comparator, passed through the FMA as ``v * 1.0``
-      (exact for every value, NaN is already canonical), then the output comparator.
+    * ADDMAX/ADDMIN, MULMAX/MULMIN: ``x + w`` (as ``fma(1.0, w, x)``) or ``x * w`` (``fma(x, w,
+      -0)``) in the FMA; ``acc`` travels beside the FMA pipeline and meets its result in the output
+      comparator.
+    * MAXMIN/MINMAX: ``max/min(x, w)`` passes the FMA as ``fma(x, 1.0, -0)`` or ``fma(1.0, w, -0)``
+      (exact for every value; a NaN leaves as the canonical NaN, as the comparator would give it),
+      then the output comparator.
     * ``pad``: identity step (padded reduction slot), ``acc' = acc`` bit for bit, for every op.
 
-    Ports: ``x``, ``w``, ``acc`` (FP16 in), ``ctrl`` (``interfaces.CeControl``, decoded from the op by
-    the controller, constant during a job), ``pad``, ``en`` (low freezes every register), ``z`` (FP16
-    out, registered).
+    The FMA's operands come from registers of the CE, not through the W broadcast: the input
+    comparator and the operand selection work one cycle ahead, on ``x_next`` and ``w_next``, and
+    their result is registered with ``w`` (``w_r``) and the choice between ``x``, ``w`` and 1.0 for
+    each multiplicand (``a_one_r``, ``b_one_r``). Only a force-to-constant gate stays in front of the
+    multiplier, so the CE's first stage is as long as the FMA's (docs/architecture.md, "Timing
+    model"). The comparator's choice is exact: when both are NaN it keeps ``x``, which the FMA turns
+    into the canonical NaN.
+
+    Ports:
+        x: the step's X operand (FP16), constant while the engine feeds the column's D outputs.
+        x_next, w_next: X and W as they will be in the next cycle in which ``en`` is high (the values
+            the engine's X register and the W-buffer take at the end of an enabled cycle).
+        acc: the addend (FP16), from the previous CE of the ring or the Z-buffer.
+        ctrl: ``interfaces.CeControl``, decoded from the op by the controller, constant during a job;
+            ``compare_first`` is decoded with mode MUL only (``interfaces.ce_control``).
+        pad: the step is a padded slot.   en: low freezes every register.
+        z: FP16 result, registered, ``P + 1`` enabled cycles after ``x``, ``w`` and ``acc``.
     Parameters: ``P`` pipeline registers inside the FMA.
     """
 
@@ -54,14 +70,31 @@ class ComputeElement(wiring.Component):
         is_fma = ctrl.mode == FmaMode.FMA
         is_add = ctrl.mode == FmaMode.ADD
         is_cmp = ctrl.compare_first
+
+        # Operand registers, one cycle ahead: w_r follows the W-buffer's element 0 exactly.
+        w = Signal(16, name="w_r")
+        a_one = Signal(name="a_one_r")             # the multiplicand x is replaced by 1.0
+        b_one = Signal(name="b_one_r")             # the multiplicand w is replaced by 1.0
+        c_x = Signal(name="c_x_r")                 # the addend is x (ADD), else -0 (MUL) or acc
+        c_neg_zero = Signal(name="c_neg_zero_r")
         m.d.comb += [
-            pre.a.eq(self.x), pre.b.eq(self.w),
+            pre.a.eq(self.x_next), pre.b.eq(self.w_next),
             pre.op.eq(Mux(ctrl.inner_max, MinMax.MAX, MinMax.MIN)),
+        ]
+        with m.If(self.en):
+            m.d.sync += [
+                w.eq(self.w_next),
+                a_one.eq(is_add | (is_cmp & ~pre.take_a)),
+                b_one.eq(is_cmp & pre.take_a),
+                c_x.eq(is_add),
+                c_neg_zero.eq(ctrl.mode == FmaMode.MUL),
+            ]
+        m.d.comb += [
             fma.en.eq(self.en),
-            fma.a.eq(Mux(is_cmp, pre.z, self.x)),
-            fma.b.eq(Mux(is_cmp, FP16_ONE, self.w)),
-            fma.c.eq(Mux(is_add, self.w, self.acc)),
-            fma.mode.eq(ctrl.mode),
+            fma.a.eq(Mux(a_one, FP16_ONE, self.x)),
+            fma.b.eq(Mux(b_one, FP16_ONE, w)),
+            fma.c.eq(Mux(c_x, self.x, Mux(c_neg_zero, FP16_NEG_ZERO, self.acc))),
+            fma.mode.eq(FmaMode.FMA),
         ]
 
         # acc and pad travel beside the FMA pipeline.

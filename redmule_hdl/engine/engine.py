@@ -104,7 +104,7 @@ class Engine(wiring.Component):
         m.d.comb += self.busy.eq(slots.any_full)
         # The order matters where parts assign the same register: later statements win.
         self._sequencer(m, s, xbuf, wbuf)
-        self._ce_array(m, s, ces, wbuf, zbuf)
+        self._ce_array(m, s, ces, xbuf, wbuf, zbuf)
         self._x_fill(m, s, xbuf)
         wiring.connect(m, wiring.flipped(self.w), wbuf.beat)
         self._z_buffer(m, s, zbuf)
@@ -155,7 +155,7 @@ class Engine(wiring.Component):
 
         m.d.comb += [
             wbuf.column.eq(h_cur),
-            wbuf.load.eq(en & feeding & real),
+            wbuf.feed.eq(feeding & real),
             wbuf.shift.eq(en),
             xbuf.take.eq(en & feeding & real),
             xbuf.take_last.eq((e == D - 1) | (n + 1 == job.n)),
@@ -207,20 +207,24 @@ class Engine(wiring.Component):
                     with m.If(flush == D - 1):
                         m.d.sync += state.eq(State.IDLE)
 
-    def _ce_array(self, m, s, ces, wbuf, zbuf):
+    def _ce_array(self, m, s, ces, xbuf, wbuf, zbuf):
         """Wires the L rings of H CEs: X per CE, W per column, the ring's accumulator path and the
-        Z-buffer (Y into CE 0 in a tile's first pass, Z out of CE H-1)."""
+        Z-buffer (Y into CE 0 in a tile's first pass, Z out of CE H-1). The CEs register their
+        operands one cycle ahead, so each also gets X and W as they will be after this cycle."""
         L, H = self.config.L, self.config.H
         for r in range(L):
             for h in range(H):
                 ce = ces[r][h]
+                # x_regs[r][h] takes xbuf.head[r] when W column h is fed: the sequencer feeds both.
+                x_next = Mux(wbuf.feed & (wbuf.column == h), xbuf.head[r], s.x_regs[r][h])
                 if h == 0:
                     start = Mux(s.first_uses_y, zbuf.head[r], 0)
                     acc = Mux(s.first_pass, start, ces[r][H - 1].z)
                 else:
                     acc = ces[r][h - 1].z
                 m.d.comb += [
-                    ce.x.eq(s.x_regs[r][h]), ce.w.eq(wbuf.w[h]), ce.acc.eq(acc),
+                    ce.x.eq(s.x_regs[r][h]), ce.x_next.eq(x_next), ce.w_next.eq(wbuf.w_next[h]),
+                    ce.acc.eq(acc),
                     ce.ctrl.eq(s.ce), ce.pad.eq(s.pad[h]), ce.en.eq(s.en),
                 ]
             m.d.comb += zbuf.shift_in[r].eq(ces[r][H - 1].z)
