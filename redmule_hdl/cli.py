@@ -195,14 +195,18 @@ def _ports(top):
 def describe(config, ports):
     """The JSON description of a generated instance."""
     from redmule_hdl.spec import regmap
+    from redmule_hdl.spec.formats import FORMATS
     c = config
     return {
         "top": TOP_NAME,
         "parameters": {"L": c.L, "H": c.H, "P": c.P, "contexts": c.contexts,
-                       "misaligned": c.misaligned, "write_responses": c.write_responses},
+                       "misaligned": c.misaligned, "write_responses": c.write_responses,
+                       "beat_format": c.beat_format},
         "derived": {
-            "D": c.D, "beat_width": c.beat_width, "tcdm_data_width": c.port_width,
-            "tcdm_be_width": c.port_width // 8, "ce_latency": c.ce_latency,
+            "D": c.D, "beat_width": c.beat_width, "transfer_width": c.transfer_width,
+            "transfers_per_beat": {f.name: c.transfers_per_beat(f) for f in FORMATS.values()},
+            "tcdm_data_width": c.port_width, "tcdm_be_width": c.port_width // 8,
+            "ce_latency": c.ce_latency,
             "peak_fmas_per_cycle": c.peak_fmas_per_cycle,
             "peak_flop_per_cycle": 2 * c.peak_fmas_per_cycle,
         },
@@ -306,8 +310,8 @@ def _generate(args, config):
                               f"{e.strerror or e}") from None
     modules = sum(1 for line in text.splitlines() if line.startswith("module "))
     print(f"RedMulE {config} (D={config.D}, contexts={config.contexts}, "
-          f"misaligned={config.misaligned}, write_responses={config.write_responses}), "
-          f"top module {TOP_NAME}")
+          f"misaligned={config.misaligned}, write_responses={config.write_responses}, "
+          f"beat_format={config.beat_format}), top module {TOP_NAME}")
     for name in files:
         path = out / name
         print(f"  wrote {path} ({path.stat().st_size} bytes)")
