@@ -85,6 +85,8 @@ def _parser():
                      help="speed runs per shape (best counts)")
     ben.add_argument("--shapes", type=parse_shapes, default=None, metavar="MxNxK,...",
                      help="run only these of the original's 24 shapes (default: all)")
+    from redmule_hdl.sim.bench import add_fp8_instance_argument
+    add_fp8_instance_argument(ben)
     swp = sub.add_parser(
         "sweep", help="area, Fmax and workload throughput over a grid of configurations",
         description="For every point of a grid of L, H, P (and contexts, misaligned, write_responses): "
@@ -393,7 +395,8 @@ def main(argv=None):
         if args.command == "bench":
             from redmule_hdl.sim.bench import main as bench
             return bench(config=config, output=args.output or Path("redmule-bench"),
-                         backend=args.backend, repeat=args.repeat, shapes=args.shapes)
+                         backend=args.backend, repeat=args.repeat, shapes=args.shapes,
+                         fp8_instance=args.fp8_instance)
         return _synth(args, config)
     except _UsageError as e:
         print(str(e).splitlines()[0], file=sys.stderr)

@@ -342,6 +342,9 @@ def test_cli_bench_small_run(tmp_path):
         assert orig == original[M, N, K] and exact == "yes"
     png = (tmp_path / "bench.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    # The paper's FP8 instance runs on the Verilator back end only.
+    assert "needs the Verilator back end: not run" in proc.stdout
+    assert "FP8 instance" not in (tmp_path / "bench.md").read_text()
 
 
 @pytest.mark.parametrize("module,args,expect", [

@@ -132,6 +132,27 @@ def test_jobs_back_to_back():
     assert c.evt_cycle - b.evt_cycle == b.cycles + 1
 
 
+@pytest.mark.parametrize("config,op,M,N,K,in_fmt,out_fmt", [
+    (Config(L=2, H=2, P=3), "gemm", 5, 24, 13, "fp16", None),
+    (Config(L=2, H=2, P=3), "matmul", 4, 16, 16, "e4m3", "fp16"),
+    *((Config(L=2, H=2, P=3, beat_format="fp8"), "gemm", 5, 24, 13, i, o)
+      for i, o in (("fp16", None), ("e4m3", None), ("e5m2", "fp16"), ("fp16", "e4m3"))),
+    (Config(L=3, H=2, P=3, beat_format="fp8"), "matmul", 4, 16, 16, "fp16", None),
+], ids=lambda v: port_id(v) if isinstance(v, Config) else str(v))
+def test_fixed_cost_of_a_compute_bound_job(config, op, M, N, K, in_fmt, out_fmt):
+    """docs/architecture.md, "Timing model": with 1-cycle memory and every grant, a compute-bound job
+    takes C + 1 + t_in*(r0 + 1) + t_out*uses_y*r0 + D + t_out*r1 + 1 cycles, t_in and t_out being the
+    transfers per beat of the input and output format (two for FP16 on a port of D FP8 elements)."""
+    out = out_fmt or in_fmt
+    uses_y = GemmOp.parse(op).uses_y
+    C = config.compute_bound(M, N, K)
+    assert config.port_bound(M, N, K, uses_y=uses_y, in_fmt=in_fmt, out_fmt=out) < C
+    t_in, t_out = config.transfers_per_beat(in_fmt), config.transfers_per_beat(out)
+    r0, r1 = min(config.L, M), M - (-(-M // config.L) - 1) * config.L
+    r = check(config, op, M, N, K, in_fmt=in_fmt, out_fmt=out_fmt, seed=19)
+    assert r.cycles == C + 1 + t_in * (r0 + 1) + t_out * uses_y * r0 + config.D + t_out * r1 + 1
+
+
 @pytest.mark.parametrize("config", [C221, C221_FP8], ids=port_id)
 @pytest.mark.parametrize("abort_after,stall", [(2, 0.0), (12, 0.0), (40, 0.0), (25, 0.3)])
 def test_soft_clear_mid_job_then_correct_job(abort_after, stall, config):

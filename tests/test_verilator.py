@@ -302,3 +302,21 @@ def test_bench_reduced(tmp_path):
     assert png[37:41] == b"IDAT"
     raw = zlib.decompress(png[41:41 + length])
     assert len(raw) == height * (1 + 3 * width)
+
+
+def test_bench_fp8_instance_section_reduced():
+    # The section of the paper's FP8 instance, on the small FP8-port configuration and a small shape.
+    from redmule_hdl.sim.bench import FP8_INSTANCE, fp8_instance_markdown, run_fp8_instance
+    assert (FP8_INSTANCE.L, FP8_INSTANCE.H, FP8_INSTANCE.P, FP8_INSTANCE.beat_format) == (12, 8, 3, "fp8")
+    results = run_fp8_instance(SMALL_FP8, shape=(6, 8, 8), log=lambda *a: None)
+    e4m3, fp16 = results
+    assert [(r.in_fmt, r.out_fmt) for r in results] == [("e4m3", "e4m3"), ("fp16", "fp16")]
+    assert all(r.bit_exact for r in results)
+    assert e4m3.B == SMALL_FP8.port_bound(6, 8, 8) // 2 == SMALL.port_bound(6, 8, 8)
+    assert fp16.B == SMALL_FP8.port_bound(6, 8, 8) and e4m3.C == fp16.C == SMALL.compute_bound(6, 8, 8)
+    for r in results:
+        assert r.cycles > max(r.C, r.B) and r.utilization == SMALL_FP8.utilization(6, 8, 8, r.cycles)
+    text = fp8_instance_markdown(SMALL_FP8, results)
+    assert text.startswith("## The paper's FP8 instance: 2x2x1, a port of D = 4 FP8 elements")
+    assert f"| 6 | 8 | 8 | e4m3 | e4m3 | {e4m3.cycles} | {e4m3.C} | {e4m3.B} |" in text
+    assert f"| 6 | 8 | 8 | fp16 | fp16 | {fp16.cycles} | {fp16.C} | {fp16.B} |" in text
