@@ -1,6 +1,7 @@
 """Generator parameters of one RedMulE instance, their limits and the values derived from them."""
 import numbers
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from redmule_hdl.spec.formats import FP16, format_by_name
 from redmule_hdl.spec.pipeline import MAX_PIPELINE
@@ -47,7 +48,7 @@ class Config:
     beat_format: str = "fp16"
 
     #: The values of ``beat_format``, with the bytes of one element of each.
-    BEAT_FORMATS = {"fp16": 2, "fp8": 1}
+    BEAT_FORMATS = MappingProxyType({"fp16": 2, "fp8": 1})
 
     # Hardware limits of this design; each is explained where it is checked.
     MAX_L = 64
