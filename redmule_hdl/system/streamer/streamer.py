@@ -26,8 +26,9 @@ other byte.
 Two transfers per beat (``config.splits_fp16``: ``beat_format="fp8"``, a port of D FP8 elements). A
 beat of FP8 elements is one transfer, as on an FP16 port. A beat of FP16 elements (X, W with FP16
 input; Y, Z with FP16 output) is two: its low D bytes at ``a``, then its high D bytes at ``a + D``.
-When a low half is granted, the high half becomes the highest priority in the next cycle, so the
-two are granted back to back and, responses being in order, answered back to back. The read tag
+When a low half is granted, the high half becomes the highest priority in the next cycle (its
+address ``a + D`` registered at that grant), so the two are granted back to back and, responses being
+in order, answered back to back. The read tag
 carries ``low``: the response path keeps a low half in an ``8*D``-bit register and delivers the
 beat with its high half. Credits, FIFOs and groups count beats (taken at the low half's grant, the
 address generator moves on at the high half's); the tag FIFO counts transfers (twice the credits).
@@ -295,9 +296,15 @@ class Streamer(wiring.Component):
         m.submodules.stores = stores = StorePath(c)
         is_store = src == Source.Z
         if c.splits_fp16:
-            cur = Signal(32)     # byte address of the transfer: the beat's, + D for a high half
-            m.d.comb += [cur.eq(beat_addr + Mux(high, D, 0)),
-                         stores.offset.eq(gen[Source.Z].cur[:2] + Mux(high, D % 4, 0)),
+            # Byte address of the transfer: the beat's, or a + D for a high half. a + D is registered
+            # at the low half's grant (its request goes out the next cycle), which keeps the adder
+            # off the path to the port.
+            cur = Signal(32)
+            high_addr = Signal(32)
+            with m.If(arbiter.granted & ~high):
+                m.d.sync += high_addr.eq(beat_addr + D)
+            m.d.comb += [cur.eq(Mux(high, high_addr, beat_addr)),
+                         stores.offset.eq(Mux(high, high_addr[:2], gen[Source.Z].cur[:2])),
                          stores.high.eq(high)]
         else:
             cur = beat_addr
