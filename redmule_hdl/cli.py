@@ -85,6 +85,8 @@ def _parser():
                      help="speed runs per shape (best counts)")
     ben.add_argument("--shapes", type=parse_shapes, default=None, metavar="MxNxK,...",
                      help="run only these of the original's 24 shapes (default: all)")
+    from redmule_hdl.sim.bench import add_fp8_instance_argument
+    add_fp8_instance_argument(ben)
     swp = sub.add_parser(
         "sweep", help="area, Fmax and workload throughput over a grid of configurations",
         description="For every point of a grid of L, H, P (and contexts, misaligned, write_responses): "
@@ -195,14 +197,18 @@ def _ports(top):
 def describe(config, ports):
     """The JSON description of a generated instance."""
     from redmule_hdl.spec import regmap
+    from redmule_hdl.spec.formats import FORMATS
     c = config
     return {
         "top": TOP_NAME,
         "parameters": {"L": c.L, "H": c.H, "P": c.P, "contexts": c.contexts,
-                       "misaligned": c.misaligned, "write_responses": c.write_responses},
+                       "misaligned": c.misaligned, "write_responses": c.write_responses,
+                       "beat_format": c.beat_format},
         "derived": {
-            "D": c.D, "beat_width": c.beat_width, "tcdm_data_width": c.port_width,
-            "tcdm_be_width": c.port_width // 8, "ce_latency": c.ce_latency,
+            "D": c.D, "beat_width": c.beat_width, "transfer_width": c.transfer_width,
+            "transfers_per_beat": {f.name: c.transfers_per_beat(f) for f in FORMATS.values()},
+            "tcdm_data_width": c.port_width, "tcdm_be_width": c.port_width // 8,
+            "ce_latency": c.ce_latency,
             "peak_fmas_per_cycle": c.peak_fmas_per_cycle,
             "peak_flop_per_cycle": 2 * c.peak_fmas_per_cycle,
         },
@@ -306,8 +312,8 @@ def _generate(args, config):
                               f"{e.strerror or e}") from None
     modules = sum(1 for line in text.splitlines() if line.startswith("module "))
     print(f"RedMulE {config} (D={config.D}, contexts={config.contexts}, "
-          f"misaligned={config.misaligned}, write_responses={config.write_responses}), "
-          f"top module {TOP_NAME}")
+          f"misaligned={config.misaligned}, write_responses={config.write_responses}, "
+          f"beat_format={config.beat_format}), top module {TOP_NAME}")
     for name in files:
         path = out / name
         print(f"  wrote {path} ({path.stat().st_size} bytes)")
@@ -389,7 +395,8 @@ def main(argv=None):
         if args.command == "bench":
             from redmule_hdl.sim.bench import main as bench
             return bench(config=config, output=args.output or Path("redmule-bench"),
-                         backend=args.backend, repeat=args.repeat, shapes=args.shapes)
+                         backend=args.backend, repeat=args.repeat, shapes=args.shapes,
+                         fp8_instance=args.fp8_instance)
         return _synth(args, config)
     except _UsageError as e:
         print(str(e).splitlines()[0], file=sys.stderr)

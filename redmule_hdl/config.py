@@ -1,7 +1,9 @@
 """Generator parameters of one RedMulE instance, their limits and the values derived from them."""
 import numbers
 from dataclasses import dataclass
+from types import MappingProxyType
 
+from redmule_hdl.spec.formats import FP16, format_by_name
 from redmule_hdl.spec.pipeline import MAX_PIPELINE
 from redmule_hdl.spec.schedule import Schedule
 
@@ -31,6 +33,11 @@ class Config:
         number of words; FP8 jobs also need D to be a multiple of 4, else they are refused).
     write_responses: the memory answers every granted write with ``r_valid`` as well (PULP TCDM and
         HCI do); the port then expects one response per write, in order with the reads, and drops it.
+    beat_format: the format of which D elements make one port transfer: ``"fp16"`` (a transfer is a
+        whole engine beat, ``16*D`` bits) or ``"fp8"`` (``8*D`` bits: FP8 streams move one transfer
+        per beat, FP16 streams two, the low then the high D bytes of the beat). Without
+        ``misaligned``, ``"fp8"`` needs D to be a multiple of 4 (the high half of an FP16 beat starts
+        D bytes after its low half and must be word aligned).
     """
     L: int = 12
     H: int = 4
@@ -38,6 +45,10 @@ class Config:
     contexts: int = 2
     misaligned: bool = True
     write_responses: bool = False
+    beat_format: str = "fp16"
+
+    #: The values of ``beat_format``, with the bytes of one element of each.
+    BEAT_FORMATS = MappingProxyType({"fp16": 2, "fp8": 1})
 
     # Hardware limits of this design; each is explained where it is checked.
     MAX_L = 64
@@ -59,9 +70,20 @@ class Config:
         for name in ("misaligned", "write_responses"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")
+        if not isinstance(self.beat_format, str):
+            raise TypeError(f"beat_format must be a str, not {self.beat_format!r}")
+        if self.beat_format not in self.BEAT_FORMATS:
+            raise ValueError(f"beat_format must be one of {', '.join(map(repr, self.BEAT_FORMATS))}, "
+                             f"not {self.beat_format!r}")
         if self.H * (self.P + 1) < 2:
             # A ring of one element (D = 1) would need the CE output in the same cycle as its input.
             raise ValueError(f"D = H*(P+1) must be >= 2, not {self.D} (H={self.H}, P={self.P})")
+        if not self.misaligned and self.beat_format == "fp8" and self.D % 4:
+            # The high half of an FP16 beat starts D bytes after its low half: a word boundary only
+            # if D is a multiple of 4, and without the shifter every transfer must start on one.
+            raise ValueError(f"beat_format='fp8' with misaligned=False needs D = H*(P+1) to be a "
+                             f"multiple of 4 (an FP16 beat moves as two transfers D bytes apart, each "
+                             f"word aligned), not D={self.D} (H={self.H}, P={self.P})")
         if not self.misaligned and self.D % 2:
             # Without the shifter a beat must start and end on word boundaries: 2*D bytes of FP16.
             raise ValueError(f"misaligned=False needs an even D = H*(P+1) (a beat of D FP16 elements "
@@ -74,13 +96,35 @@ class Config:
 
     @property
     def beat_width(self):
-        """Bits of one beat of D FP16 elements."""
+        """Bits of the engine's beat: D FP16 elements (``interfaces.beat_layout``), whatever the port
+        moves per transfer."""
         return 16 * self.D
 
     @property
+    def transfer_bytes(self):
+        """Bytes of data one port transfer moves: D elements of ``beat_format``."""
+        return self.BEAT_FORMATS[self.beat_format] * self.D
+
+    @property
+    def transfer_width(self):
+        """Bits of data one port transfer moves (``8 * transfer_bytes``)."""
+        return 8 * self.transfer_bytes
+
+    @property
     def port_width(self):
-        """Data bits of the TCDM port."""
-        return self.beat_width + (32 if self.misaligned else 0)
+        """Data bits of the TCDM port: one transfer, plus a word for the byte shift with
+        ``misaligned``."""
+        return self.transfer_width + (32 if self.misaligned else 0)
+
+    def transfers_per_beat(self, fmt):
+        """Port transfers that move one beat of D elements stored as ``fmt`` (a format name or
+        ``FpFormat``): 2 for FP16 elements on an ``"fp8"`` port, else 1."""
+        return -(-self.D * format_by_name(fmt).bytes // self.transfer_bytes)
+
+    @property
+    def splits_fp16(self):
+        """An FP16 beat takes two transfers (the port carries D FP8 elements)."""
+        return self.transfers_per_beat(FP16) == 2
 
     @property
     def narrow_fp8_ok(self):
@@ -107,9 +151,12 @@ class Config:
         """C: cycles of an M x N x K job with every CE busy (``Schedule.compute_cycles``)."""
         return self.schedule(M, N, K).compute_cycles
 
-    def port_bound(self, M, N, K, *, uses_y=True):
-        """B: beats an M x N x K job moves through the single port (``Schedule.port_beats``)."""
-        return self.schedule(M, N, K, uses_y=uses_y).port_beats
+    def port_bound(self, M, N, K, *, uses_y=True, in_fmt="fp16", out_fmt=None):
+        """B: port transfers of an M x N x K job whose X and W are stored as ``in_fmt`` and Y and Z
+        as ``out_fmt`` (default ``in_fmt``), at most one per cycle (``Schedule.port_transfers``).
+        It equals the job's beats except for FP16 streams on an ``"fp8"`` port (two transfers a
+        beat)."""
+        return self.schedule(M, N, K, uses_y=uses_y).port_transfers(in_fmt, out_fmt)
 
     def utilization(self, M, N, K, cycles):
         return M * N * K / (self.L * self.H * cycles)

@@ -2,7 +2,8 @@
 
 ``redmule-hdl`` (generate, synth, bench), ``python -m redmule_hdl.sim.bench``,
 ``python -m redmule_hdl.sim.scale_check`` and ``python -m redmule_hdl.sim.bench_engine`` name a
-configuration with ``-L``, ``-H``, ``-P``, ``--contexts``, ``--no-misaligned`` and ``--write-responses``::
+configuration with ``-L``, ``-H``, ``-P``, ``--contexts``, ``--no-misaligned``, ``--write-responses`` and
+``--beat-format``::
 
     parser = config_args.ArgumentParser(prog="...")
     config_args.add_config_arguments(parser)
@@ -33,11 +34,12 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def add_config_arguments(parser):
-    """Add ``-L``, ``-H``, ``-P``, ``--contexts`` and ``--no-misaligned`` (defaults from ``Config``) to
-    ``parser`` in an argument group "generator parameters"; returns the group.
+    """Add ``-L``, ``-H``, ``-P``, ``--contexts``, ``--no-misaligned``, ``--write-responses`` and
+    ``--beat-format`` (defaults from ``Config``) to ``parser`` in an argument group "generator
+    parameters"; returns the group.
 
-    The values land in ``args.L``, ``args.H``, ``args.P``, ``args.contexts`` and ``args.misaligned``;
-    ``config_from_args`` turns them into a ``Config``.
+    The values land in ``args.L``, ``args.H``, ``args.P``, ``args.contexts``, ``args.misaligned``,
+    ``args.write_responses`` and ``args.beat_format``; ``config_from_args`` turns them into a ``Config``.
     """
     g = parser.add_argument_group("generator parameters")
     g.add_argument("-L", type=int, default=Config.L, metavar="L",
@@ -57,6 +59,9 @@ def add_config_arguments(parser):
     g.add_argument("--write-responses", action="store_true", default=Config.write_responses,
                    help="the memory answers writes with r_valid too (PULP TCDM, HCI): expect and drop "
                         "one response per write")
+    g.add_argument("--beat-format", choices=tuple(Config.BEAT_FORMATS), default=Config.beat_format,
+                   help="elements of one port transfer: D FP16 (16*D-bit port) or D FP8 (8*D-bit "
+                        "port; FP16 beats take two transfers) (default fp16)")
     return g
 
 
@@ -68,7 +73,8 @@ def config_from_args(args, parser):
     """
     try:
         return Config(L=args.L, H=args.H, P=args.P, contexts=args.contexts,
-                      misaligned=args.misaligned, write_responses=args.write_responses)
+                      misaligned=args.misaligned, write_responses=args.write_responses,
+                      beat_format=args.beat_format)
     except (TypeError, ValueError) as e:
         parser.error((str(e).splitlines() or [type(e).__name__])[0])
         raise   # only reached with a parser whose error() returns
@@ -77,7 +83,8 @@ def config_from_args(args, parser):
 def config_summary(config):
     """One line naming every parameter of ``config``, as the entry points print it first."""
     return (f"L={config.L} H={config.H} P={config.P} (D={config.D}), contexts={config.contexts}, "
-            f"misaligned={config.misaligned}, write_responses={config.write_responses}")
+            f"misaligned={config.misaligned}, write_responses={config.write_responses}, "
+            f"beat_format={config.beat_format}")
 
 
 def parse_shapes(text):

@@ -57,14 +57,14 @@ class TcdmSignature(wiring.Signature):
     byte of ``data``). ``data``: write data; word ``i`` is address ``add + 4*i``.
     ``r_valid``, ``r_data``: one response per accepted read, in order, at least one cycle later.
 
-    Parameters: ``port_width``, the data bits (a multiple of 16; ``Config.port_width``).
+    Parameters: ``port_width``, the data bits (whole bytes, at least 16; ``Config.port_width``).
     """
 
     def __init__(self, port_width):
         if isinstance(port_width, bool) or not isinstance(port_width, int):
             raise TypeError(f"port_width must be an int, not {port_width!r}")
-        if port_width < 16 or port_width % 16:
-            raise ValueError(f"port_width must be a positive multiple of 16, not {port_width!r}")
+        if port_width < 16 or port_width % 8:
+            raise ValueError(f"port_width must be a multiple of 8 of at least 16, not {port_width!r}")
         self.port_width = port_width
         super().__init__({
             "req": Out(1),
@@ -100,7 +100,8 @@ JobRegs = data.StructLayout({r.name.lower(): _register_layout(r) for r in JOB_RE
 
 
 def beat_layout(D):
-    """One beat: ``D`` FP16 elements, element j in bits [16j, 16j+16)."""
+    """One beat of the engine: ``D`` FP16 elements, element j in bits [16j, 16j+16) (on the port it is
+    one transfer, or two on a port of D FP8 elements: ``Config.transfers_per_beat``)."""
     return data.ArrayLayout(16, check_int("D", D, 1))
 
 

@@ -196,12 +196,14 @@ class Runtime:
         return (tm * self._pitch(tn, ies) + tn * self._pitch(tk, ies) + tm * self._pitch(tk, zes)
                 + 3 * 4)
 
-    def _job_cost(self, m, n, k, uses_y):
+    def _job_cost(self, m, n, k, uses_y, fin, zfmt):
         c = self.config
-        return max(c.compute_bound(m, n, k), c.port_bound(m, n, k, uses_y=uses_y)) + JOB_OVERHEAD
+        return max(c.compute_bound(m, n, k),
+                   c.port_bound(m, n, k, uses_y=uses_y, in_fmt=fin, out_fmt=zfmt)) + JOB_OVERHEAD
 
-    def _cost(self, M, N, K, tm, tn, tk, uses_y):
-        """Modelled cycles of the whole problem with tiles tm x tn x tk."""
+    def _cost(self, M, N, K, tm, tn, tk, uses_y, fin, zfmt):
+        """Modelled cycles of the whole problem with tiles tm x tn x tk (X and W stored as ``fin``,
+        Y and Z as ``zfmt``)."""
         total = 0
         ms = _counts(M, tm)
         ns = _counts(N, tn)
@@ -210,17 +212,20 @@ class Runtime:
             for k, ck in ks.items():
                 for i, (n, cn) in enumerate(ns.items()):
                     # The first chunk of a tile follows the op's own Y rule, later ones read Y.
-                    total += cm * ck * cn * self._job_cost(m, n, k, True)
+                    with_y = self._job_cost(m, n, k, True, fin, zfmt)
+                    total += cm * ck * cn * with_y
                     if i == 0 and not uses_y:
-                        total -= cm * ck * (self._job_cost(m, n, k, True) - self._job_cost(m, n, k, False))
+                        total -= cm * ck * (with_y - self._job_cost(m, n, k, False, fin, zfmt))
         return total
 
-    def _plan(self, M, N, K, ies, zes, uses_y):
+    def _plan(self, M, N, K, fin, zfmt, uses_y):
         """Tile sizes (tm, tn, tk): the cheapest by the performance model whose job fits half the
-        TCDM (so a second job can be resident and queued behind it)."""
-        key = (M, N, K, ies, zes, uses_y)
+        TCDM (so a second job can be resident and queued behind it). X and W are stored as ``fin``,
+        Y and Z as ``zfmt``."""
+        key = (M, N, K, fin, zfmt, uses_y)
         if key in self._plans:
             return self._plans[key]
+        ies, zes = fin.bytes, zfmt.bytes
         c = self.config
         budget = self.tcdm_bytes // 2
         best = None
@@ -231,7 +236,7 @@ class Runtime:
                         break
                 else:
                     continue
-                cost = self._cost(M, N, K, tm, tn, tk, uses_y)
+                cost = self._cost(M, N, K, tm, tn, tk, uses_y, fin, zfmt)
                 if best is None or cost < best[0]:
                     best = (cost, (tm, tn, tk))
         if best is None:      # not even 1 x 1 x 1 fits half the memory (cannot happen above MIN)
@@ -270,8 +275,7 @@ class Runtime:
         op, x, w, y, fin, fout = golden.check_operands(op, x, w, y, in_fmt=in_fmt, out_fmt=out_fmt)
         M, N = x.shape
         K = w.shape[1]
-        tm, tn, tk = self._plan(M, N, K, fin.bytes, FP16.bytes if fout.width == 8 else fout.bytes,
-                                op.uses_y)
+        tm, tn, tk = self._plan(M, N, K, fin, FP16 if fout.width == 8 else fout, op.uses_y)
         split = tn < N
         # Format of the jobs' Y and Z: FP16 partials when an FP8 output's reduction is split.
         zfmt = FP16 if (split and fout.width == 8) else fout

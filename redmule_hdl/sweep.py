@@ -1,8 +1,8 @@
 """Design-space sweep: area, Fmax and workload throughput over a grid of configurations.
 
 ``redmule-hdl sweep`` (``main``) evaluates every point of a grid of generator parameters
-(``--grid L=4,8,12 H=2,4 P=1,3 contexts=2 misaligned=true``; default: the 12 points of
-L = 4, 8, 12 x H = 2, 4 x P = 1, 3). For each point (``evaluate``):
+(``--grid L=4,8,12 H=2,4 P=1,3 contexts=2 misaligned=true beat_format=fp16,fp8``; default: the 12
+points of L = 4, 8, 12 x H = 2, 4 x P = 1, 3). For each point (``evaluate``):
 
 * area and timing: ``synth.flow.synthesize`` of the export-mode top (one CE module) in the project's
   library (kGE, FO4) or ``--liberty FILE`` (um^2, ns); the reg->reg critical path gives the minimum
@@ -41,10 +41,12 @@ DEFAULT_GRID = {"L": [4, 8, 12], "H": [2, 4], "P": [1, 3]}
 #: FO4 delay (ps) used to turn FO4 periods of the project's library into a clock: the OSU 0.18 um
 #: library's FO4 as ``synth.liberty.Library.fo4_delay`` measures it.
 DEFAULT_FO4_PS = 99.5
-_PARAMS = ("L", "H", "P", "contexts", "misaligned", "write_responses")
+_PARAMS = ("L", "H", "P", "contexts", "misaligned", "write_responses", "beat_format")
 
 
 def _value(name, text):
+    if name == "beat_format":
+        return text          # Config checks it
     if name in ("misaligned", "write_responses"):
         if text.lower() in ("1", "true", "yes", "on"):
             return True
@@ -309,7 +311,8 @@ def write_outputs(out, results, workload, *, fo4_ps, library):
 
 def add_arguments(p):
     p.add_argument("--grid", nargs="+", metavar="NAME=V1,V2", default=None,
-                   help="grid values per parameter (L, H, P, contexts, misaligned, write_responses); "
+                   help="grid values per parameter (L, H, P, contexts, misaligned, write_responses, "
+                        "beat_format); "
                         "default L=4,8,12 H=2,4 P=1,3")
     p.add_argument("--workload", type=Path, metavar="FILE",
                    help="lines M,N,K (default: the original's 24 regression shapes)")

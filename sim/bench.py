@@ -11,6 +11,11 @@ original's, their ratio, the compute bound C and the port bound B (``Config.comp
 is bit-exact against ``redmule_hdl.golden``; then the simulator speed (simulated cycles per second of
 the harness, best of ``repeat`` runs) on 96x96x96 and 128x128x128; and (Verilator) streams of 16
 queued copies of 12x16x16, 24x16x16 and 48x48x48 (``run_queue_bench``).
+
+A section of its own (``run_fp8_instance``, ``fp8_instance_markdown``) runs the paper's FP8 instance,
+``FP8_INSTANCE`` (12x8x3 whose port carries D = 32 FP8 elements per transfer), on the Verilator back
+end: a 96x96x96 GEMM with E4M3 in and out, and the same shape in FP16 on the same instance (whose FP16
+beats take two transfers each), with cycles, C, B for that format pair, utilization and bit-exactness.
 """
 import csv
 import sys
@@ -25,7 +30,8 @@ from redmule_hdl.config_args import (ArgumentParser, add_config_arguments, confi
                                      parse_shapes)
 from redmule_hdl.spec import golden
 
-__all__ = ["ORIGINAL_CSV", "load_original", "run_bench", "main"]
+__all__ = ["ORIGINAL_CSV", "load_original", "run_bench", "FP8_INSTANCE", "run_fp8_instance",
+           "fp8_instance_markdown", "main"]
 
 ORIGINAL_CSV = Path(__file__).parent / "data" / "original-cycles.csv"
 ORIGINAL_CONFIG = Config(L=12, H=4, P=3)
@@ -33,6 +39,11 @@ SPEED_SHAPES = ((96, 96, 96), (128, 128, 128))
 #: Shapes of the queued-jobs streams: a cluster offloading tiles of a large GEMM one after another.
 QUEUE_SHAPES = ((12, 16, 16), (24, 16, 16), (48, 48, 48))
 QUEUE_COPIES = 16
+#: The paper's FP8 instance: a 12 x 8 array (P = 3, D = 32) with a port of D FP8 elements per transfer.
+FP8_INSTANCE = Config(L=12, H=8, P=3, beat_format="fp8")
+#: Its workload: GEMM 96x96x96 with these (input, output) formats.
+FP8_INSTANCE_SHAPE = (96, 96, 96)
+FP8_INSTANCE_FORMATS = (("e4m3", "e4m3"), ("fp16", "fp16"))
 
 
 @dataclass
@@ -153,7 +164,8 @@ def run_queue_bench(config, *, shapes=QUEUE_SHAPES, copies=QUEUE_COPIES, in_fmt=
         steady = max(set(gaps), key=gaps.count)
         r = QueueResult(M, N, K, copies, res.runs[-1].evt_cycle - res.runs[0].trigger_cycle, steady,
                         res.runs[0].cycles, config.compute_bound(M, N, K),
-                        config.port_bound(M, N, K, uses_y=True), bool(exact))
+                        config.port_bound(M, N, K, uses_y=True, in_fmt=in_fmt, out_fmt=in_fmt),
+                        bool(exact))
         results.append(r)
         log(f"  {copies} x {M}x{N}x{K} queued: {r.span} cycles, {r.per_job:.1f} per job, steady "
             f"{r.steady} (C {r.C}, B {r.B}), bit-exact {'yes' if exact else 'NO'}")
@@ -176,6 +188,73 @@ def queue_markdown(config, results, in_fmt="fp16"):
     for r in results:
         lines.append(f"| {r.M} | {r.N} | {r.K} | {r.span} | {r.per_job:.1f} | {r.steady} | {r.first} | "
                      f"{r.C} | {r.B} | {max(r.C, r.B) + 10} | {'yes' if r.bit_exact else '**no**'} |")
+class FormatResult:
+    """One job of the FP8-instance section: its shape and formats, cycles, bounds, exactness."""
+    M: int
+    N: int
+    K: int
+    in_fmt: str
+    out_fmt: str
+    cycles: int
+    C: int
+    B: int
+    utilization: float
+    bit_exact: bool
+
+    @property
+    def overhead(self):
+        return self.cycles - max(self.C, self.B)
+
+
+def run_fp8_instance(config=FP8_INSTANCE, *, shape=FP8_INSTANCE_SHAPE, formats=FP8_INSTANCE_FORMATS,
+                     seed=0, log=print):
+    """GEMM jobs of ``shape`` in each ``(in_fmt, out_fmt)`` of ``formats`` on ``config`` (default the
+    paper's FP8 instance) through the Verilator back end, no grant stalls, 1-cycle memory; returns a
+    list of ``FormatResult`` (B counts the transfers of that format pair: ``Config.port_bound``)."""
+    from .run import run_job
+    from .verilator import build
+    info = build(config)
+    log(f"Verilator model of RedMulE {config} (beat_format={config.beat_format}): "
+        f"{'cached' if info.cached else 'built'} in {info.seconds:.1f} s")
+    M, N, K = shape
+    rng = np.random.default_rng(seed)
+    results = []
+    for in_fmt, out_fmt in formats:
+        x = golden.from_float(rng.normal(0.0, 1.0, (M, N)), in_fmt)
+        w = golden.from_float(rng.normal(0.0, 1.0, (N, K)), in_fmt)
+        y = golden.from_float(rng.normal(0.0, 1.0, (M, K)), out_fmt)
+        res = run_job(config, "gemm", x, w, y, in_fmt=in_fmt, out_fmt=out_fmt, backend="verilator",
+                      seed=seed)
+        want = golden.gemm_op("gemm", x, w, y, in_fmt=in_fmt, out_fmt=out_fmt)
+        exact = res.error == 0 and res.guard_ok and np.array_equal(res.z, want)
+        r = FormatResult(M, N, K, in_fmt, out_fmt, res.cycles, config.compute_bound(M, N, K),
+                         config.port_bound(M, N, K, uses_y=True, in_fmt=in_fmt, out_fmt=out_fmt),
+                         config.utilization(M, N, K, res.cycles), bool(exact))
+        results.append(r)
+        log(f"  {in_fmt}/{out_fmt} {M}x{N}x{K}: {r.cycles} cycles (C {r.C}, B {r.B}), utilization "
+            f"{100 * r.utilization:.2f}%, bit-exact {'yes' if exact else 'NO'}")
+    return results
+
+
+def fp8_instance_markdown(config, results):
+    """The FP8-instance section of bench.md (a ``##`` section of its own)."""
+    lines = [
+        f"## The paper's FP8 instance: {config}, a port of D = {config.D} FP8 elements (verilator)",
+        "",
+        f"`Config(L={config.L}, H={config.H}, P={config.P}, beat_format=\"{config.beat_format}\")`: "
+        f"a {config.port_width}-bit port ({config.transfer_bytes} data bytes per transfer"
+        f"{' + a word for the shifter' if config.misaligned else ''}); a beat of FP8 elements is one "
+        "transfer, a beat of FP16 elements two. GEMM (op 1), no grant stalls, 1-cycle memory; cycles "
+        "from the accepted trigger write to the end event; C = compute bound, B = port bound for the "
+        "job's formats (transfers); overhead = cycles - max(C, B); util = M*N*K / (L*H*cycles).",
+        "",
+        "| M | N | K | in | out | cycles | C | B | overhead | util | bit-exact |",
+        "|---:|---:|---:|---|---|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for r in results:
+        lines.append(f"| {r.M} | {r.N} | {r.K} | {r.in_fmt} | {r.out_fmt} | {r.cycles} | {r.C} | {r.B} "
+                     f"| {r.overhead} | {100 * r.utilization:.2f}% | "
+                     f"{'yes' if r.bit_exact else '**no**'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -257,14 +336,24 @@ def _parser():
     p.add_argument("--repeat", type=int, default=3, help="speed runs per shape (best counts)")
     p.add_argument("--shapes", type=parse_shapes, default=None, metavar="MxNxK,...",
                    help="run only these of the original's 24 shapes (default: all)")
+    add_fp8_instance_argument(p)
     return p
 
 
-def main(argv=None, *, config=None, output=None, backend="verilator", repeat=3, shapes=None):
+def add_fp8_instance_argument(parser):
+    """``--no-fp8-instance``: leave out the section of the paper's FP8 instance (``args.fp8_instance``)."""
+    parser.add_argument("--no-fp8-instance", dest="fp8_instance", action="store_false", default=True,
+                        help=f"skip the section of the paper's FP8 instance ({FP8_INSTANCE}, "
+                             f"beat_format={FP8_INSTANCE.beat_format}, Verilator back end only)")
+
+
+def main(argv=None, *, config=None, output=None, backend="verilator", repeat=3, shapes=None,
+         fp8_instance=True):
     """Command line (``argv``), or, with ``config``, the run ``redmule-hdl bench`` asks for.
 
-    ``shapes``: ``(M, N, K)`` triples among the original's (default: all 24). Exit status: 0 when
-    every shape is bit-exact, 1 otherwise, 2 for bad arguments.
+    ``shapes``: ``(M, N, K)`` triples among the original's (default: all 24). ``fp8_instance``: add
+    the section of the paper's FP8 instance (only with the Verilator back end). Exit status: 0 when
+    every job is bit-exact, 1 otherwise, 2 for bad arguments.
     """
     if argv is not None or config is None:
         p = _parser()
@@ -276,7 +365,7 @@ def main(argv=None, *, config=None, output=None, backend="verilator", repeat=3, 
             rows = original_rows(args.shapes)
         except ValueError as e:
             p.error(str(e))
-        output, backend, repeat = args.output, args.backend, args.repeat
+        output, backend, repeat, fp8_instance = args.output, args.backend, args.repeat, args.fp8_instance
     else:
         rows = original_rows(shapes)
     output = Path(output or "redmule-bench")
@@ -286,14 +375,27 @@ def main(argv=None, *, config=None, output=None, backend="verilator", repeat=3, 
     log = lambda *a: print(*a, flush=True)     # noqa: E731
     results, speed, build_seconds = run_bench(config, backend=backend, repeat=repeat, shapes=rows, log=log)
     text = markdown(config, results, speed, build_seconds, backend)
+    exact = all(r.bit_exact for r in results)
     if backend == "verilator":     # 16 copies of 48x48x48 take minutes in the Amaranth simulator
-        text += "\n" + queue_markdown(config, run_queue_bench(config, backend=backend, log=log))
+        queued = run_queue_bench(config, backend=backend, log=log)
+        text += "\n" + queue_markdown(config, queued)
+        exact = exact and all(r.bit_exact for r in queued)
+    if fp8_instance and backend == "verilator":
+        print(f"The paper's FP8 instance, {FP8_INSTANCE} with beat_format={FP8_INSTANCE.beat_format}:",
+              flush=True)
+        fp8_results = run_fp8_instance(log=log)
+        text += "\n" + fp8_instance_markdown(FP8_INSTANCE, fp8_results)
+        queued = run_queue_bench(FP8_INSTANCE, in_fmt="e4m3", backend=backend, log=log)
+        text += "\n" + queue_markdown(FP8_INSTANCE, queued, in_fmt="e4m3")
+        exact = exact and all(r.bit_exact for r in fp8_results + queued)
+    elif fp8_instance:
+        print("(the section of the paper's FP8 instance needs the Verilator back end: not run)")
     (output / "bench.md").write_text(text)
     chart(output / "bench.png", config, results)
     print()
     print(text)
     print(f"wrote {output / 'bench.md'} and {output / 'bench.png'}")
-    return 0 if all(r.bit_exact for r in results) else 1
+    return 0 if exact else 1
 
 
 if __name__ == "__main__":

@@ -141,7 +141,8 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
                           x_stride=xs, w_stride=ws, z_stride=zs)
             for z_addr, y_addr in copies]
     if max_cycles is None:
-        bound = config.compute_bound(M, N, K) + config.port_bound(M, N, K, uses_y=op.uses_y)
+        bound = config.compute_bound(M, N, K) + config.port_bound(M, N, K, uses_y=op.uses_y,
+                                                                  in_fmt=fin, out_fmt=fout)
         max_cycles = int((4 * bound + 500) * (latency + 1) / (1.0 - stall))
     state = {"guard": None, "runs": []}
 

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from redmule_hdl.config import check_config, check_int
+from redmule_hdl.spec.formats import FORMAT_CODES, FP16
 from redmule_hdl.spec.jobs import unpack_macfg, unpack_mcfg0, unpack_mcfg1
 from redmule_hdl.spec.ops import GemmOp
 from redmule_hdl.spec.regmap import JOB_REGS, JobError, Reg
@@ -209,12 +210,14 @@ class Session:
         for regs in jobs:
             m, k = unpack_mcfg0(regs.get(Reg.MCFG0, 0))
             n = unpack_mcfg1(regs.get(Reg.MCFG1, 0))
-            op = unpack_macfg(regs.get(Reg.MACFG, 0)).op
-            uses_y = op in set(GemmOp) and GemmOp(op).uses_y
+            macfg = unpack_macfg(regs.get(Reg.MACFG, 0))
+            uses_y = macfg.op in set(GemmOp) and GemmOp(macfg.op).uses_y
+            # Transfers per beat depend on the formats (a refused code counts as FP16, the most).
+            fin, fout = (FORMAT_CODES.get(code, FP16) for code in (macfg.in_fmt, macfg.out_fmt))
             bound = 0
             if min(m, n, k) > 0:
-                bound = self.config.compute_bound(m, n, k) + self.config.port_bound(m, n, k,
-                                                                                   uses_y=uses_y)
+                bound = self.config.compute_bound(m, n, k) + self.config.port_bound(
+                    m, n, k, uses_y=uses_y, in_fmt=fin, out_fmt=fout)
             total += 4 * bound + 500
         return int(total * (self.latency + 1) / (1.0 - self.stall))
 

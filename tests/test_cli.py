@@ -74,8 +74,10 @@ def test_json_description(generated):
     c = Config(L=2, H=2, P=1)
     assert desc["top"] == TOP_NAME
     assert desc["parameters"] == {"L": 2, "H": 2, "P": 1, "contexts": 2, "misaligned": True,
-                                  "write_responses": False}
+                                  "write_responses": False, "beat_format": "fp16"}
     assert desc["derived"]["D"] == c.D and desc["derived"]["tcdm_data_width"] == c.port_width
+    assert desc["derived"]["beat_width"] == desc["derived"]["transfer_width"] == 64
+    assert desc["derived"]["transfers_per_beat"] == {"fp16": 1, "e5m2": 1, "e4m3": 1}
     ports = {p["name"]: p for p in desc["ports"]}
     assert ports["tcdm__data"] == {"name": "tcdm__data", "direction": "output", "width": c.port_width}
     assert ports["tcdm__r_data"]["direction"] == "input"
@@ -193,8 +195,37 @@ def test_generate_output_not_writable(tmp_path, make_output, needle):
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
-def test_verilator_lint(generated):
-    out, _ = generated
+def test_generate_fp8_port(generated_fp8):
+    """--beat-format fp8: a port of D FP8 elements (8*D + 32 bits), named in every output."""
+    out, stdout = generated_fp8
+    c = Config(L=2, H=2, P=1, beat_format="fp8")
+    assert "beat_format=fp8" in stdout and re.search(r"output\s+64\s+tcdm__data$", stdout, re.M)
+    desc = json.loads((out / "redmule.json").read_text())
+    assert desc["parameters"]["beat_format"] == "fp8"
+    assert desc["derived"]["beat_width"] == 64 and desc["derived"]["transfer_width"] == 32
+    assert desc["derived"]["transfers_per_beat"] == {"fp16": 2, "e5m2": 1, "e4m3": 1}
+    ports = {p["name"]: p["width"] for p in desc["ports"]}
+    assert ports["tcdm__data"] == ports["tcdm__r_data"] == c.port_width == 64 and ports["tcdm__be"] == 8
+    header = (out / "redmule.h").read_text()
+    assert header == render.c_header(c)
+    for name, value in (("BEAT_FORMAT", 8), ("TRANSFER_BYTES", 4), ("FP16_TRANSFERS", 2),
+                        ("PORT_WIDTH", 64)):
+        assert re.search(rf"^#define REDMULE_{name}\s+{value}\s", header, re.M), name
+    for manifest in ("redmule.core", "Bender.yml"):
+        assert "beat_format=fp8" in (out / manifest).read_text()
+
+
+@pytest.fixture(scope="module")
+def generated_fp8(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen-fp8")
+    proc = cli("generate", "-L", "2", "-H", "2", "-P", "1", "--beat-format", "fp8", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out, proc.stdout
+
+
+@pytest.mark.parametrize("fixture", ["generated", "generated_fp8"])
+def test_verilator_lint(fixture, request):
+    out, _ = request.getfixturevalue(fixture)
     proc = subprocess.run([sys.executable, "-m", "verilator", "--lint-only", "-Wall", "-Wno-fatal",
                            "--top-module", TOP_NAME, "redmule.v"],
                           cwd=out, capture_output=True, text=True, timeout=600)
@@ -210,6 +241,9 @@ def test_verilator_lint(generated):
     (["generate", "-P", "99", "-o", "x"], "P must be"),
     (["generate", "-H", "1", "-P", "0", "-o", "x"], "D = H*(P+1)"),
     (["generate", "--contexts", "0", "-o", "x"], "contexts"),
+    (["generate", "--beat-format", "fp32", "-o", "x"], "invalid choice: 'fp32'"),
+    (["generate", "--beat-format", "fp8", "--no-misaligned", "-H", "3", "-P", "1", "-o", "x"],
+     "beat_format='fp8' with misaligned=False needs D = H*(P+1) to be a multiple of 4"),
     (["generate", "-L", "abc", "-o", "x"], "invalid int"),
     (["generate"], "-o"),
     (["synth", "-P", "99"], "P must be"),
@@ -268,7 +302,8 @@ def test_generate_narrow_port_single_context(tmp_path):
 
 # The smallest configuration, with every shared flag, and how the entry points print it.
 SMALL_FLAGS = ["-L", "1", "-H", "2", "-P", "0", "--contexts", "1", "--no-misaligned"]
-SMALL_SUMMARY = "L=1 H=2 P=0 (D=2), contexts=1, misaligned=False, write_responses=False"
+SMALL_SUMMARY = ("L=1 H=2 P=0 (D=2), contexts=1, misaligned=False, write_responses=False, "
+                 "beat_format=fp16")
 
 # Every entry point that takes the generator parameters: (module, arguments before the flags).
 ENTRY_POINTS = [("redmule_hdl.cli", ["bench"]), ("redmule_hdl.cli", ["generate", "-o", "x"]),
@@ -307,6 +342,9 @@ def test_cli_bench_small_run(tmp_path):
         assert orig == original[M, N, K] and exact == "yes"
     png = (tmp_path / "bench.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    # The paper's FP8 instance runs on the Verilator back end only.
+    assert "needs the Verilator back end: not run" in proc.stdout
+    assert "FP8 instance" not in (tmp_path / "bench.md").read_text()
 
 
 @pytest.mark.parametrize("module,args,expect", [
@@ -333,6 +371,7 @@ def test_entry_points_take_the_shared_flags(module, args, expect, tmp_path):
     (["-H", "0"], "H must be in 1..32, not 0"),
     (["--contexts", "0"], "contexts must be"),
     (["-H", "1", "-P", "0"], "D = H*(P+1)"),
+    (["--beat-format", "fp8", "--no-misaligned", "-H", "3", "-P", "1"], "beat_format='fp8'"),
 ])
 def test_entry_points_refuse_bad_config(module, pre, bad, needle):
     proc = python_m(module, *pre, *bad)
@@ -374,3 +413,4 @@ def test_same_config_flags_and_help_everywhere():
                           ("--contexts", Config.contexts)):
         assert re.search(rf"{flag} \S+ .*?\(default {default}\)", text), flag
     assert "--no-misaligned" in text
+    assert re.search(r"--beat-format \{fp16,fp8\} .*?\(default fp16\)", text)

@@ -10,9 +10,9 @@ from redmule_hdl.config import Config
 
 def test_defaults():
     c = Config()
-    assert (c.L, c.H, c.P, c.contexts, c.misaligned) == (12, 4, 3, 2, True)
+    assert (c.L, c.H, c.P, c.contexts, c.misaligned, c.beat_format) == (12, 4, 3, 2, True, "fp16")
     assert c.D == 16
-    assert c.beat_width == 256
+    assert c.beat_width == c.transfer_width == 256 and c.transfer_bytes == 32
     assert c.port_width == 288
     assert c.port_words == 9
     assert c.peak_fmas_per_cycle == 48
@@ -29,6 +29,44 @@ def test_derived_values_follow_the_formulas():
         assert c.port_words * 32 == c.port_width
         assert c.peak_fmas_per_cycle == L * H
         assert c.ce_latency == P + 1
+        assert [c.transfers_per_beat(f) for f in ("fp16", "e5m2", "e4m3")] == [1, 1, 1]
+
+
+def test_fp8_port_derived_values():
+    # The engine's beat stays D FP16 elements; a port transfer is D bytes (+ a word for the shifter).
+    for L, H, P, misaligned in [(12, 8, 3, True), (2, 2, 1, False), (3, 3, 0, True), (64, 32, 8, False)]:
+        c = Config(L=L, H=H, P=P, misaligned=misaligned, beat_format="fp8")
+        assert c.beat_width == 16 * c.D
+        assert c.transfer_bytes == c.D and c.transfer_width == 8 * c.D
+        assert c.port_width == 8 * c.D + (32 if misaligned else 0)
+        assert [c.transfers_per_beat(f) for f in ("fp16", "e5m2", "e4m3")] == [2, 1, 1]
+        assert c.splits_fp16 and not Config(L=L, H=H, P=P).splits_fp16
+    paper = Config(L=12, H=8, P=3, beat_format="fp8")
+    assert (paper.D, paper.port_width, paper.port_width // 8) == (32, 288, 36)
+
+
+@pytest.mark.parametrize("value", [1, None, b"fp8", True, 8.0])
+def test_beat_format_must_be_a_str(value):
+    with pytest.raises(TypeError, match=rf"^beat_format must be a str, not {re_quote(value)}$"):
+        Config(beat_format=value)
+
+
+@pytest.mark.parametrize("value", ["fp32", "FP8", "e4m3", "", " fp8"])
+def test_beat_format_values(value):
+    with pytest.raises(ValueError,
+                       match=rf"^beat_format must be one of 'fp16', 'fp8', not {re_quote(value)}$"):
+        Config(beat_format=value)
+
+
+def test_narrow_fp8_port_needs_d_multiple_of_4():
+    # Without the shifter the high half of an FP16 beat (D bytes after its low half) must be a word.
+    for H, P in ((3, 1), (1, 1), (5, 1)):     # D = 6, 2, 10
+        with pytest.raises(ValueError, match=r"^beat_format='fp8' with misaligned=False needs D = "
+                                             rf"H\*\(P\+1\) to be a multiple of 4 .*not D={H * (P + 1)} "):
+            Config(L=2, H=H, P=P, misaligned=False, beat_format="fp8")
+        Config(L=2, H=H, P=P, beat_format="fp8")        # fine with the shifter
+        Config(L=2, H=H, P=P, misaligned=False)         # and on an FP16 port
+    assert Config(L=2, H=2, P=1, misaligned=False, beat_format="fp8").port_width == 32
 
 
 def test_narrow_port_needs_whole_word_beats():
@@ -134,6 +172,52 @@ def test_bounds_match_design_formulas(cfg, shape):
     assert cfg.port_bound(M, N, K) == port_bound(cfg, M, N, K, uses_y=True)
     assert cfg.port_bound(M, N, K, uses_y=True) == port_bound(cfg, M, N, K, uses_y=True)
     assert cfg.port_bound(M, N, K, uses_y=False) == port_bound(cfg, M, N, K, uses_y=False)
+
+
+FORMAT_PAIRS = [("fp16", None), ("e4m3", None), ("e5m2", "fp16"), ("fp16", "e4m3"), ("fp16", "fp16")]
+
+
+@pytest.mark.parametrize("cfg", [Config(L=8, H=2, P=1, beat_format="fp8"),
+                                 Config(L=12, H=8, P=3, beat_format="fp8"),
+                                 Config(L=3, H=3, P=0, beat_format="fp8"), Config()],
+                         ids=lambda c: f"{c}-{c.beat_format}")
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_port_bound_counts_transfers(cfg, shape):
+    # Two transfers per FP16 beat on an FP8 port (X and W in the input format, Y and Z in the output
+    # format), one per FP8 beat; on the FP16 port every format pair moves one transfer per beat.
+    M, N, K = shape
+    kt = math.ceil(K / cfg.D)
+    x, w, z = M * math.ceil(N / cfg.D) * kt, math.ceil(M / cfg.L) * kt * N, M * kt
+    two = 2 if cfg.beat_format == "fp8" else 1
+    for in_fmt, out_fmt in FORMAT_PAIRS:
+        t_in = two if in_fmt == "fp16" else 1
+        t_out = two if (out_fmt or in_fmt) == "fp16" else 1
+        for uses_y in (True, False):
+            want = (x + w) * t_in + (z + (z if uses_y else 0)) * t_out
+            assert cfg.port_bound(M, N, K, uses_y=uses_y, in_fmt=in_fmt, out_fmt=out_fmt) == want
+            assert cfg.schedule(M, N, K, uses_y=uses_y).port_transfers(in_fmt, out_fmt) == want
+    assert cfg.port_bound(M, N, K) == cfg.port_bound(M, N, K, in_fmt="fp16", out_fmt="fp16")
+
+
+def test_when_fp16_jobs_are_port_bound_on_an_fp8_port():
+    """The README's rule: with full tiles (L | M, D | N, D | K), an FP16 job on an FP8 port is port
+    bound (B > C) exactly when P + 1 < 2 * (1 + L/D + 2L/N) (GEMM; 2L/N becomes L/N without Y); an FP8
+    job, as on the FP16 port, when P + 1 < 1 + L/D + 2L/N."""
+    from fractions import Fraction as F
+    for L, H, P in ((12, 8, 3), (12, 4, 3), (8, 2, 1), (4, 4, 3), (16, 2, 7), (2, 4, 0)):
+        c = Config(L=L, H=H, P=P, beat_format="fp8")
+        for mt, nt, kt in ((1, 1, 1), (2, 3, 1), (8, 3, 3), (4, 1, 6)):
+            M, N, K = mt * L, nt * c.D, kt * c.D
+            C = c.compute_bound(M, N, K)
+            for uses_y in (True, False):
+                ratio = 1 + F(L, c.D) + (2 if uses_y else 1) * F(L, N)
+                B16 = c.port_bound(M, N, K, uses_y=uses_y)
+                B8 = c.port_bound(M, N, K, uses_y=uses_y, in_fmt="e4m3")
+                assert F(B16, C) == 2 * ratio / (P + 1) and F(B8, C) == ratio / (P + 1)
+                assert (B16 > C) == (P + 1 < 2 * ratio) and (B8 > C) == (P + 1 < ratio)
+    paper = Config(L=12, H=8, P=3, beat_format="fp8")
+    assert (paper.compute_bound(96, 96, 96), paper.port_bound(96, 96, 96),
+            paper.port_bound(96, 96, 96, in_fmt="e4m3")) == (9216, 7488, 3744)
 
 
 def test_bounds_hand_computed():

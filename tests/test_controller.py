@@ -169,10 +169,19 @@ NARROW_CASES = {
         (regs_of(n=12, k=6, in_fmt="e5m2", out_fmt="fp16", z_stride=12), JobError.MISALIGNED),
         (regs_of(n=6, k=12, in_fmt="fp16", out_fmt="e5m2", x_stride=12), JobError.MISALIGNED),
         (regs_of(n=12, k=6, in_fmt="fp16", out_fmt="e5m2", z_stride=8), JobError.OK)],
+    # D = 4 on a port of D FP8 elements (32 bits): the high half of an FP16 beat is D = 4 bytes after
+    # its low half, so the rules are those of the FP16 port (Config refuses D % 4 != 0).
+    Config(L=2, H=2, P=1, misaligned=False, beat_format="fp8"): [
+        (regs_of(n=8, k=8), JobError.OK),
+        (regs_of(n=7, k=8), JobError.MISALIGNED),
+        (regs_of(n=7, k=8, x_stride=16), JobError.OK),
+        (regs_of(n=8, k=8, z_addr=0x1006), JobError.MISALIGNED),
+        (regs_of(n=9, k=12, in_fmt="e4m3", out_fmt="fp16", x_stride=12), JobError.OK),
+        (regs_of(n=9, k=12, in_fmt="e4m3", out_fmt="fp16"), JobError.MISALIGNED)],
 }
 
 
-@pytest.mark.parametrize("config", list(NARROW_CASES), ids=lambda c: f"D{c.D}")
+@pytest.mark.parametrize("config", list(NARROW_CASES), ids=lambda c: f"D{c.D}-{c.beat_format}-port")
 def test_word_alignment_without_misaligned_port(config):
     h = Harness(config)
     cases = NARROW_CASES[config]

@@ -43,7 +43,8 @@ BAD = [
     (lambda: Arbiter([]), TypeError, "levels must be"),
     (lambda: Engine(None), TypeError, "config must be"),
     (lambda: RedMulE("12x4x3"), TypeError, "config must be"),
-    (lambda: TcdmSignature(40), ValueError, "port_width must be"),
+    (lambda: TcdmSignature(44), ValueError, "port_width must be"),
+    (lambda: TcdmSignature(8), ValueError, "port_width must be"),
     (lambda: beat_layout(0), ValueError, "D must be"),
 ]
 

@@ -13,6 +13,8 @@ from .helpers import random_matrix
 
 SMALL = Config(L=2, H=2, P=1)
 SMALL_WR = Config(L=2, H=2, P=1, write_responses=True)
+# A port of D FP8 elements: an FP16 beat is two transfers, so two writes (and responses) per Z beat.
+SMALL_WR_FP8 = Config(L=2, H=2, P=1, write_responses=True, beat_format="fp8")
 
 
 def operands(seed, M, N, K, fmt="fp16", out_fmt=None):
@@ -37,36 +39,44 @@ def test_memory_answering_writes_breaks_a_port_that_does_not_expect_it():
     assert np.count_nonzero(r.z != golden.gemm_op("gemm", x, w, y)) > 10
 
 
+@pytest.mark.parametrize("config", [SMALL_WR, SMALL_WR_FP8], ids=["fp16-port", "fp8-port"])
 @pytest.mark.parametrize("op,M,N,K,stall,latency", [
     ("gemm", 4, 3, 24, 0.0, 1), ("addmax", 5, 6, 9, 0.3, 3), ("matmul", 3, 9, 13, 0.5, 8),
     ("minmax", 4, 5, 8, 0.2, 2)])
-def test_write_responses_expected_and_dropped(op, M, N, K, stall, latency):
+def test_write_responses_expected_and_dropped(op, M, N, K, stall, latency, config):
     x, w, y = operands(M * N, M, N, K)
-    r = sim.run_job(SMALL_WR, op, x, w, y, stall=stall, latency=latency, seed=M, queue=2)
+    r = sim.run_job(config, op, x, w, y, stall=stall, latency=latency, seed=M, queue=2)
     exact(r, op, x, w, y)
     assert r.writes > 0
 
 
-def test_write_responses_fp8_misaligned_and_aborts():
-    x, w, y = operands(7, 5, 7, 10, "e5m2", "fp16")
-    r = sim.run_job(SMALL_WR, "mulmin", x, w, y, in_fmt="e5m2", out_fmt="fp16", stall=0.3,
+@pytest.mark.parametrize("config,in_fmt,out_fmt", [
+    (SMALL_WR, "e5m2", "fp16"), (SMALL_WR_FP8, "e5m2", "fp16"), (SMALL_WR_FP8, "fp16", "e4m3")],
+    ids=["fp16-port", "fp8-port", "fp8-port-fp16-in"])
+def test_write_responses_fp8_misaligned_and_aborts(config, in_fmt, out_fmt):
+    x, w, y = operands(7, 5, 7, 10, in_fmt, out_fmt)
+    r = sim.run_job(config, "mulmin", x, w, y, in_fmt=in_fmt, out_fmt=out_fmt, stall=0.3,
                     latency=4, seed=3, abort_after=35, y_sep=True)
-    exact(r, "mulmin", x, w, y, "e5m2", "fp16")
+    exact(r, "mulmin", x, w, y, in_fmt, out_fmt)
 
 
-def test_write_responses_cost_nothing_at_latency_1():
+@pytest.mark.parametrize("beat_format", ["fp16", "fp8"])
+def test_write_responses_cost_nothing_at_latency_1(beat_format):
     # With one response slot per cycle, a store per cycle still goes through: same cycles.
     x, w, y = operands(2, 6, 8, 16)
-    plain = sim.run_job(SMALL, "gemm", x, w, y, seed=2)
-    answered = sim.run_job(SMALL_WR, "gemm", x, w, y, seed=2)
+    plain = sim.run_job(Config(L=2, H=2, P=1, beat_format=beat_format), "gemm", x, w, y, seed=2)
+    answered = sim.run_job(Config(L=2, H=2, P=1, write_responses=True, beat_format=beat_format),
+                           "gemm", x, w, y, seed=2)
     assert answered.cycles == plain.cycles and np.array_equal(answered.z, plain.z)
 
 
-@pytest.mark.parametrize("config", [SMALL, SMALL_WR], ids=["plain", "write_responses"])
+@pytest.mark.parametrize("config", [SMALL, SMALL_WR, SMALL_WR_FP8],
+                         ids=["plain", "write_responses", "write_responses-fp8-port"])
 def test_soft_clear_never_withdraws_a_waiting_request(config):
     """A soft clear at every point of a job under heavy grant refusal: the memory model fails on any
     request withdrawn or changed before its grant; run_job also fails on a new request after the
-    clear; the job after each clear is exact."""
+    clear; the job after each clear is exact. (On the FP8 port FP16 beats take two transfers: some
+    clears fall between the halves of a beat.)"""
     x, w, y = operands(3, 3, 5, 6)
     for abort_after in range(3, 60, 4):
         r = sim.run_job(config, "gemm", x, w, y, stall=0.6, latency=2, seed=abort_after,

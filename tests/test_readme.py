@@ -46,6 +46,10 @@ def test_parameter_example():
     cfg = ns["cfg"]
     assert (cfg.D, cfg.port_width) == (16, 288)
     assert "27648" in block and cfg.compute_bound(M=96, N=96, K=96) == 27648
+    fp8 = ns["fp8"]
+    promised = [int(v) for v in re.findall(r"# [CB] = (\d+)", block)]
+    assert promised == [fp8.compute_bound(96, 96, 96), fp8.port_bound(96, 96, 96, in_fmt="e4m3"),
+                        fp8.port_bound(96, 96, 96)] == [9216, 3744, 7488]
 
 
 def test_reference_model_example():

@@ -319,6 +319,19 @@ def compiled_header_values(config, workdir):
     return values
 
 
+@pytest.mark.parametrize("beat_format,misaligned,values", [
+    ("fp16", True, (16, 8, 1, 96)), ("fp8", True, (8, 4, 2, 64)), ("fp8", False, (8, 4, 2, 32))])
+def test_c_header_port_transfer(tmp_path, beat_format, misaligned, values):
+    """The port's facts as software sees them: element bits and bytes of one transfer, transfers of
+    an FP16 beat, data bits of the port."""
+    config = Config(L=2, H=2, P=1, misaligned=misaligned, beat_format=beat_format)
+    h = compiled_header_values(config, tmp_path)
+    names = ("BEAT_FORMAT", "TRANSFER_BYTES", "FP16_TRANSFERS", "PORT_WIDTH")
+    assert tuple(h[f"REDMULE_{n}"] for n in names) == values
+    assert values == (8 * config.transfer_bytes // config.D, config.transfer_bytes,
+                      config.transfers_per_beat("fp16"), config.port_width)
+
+
 def test_c_header_against_regfile(tmp_path):
     """The generated C header, compiled, against the register file's behaviour in simulation.
 

@@ -244,7 +244,7 @@ def run(config, M, N, K, *, op=GemmOp.GEMM, in_fmt="fp16", out_fmt=None, pitch_p
                 while ctx.get(dut.tcdm.req):
                     await ctx.tick()
             state["phase"] = "run"
-        reads_before = mem.reads
+        reads_before, writes_before = mem.reads, mem.writes
         ctx.set(dut.job, job)
         ctx.set(dut.start, 1)
         cycle = 0
@@ -278,6 +278,7 @@ def run(config, M, N, K, *, op=GemmOp.GEMM, in_fmt="fp16", out_fmt=None, pitch_p
                 raise TimeoutError(f"no completion within {max_cycles} cycles; taken {taken}, "
                                    f"{len(z_wait)} of {len(z_list)} Z beats stored")
         state["reads"] = mem.reads - reads_before
+        state["writes"] = mem.writes - writes_before
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -297,12 +298,16 @@ def run(config, M, N, K, *, op=GemmOp.GEMM, in_fmt="fp16", out_fmt=None, pitch_p
     assert bad.size == 0, (f"Z differs at {len(bad)} elements, first {tuple(bad[0])}: "
                            f"{z[tuple(bad[0])]:#x} != {z_expected[tuple(bad[0])]:#x}")
     mem.guard_check(z_regions)
-    n_reads = sum(len(v) for v in reads.values())
+    # Transfers: one per beat, two per FP16 beat on a port of D FP8 elements.
+    per_beat = {"x": in_fmt, "w": in_fmt, "y": out_fmt}
+    n_reads = sum(len(v) * config.transfers_per_beat(per_beat[s]) for s, v in reads.items())
+    n_writes = len(z_list) * config.transfers_per_beat(out_fmt)
     assert state["reads"] == n_reads, f"{state['reads']} reads issued, the job needs {n_reads}"
+    assert state["writes"] == n_writes, f"{state['writes']} writes issued, the job needs {n_writes}"
     span = gaps[t["first_read"] - 1:t["last_read"]] if t["first_read"] else []
     return Result(cycles=t["last_grant"], first_request=t["first_req"],
                   idle_after=t["idle"] - t["last_grant"], mem=mem, z=z, z_expected=z_expected,
-                  reads=n_reads, writes=len(z_list), gaps=span.count(False), z_wait=z_wait)
+                  reads=n_reads, writes=n_writes, gaps=span.count(False), z_wait=z_wait)
 
 
 C221 = Config(L=2, H=2, P=1)
@@ -414,6 +419,84 @@ def test_abort_and_restart_at_once():
     # in flight: their responses must be dropped, not delivered to the new job.
     run(C321, 4, 5, 6, latency=3, p_refuse=0.3, abort_at=5, restart_at_once=True, seed=31)
     run(C221, 3, 5, 6, latency=2, abort_at=2, restart_at_once=True, seed=32, in_fmt="e5m2")
+
+
+# ---- a port of D FP8 elements (beat_format="fp8") ---------------------------------------------------------
+FP8_PORT = Config(L=2, H=2, P=1, beat_format="fp8")            # D = 4: 32 + 32 = 64-bit port
+FP8_PORT_D3 = Config(L=3, H=3, P=0, beat_format="fp8")         # D = 3: 56-bit port, halves 3 bytes apart
+FP8_PORT_NARROW = Config(L=2, H=2, P=1, misaligned=False, beat_format="fp8")   # 32-bit port
+FP8_PORTS = [FP8_PORT, FP8_PORT_D3]
+FORMAT_PAIRS = [("fp16", "fp16"), ("e4m3", "e4m3"), ("e5m2", "fp16"), ("fp16", "e4m3"),
+                ("e4m3", "e5m2"), ("fp16", "e5m2")]
+
+
+def _port_id(config):
+    return f"D{config.D}{'' if config.misaligned else '-narrow'}"
+
+
+@pytest.mark.parametrize("config", FP8_PORTS, ids=_port_id)
+@pytest.mark.parametrize("in_fmt,out_fmt", FORMAT_PAIRS)
+def test_fp8_port_formats_misaligned_rows_and_stalls(config, in_fmt, out_fmt):
+    # Every format pair, leftovers in M, N and K (N and K below and above D), element-aligned rows
+    # at every byte offset with odd pitches, refused grants, read latency 3, slow consumers.
+    seed = FORMAT_PAIRS.index((in_fmt, out_fmt)) + 10 * config.D
+    es_in = 2 if in_fmt == "fp16" else 1
+    es_out = 2 if out_fmt == "fp16" else 1
+    for M, N, K in ((3, 2, 7), (4, 7, 2)):
+        run(config, M, N, K, in_fmt=in_fmt, out_fmt=out_fmt, pitch_pad=(es_in, 3 * es_in, es_out),
+            offsets=(es_in, 4 - es_in, 0, 4 - es_out), latency=3, p_refuse=0.4,
+            seed=seed + N, ready_p=0.7, z_valid_p=0.8)
+
+
+def test_fp8_port_fp16_beat_is_two_transfers_back_to_back():
+    # All streams FP16, word-aligned rows, memory always grants: every request is a half, the high
+    # half (D bytes further, same direction) is accepted in the cycle after its low half, a store's
+    # halves enable the bytes of the low and high half of the row; the port never idles between
+    # the first and the last read, and every beat costs two cycles of the port.
+    r = run(FP8_PORT, 3, 6, 6, pitch_pad=(4, 4, 4), seed=40)
+    log = r.mem.log
+    assert len(log) == r.reads + r.writes and len(log) % 2 == 0
+    D = FP8_PORT.D
+    for (c0, k0, a0, be0), (c1, k1, a1, be1) in zip(log[::2], log[1::2]):
+        assert (c1, k1, a1) == (c0 + 1, k0, a0 + D)
+        if k0 == "w":
+            # K = 6: the second k-tile has 2 valid elements, all in the low half.
+            assert (be0, be1) in ((0xF, 0xF), (0xF, 0x0))
+    assert r.gaps == 0
+    assert r.cycles <= r.reads + r.writes + 4
+
+
+def test_fp8_port_fp8_jobs_move_as_on_an_fp16_port():
+    # A job whose streams are all FP8 takes one transfer per beat: the same requests in the same
+    # cycles (grants refused by the same draws) as on the FP16 port of the same array.
+    for p_refuse, latency in ((0.0, 1), (0.4, 3)):
+        kw = dict(in_fmt="e4m3", out_fmt="e5m2", offsets=(1, 2, 3, 1), pitch_pad=(1, 2, 3),
+                  latency=latency, p_refuse=p_refuse, seed=41)
+        a, b = run(C221, 5, 6, 7, **kw), run(FP8_PORT, 5, 6, 7, **kw)
+        assert (a.cycles, a.reads, a.writes) == (b.cycles, b.reads, b.writes)
+        assert [e[:2] for e in a.mem.log] == [e[:2] for e in b.mem.log]
+        assert a.mem.refused == b.mem.refused
+
+
+def test_fp8_port_word_aligned():
+    # misaligned=False: a 32-bit port; both halves of an FP16 beat are whole words.
+    run(FP8_PORT_NARROW, 3, 5, 6, pitch_pad=(2, 0, 0), latency=2, p_refuse=0.3, seed=42, ready_p=0.7)
+    run(FP8_PORT_NARROW, 3, 9, 6, in_fmt="e5m2", out_fmt="fp16", pitch_pad=(3, 2, 0), seed=43,
+        ready_p=0.7)
+    run(FP8_PORT_NARROW, 5, 4, 9, in_fmt="fp16", out_fmt="e4m3", pitch_pad=(0, 2, 3), seed=44,
+        latency=3, p_refuse=0.5)
+
+
+@pytest.mark.parametrize("in_fmt,out_fmt", [("fp16", "fp16"), ("e4m3", "fp16")])
+def test_fp8_port_abort_between_halves(in_fmt, out_fmt):
+    # Aborts at every cycle of a job's start under heavy grant refusal, so that some fall between
+    # the halves of a beat: the memory model fails on a withdrawn or changed request, the aborted
+    # job's responses are dropped, and the next job is exact.
+    for abort_at in range(1, 14):
+        run(FP8_PORT, 3, 5, 6, in_fmt=in_fmt, out_fmt=out_fmt, latency=2, p_refuse=0.6,
+            abort_at=abort_at, seed=50 + abort_at)
+    run(FP8_PORT, 3, 5, 6, in_fmt=in_fmt, out_fmt=out_fmt, latency=3, p_refuse=0.3, abort_at=5,
+        restart_at_once=True, seed=49)
 
 
 # ---- the memory model itself -----------------------------------------------------------------------------

@@ -42,6 +42,10 @@ def test_grid_and_workload_parsing(workload):
         sweep.parse_grid(["Q=1"])
     with pytest.raises(ValueError, match="H must"):
         sweep.points(sweep.parse_grid(["H=0"]))
+    grid = sweep.parse_grid(["L=2", "H=2", "P=1", "beat_format=fp16,fp8"])
+    assert [p["beat_format"] for p in sweep.points(grid)] == ["fp16", "fp8"]
+    with pytest.raises(ValueError, match="beat_format must be one of"):
+        sweep.points(sweep.parse_grid(["beat_format=fp32"]))
 
 
 def test_pareto_front():

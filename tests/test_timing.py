@@ -185,8 +185,9 @@ def test_timing_agrees_with_opensta(tmp_path):
 
 
 @pytest.mark.parametrize("config", [Config(L=2, H=2, P=1),
-                                    Config(L=2, H=3, P=1, misaligned=False, write_responses=True)],
-                         ids=["2x2x1", "2x3x1-narrow-wr"])
+                                    Config(L=2, H=3, P=1, misaligned=False, write_responses=True),
+                                    Config(L=2, H=2, P=1, write_responses=True, beat_format="fp8")],
+                         ids=["2x2x1", "2x3x1-narrow-wr", "2x2x1-fp8-port-wr"])
 def test_top_has_no_input_to_output_path(config):
     """No combinational path from an input port to an output port of the exported top: a memory's
     grant or response must not reach its request, nor evt, in the same cycle."""

@@ -1,7 +1,8 @@
 """The complete accelerator through its bus ports (``sim.run_job``), compared with golden.gemm_op by bits.
 
-Small configurations only: (2,2,1) (D = 4) and (3,2,1). Shapes are chosen so that M, N and K leave
-leftovers (M % L, N % H, K % D non-zero) unless a test says otherwise.
+Small configurations only: (2,2,1) (D = 4) and (3,2,1), with the usual port of D FP16 elements and
+with a port of D FP8 elements (``beat_format="fp8"``: FP16 beats move as two transfers). Shapes are
+chosen so that M, N and K leave leftovers (M % L, N % H, K % D non-zero) unless a test says otherwise.
 """
 import numpy as np
 import pytest
@@ -17,6 +18,12 @@ from .helpers import random_matrix
 
 C221 = Config(L=2, H=2, P=1)
 C321 = Config(L=3, H=2, P=1)
+C221_FP8 = Config(L=2, H=2, P=1, beat_format="fp8")
+C321_FP8 = Config(L=3, H=2, P=1, beat_format="fp8")
+
+
+def port_id(config):
+    return f"{config}-{config.beat_format}-port"
 
 
 def operands(seed, M, N, K, op="gemm", in_fmt="fp16", out_fmt=None, special=0.1):
@@ -40,9 +47,10 @@ def check(config, op, M, N, K, *, in_fmt="fp16", out_fmt=None, seed=0, **kw):
     return r
 
 
+@pytest.mark.parametrize("config", [C221, C221_FP8], ids=port_id)
 @pytest.mark.parametrize("op", list(GemmOp), ids=lambda o: o.name.lower())
-def test_every_op_fp16_with_leftovers(op):
-    r = check(C221, op, 3, 5, 6, seed=int(op))
+def test_every_op_fp16_with_leftovers(op, config):
+    r = check(config, op, 3, 5, 6, seed=int(op))
     # CYCLES counts from the accepted trigger to evt.
     assert r.cycles == r.runs[0].evt_cycle - r.runs[0].trigger_cycle
 
@@ -89,30 +97,61 @@ def test_compare_ops_on_special_values_with_stalls(op):
 ])
 def test_fp8_formats(in_fmt, out_fmt):
     check(C321, "gemm", 4, 3, 7, in_fmt=in_fmt, out_fmt=out_fmt, seed=3)
+@pytest.mark.parametrize("config,in_fmt,out_fmt", [
+    *((C321, i, o) for i, o in (("e5m2", None), ("e4m3", None), ("e5m2", "fp16"), ("fp16", "e4m3"),
+                                ("e4m3", "e5m2"))),
+    *((C321_FP8, i, o) for i, o in (("fp16", None), ("e4m3", None), ("e5m2", None), ("e5m2", "fp16"),
+                                    ("fp16", "e4m3"), ("e4m3", "e5m2"), ("fp16", "e5m2"))),
+], ids=lambda v: port_id(v) if isinstance(v, Config) else str(v))
+def test_fp8_formats(config, in_fmt, out_fmt):
+    check(config, "gemm", 4, 3, 7, in_fmt=in_fmt, out_fmt=out_fmt, seed=3)
 
 
+@pytest.mark.parametrize("config", [C221, C221_FP8], ids=port_id)
 @pytest.mark.parametrize("op", ["addmax", "mulmin"])
-def test_fp8_ops(op):
-    check(C221, op, 3, 3, 5, in_fmt="e4m3", out_fmt="fp16", seed=5)
+def test_fp8_ops(op, config):
+    check(config, op, 3, 3, 5, in_fmt="e4m3", out_fmt="fp16", seed=5)
 
 
-@pytest.mark.parametrize("in_fmt,out_fmt", [("fp16", None), ("e5m2", "e4m3")])
-def test_strides_and_y_sep(in_fmt, out_fmt):
+def test_fp8_port_n_and_k_beyond_d():
+    # Rows of several beats on the FP8 port: N and K larger than D (two k-tiles, three n-chunks),
+    # each format pair in one job.
+    check(C221_FP8, "gemm", 3, 9, 7, seed=14, stall=0.2, latency=2)
+    check(C221_FP8, "maxmin", 3, 9, 7, in_fmt="e4m3", seed=15)
+    check(C221_FP8, "matmul", 3, 9, 7, in_fmt="fp16", out_fmt="e4m3", seed=16, stall=0.2)
+    check(C221_FP8, "mulmax", 3, 9, 7, in_fmt="e5m2", out_fmt="fp16", seed=17, latency=2)
+
+
+@pytest.mark.parametrize("config", [C221, C221_FP8], ids=port_id)
+@pytest.mark.parametrize("in_fmt,out_fmt", [("fp16", None), ("e5m2", "e4m3"), ("e4m3", "fp16")])
+def test_strides_and_y_sep(in_fmt, out_fmt, config):
     M, N, K = 3, 3, 5
     # Pitches larger than a row, element aligned but not word aligned.
     es_in = 2 if in_fmt == "fp16" else 1
     es_out = 2 if (out_fmt or in_fmt) == "fp16" else 1
     strides = (N * es_in + 6, K * es_in + 2 * es_in, K * es_out + 10)
-    check(C221, "gemm", M, N, K, in_fmt=in_fmt, out_fmt=out_fmt, strides=strides, y_sep=True, seed=9)
-    check(C221, "minmax", M, N, K, in_fmt=in_fmt, out_fmt=out_fmt, strides=strides, seed=10)
+    check(config, "gemm", M, N, K, in_fmt=in_fmt, out_fmt=out_fmt, strides=strides, y_sep=True, seed=9)
+    check(config, "minmax", M, N, K, in_fmt=in_fmt, out_fmt=out_fmt, strides=strides, seed=10)
 
 
+@pytest.mark.parametrize("config", [C221, C221_FP8], ids=port_id)
 @pytest.mark.parametrize("latency", [1, 3])
 @pytest.mark.parametrize("stall", [0.0, 0.3, 0.7])
-def test_memory_stalls_and_latency(stall, latency):
-    r = check(C221, "gemm", 3, 5, 6, stall=stall, latency=latency, seed=11)
+def test_memory_stalls_and_latency(stall, latency, config):
+    r = check(config, "gemm", 3, 5, 6, stall=stall, latency=latency, seed=11)
     if stall:
         assert r.refused > 0
+
+
+def test_fp8_port_cycles_against_the_fp16_port():
+    """An FP8 job takes the same cycles on both ports (one transfer per beat); an FP16 job on the
+    FP8 port is port bound, at 2 transfers per beat (B = Config.port_bound with FP16 formats)."""
+    fp8 = [check(c, "gemm", 4, 8, 8, in_fmt="e4m3", seed=18).cycles for c in (C221, C221_FP8)]
+    assert fp8[0] == fp8[1]
+    fp16 = check(C221_FP8, "gemm", 4, 8, 8, seed=18).cycles
+    B = C221_FP8.port_bound(4, 8, 8)
+    assert B == 2 * C221.port_bound(4, 8, 8) > C221_FP8.compute_bound(4, 8, 8)
+    assert B < fp16 <= B + 20
 
 
 def test_latencies():
@@ -138,17 +177,43 @@ def test_jobs_back_to_back():
     assert b.evt_cycle - a.evt_cycle < a.cycles and c.evt_cycle - b.evt_cycle < a.cycles
 
 
+@pytest.mark.parametrize("config,op,M,N,K,in_fmt,out_fmt", [
+    (Config(L=2, H=2, P=3), "gemm", 5, 24, 13, "fp16", None),
+    (Config(L=2, H=2, P=3), "matmul", 4, 16, 16, "e4m3", "fp16"),
+    *((Config(L=2, H=2, P=3, beat_format="fp8"), "gemm", 5, 24, 13, i, o)
+      for i, o in (("fp16", None), ("e4m3", None), ("e5m2", "fp16"), ("fp16", "e4m3"))),
+    (Config(L=3, H=2, P=3, beat_format="fp8"), "matmul", 4, 16, 16, "fp16", None),
+], ids=lambda v: port_id(v) if isinstance(v, Config) else str(v))
+def test_fixed_cost_of_a_compute_bound_job(config, op, M, N, K, in_fmt, out_fmt):
+    """docs/architecture.md, "Timing model": with 1-cycle memory and every grant, a compute-bound job
+    takes C + 1 + t_in*(r0 + 1) + t_out*uses_y*r0 + D + t_out*r1 + 1 cycles, t_in and t_out being the
+    transfers per beat of the input and output format (two for FP16 on a port of D FP8 elements)."""
+    out = out_fmt or in_fmt
+    uses_y = GemmOp.parse(op).uses_y
+    C = config.compute_bound(M, N, K)
+    assert config.port_bound(M, N, K, uses_y=uses_y, in_fmt=in_fmt, out_fmt=out) < C
+    t_in, t_out = config.transfers_per_beat(in_fmt), config.transfers_per_beat(out)
+    r0, r1 = min(config.L, M), M - (-(-M // config.L) - 1) * config.L
+    r = check(config, op, M, N, K, in_fmt=in_fmt, out_fmt=out_fmt, seed=19)
+    assert r.cycles == C + 1 + t_in * (r0 + 1) + t_out * uses_y * r0 + config.D + t_out * r1 + 1
+
+
+@pytest.mark.parametrize("config", [C221, C221_FP8], ids=port_id)
 @pytest.mark.parametrize("abort_after,stall", [(2, 0.0), (12, 0.0), (40, 0.0), (25, 0.3)])
-def test_soft_clear_mid_job_then_correct_job(abort_after, stall):
+def test_soft_clear_mid_job_then_correct_job(abort_after, stall, config):
     """Abort at the first requests, mid-compute, during the Z stores, and under grant stalls: no
     request after the abort (checked by run_job), nothing outside Z written, the next job exact."""
-    r = check(C221, "gemm", 3, 5, 6, abort_after=abort_after, stall=stall, seed=6)
+    r = check(config, "gemm", 3, 5, 6, abort_after=abort_after, stall=stall, seed=6)
     assert len(r.runs) == 1
 
 
-def test_word_aligned_config():
-    check(Config(L=2, H=2, P=1, misaligned=False), "gemm", 3, 4, 6, seed=2)
-    check(Config(L=2, H=2, P=1, misaligned=False), "matmul", 2, 4, 4, in_fmt="e5m2", seed=2)
+@pytest.mark.parametrize("beat_format", ["fp16", "fp8"])
+def test_word_aligned_config(beat_format):
+    config = Config(L=2, H=2, P=1, misaligned=False, beat_format=beat_format)
+    check(config, "gemm", 3, 4, 6, seed=2, stall=0.3)
+    check(config, "matmul", 2, 4, 4, in_fmt="e5m2", seed=2)
+    check(config, "addmin", 3, 8, 4, in_fmt="e4m3", out_fmt="fp16", seed=3, latency=2)
+    check(config, "gemm", 3, 6, 8, in_fmt="fp16", out_fmt="e5m2", strides=(12, 16, 8), seed=4)
 
 
 def test_narrow_port_with_d_not_a_multiple_of_4():

@@ -1,7 +1,8 @@
 """The Verilator back end against the Amaranth one: same Z bits, same cycles, same bus traffic.
 
-Two small configurations are built (2x2x1 and 4x2x3, and 2x2x1 twice more: from the verbatim exported
-Verilog and without the harness's fast clock edge); the builds are cached in the user's cache directory
+Small configurations are built (2x2x1 and 4x2x3, and 2x2x1 twice more: from the verbatim exported
+Verilog and without the harness's fast clock edge; 2x2x1 and 2x3x0 with a port of D FP8 elements,
+64 and 56 bits wide); the builds are cached in the user's cache directory
 (``sim.verilator.default_cache_dir()``), so only the first run pays for them.
 """
 import random
@@ -24,6 +25,8 @@ from .helpers import random_matrix
 
 SMALL = Config(L=2, H=2, P=1)     # D = 4
 MID = Config(L=4, H=2, P=3)       # D = 8
+SMALL_FP8 = Config(L=2, H=2, P=1, beat_format="fp8")     # D = 4, 64-bit port: FP16 beats in halves
+ODD_FP8 = Config(L=2, H=3, P=0, beat_format="fp8")       # D = 3, 56-bit port (not whole words)
 
 OPS = [op.name.lower() for op in GemmOp]
 
@@ -73,25 +76,48 @@ def test_build_is_cached():
     assert again.cached and again.path == first.path and first.path.exists()
     assert str(first.path).startswith(str(vb.default_cache_dir()))
     # The harness takes the port width (and the register offsets) from the generated C header.
-    assert vb.harness_info(SMALL) == {"port_width": SMALL.port_width,
-                                      "fast_edge": vb.find_verilator().fast_edge_checked}
+    for config in (SMALL, ODD_FP8):
+        assert vb.harness_info(config) == {"port_width": config.port_width,
+                                           "fast_edge": vb.find_verilator().fast_edge_checked}
+    assert ODD_FP8.port_width == 56
 
 
+def _port_id(config):
+    return f"{config}-{config.beat_format}-port"
+
+
+@pytest.mark.parametrize("config", [SMALL, SMALL_FP8], ids=_port_id)
 @pytest.mark.parametrize("op", OPS)
-def test_parity_ops_fp16_leftovers(op):
+def test_parity_ops_fp16_leftovers(op, config):
     # M, N, K all leftovers for L=2, H=2, D=4; refused grants and read latency 3.
     x, w, y = _job(10 + GemmOp.parse(op), 3, 5, 6)
-    res = _both(SMALL, op, x, w, y, stall=0.3, latency=3, seed=GemmOp.parse(op))
+    res = _both(config, op, x, w, y, stall=0.3, latency=3, seed=GemmOp.parse(op))
     _check_golden(res, op, x, w, y)
 
 
+@pytest.mark.parametrize("config", [SMALL, SMALL_FP8], ids=_port_id)
 @pytest.mark.parametrize("in_fmt,out_fmt,op", [
     ("e5m2", None, "gemm"), ("e4m3", None, "addmax"), ("fp16", "e5m2", "mulmin"),
     ("fp16", "e4m3", "gemm"), ("e4m3", "fp16", "minmax"), ("e5m2", "e4m3", "matmul"),
 ])
-def test_parity_fp8(in_fmt, out_fmt, op):
+def test_parity_fp8(in_fmt, out_fmt, op, config):
     x, w, y = _job(20, 5, 3, 7, in_fmt, out_fmt or in_fmt)
-    res = _both(SMALL, op, x, w, y, in_fmt=in_fmt, out_fmt=out_fmt, stall=0.3, latency=3, seed=3)
+    res = _both(config, op, x, w, y, in_fmt=in_fmt, out_fmt=out_fmt, stall=0.3, latency=3, seed=3)
+    _check_golden(res, op, x, w, y, in_fmt, out_fmt)
+
+
+@pytest.mark.parametrize("in_fmt,out_fmt,op", [
+    ("fp16", None, "gemm"), ("e4m3", "fp16", "addmin"), ("fp16", "e5m2", "mulmax")])
+def test_parity_odd_fp8_port(in_fmt, out_fmt, op):
+    # A 56-bit port (D = 3: the high half of an FP16 beat starts 3 bytes after its low half), rows at
+    # odd offsets, strides, queued jobs and a soft clear: both harnesses' memory models serve a port
+    # that is not a whole number of words.
+    x, w, y = _job(110, 4, 7, 8, in_fmt, out_fmt or in_fmt)
+    es_in = 2 if in_fmt == "fp16" else 1
+    es_out = 2 if (out_fmt or in_fmt) == "fp16" else 1
+    res = _both(ODD_FP8, op, x, w, y, in_fmt=in_fmt, out_fmt=out_fmt, stall=0.3, latency=2, seed=7,
+                strides=(7 * es_in + es_in, 8 * es_in + 3 * es_in, 8 * es_out + es_out), queue=2,
+                abort_after=20)
     _check_golden(res, op, x, w, y, in_fmt, out_fmt)
 
 
@@ -200,9 +226,10 @@ def _bench_pair(config, regs, *, stall=0.2, latency=2, seed=4, size=4096):
     return out
 
 
-def test_bus_traffic_identical():
+@pytest.mark.parametrize("config", [SMALL, SMALL_FP8], ids=_port_id)
+def test_bus_traffic_identical(config):
     regs = job_registers(x_addr=0x102, w_addr=0x300, z_addr=0x600, m=5, n=3, k=7, op="gemm")
-    (a, sa, ea), (v, sv, ev) = _bench_pair(SMALL, regs)
+    (a, sa, ea), (v, sv, ev) = _bench_pair(config, regs)
     assert ea is None and ev is None
     assert sa == sv
     assert v.mem.log == a.mem.log
@@ -281,3 +308,21 @@ def test_bench_reduced(tmp_path):
     assert png[37:41] == b"IDAT"
     raw = zlib.decompress(png[41:41 + length])
     assert len(raw) == height * (1 + 3 * width)
+
+
+def test_bench_fp8_instance_section_reduced():
+    # The section of the paper's FP8 instance, on the small FP8-port configuration and a small shape.
+    from redmule_hdl.sim.bench import FP8_INSTANCE, fp8_instance_markdown, run_fp8_instance
+    assert (FP8_INSTANCE.L, FP8_INSTANCE.H, FP8_INSTANCE.P, FP8_INSTANCE.beat_format) == (12, 8, 3, "fp8")
+    results = run_fp8_instance(SMALL_FP8, shape=(6, 8, 8), log=lambda *a: None)
+    e4m3, fp16 = results
+    assert [(r.in_fmt, r.out_fmt) for r in results] == [("e4m3", "e4m3"), ("fp16", "fp16")]
+    assert all(r.bit_exact for r in results)
+    assert e4m3.B == SMALL_FP8.port_bound(6, 8, 8) // 2 == SMALL.port_bound(6, 8, 8)
+    assert fp16.B == SMALL_FP8.port_bound(6, 8, 8) and e4m3.C == fp16.C == SMALL.compute_bound(6, 8, 8)
+    for r in results:
+        assert r.cycles > max(r.C, r.B) and r.utilization == SMALL_FP8.utilization(6, 8, 8, r.cycles)
+    text = fp8_instance_markdown(SMALL_FP8, results)
+    assert text.startswith("## The paper's FP8 instance: 2x2x1, a port of D = 4 FP8 elements")
+    assert f"| 6 | 8 | 8 | e4m3 | e4m3 | {e4m3.cycles} | {e4m3.C} | {e4m3.B} |" in text
+    assert f"| 6 | 8 | 8 | fp16 | fp16 | {fp16.cycles} | {fp16.C} | {fp16.B} |" in text

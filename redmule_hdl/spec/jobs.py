@@ -117,7 +117,10 @@ def job_error(regs, config=None):
     Y_SEP and the op reads Y) and the resolved Z pitch multiples of the output element size; without
     ``config.misaligned`` every one of them must be a multiple of 4 (word aligned), and so must the
     offset of every later beat of a row: with D elements of 1 byte (FP8) and D not a multiple of 4, X
-    may not have N > D, and W, Y and Z may not have K > D.
+    may not have N > D, and W, Y and Z may not have K > D. A port of D FP8 elements
+    (``config.beat_format == "fp8"``) adds no rule: it moves an FP16 beat as two transfers D bytes
+    apart, word aligned when the beat is, since ``Config`` gives it a D that is a multiple of 4
+    without ``misaligned``.
     """
     config = Config() if config is None else config
     m, k = unpack_mcfg0(regs[Reg.MCFG0])

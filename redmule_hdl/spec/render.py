@@ -3,7 +3,7 @@
 Both are generated from ``spec/regmap.py``, ``spec/formats.py`` and ``spec/ops.py``; nothing here
 spells a value.
 """
-from redmule_hdl.spec.formats import FORMATS
+from redmule_hdl.spec.formats import FORMATS, FP16
 from redmule_hdl.spec.ops import GemmOp
 from redmule_hdl.spec.regmap import ACQUIRE_NONE, FIELDS, REGISTERS, Access, JobError, Reg
 
@@ -38,6 +38,11 @@ def c_header(config=None, *, prefix="REDMULE"):
                 ("CONTEXTS", config.contexts, "job contexts"),
                 ("MISALIGNED", int(config.misaligned), "element-aligned rows supported"),
                 ("WRITE_RESPONSES", int(config.write_responses), "the port expects responses to writes"),
+                ("BEAT_FORMAT", 8 * config.BEAT_FORMATS[config.beat_format],
+                 "bits of the D elements of one TCDM transfer: 16 (fp16) or 8 (fp8)"),
+                ("TRANSFER_BYTES", config.transfer_bytes, "data bytes of one TCDM transfer"),
+                ("FP16_TRANSFERS", config.transfers_per_beat(FP16),
+                 "TCDM transfers of a beat of D FP16 elements"),
                 ("PORT_WIDTH", config.port_width, "TCDM data bits")):
             define(name, value, doc)
         lines.append("")

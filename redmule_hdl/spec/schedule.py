@@ -3,7 +3,7 @@
 This module is the one owner of the loop order. The hardware walks it with ``engine.tile_walk.TileWalk``
 (the engine's sequencer, X fill and Z drain, and the streamer's address generators), the simulation
 models and the tests take their stream orders from here, and ``Config.compute_bound`` and
-``Config.port_bound`` count its cycles and beats. docs/architecture.md ("Stream orders") explains it.
+``Config.port_bound`` count its cycles and port transfers. docs/architecture.md ("Stream orders") explains it.
 
 Loop order: m-tile (``m0 = 0, L, 2L, ...``), then k-tile (``k0 = 0, D, 2D, ...``). Inside a tile:
 
@@ -11,7 +11,9 @@ Loop order: m-tile (``m0 = 0, L, 2L, ...``), then k-tile (``k0 = 0, D, 2D, ...``
 * W: for each ``n`` in ``0..N-1``: ``W[n, k0 : k0+D]``;
 * Y (ops that read Y) and Z: for each row ``r`` of the tile: ``Y/Z[m0+r, k0 : k0+D]``.
 
-A beat holds D elements; at the right edge of a matrix only ``count`` of them are valid.
+A beat holds D elements; at the right edge of a matrix only ``count`` of them are valid. The port moves
+a beat in ``config.transfers_per_beat(fmt)`` transfers (two for FP16 elements on a port of D FP8
+elements, ``Config.beat_format == "fp8"``; else one).
 """
 import numbers
 from dataclasses import dataclass
@@ -111,5 +113,17 @@ class Schedule:
 
     @property
     def port_beats(self):
-        """B: beats the job moves through the single memory port."""
+        """Beats the job moves through the single memory port (all four streams)."""
         return sum(self.beats.values())
+
+    def transfers(self, in_fmt="fp16", out_fmt=None):
+        """Port transfers per stream, ``{"x", "w", "y", "z"}``, when X and W are stored as ``in_fmt``
+        and Y and Z as ``out_fmt`` (default ``in_fmt``): each beat takes
+        ``config.transfers_per_beat`` of its stream's format."""
+        out_fmt = in_fmt if out_fmt is None else out_fmt
+        per_beat = {"x": in_fmt, "w": in_fmt, "y": out_fmt, "z": out_fmt}
+        return {s: n * self.config.transfers_per_beat(per_beat[s]) for s, n in self.beats.items()}
+
+    def port_transfers(self, in_fmt="fp16", out_fmt=None):
+        """B: transfers the job moves through the single memory port, at most one per cycle."""
+        return sum(self.transfers(in_fmt, out_fmt).values())

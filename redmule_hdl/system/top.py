@@ -17,16 +17,18 @@ TOP_NAME = "redmule_top"
 
 
 class RedMulE(wiring.Component):
-    """RedMulE for a ``Config`` (L, H, P, contexts, misaligned, write_responses).
+    """RedMulE for a ``Config`` (L, H, P, contexts, misaligned, write_responses, beat_format).
 
     Ports:
         tcdm (``Out(TcdmSignature(config.port_width))``): the wide memory initiator port. ``req``, ``gnt``,
             ``add`` (32-bit byte address, word aligned), ``wen`` (1 = read), ``be``
-            (``port_width/8`` byte enables), ``data`` (``port_width`` = 16*D (+32 with misaligned)
-            bits, word i at ``add + 4*i``); responses ``r_valid``/``r_data``, in order, one per
-            accepted read (and, with ``write_responses``, one per accepted write, whose data is
-            ignored), at least one cycle later, never back-pressured. A raised request stays
-            raised and unchanged until granted, also across a soft clear.
+            (``port_width/8`` byte enables), ``data`` (``port_width`` = 16*D, or 8*D with
+            ``beat_format="fp8"``, +32 with misaligned, bits, word i at ``add + 4*i``; on an fp8 port
+            a beat of FP16 elements takes two transfers, back to back); responses
+            ``r_valid``/``r_data``, in order, one per accepted read (and, with
+            ``write_responses``, one per accepted write, whose data is ignored), at least one
+            cycle later, never back-pressured. A raised request stays raised and unchanged until
+            granted, also across a soft clear.
         periph (``In(PeriphSignature())``): the 32-bit HWPE control target: ``req``, ``gnt`` (always
             1), ``add``, ``wen`` (1 = read), ``be``, ``data``, ``id`` (8 bits); ``r_valid``,
             ``r_data``, ``r_id`` one cycle after every accepted request. Register map: ``regmap``.

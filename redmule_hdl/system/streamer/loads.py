@@ -9,12 +9,20 @@ from redmule_hdl.config import check_config, check_int
 from redmule_hdl.interfaces import ElementFormat, beat_layout
 from redmule_hdl.system.streamer.arbiter import Source
 
-__all__ = ["ReadTag", "ResponsePath", "LoadFifo"]
+__all__ = ["ReadTag", "read_tag", "ResponsePath", "LoadFifo"]
 
-#: What the streamer remembers of each read in flight: its stream, the byte offset of the beat in
-#: its first word, whether it is the last beat of its group (the rows of a tile or an n-chunk), and
+#: What the streamer remembers of each read in flight: its stream, the byte offset of the transfer in
+#: its first word, whether its beat is the last of its group (the rows of a tile or an n-chunk), and
 #: the format of its elements (reads of two jobs can be in flight at once).
 ReadTag = data.StructLayout({"src": Source, "off": 2, "last": 1, "fmt": ElementFormat})
+
+
+def read_tag(config):
+    """The tag layout of ``config``: ``ReadTag``, plus ``low`` when an FP16 beat takes two transfers
+    (``Config.splits_fp16``): the transfer is the low half of its beat, held until the high half."""
+    if not check_config(config).splits_fp16:
+        return ReadTag
+    return data.StructLayout({**{name: f.shape for name, f in ReadTag}, "low": 1})
 
 
 def _wrap_inc(ptr, depth):
@@ -24,20 +32,28 @@ def _wrap_inc(ptr, depth):
 class ResponsePath(wiring.Component):
     """Matches read responses with their tags and turns them into FP16 beats for the engine.
 
+    Each response is shifted right by its tag's byte offset to one transfer (``config.transfer_width``
+    bits). A transfer of D FP8 elements is widened by the cast-in. On a port of D FP8 elements
+    (``config.splits_fp16``) an FP16 beat arrives as two consecutive responses: the low half (tag
+    ``low``) is kept in an assembly register of ``8*D`` bits and delivers nothing; the high half
+    completes the beat, which is delivered in the cycle it arrives.
+
     Ports:
         issue, tag (in): a read (with ``write_responses`` also a write, tagged ``Source.Z``) is
-            accepted by the memory in this cycle, with its ``ReadTag``.
+            accepted by the memory in this cycle, with its tag (``read_tag(config)``).
         orphan (in): the request accepted now was raised before an abort: drop its response.
         r_valid, r_data (in): the memory's in-order responses.
         clear (in): job start or abort: the reads in flight at the end of this cycle are dropped when
             their responses arrive.
-        deliver (out, one bit per ``Source``): a response of that stream arrives in this cycle (for
-            ``Source.Z``: a write's response, which carries no data).
+        deliver (out, one bit per ``Source``): a response of that stream that completes a beat
+            arrives in this cycle (for ``Source.Z``: a write's response, which carries no data).
         beat, last (out): its D FP16 elements (shifted by the tag's offset, cast from FP8 if needed)
             and its tag's group-last flag.
-        in_flight (out): requests whose responses have not arrived.
-    Parameters: ``config``; ``depth``, the most requests in flight (the sum of the credits).
-    Storage: a tag FIFO of ``depth`` rounded up to a power of two 7-bit entries.
+        in_flight (out): requests (transfers) whose responses have not arrived.
+    Parameters: ``config``; ``depth``, the most requests in flight (the credits times the transfers
+    per beat). Latency: combinational, ``r_valid`` to ``deliver``/``beat``.
+    Storage: a tag FIFO of ``depth`` rounded up to a power of two 7-bit entries (8-bit with
+    ``splits_fp16``, plus the ``8*D``-bit assembly register).
     """
 
     def __init__(self, config, depth):
@@ -45,7 +61,7 @@ class ResponsePath(wiring.Component):
         self.n_tags = 1 << (check_int("depth", depth, 1) - 1).bit_length()
         super().__init__({
             "issue": In(1),
-            "tag": In(ReadTag),
+            "tag": In(read_tag(config)),
             "orphan": In(1),
             "r_valid": In(1),
             "r_data": In(config.port_width),
@@ -60,7 +76,7 @@ class ResponsePath(wiring.Component):
         c = self.config
         m = Module()
         n_tags = self.n_tags
-        tags = Array(Signal(ReadTag, name=f"tag{i}") for i in range(n_tags))
+        tags = Array(Signal(read_tag(c), name=f"tag{i}") for i in range(n_tags))
         wp, rp = Signal(range(n_tags), name="tag_wp"), Signal(range(n_tags), name="tag_rp")
         level = self.in_flight
         drop = Signal(range(n_tags + 1))   # responses of an aborted job still to come
@@ -78,18 +94,28 @@ class ResponsePath(wiring.Component):
 
         m.submodules.cast_in = cast_in = Fp8ToFp16(c.D)
         if c.misaligned:
-            shifted = (self.r_data >> (head.off * 8))[:c.beat_width]
+            shifted = (self.r_data >> (head.off * 8))[:c.transfer_width]
         else:
-            shifted = self.r_data[:c.beat_width]
+            shifted = self.r_data[:c.transfer_width]
+        if c.splits_fp16:
+            # An FP16 beat: its low half waits here for the high half, the next response.
+            low_half = Signal(8 * c.D)
+            with m.If(resp & head.low):
+                m.d.sync += low_half.eq(shifted)
+            wide_beat = Cat(low_half, shifted)
+            completes = ~head.low
+        else:
+            wide_beat = shifted
+            completes = 1
         fmt = head.fmt
         m.d.comb += [
             cast_in.fmt.eq(fmt.fp8),
             cast_in.a.eq(shifted[:8 * c.D]),
-            self.beat.eq(Mux(fmt.wide, shifted, cast_in.z)),
+            self.beat.eq(Mux(fmt.wide, wide_beat, cast_in.z)),
             self.last.eq(head.last),
         ]
         for s in Source:
-            m.d.comb += self.deliver[s.value].eq(resp & (drop == 0) & (head.src == s))
+            m.d.comb += self.deliver[s.value].eq(resp & (drop == 0) & (head.src == s) & completes)
         return m
 
 

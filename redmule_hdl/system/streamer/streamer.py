@@ -10,26 +10,43 @@ Data path::
     tcdm.r_data ──> >> 8*offset ──> cast-in (FP8 -> FP16) ──> X / W / Y FIFO (or straight through) ──> engine
     engine z ──> cast-out (FP16 -> FP8) ──> << 8*offset, byte enables from the mask ──> tcdm (store)
 
-Beat addressing. A beat is ``D`` elements of one row starting at element address ``a``; the request
-goes to ``a & ~3`` and the response is shifted right by ``a & 3`` bytes. With ``misaligned=True`` the
-port is 32 bits wider than a beat, so every element-aligned row works. With ``misaligned=False`` there
-is no shifter: the controller must guarantee that every beat address is word aligned (base addresses
-and pitches multiples of 4 and ``D * element size`` a multiple of 4); address bits [1:0] are ignored.
-Element size is 1 byte for FP8 (E5M2 code 0, E4M3 code 2) and 2 bytes for FP16 (code 1); X and W use
-``in_fmt``, Y and Z ``out_fmt``. Reads always fetch the whole port width (``port_width/8`` bytes from
-``a & ~3``), which can extend past the end of a row or matrix; stores enable exactly the bytes of the
-valid elements (engine mask) and never touch any other byte.
+Beat addressing. A beat is ``D`` elements of one row starting at element address ``a``; the engine
+always sees it as D FP16 elements. The port moves ``config.transfer_bytes`` bytes per transfer (D
+elements of ``config.beat_format``). A transfer at byte address ``t`` goes to ``t & ~3`` and its
+response is shifted right by ``t & 3`` bytes. With ``misaligned=True`` the port is 32 bits wider than a
+transfer, so every element-aligned row works. With ``misaligned=False`` there is no shifter: the
+controller must guarantee that every transfer address is word aligned (base addresses and pitches
+multiples of 4 and ``D * element size`` a multiple of 4; ``Config`` refuses an fp8 port whose D is not
+a multiple of 4); address bits [1:0] are ignored. Element size is 1 byte for FP8 (E5M2 code 0, E4M3
+code 2) and 2 bytes for FP16 (code 1); X and W use ``in_fmt``, Y and Z ``out_fmt``. Reads always fetch
+the whole port width (``port_width/8`` bytes from ``t & ~3``), which can extend past the end of a row
+or matrix; stores enable exactly the bytes of the valid elements (engine mask) and never touch any
+other byte.
 
-Flow control. Each load stream owns ``depth`` credits (its FIFO depth): a read is issued only while
-``reads in flight + beats buffered < depth``, so responses, which arrive in order with no backpressure,
-always have room. A tag FIFO (depth: the sum of the credits, rounded up to a power of two) records
-the stream of every read in flight. A response is forwarded to the engine in the cycle it arrives
-when its FIFO is empty (bypass); otherwise it is queued. With a read latency of 1, a depth of 2 lets
-a stream sustain one beat per cycle.
+Two transfers per beat (``config.splits_fp16``: ``beat_format="fp8"``, a port of D FP8 elements). A
+beat of FP8 elements is one transfer, as on an FP16 port. A beat of FP16 elements (X, W with FP16
+input; Y, Z with FP16 output) is two: its low D bytes at ``a``, then its high D bytes at ``a + D``.
+When a low half is granted, the high half becomes the highest priority in the next cycle (its
+address ``a + D`` registered at that grant), so the two are granted back to back and, responses being
+in order, answered back to back. The read tag
+carries ``low``: the response path keeps a low half in an ``8*D``-bit register and delivers the
+beat with its high half. Credits, FIFOs and groups count beats (taken at the low half's grant, the
+address generator moves on at the high half's); the tag FIFO counts transfers (twice the credits).
+A store sends bytes [0, D) then [D, 2D) of the FP16 row with their byte enables; ``z.ready`` comes
+with the high half's grant.
+
+Flow control. Each load stream owns ``depth`` credits (its FIFO depth): a beat's reads are issued only
+while ``beats in flight + beats buffered < depth``, so responses, which arrive in order with no
+backpressure, always have room. A tag FIFO (depth: the sum of the credits times the transfers per
+beat, rounded up to a power of two) records the stream of every read in flight. A beat is forwarded
+to the engine in the cycle its (last) response arrives when its FIFO is empty (bypass); otherwise it
+is queued. With a read latency of 1, a depth of 2 lets a stream sustain one beat per cycle (one per
+two cycles for a two-transfer beat: the port's rate).
 
 Arbitration (one request per cycle; a raised request stays unchanged until granted, the arbiter
 re-arbitrates only after a grant). Priority, highest first:
 
+0. The high half of an FP16 beat whose low half was granted (only with ``splits_fp16``).
 1. W, if the W stream has no beat buffered or in flight: the array stalls at its next feed without it.
 2. Z, whenever the engine offers a Z beat: stores free the Z-buffer.
 3. Y, then X, "on demand": the engine is ready for the stream and the beat belongs to the group
@@ -44,10 +61,11 @@ A stream that has no credit does not request, so no stream can hold the port whi
 for another: the scheme cannot deadlock.
 
 Latencies (cycles): ``start`` -> first request: 1. ``r_valid`` -> engine stream ``valid``: 0 (the
-response is forwarded combinationally when the FIFO is empty). Engine ``z.valid`` -> store request:
-0 (combinational; ``z.ready`` is the grant), unless an urgent W request or a request still waiting
-for ``gnt`` goes first. Last store grant of a job -> ``stored``: 1 (registered); ``idle`` rises in
-the same cycle unless responses are outstanding or another job is in the slots.
+response is forwarded combinationally when the FIFO is empty; for a two-transfer beat, from its high
+half's ``r_valid``). Engine ``z.valid`` -> store request: 0 (combinational; ``z.ready`` is the grant of
+the beat's last transfer), unless an urgent W request or a request still waiting for ``gnt`` goes
+first. Last store grant of a job -> ``stored``: 1 (registered); ``idle`` rises in the same cycle
+unless responses are outstanding or another job is in the slots.
 
 Jobs in a row. The streamer holds two jobs (``JobSlots``). Each address generator walks the jobs in
 order on its own: when it has requested the last beat of one job it moves to the next at once, so
@@ -60,15 +78,17 @@ engine ``z.payload`` -> cast-out -> shift -> ``tcdm.data/be``; ``tcdm.gnt`` -> `
 
 Write responses (``Config.write_responses``): the memory answers every granted write too, in order
 with the reads. Each write then gets a tag like a read, its response is dropped, and at most
-``z_depth`` writes are in flight (default 2: one store per cycle at a latency of 1).
+``z_depth`` Z beats are in flight (default 2: one store per cycle at a latency of 1).
 
 Abort (``abort``): the port behaves normally in the cycle of the abort (a request granted then is
 accounted for), and at its end every generator, credit and FIFO is cleared. A request still waiting
 for ``gnt`` stays raised with its address, data and byte enables until it is granted (no protocol
-allows withdrawing it); its response, if any, is dropped. The data of a waiting store stays valid
-because the engine, once aborted, neither shifts nor refills its Z-buffer. Responses in flight are
-counted and discarded when they arrive; ``idle`` stays low until the waiting request is granted and
-the last response has arrived, so the next job cannot start before.
+allows withdrawing it); its response, if any, is dropped. If it is the high half of a beat it keeps
+its half, and no high half follows a low half granted in or after the abort cycle. The data of a
+waiting store stays valid because the engine, once aborted, neither shifts nor refills its
+Z-buffer. Responses in flight are counted and discarded when they arrive; ``idle`` stays low until
+the waiting request is granted and the last response has arrived, so the next job cannot start
+before.
 """
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
@@ -77,6 +97,7 @@ from amaranth.lib.wiring import In, Out
 from redmule_hdl.config import check_config, check_int
 from redmule_hdl.engine.job_slots import JobSlots
 from redmule_hdl.interfaces import StreamerJob, TcdmSignature, beat_layout, z_beat_layout
+from redmule_hdl.spec.formats import FP16
 from redmule_hdl.system.streamer.address import RowAddress, WAddress, XAddress
 from redmule_hdl.system.streamer.arbiter import Arbiter, Source
 from redmule_hdl.system.streamer.loads import LoadFifo, ResponsePath
@@ -100,14 +121,16 @@ class Streamer(wiring.Component):
         stored: one-cycle pulse per job, the cycle after its last Z store is granted (jobs finish
             in the order they started).
         x, w, y (streams out): operand beats for the engine (D FP16 elements).
-        z (stream in): result beats from the engine (``data``, ``mask``); ``ready`` is the store's grant.
+        z (stream in): result beats from the engine (``data``, ``mask``); ``ready`` is the grant of
+            the beat's last store transfer.
         tcdm (``TcdmSignature``): the memory port.
     Parameters:
-        config: L, D, port width, ``misaligned``, ``write_responses``.
-        x_depth, w_depth, y_depth: FIFO depth (= read credits) of each load stream; default 2, which
-            sustains one beat per cycle at a read latency of 1 (``latency + 1`` in general).
-        z_depth: writes in flight with ``write_responses`` (ignored otherwise).
-    Storage: ``(x_depth + w_depth + y_depth) * (16*D + 1)`` bits of FIFOs, a tag FIFO of 7-bit entries.
+        config: L, D, port width, ``misaligned``, ``write_responses``, ``beat_format``.
+        x_depth, w_depth, y_depth: FIFO depth (= read credits, in beats) of each load stream; default
+            2, which sustains one beat per cycle at a read latency of 1 (``latency + 1`` in general).
+        z_depth: Z beats in flight with ``write_responses`` (ignored otherwise).
+    Storage: ``(x_depth + w_depth + y_depth) * (16*D + 1)`` bits of FIFOs, a tag FIFO of 7-bit entries
+    (8-bit and twice as many, and an ``8*D``-bit assembly register, with ``splits_fp16``).
     """
 
     def __init__(self, config, *, x_depth=2, w_depth=2, y_depth=2, z_depth=2):
@@ -153,7 +176,7 @@ class Streamer(wiring.Component):
         def chunk(fmt):
             return Mux(fmt.wide, 2 * D, D)     # bytes of D elements
 
-        # ---- address generators, advanced when their request is granted --------------------------
+        # ---- address generators, advanced when their beat's last transfer is granted --------------
         gen = {
             Source.X: XAddress(m, c, walkers[Source.X], chunk_bytes=lambda job: chunk(job.in_fmt),
                                tile_pitch=lambda job: tile_pitch(job.x_pitch)),
@@ -166,9 +189,13 @@ class Streamer(wiring.Component):
                                  chunk_bytes=lambda job: chunk(job.out_fmt),
                                  tile_pitch=lambda job: tile_pitch(job.z_pitch), release=True),
         }
-        grant = {s: Signal(name=f"grant_{s.name.lower()}") for s in Source}
+        grant = {s: Signal(name=f"grant_{s.name.lower()}") for s in Source}   # a transfer
+        # A beat's first transfer (credits and groups count from it) and its last (the generator
+        # moves on); the same grant unless an FP16 beat takes two transfers (see "Two transfers").
+        first = {s: Signal(name=f"first_{s.name.lower()}") for s in Source}
+        last = {s: Signal(name=f"last_{s.name.lower()}") for s in Source}
         for s, g in gen.items():
-            with m.If(grant[s]):
+            with m.If(last[s]):
                 g.advance()
         gen[Source.Y].skip_job()
         m.d.comb += self.ready.eq(slots.can_put)
@@ -184,9 +211,11 @@ class Streamer(wiring.Component):
         # ---- load FIFOs with bypass, and their credits ------------------------------------------------
         loads = {Source.X: self.x, Source.W: self.w, Source.Y: self.y}
         depth = self.depths
-        # With write responses, at most z_depth writes are in flight (their responses are tagged too).
-        in_flight_max = sum(depth.values()) + (self.z_depth if c.write_responses else 0)
-        m.submodules.responses = responses = ResponsePath(c, in_flight_max)
+        # With write responses, at most z_depth Z beats are in flight (their responses are tagged
+        # too). Credits count beats; the tags count transfers.
+        beats_in_flight = sum(depth.values()) + (self.z_depth if c.write_responses else 0)
+        transfers = c.transfers_per_beat(FP16)
+        m.submodules.responses = responses = ResponsePath(c, beats_in_flight * transfers)
         fifo = {}
         for s, port in loads.items():
             m.submodules[f"{s.name.lower()}_fifo"] = fifo[s] = LoadFifo(c.D, depth[s])
@@ -204,9 +233,9 @@ class Streamer(wiring.Component):
         ahead = {s: Signal(range(depth[s] + 2), name=f"{s.name.lower()}_ahead")
                  for s in (Source.X, Source.Y)}
         for s in loads:
-            m.d.sync += used[s].eq(used[s] + grant[s] - fifo[s].take)
+            m.d.sync += used[s].eq(used[s] + first[s] - fifo[s].take)
             if s in ahead:
-                group_issued = grant[s] & gen[s].group_last
+                group_issued = first[s] & gen[s].group_last
                 group_taken = fifo[s].take & fifo[s].take_last
                 m.d.sync += ahead[s].eq(ahead[s] + group_issued - group_taken)
         with m.If(self.abort):
@@ -216,12 +245,25 @@ class Streamer(wiring.Component):
         want = {s: gen[s].active & (used[s] < depth[s]) for s in loads}
         want[Source.Z] = gen[Source.Z].active & self.z.valid
         if c.write_responses:
-            z_used = Signal(range(self.z_depth + 1))   # writes whose response has not arrived
-            m.d.sync += z_used.eq(z_used + grant[Source.Z] - responses.deliver[Source.Z.value])
+            z_used = Signal(range(self.z_depth + 1))   # Z beats whose last response has not arrived
+            m.d.sync += z_used.eq(z_used + first[Source.Z] - responses.deliver[Source.Z.value])
             with m.If(self.abort):
                 m.d.sync += z_used.eq(0)
             want[Source.Z] &= z_used < self.z_depth
+
+        # Two transfers: on a port of D FP8 elements an FP16 beat moves as its low D bytes at the
+        # beat's address a, then its high D bytes at a + D. ``high``: the low half of a beat of
+        # ``high_src`` was granted and its high half is due; it outranks every other request, so the
+        # two halves are granted back to back and their responses arrive one after the other.
+        if c.splits_fp16:
+            high = Signal()
+            high_src = Signal(Source)
+            half_levels = [(high & (high_src == s), s) for s in Source]
+        else:
+            high = Const(0)
+            half_levels = []
         levels = [
+            *half_levels,
             (want[Source.W] & (used[Source.W] == 0), Source.W),
             (want[Source.Z], Source.Z),
             (want[Source.Y] & self.y.ready & (ahead[Source.Y] == 0), Source.Y),
@@ -238,37 +280,72 @@ class Streamer(wiring.Component):
         src = arbiter.src
         for s in Source:
             m.d.comb += grant[s].eq(arbiter.granted & (src == s))
+        orphan = Signal()    # the request waiting now was raised before an abort (see "responses")
+        if c.splits_fp16:
+            two = Signal()      # the selected stream's beat takes two transfers (FP16)
+            wide = {Source.X: gen[Source.X].job.in_fmt.wide, Source.W: gen[Source.W].job.in_fmt.wide,
+                    Source.Y: gen[Source.Y].job.out_fmt.wide, Source.Z: gen[Source.Z].job.out_fmt.wide}
+            with m.Switch(src):
+                for s_, w_ in wide.items():
+                    with m.Case(s_):
+                        m.d.comb += two.eq(w_)
+            with m.If(arbiter.granted):
+                m.d.sync += [high.eq(~high & two & ~orphan), high_src.eq(src)]
+            # An abort drops a pending high half unless its request is raised and waiting now (it
+            # stays, unchanged, until granted); a low half granted in the abort cycle, or waiting
+            # then and granted later (``orphan``), has no sequel.
+            with m.If(self.abort):
+                m.d.sync += high.eq(high & ~bus.gnt)
+            for s in Source:
+                m.d.comb += [first[s].eq(grant[s] & ~high), last[s].eq(grant[s] & (high | ~two))]
+        else:
+            for s in Source:
+                m.d.comb += [first[s].eq(grant[s]), last[s].eq(grant[s])]
 
         # ---- the request: address, store data and byte enables ------------------------------------------
-        cur = Signal(32)         # element address of the selected request
+        beat_addr = Signal(32)   # element address of the selected stream's beat
         with m.Switch(src):
             for s, g in gen.items():
                 with m.Case(s):
-                    m.d.comb += cur.eq(g.cur)
+                    m.d.comb += beat_addr.eq(g.cur)
         m.submodules.stores = stores = StorePath(c)
         is_store = src == Source.Z
+        if c.splits_fp16:
+            # Byte address of the transfer: the beat's, or a + D for a high half. a + D is registered
+            # at the low half's grant (its request goes out the next cycle), which keeps the adder
+            # off the path to the port.
+            cur = Signal(32)
+            high_addr = Signal(32)
+            with m.If(arbiter.granted & ~high):
+                m.d.sync += high_addr.eq(beat_addr + D)
+            m.d.comb += [cur.eq(Mux(high, high_addr, beat_addr)),
+                         stores.offset.eq(Mux(high, high_addr[:2], gen[Source.Z].cur[:2])),
+                         stores.high.eq(high)]
+        else:
+            cur = beat_addr
+            m.d.comb += stores.offset.eq(gen[Source.Z].cur[:2])
         m.d.comb += [
             stores.beat.eq(self.z.payload),
             stores.fmt.eq(gen[Source.Z].job.out_fmt),
-            stores.offset.eq(gen[Source.Z].cur[:2]),
             bus.req.eq(arbiter.req),
             bus.add.eq(Cat(Const(0, 2), cur[2:])),
             bus.wen.eq(~is_store),
             bus.be.eq(Mux(is_store, stores.be, Const((1 << len(bus.be)) - 1, len(bus.be)))),
             bus.data.eq(stores.data),
-            self.z.ready.eq(grant[Source.Z]),
+            self.z.ready.eq(last[Source.Z]),
         ]
 
         # ---- responses ----------------------------------------------------------------------------------
         tag_in_fmt = Mux(src == Source.X, gen[Source.X].job.in_fmt, gen[Source.W].job.in_fmt)
         # A request still waiting for its grant when the job is aborted stays raised, unchanged, until
         # it is granted (the bus protocols forbid withdrawing it); its response is dropped.
-        orphan = Signal()
         with m.If(self.abort & arbiter.req & ~bus.gnt):
             m.d.sync += orphan.eq(1)
         with m.Elif(arbiter.granted):
             m.d.sync += orphan.eq(0)
         tracked = arbiter.granted if c.write_responses else arbiter.granted & ~is_store
+        if c.splits_fp16:
+            m.d.comb += responses.tag.low.eq(two & ~high)
         m.d.comb += [
             responses.issue.eq(tracked),
             responses.orphan.eq(orphan),
@@ -282,6 +359,6 @@ class Streamer(wiring.Component):
             responses.clear.eq(self.abort),
         ]
 
-        busy = slots.any_full | (responses.in_flight != 0) | arbiter.holding
+        busy = slots.any_full | (responses.in_flight != 0) | arbiter.holding | high
         m.d.comb += self.idle.eq(~busy)
         return m
