@@ -188,6 +188,10 @@ def queue_markdown(config, results, in_fmt="fp16"):
     for r in results:
         lines.append(f"| {r.M} | {r.N} | {r.K} | {r.span} | {r.per_job:.1f} | {r.steady} | {r.first} | "
                      f"{r.C} | {r.B} | {max(r.C, r.B) + 10} | {'yes' if r.bit_exact else '**no**'} |")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
 class FormatResult:
     """One job of the FP8-instance section: its shape and formats, cycles, bounds, exactness."""
     M: int
