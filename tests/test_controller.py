@@ -255,7 +255,7 @@ def test_queue_back_to_back_and_cycles():
             triggers.append(await d.trigger(ctx))
         h.trigger_cycles = triggers
         assert await d.read(ctx, Reg.STATUS) == 0b11
-        await d.idle(ctx, 2)
+        await d.idle(ctx, Controller.GUARD_CYCLES)
         assert await d.read(ctx, Reg.RUNNING_JOB) == 1
         assert ctx.get(h.dut.ctrl.abort) == 0
         e1 = await d.wait_evt(ctx)
@@ -269,8 +269,9 @@ def test_queue_back_to_back_and_cycles():
     h.run(bench)
     (s1, j1), (s2, j2) = h.starts
     assert j1["m"] == 1 and j2["m"] == 2
-    # Started two cycles after its trigger (its read-after-write check), while the first ran.
-    assert s2 < h.evts[0] and s2 - h.trigger_cycles[1] == 2
+    # Started after its read-after-write check (GUARD_CYCLES from the cycle after its trigger),
+    # while the first ran.
+    assert s2 < h.evts[0] and s2 - h.trigger_cycles[1] == 1 + Controller.GUARD_CYCLES
 
 
 @pytest.mark.parametrize("reads", ["y", "x", "w"])

@@ -13,6 +13,7 @@ from redmule_hdl.sim.amaranth_backend import AmaranthBench as JobBench
 from redmule_hdl.spec import golden, jobs
 from redmule_hdl.spec.ops import GemmOp
 from redmule_hdl.spec.regmap import JobError, Reg
+from redmule_hdl.system.controller import Controller
 
 from .helpers import random_matrix
 
@@ -166,8 +167,8 @@ def test_jobs_back_to_back():
     a, b, c = r.runs
     assert a.cycles == a.evt_cycle - a.trigger_cycle
     assert b.trigger_cycle < a.evt_cycle   # b was queued while a ran ...
-    # ... and started two cycles after its trigger (the controller's read-after-write check)
-    assert b.cycles == b.evt_cycle - (b.trigger_cycle + 2)
+    # ... and started right after the controller's read-after-write check
+    assert b.cycles == b.evt_cycle - (b.trigger_cycle + 1 + Controller.GUARD_CYCLES)
     assert a.evt_cycle < b.evt_cycle < c.evt_cycle
     assert b.evt_cycle - a.evt_cycle < a.cycles and c.evt_cycle - b.evt_cycle < a.cycles
 

@@ -141,6 +141,8 @@ class Controller(wiring.Component):
 
     #: Jobs running at once (the job slots of the engine and the streamer).
     IN_FLIGHT = JOBS_IN_FLIGHT
+    #: Cycles a queued job's read-after-write check takes before it may start beside a running job.
+    GUARD_CYCLES = 5
 
     def __init__(self, *, misaligned, D):
         if not isinstance(misaligned, bool):
@@ -228,35 +230,53 @@ class Controller(wiring.Component):
         writes; meaningful while exactly that job runs.
 
         Byte ranges, end exclusive: Z of the job started last ``[z, z + (M-1)*pitch + K*size)``
-        against the head's X, W and (if read) Y. The products ``(rows-1)*pitch`` are registered (off
-        the decode path), so the check is valid from the second cycle in which a head is presented
-        (a queued context cannot change) after the last take; z_end, registered from the taken job's
-        latched fields, is then up to date too.
+        against the head's X, W and (if read) Y. Each range end goes through registered stages (the
+        operands, four partial products, pair sums, the end, then the comparison), so none of this is
+        on the path from the register file to the start of a job. The result is valid once the head
+        has been presented (a queued context cannot change) for ``GUARD_CYCLES`` cycles since the last
+        take.
         """
         def row_bytes(count, fmt):
             return Mux(fmt.wide, count << 1, count)
 
-        def last_byte(base, rows, pitch, row):
-            product = Signal(32)
-            m.d.sync += product.eq((rows - 1) * pitch)
-            return base + product + row          # 33 bits: no wrap-around
+        def range_end(base, rows, pitch, row, *, load=None):
+            """``base + (rows-1)*pitch + row`` (33 bits, no wrap-around), four registers later (the
+            operands are sampled every cycle, or only when ``load``)."""
+            ops = [Signal(32), Signal(16), Signal(32), Signal(18)]
+            stmts = [o.eq(v) for o, v in zip(ops, (base, rows - 1, pitch, row))]
+            if load is None:
+                m.d.sync += stmts
+            else:
+                with m.If(load):
+                    m.d.sync += stmts
+            b, r, p, w = ops
+            # Four products of 4 bits of rows-1 each, then a tree of two-operand sums: every stage
+            # has one short carry chain.
+            parts = [Signal(36) for _ in range(4)]
+            m.d.sync += [part.eq(r[4 * i:4 * i + 4] * p) for i, part in enumerate(parts)]
+            pairs = [Signal(33) for _ in range(3)]
+            m.d.sync += [pairs[0].eq(parts[0] + (parts[1] << 4)), pairs[1].eq(parts[2] + (parts[3] << 4)),
+                         pairs[2].eq(b + w)]
+            end = Signal(33)
+            m.d.sync += end.eq(pairs[0] + pairs[2] + (pairs[1] << 8))
+            return b, end
 
-        # The job taken last: its Z range, from registers latched at its take.
-        z_base, z_pitch = Signal(32), Signal(32)
-        z_rows, z_row = Signal.like(head.m), Signal(len(head.k) + 1)
-        with m.If(take):
-            m.d.sync += [z_base.eq(head.z_addr), z_pitch.eq(head.z_pitch), z_rows.eq(head.m),
-                         z_row.eq(row_bytes(head.k, head.out_fmt))]
-        z_end = Signal(33)
-        m.d.sync += z_end.eq(last_byte(z_base, z_rows, z_pitch, z_row))
-
-        def overlaps(base, rows, pitch, row):
-            return (base < z_end) & (z_base < last_byte(base, rows, pitch, row))
-
-        hazard = (overlaps(head.x_addr, head.m, head.x_pitch, row_bytes(head.n, head.in_fmt))
-                  | overlaps(head.w_addr, head.n, head.w_pitch, row_bytes(head.k, head.in_fmt))
-                  | (head.uses_y & overlaps(head.y_addr, head.m, head.z_pitch,
-                                            row_bytes(head.k, head.out_fmt))))
-        checked = Signal()      # the registered products belong to the head and z_end is up to date
-        m.d.sync += checked.eq(valid & ~take)
-        return checked & ~hazard
+        z_base, z_end = range_end(head.z_addr, head.m, head.z_pitch, row_bytes(head.k, head.out_fmt),
+                                  load=take)
+        overlaps = []
+        for base, rows, pitch, row in (
+                (head.x_addr, head.m, head.x_pitch, row_bytes(head.n, head.in_fmt)),
+                (head.w_addr, head.n, head.w_pitch, row_bytes(head.k, head.in_fmt)),
+                (head.y_addr, head.m, head.z_pitch, row_bytes(head.k, head.out_fmt))):
+            lo, hi = range_end(base, rows, pitch, row)
+            overlaps.append((lo < z_end) & (z_base < hi))
+        uses_y = Signal()
+        hazard = Signal()
+        m.d.sync += [uses_y.eq(head.uses_y),
+                     hazard.eq(overlaps[0] | overlaps[1] | (uses_y & overlaps[2]))]
+        age = Signal(range(Controller.GUARD_CYCLES + 1))
+        with m.If(take | ~valid):
+            m.d.sync += age.eq(0)
+        with m.Elif(age != Controller.GUARD_CYCLES):
+            m.d.sync += age.eq(age + 1)
+        return (age == Controller.GUARD_CYCLES) & ~hazard
