@@ -77,10 +77,11 @@ def load_original(path=ORIGINAL_CSV):
     return [tuple(int(r[idx[n]]) for n in ("M", "N", "K", "cycles")) for r in body if r]
 
 
-def _inputs(rng, M, N, K):
-    x = golden.from_float(rng.normal(0.0, 1.0, (M, N)))
-    w = golden.from_float(rng.normal(0.0, 1.0, (N, K)))
-    y = golden.from_float(rng.normal(0.0, 1.0, (M, K)))
+def _inputs(rng, M, N, K, in_fmt="fp16", out_fmt=None):
+    """X, W (``in_fmt``) and Y (``out_fmt``, default ``in_fmt``) of normally distributed values."""
+    x = golden.from_float(rng.normal(0.0, 1.0, (M, N)), in_fmt)
+    w = golden.from_float(rng.normal(0.0, 1.0, (N, K)), in_fmt)
+    y = golden.from_float(rng.normal(0.0, 1.0, (M, K)), out_fmt or in_fmt)
     return x, w, y
 
 
@@ -155,8 +156,7 @@ def run_queue_bench(config, *, shapes=QUEUE_SHAPES, copies=QUEUE_COPIES, in_fmt=
     rng = np.random.default_rng(seed)
     results = []
     for M, N, K in shapes:
-        x, w, y = (golden.from_float(rng.normal(0.0, 1.0, shape), in_fmt)
-                   for shape in ((M, N), (N, K), (M, K)))
+        x, w, y = _inputs(rng, M, N, K, in_fmt)
         res = run_job(config, "gemm", x, w, y, in_fmt=in_fmt, queue=copies, backend=backend, seed=seed)
         expected = golden.gemm_op("gemm", x, w, y, in_fmt=in_fmt)
         exact = all(run.error == 0 and np.array_equal(run.z, expected) for run in res.runs) and res.guard_ok
@@ -223,9 +223,7 @@ def run_fp8_instance(config=FP8_INSTANCE, *, shape=FP8_INSTANCE_SHAPE, formats=F
     rng = np.random.default_rng(seed)
     results = []
     for in_fmt, out_fmt in formats:
-        x = golden.from_float(rng.normal(0.0, 1.0, (M, N)), in_fmt)
-        w = golden.from_float(rng.normal(0.0, 1.0, (N, K)), in_fmt)
-        y = golden.from_float(rng.normal(0.0, 1.0, (M, K)), out_fmt)
+        x, w, y = _inputs(rng, M, N, K, in_fmt, out_fmt)
         res = run_job(config, "gemm", x, w, y, in_fmt=in_fmt, out_fmt=out_fmt, backend="verilator",
                       seed=seed)
         want = golden.gemm_op("gemm", x, w, y, in_fmt=in_fmt, out_fmt=out_fmt)

@@ -99,6 +99,7 @@ class Engine(wiring.Component):
             dp_window=Signal(name="dp_window"), dp_window_start=Signal(name="dp_window_start"),
             first_window=Signal(name="first_window"),     # the next window brings no Z (array empty)
             flush_pending=Signal(name="flush_pending"),   # the next window is a flush (no tile, no Y)
+            chain=Signal(name="chain"),   # the sequencer's next job will follow its job without a flush
             clear=[],                 # statements that return the parts to idle (abort)
         )
         m.d.comb += self.busy.eq(slots.any_full)
@@ -171,7 +172,8 @@ class Engine(wiring.Component):
                 m.d.sync += [s.first_pass.eq(n == 0), s.first_uses_y.eq(job.uses_y)]
 
         # A job follows the current one at once if it is there and runs the same op in the array.
-        chain = seq.next_active & (seq.next_job.ce.as_value() == s.ce.as_value())
+        chain = s.chain
+        m.d.comb += chain.eq(seq.next_active & (seq.next_job.ce.as_value() == s.ce.as_value()))
         with m.If(en):
             m.d.sync += [s.dp_window.eq(seq_window), s.dp_window_start.eq(seq_window_start)]
         with m.Switch(state):
@@ -286,10 +288,9 @@ class Engine(wiring.Component):
             zbuf.rd_forward.eq(forward),
             self.z.valid.eq(((zphase == ZPhase.PREP) & held_z) | forward),
         ]
-        # The Y walk's tile is the next window's once it is the sequencer's job, or the next job of the
-        # sequencer, which will follow without a flush (same CE control).
-        y_next = s.ytile.active & ((s.ytile.ptr == s.seq.ptr) |
-                                   ((s.state == self._State.RUN) & (yjob.ce.as_value() == s.ce.as_value())))
+        # The Y walk's tile is the next window's once it is the sequencer's job, or the sequencer's
+        # next job when that one will follow without a flush (``chain``).
+        y_next = s.ytile.active & ((s.ytile.ptr == s.seq.ptr) | ((s.state == self._State.RUN) & s.chain))
         with m.Switch(zphase):
             with m.Case(ZPhase.PREP):
                 # While a Z is held it drains (below); then the next window's Y fills the rows. The

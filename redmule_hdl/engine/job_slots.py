@@ -10,7 +10,7 @@ from amaranth.hdl import Array, Mux, Signal
 
 from redmule_hdl.config import check_int
 
-__all__ = ["JOBS_IN_FLIGHT", "JobSlots", "SlotWalker"]
+__all__ = ["JOBS_IN_FLIGHT", "JobSlots", "SlotWalker", "ring_next"]
 
 #: Jobs the engine and the streamer hold at once (the controller runs at most this many).
 JOBS_IN_FLIGHT = 2
@@ -47,7 +47,7 @@ class JobSlots:
         the current ``m.If`` context): every walker walks it after the jobs before it. Call it after
         every walker has been created."""
         m = self._m
-        m.d.sync += self.wr.eq(_next(self.wr, self.depth))
+        m.d.sync += self.wr.eq(ring_next(self.wr, self.depth))
         for i in range(self.depth):
             with m.If(self.wr == i):
                 m.d.sync += [self.jobs[i].eq(payload), self.full[i].eq(1)]
@@ -76,7 +76,7 @@ class SlotWalker:
         self.job = Signal(slots.layout, name=f"{name}_job")
         slots._m.d.comb += self.job.eq(slots._raw[self.ptr])
         self.active = slots.full.bit_select(self.ptr, 1) & ~self.done.bit_select(self.ptr, 1)
-        nxt = _next(self.ptr, depth)
+        nxt = ring_next(self.ptr, depth)
         self.next_active = slots.full.bit_select(nxt, 1) & ~self.done.bit_select(nxt, 1)
         self.next_job = Signal(slots.layout, name=f"{name}_next_job")
         slots._m.d.comb += self.next_job.eq(slots._raw[nxt])
@@ -90,9 +90,9 @@ class SlotWalker:
                 m.d.sync += self.done[i].eq(1)
                 if release:
                     m.d.sync += self._slots.full[i].eq(0)
-        m.d.sync += self.ptr.eq(_next(self.ptr, depth))
+        m.d.sync += self.ptr.eq(ring_next(self.ptr, depth))
 
 
-def _next(ptr, depth):
-    """The slot after ``ptr`` in a ring of ``depth``."""
+def ring_next(ptr, depth):
+    """The position after ``ptr`` in a ring of ``depth``."""
     return Mux(ptr == depth - 1, 0, ptr + 1) if depth > 1 else ptr

@@ -4,7 +4,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import check_int, fp8_beats_word_aligned
-from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT
+from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT, ring_next
 from redmule_hdl.interfaces import (CeControl, ElementFormat, EngineJob, JobRegs, StreamerJob, ce_control,
                                     element_format)
 from redmule_hdl.spec.formats import FORMAT_CODES
@@ -182,9 +182,6 @@ class Controller(wiring.Component):
             self.abort.eq(self.clear),
         ]
 
-        def succ(ptr):
-            return Mux(ptr == depth - 1, 0, ptr + 1)
-
         # After an abort (nothing running) the streamer must be idle first: no leftover of the
         # aborted job may meet the new one.
         port_free = (running != 0) | self.streamer_idle
@@ -206,19 +203,19 @@ class Controller(wiring.Component):
         with m.If(take):
             with m.If(ok):
                 m.d.comb += [self.engine_job.valid.eq(1), self.start.eq(1)]
-                m.d.sync += [counts[newest].eq(1), newest.eq(succ(newest))]
+                m.d.sync += [counts[newest].eq(1), newest.eq(ring_next(newest, depth))]
             with m.Else():
                 m.d.sync += [refusing.eq(1), refused_error.eq(error)]
 
-        with m.If(~self.clear & (refusing | self.stored)):
+        stored = ~self.clear & self.stored     # a running job finished (an aborted one does not)
+        with m.If(stored | (~self.clear & refusing)):
             m.d.comb += [self.evt.eq(1), self.finish.eq(1)]
             with m.If(refusing):
                 m.d.sync += [self.cycles.eq(1), self.error.eq(refused_error), refusing.eq(0)]
             with m.Else():
                 m.d.sync += [self.cycles.eq(counts[oldest]), self.error.eq(JobError.OK),
-                             oldest.eq(succ(oldest))]
-        finished = ~self.clear & self.stored
-        m.d.sync += running.eq(running + started - finished)
+                             oldest.eq(ring_next(oldest, depth))]
+        m.d.sync += running.eq(running + started - stored)
 
         with m.If(self.clear):
             m.d.sync += [running.eq(0), refusing.eq(0), oldest.eq(0), newest.eq(0)]

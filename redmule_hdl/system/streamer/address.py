@@ -71,7 +71,7 @@ class XAddress(_Generator):
 
     def __init__(self, m, config, walker, *, chunk_bytes, tile_pitch):
         super().__init__(m, "x", config, walker, lambda job: [("n0", config.D, job.n), ("r", 1, ROWS)])
-        self._job, self._chunk_bytes, self._tile_pitch = self.job, chunk_bytes(self.job), tile_pitch(self.job)
+        self._chunk_bytes, self._tile_pitch = chunk_bytes(self.job), tile_pitch(self.job)
         self.tile = Signal(32, name="x_tile")
         self.chunk = Signal(32, name="x_chunk")
         self.group_last = self.walk.last("r")
@@ -86,7 +86,7 @@ class XAddress(_Generator):
     def _move_pointers(self):
         m, walk = self._m, self.walk
         with m.If(walk.steps("r")):
-            m.d.sync += self.cur.eq(self.cur + self._job.x_pitch)
+            m.d.sync += self.cur.eq(self.cur + self.job.x_pitch)
         with m.Elif(walk.steps("n0")):
             next_chunk = self.chunk + self._chunk_bytes
             m.d.sync += [self.chunk.eq(next_chunk), self.cur.eq(next_chunk)]
@@ -105,7 +105,7 @@ class WAddress(_Generator):
 
     def __init__(self, m, config, walker, *, chunk_bytes):
         super().__init__(m, "w", config, walker, lambda job: [("n", 1, job.n)])
-        self._job, self._chunk_bytes = self.job, chunk_bytes(self.job)
+        self._chunk_bytes = chunk_bytes(self.job)
         self.col = Signal(32, name="w_col")
 
     def _pointers(self):
@@ -118,12 +118,12 @@ class WAddress(_Generator):
     def _move_pointers(self):
         m, walk = self._m, self.walk
         with m.If(walk.steps("n")):
-            m.d.sync += self.cur.eq(self.cur + self._job.w_pitch)
+            m.d.sync += self.cur.eq(self.cur + self.job.w_pitch)
         with m.Elif(walk.steps("k0")):
             next_col = self.col + self._chunk_bytes
             m.d.sync += [self.col.eq(next_col), self.cur.eq(next_col)]
         with m.Else():
-            m.d.sync += [self.col.eq(self._job.w_addr), self.cur.eq(self._job.w_addr)]
+            m.d.sync += [self.col.eq(self.job.w_addr), self.cur.eq(self.job.w_addr)]
 
 
 class RowAddress(_Generator):
@@ -138,7 +138,7 @@ class RowAddress(_Generator):
         super().__init__(m, name, config, walker, lambda job: [("r", 1, ROWS)], needed=needed,
                          release=release)
         self._base = base
-        self._job, self._chunk_bytes, self._tile_pitch = self.job, chunk_bytes(self.job), tile_pitch(self.job)
+        self._chunk_bytes, self._tile_pitch = chunk_bytes(self.job), tile_pitch(self.job)
         self.tile = Signal(32, name=f"{name}_tile")
         self.col = Signal(32, name=f"{name}_col")
         self.group_last = self.walk.last("r")
@@ -149,7 +149,7 @@ class RowAddress(_Generator):
     def _move_pointers(self):
         m, walk = self._m, self.walk
         with m.If(walk.steps("r")):
-            m.d.sync += self.cur.eq(self.cur + self._job.z_pitch)
+            m.d.sync += self.cur.eq(self.cur + self.job.z_pitch)
         with m.Elif(walk.steps("k0")):
             next_col = self.col + self._chunk_bytes
             m.d.sync += [self.col.eq(next_col), self.cur.eq(next_col)]
