@@ -300,6 +300,54 @@ def test_job_reading_the_running_jobs_z_waits_for_it(reads):
             assert h.starts[1][0] == h.evts[0] + 1
 
 
+@pytest.mark.parametrize("touch", [0, 1])
+def test_guard_is_exact_for_large_ranges(touch):
+    """The range arithmetic over every bit: Z spans (M-1)*pitch = 19999 * 0x12344 bytes (about 1.4
+    GiB); a job whose X starts at that Z's end starts beside it, one whose X starts 2 bytes earlier
+    waits for its evt."""
+    h = Harness(Config(L=2, H=2, P=1), latency=30)
+    first = regs_of(m=20000, k=4, z_addr=0x100, z_stride=0x12344)
+    end = 0x100 + 19999 * 0x12344 + 4 * 2
+    second = regs_of(m=2, k=4, x_addr=end if touch else end - 2, w_addr=end + 0x1000, z_addr=end + 0x2000)
+
+    async def bench(ctx, d):
+        await d.soft_clear(ctx)
+        for regs in (first, second):
+            await d.acquire(ctx)
+            await d.program(ctx, regs)
+            await d.trigger(ctx)
+        await d.wait_evt(ctx, count=2 - len(d.evt_cycles))
+
+    h.run(bench)
+    assert (h.starts[1][0] < h.evts[0]) == bool(touch)
+
+
+@pytest.mark.parametrize("which", ["running_z", "head_x"])
+def test_guard_counts_a_span_of_2gib_or_more_as_overlapping(which):
+    """Five rows 2 GiB apart wrap around the 32-bit address space (rows 0, 2, 4 at one address, 1
+    and 3 at another): a range end computed in 33 bits would lose the wrapped rows, so the guard
+    treats any (M-1)*pitch >= 2**31 as overlapping. Here the second job really reads a row of the
+    first one's Z and waits for its evt."""
+    h = Harness(Config(L=2, H=2, P=1), latency=30)
+    if which == "running_z":
+        first = regs_of(m=5, k=4, z_addr=0x1000_0000, z_stride=1 << 31)
+        second = regs_of(m=2, k=4, x_addr=0x9000_0000, z_addr=0x5000)
+    else:
+        first = regs_of(m=2, k=4, z_addr=0x3000)
+        second = regs_of(m=5, k=4, x_addr=0x8000_3000, x_stride=1 << 31, z_addr=0x5000)
+
+    async def bench(ctx, d):
+        await d.soft_clear(ctx)
+        for regs in (first, second):
+            await d.acquire(ctx)
+            await d.program(ctx, regs)
+            await d.trigger(ctx)
+        await d.wait_evt(ctx, count=2 - len(d.evt_cycles))
+
+    h.run(bench)
+    assert h.starts[1][0] == h.evts[0] + 1
+
+
 def test_third_job_waits_for_a_free_slot():
     """Three contexts: two jobs run at once; the third starts the cycle after the first's evt."""
     h = Harness(Config(L=2, H=2, P=1, contexts=3), latency=30)

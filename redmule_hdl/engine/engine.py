@@ -243,7 +243,12 @@ class Engine(wiring.Component):
             xbuf.fill_enable.eq(s.xfill.active),
             xbuf.fill_rows.eq(xfill.rows),
         ]
-        with m.If(xbuf.group_done):
+        # The walk moves in the cycle after a group's last beat: the X-buffer takes no beat in that
+        # cycle (its pending group is full), and the walk's row count is off the path from the beat.
+        group_done = Signal()
+        m.d.sync += group_done.eq(xbuf.group_done)
+        s.clear += [group_done.eq(0)]
+        with m.If(group_done):
             xfill.advance()
             with m.If(xfill.is_last):
                 s.xfill.finish()

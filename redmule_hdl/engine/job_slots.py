@@ -5,6 +5,10 @@ parts (the X fill, the sequencer, the Y and Z phases; the address generator of e
 jobs one after another at their own pace: a part that finishes its walk of one job moves on to the
 next slot at once if a job is there, while a part behind it still works on the older job. So the
 loads of a queued job start while the previous one drains.
+
+A walker's ``job`` and ``active`` are registers of its own, kept equal to its slot's job and state:
+the parts' control logic (such as the streamer's arbiter) then starts at a flip-flop with a few loads,
+not at the slot pointer, which selects every bit of a job and needs a deep buffer tree.
 """
 from amaranth.hdl import Array, Mux, Signal
 
@@ -45,52 +49,63 @@ class JobSlots:
     def put(self, payload):
         """Store job ``payload`` in the next slot (only while ``can_put``; adds ``sync`` statements to
         the current ``m.If`` context): every walker walks it after the jobs before it. Call it after
-        every walker has been created."""
+        every walker has been created and after every walker's ``finish`` (its statements win)."""
         m = self._m
         m.d.sync += self.wr.eq(ring_next(self.wr, self.depth))
         for i in range(self.depth):
             with m.If(self.wr == i):
                 m.d.sync += [self.jobs[i].eq(payload), self.full[i].eq(1)]
                 m.d.sync += [w.done[i].eq(0) for w in self.walkers]
+        # A walker that is (or is just moving) at the slot written gets the job in its own copy.
+        for w in self.walkers:
+            with m.If(Mux(w.finishing, ring_next(w.ptr, self.depth), w.ptr) == self.wr):
+                m.d.sync += [w.job.eq(payload), w.active.eq(1)]
 
     def clear(self):
         """Statements that empty every slot and rewind every walker."""
         return [self.full.eq(0), self.wr.eq(0),
-                *(s for w in self.walkers for s in (w.ptr.eq(0), w.done.eq(0)))]
+                *(s for w in self.walkers for s in (w.ptr.eq(0), w.done.eq(0), w.active.eq(0)))]
 
 
 class SlotWalker:
     """One part's position in the ring of ``JobSlots``.
 
-    Attributes: ``ptr`` (the slot of its current or next job), ``job`` (that slot's job), ``active``
-    (a job is there that this walker has not finished), ``next_active`` (after ``finish()`` in this
-    cycle, the walker would be active at once: the following slot holds a job for it) and
-    ``next_job`` (that job).
+    Attributes: ``ptr`` (the slot of its current or next job), ``job`` (that slot's job, a register:
+    valid while the slot is full), ``active`` (a register: a job is there that this walker has not
+    finished), ``next_active`` (after ``finish()`` in this cycle, the walker would be active at once:
+    the following slot holds a job for it), ``next_job`` (that job) and ``finishing`` (``finish()``
+    is called in this cycle).
     """
 
     def __init__(self, slots, name):
         self._slots = slots
-        depth = slots.depth
+        m, depth = slots._m, slots.depth
         self.ptr = Signal(range(depth), name=f"{name}_ptr")
         self.done = Signal(depth, name=f"{name}_done")
         self.job = Signal(slots.layout, name=f"{name}_job")
-        slots._m.d.comb += self.job.eq(slots._raw[self.ptr])
-        self.active = slots.full.bit_select(self.ptr, 1) & ~self.done.bit_select(self.ptr, 1)
+        self.active = Signal(name=f"{name}_active")
+        self.finishing = Signal(name=f"{name}_finishing")
         nxt = ring_next(self.ptr, depth)
-        self.next_active = slots.full.bit_select(nxt, 1) & ~self.done.bit_select(nxt, 1)
+        if depth > 1:
+            self.next_active = slots.full.bit_select(nxt, 1) & ~self.done.bit_select(nxt, 1)
+        else:
+            self.next_active = 0    # the only slot is the one being finished
         self.next_job = Signal(slots.layout, name=f"{name}_next_job")
-        slots._m.d.comb += self.next_job.eq(slots._raw[nxt])
+        m.d.comb += self.next_job.eq(slots._raw[nxt])
 
     def finish(self, *, release=False):
         """Mark the current job walked and move to the next slot (adds ``sync`` statements to the
-        current ``m.If`` context); ``release``: this is the last walker, the slot becomes free."""
+        current ``m.If`` context); ``release``: this is the last walker (every other one has finished
+        the job), the slot becomes free."""
         m, depth = self._slots._m, self._slots.depth
+        m.d.comb += self.finishing.eq(1)
         for i in range(depth):
             with m.If(self.ptr == i):
                 m.d.sync += self.done[i].eq(1)
                 if release:
                     m.d.sync += self._slots.full[i].eq(0)
-        m.d.sync += self.ptr.eq(ring_next(self.ptr, depth))
+        m.d.sync += [self.ptr.eq(ring_next(self.ptr, depth)), self.active.eq(self.next_active),
+                     self.job.eq(self.next_job)]
 
 
 def ring_next(ptr, depth):

@@ -1,5 +1,5 @@
 """The controller: checks the job at the head of the register file's queue, runs it, reports it."""
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -227,18 +227,21 @@ class Controller(wiring.Component):
         writes; meaningful while exactly that job runs.
 
         Byte ranges, end exclusive: Z of the job started last ``[z, z + (M-1)*pitch + K*size)``
-        against the head's X, W and (if read) Y. Each range end goes through registered stages (the
-        operands, four partial products, pair sums, the end, then the comparison), so none of this is
-        on the path from the register file to the start of a job. The result is valid once the head
-        has been presented (a queued context cannot change) for ``GUARD_CYCLES`` cycles since the last
-        take.
+        against the head's X, W and (if read) Y. Each range goes through registered stages: the
+        operands, the product and row size as two carry-save rows, their sum, the end, then the
+        comparison; every stage has at most one carry chain, and none of this is on the path from the
+        register file to the start of a job. The result is valid once the head has been presented (a
+        queued context cannot change) for ``GUARD_CYCLES`` cycles since the last take. A range whose
+        ``(rows-1)*pitch`` might reach 2 GiB counts as overlapping.
         """
         def row_bytes(count, fmt):
             return Mux(fmt.wide, count << 1, count)
 
-        def range_end(base, rows, pitch, row, *, load=None):
-            """``base + (rows-1)*pitch + row`` (33 bits, no wrap-around), four registers later (the
-            operands are sampled every cycle, or only when ``load``)."""
+        def byte_range(base, rows, pitch, row, *, load=None):
+            """``(base, end, overrun)``: ``end = base + (rows-1)*pitch + row`` (exact: the product below
+            2**31 and ``row`` below 2**18 keep the span in 33 bits), three registers after ``base``
+            (the operands are sampled every cycle, or only when ``load``); ``overrun``: the
+            product might reach 2**31."""
             ops = [Signal(32), Signal(16), Signal(32), Signal(18)]
             stmts = [o.eq(v) for o, v in zip(ops, (base, rows - 1, pitch, row))]
             if load is None:
@@ -247,26 +250,30 @@ class Controller(wiring.Component):
                 with m.If(load):
                     m.d.sync += stmts
             b, r, p, w = ops
-            # Four products of 4 bits of rows-1 each, then a tree of two-operand sums: every stage
-            # has one short carry chain.
-            parts = [Signal(36) for _ in range(4)]
-            m.d.sync += [part.eq(r[4 * i:4 * i + 4] * p) for i, part in enumerate(parts)]
-            pairs = [Signal(33) for _ in range(3)]
-            m.d.sync += [pairs[0].eq(parts[0] + (parts[1] << 4)), pairs[1].eq(parts[2] + (parts[3] << 4)),
-                         pairs[2].eq(b + w)]
-            end = Signal(33)
-            m.d.sync += end.eq(pairs[0] + pairs[2] + (pairs[1] << 8))
-            return b, end
+            terms = [w, *(Mux(r[j], p << j, 0) for j in range(len(r)))]
+            save_sum, save_carry, span = (Signal(_SPAN_BITS) for _ in range(3))
+            end = Signal(_SPAN_BITS + 1)
+            # Conservative: some r[j]*p*2**j >= 2**31, so the product might not fit in 32 bits.
+            overrun = [Signal(), Signal(), Signal()]
+            m.d.sync += [
+                Cat(save_sum, save_carry).eq(Cat(*_carry_save(terms, _SPAN_BITS))),
+                overrun[0].eq(Cat(*(r[j] & p[31 - j:].any() for j in range(len(r)))).any()),
+                span.eq(save_sum + save_carry),
+                end.eq(b + span),
+                overrun[1].eq(overrun[0]),
+                overrun[2].eq(overrun[1]),
+            ]
+            return b, end, overrun[2]
 
-        z_base, z_end = range_end(head.z_addr, head.m, head.z_pitch, row_bytes(head.k, head.out_fmt),
-                                  load=take)
+        z_lo, z_hi, z_over = byte_range(head.z_addr, head.m, head.z_pitch,
+                                        row_bytes(head.k, head.out_fmt), load=take)
         overlaps = []
         for base, rows, pitch, row in (
                 (head.x_addr, head.m, head.x_pitch, row_bytes(head.n, head.in_fmt)),
                 (head.w_addr, head.n, head.w_pitch, row_bytes(head.k, head.in_fmt)),
                 (head.y_addr, head.m, head.z_pitch, row_bytes(head.k, head.out_fmt))):
-            lo, hi = range_end(base, rows, pitch, row)
-            overlaps.append((lo < z_end) & (z_base < hi))
+            lo, hi, over = byte_range(base, rows, pitch, row)
+            overlaps.append(over | z_over | ((lo < z_hi) & (z_lo < hi)))
         uses_y = Signal()
         hazard = Signal()
         m.d.sync += [uses_y.eq(head.uses_y),
@@ -277,3 +284,20 @@ class Controller(wiring.Component):
         with m.Elif(age != Controller.GUARD_CYCLES):
             m.d.sync += age.eq(age + 1)
         return (age == Controller.GUARD_CYCLES) & ~hazard
+
+
+#: Bits of a range's span in the read-after-write guard: ``(rows-1)*pitch < 2**31`` plus a row.
+_SPAN_BITS = 33
+
+
+def _carry_save(terms, width):
+    """Two values whose sum is the sum of ``terms`` modulo ``2**width``: a tree of 3:2 compressors
+    (full adders side by side, no carry chain)."""
+    terms = [t[:width] for t in terms]
+    while len(terms) > 2:
+        reduced = []
+        while len(terms) >= 3:
+            a, b, c = terms.pop(), terms.pop(), terms.pop()
+            reduced += [a ^ b ^ c, (((a & b) | (a & c) | (b & c)) << 1)[:width]]
+        terms = reduced + terms
+    return terms

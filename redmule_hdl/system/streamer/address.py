@@ -30,7 +30,7 @@ class _Generator:
         needed = 1 if needed is None else needed(self.job)
         self.active = walker.active & needed
         self.skip = walker.active & ~needed
-        self.finishing = Signal(name=f"{name}_finishing")   # this cycle ends its walk of the job
+        self.finishing = walker.finishing    # this cycle ends its walk of the job
 
     def _load(self, job):
         """Statements that put the walk at the first beat of ``job``."""
@@ -50,7 +50,6 @@ class _Generator:
 
     def _next_job(self):
         m = self._m
-        m.d.comb += self.finishing.eq(1)
         self.walker.finish(release=self._release)
         with m.If(self.walker.next_active):
             m.d.sync += self._load(self.walker.next_job)
