@@ -8,7 +8,6 @@ from amaranth.sim import Simulator
 
 from redmule_hdl.engine.job_slots import JobSlots
 
-
 _JOB = data.StructLayout({"id": 8})
 
 
