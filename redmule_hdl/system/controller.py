@@ -1,4 +1,6 @@
 """The controller: checks the job at the head of the register file's queue, runs it, reports it."""
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -227,28 +229,23 @@ class Controller(wiring.Component):
         writes; meaningful while exactly that job runs.
 
         Byte ranges, end exclusive: Z of the job started last ``[z, z + (M-1)*pitch + K*size)``
-        against the head's X, W and (if read) Y. Each range goes through registered stages: the
-        operands, the product and row size as two carry-save rows, their sum, the end, then the
-        comparison; every stage has at most one carry chain, and none of this is on the path from the
-        register file to the start of a job. The result is valid once the head has been presented (a
-        queued context cannot change) for ``GUARD_CYCLES`` cycles since the last take. A range whose
-        ``(rows-1)*pitch`` might reach 2 GiB counts as overlapping.
+        against the head's X, W and (if read) Y. Each of the head's ranges goes through registered
+        stages: the operands, the product and row size as two carry-save rows, their sum, the end,
+        then the comparison; every stage has at most one carry chain, and none of this is on the
+        path from the register file to the start of a job. The result is valid once the head has
+        been presented (a queued context cannot change) for ``GUARD_CYCLES`` cycles since the last
+        take. A range whose ``(rows-1)*pitch`` might reach 2 GiB counts as overlapping.
         """
         def row_bytes(count, fmt):
             return Mux(fmt.wide, count << 1, count)
 
-        def byte_range(base, rows, pitch, row, *, load=None):
-            """``(base, end, overrun)``: ``end = base + (rows-1)*pitch + row`` (exact: the product below
-            2**31 and ``row`` below 2**18 keep the span in 33 bits), three registers after ``base``
-            (the operands are sampled every cycle, or only when ``load``); ``overrun``: the
-            product might reach 2**31."""
+        def byte_range(base, rows, pitch, row):
+            """``(base, span, end, overrun)`` of the range ``[base, base + (rows-1)*pitch + row)``:
+            the operands are sampled every cycle; ``span`` is two registers after ``base``, ``end``
+            and ``overrun`` (the product might reach 2**31) three. Below 2**31 the product and a row
+            below 2**18 keep the span exact in 33 bits."""
             ops = [Signal(32), Signal(16), Signal(32), Signal(18)]
-            stmts = [o.eq(v) for o, v in zip(ops, (base, rows - 1, pitch, row))]
-            if load is None:
-                m.d.sync += stmts
-            else:
-                with m.If(load):
-                    m.d.sync += stmts
+            m.d.sync += [o.eq(v) for o, v in zip(ops, (base, rows - 1, pitch, row))]
             b, r, p, w = ops
             terms = [w, *(Mux(r[j], p << j, 0) for j in range(len(r)))]
             save_sum, save_carry, span = (Signal(_SPAN_BITS) for _ in range(3))
@@ -263,17 +260,25 @@ class Controller(wiring.Component):
                 overrun[1].eq(overrun[0]),
                 overrun[2].eq(overrun[1]),
             ]
-            return b, end, overrun[2]
+            return SimpleNamespace(base=b, span=span, span_overrun=overrun[1], end=end,
+                                   overrun=overrun[2])
 
-        z_lo, z_hi, z_over = byte_range(head.z_addr, head.m, head.z_pitch,
-                                        row_bytes(head.k, head.out_fmt), load=take)
-        overlaps = []
-        for base, rows, pitch, row in (
-                (head.x_addr, head.m, head.x_pitch, row_bytes(head.n, head.in_fmt)),
-                (head.w_addr, head.n, head.w_pitch, row_bytes(head.k, head.in_fmt)),
-                (head.y_addr, head.m, head.z_pitch, row_bytes(head.k, head.out_fmt))):
-            lo, hi, over = byte_range(base, rows, pitch, row)
-            overlaps.append(over | z_over | ((lo < z_hi) & (z_lo < hi)))
+        ranges = [byte_range(*operands) for operands in (
+            (head.x_addr, head.m, head.x_pitch, row_bytes(head.n, head.in_fmt)),
+            (head.w_addr, head.n, head.w_pitch, row_bytes(head.k, head.in_fmt)),
+            (head.y_addr, head.m, head.z_pitch, row_bytes(head.k, head.out_fmt)))]
+        # Y and Z of a job have the same span, so the Z range of the job taken in cycle t comes from
+        # the Y pipeline: its span is there in cycle t+3 (the head's operands were sampled in cycle
+        # t), and the Z range is complete from t+4, before a next job's check can end (t+6).
+        y = ranges[2]
+        z_lo, z_hi, z_over = Signal(32), Signal(_SPAN_BITS + 1), Signal()
+        taken = Signal(3)     # take, delayed by 1, 2 and 3 cycles
+        m.d.sync += taken.eq(Cat(take, taken[:-1]))
+        with m.If(take):
+            m.d.sync += z_lo.eq(head.z_addr)
+        with m.If(taken[-1]):
+            m.d.sync += [z_hi.eq(z_lo + y.span), z_over.eq(y.span_overrun)]
+        overlaps = [r.overrun | z_over | ((r.base < z_hi) & (z_lo < r.end)) for r in ranges]
         uses_y = Signal()
         hazard = Signal()
         m.d.sync += [uses_y.eq(head.uses_y),
