@@ -274,6 +274,19 @@ def test_queue_back_to_back_and_cycles():
     assert s2 < h.evts[0] and s2 - h.trigger_cycles[1] == 1 + Controller.GUARD_CYCLES
 
 
+def run_two_jobs(h, first, second):
+    """Queue the job registers ``first`` then ``second`` on harness ``h`` and run until both evts."""
+    async def bench(ctx, d):
+        await d.soft_clear(ctx)
+        for regs in (first, second):
+            await d.acquire(ctx)
+            await d.program(ctx, regs)
+            await d.trigger(ctx)
+        await d.wait_evt(ctx, count=2 - len(d.evt_cycles))
+
+    h.run(bench)
+
+
 @pytest.mark.parametrize("reads", ["y", "x", "w"])
 def test_job_reading_the_running_jobs_z_waits_for_it(reads):
     """A queued job that reads any byte of the running job's Z (as Y in place, as X, as W) starts only
@@ -285,16 +298,7 @@ def test_job_reading_the_running_jobs_z_waits_for_it(reads):
         key = {"y": "y_addr", "x": "x_addr", "w": "w_addr"}[reads]
         second = regs_of(**{**dict(m=2, k=4, z_addr=0x5000, y_addr=0x6000),
                             key: end if touch else end - 2})
-
-        async def bench(ctx, d):
-            await d.soft_clear(ctx)
-            for regs in (first, second):
-                await d.acquire(ctx)
-                await d.program(ctx, regs)
-                await d.trigger(ctx)
-            await d.wait_evt(ctx, count=2 - len(d.evt_cycles))
-
-        h.run(bench)
+        run_two_jobs(h, first, second)
         assert (h.starts[1][0] < h.evts[0]) == beside, (reads, touch)
         if not beside:
             assert h.starts[1][0] == h.evts[0] + 1
@@ -309,16 +313,7 @@ def test_guard_is_exact_for_large_ranges(touch):
     first = regs_of(m=20000, k=4, z_addr=0x100, z_stride=0x12344)
     end = 0x100 + 19999 * 0x12344 + 4 * 2
     second = regs_of(m=2, k=4, x_addr=end if touch else end - 2, w_addr=end + 0x1000, z_addr=end + 0x2000)
-
-    async def bench(ctx, d):
-        await d.soft_clear(ctx)
-        for regs in (first, second):
-            await d.acquire(ctx)
-            await d.program(ctx, regs)
-            await d.trigger(ctx)
-        await d.wait_evt(ctx, count=2 - len(d.evt_cycles))
-
-    h.run(bench)
+    run_two_jobs(h, first, second)
     assert (h.starts[1][0] < h.evts[0]) == bool(touch)
 
 
@@ -335,16 +330,7 @@ def test_guard_counts_a_span_of_2gib_or_more_as_overlapping(which):
     else:
         first = regs_of(m=2, k=4, z_addr=0x3000)
         second = regs_of(m=5, k=4, x_addr=0x8000_3000, x_stride=1 << 31, z_addr=0x5000)
-
-    async def bench(ctx, d):
-        await d.soft_clear(ctx)
-        for regs in (first, second):
-            await d.acquire(ctx)
-            await d.program(ctx, regs)
-            await d.trigger(ctx)
-        await d.wait_evt(ctx, count=2 - len(d.evt_cycles))
-
-    h.run(bench)
+    run_two_jobs(h, first, second)
     assert h.starts[1][0] == h.evts[0] + 1
 
 
