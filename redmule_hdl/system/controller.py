@@ -253,7 +253,7 @@ class Controller(wiring.Component):
             # Conservative: some r[j]*p*2**j >= 2**31, so the product might not fit in 32 bits.
             overrun = [Signal(), Signal(), Signal()]
             m.d.sync += [
-                Cat(save_sum, save_carry).eq(Cat(*_carry_save(terms, _SPAN_BITS))),
+                Cat(save_sum, save_carry).eq(Cat(*_carry_save(m, terms, _SPAN_BITS))),
                 overrun[0].eq(Cat(*(r[j] & p[31 - j:].any() for j in range(len(r)))).any()),
                 span.eq(save_sum + save_carry),
                 end.eq(b + span),
@@ -295,14 +295,21 @@ class Controller(wiring.Component):
 _SPAN_BITS = 33
 
 
-def _carry_save(terms, width):
-    """Two values whose sum is the sum of ``terms`` modulo ``2**width``: a tree of 3:2 compressors
-    (full adders side by side, no carry chain)."""
-    terms = [t[:width] for t in terms]
+def _carry_save(m, terms, width):
+    """Two signals whose sum is the sum of ``terms`` modulo ``2**width``: a tree of 3:2 compressors
+    (full adders side by side, no carry chain), combinational in ``m``."""
+    def named(value):
+        # Each compressor uses its inputs three times: as expressions, the tree would be copied
+        # at every level (3**depth times in the netlist); a signal is emitted once.
+        s = Signal(width)
+        m.d.comb += s.eq(value)
+        return s
+
+    terms = [named(t[:width]) for t in terms]
     while len(terms) > 2:
         reduced = []
         while len(terms) >= 3:
             a, b, c = terms.pop(), terms.pop(), terms.pop()
-            reduced += [a ^ b ^ c, (((a & b) | (a & c) | (b & c)) << 1)[:width]]
+            reduced += [named(a ^ b ^ c), named(((a & b) | (a & c) | (b & c)) << 1)]
         terms = reduced + terms
     return terms
