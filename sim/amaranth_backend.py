@@ -3,6 +3,7 @@
 ``AmaranthBench`` is also the bench for tests that script the peripheral port themselves.
 """
 import time
+from collections import OrderedDict
 
 from redmule_hdl.config import Config
 
@@ -20,15 +21,16 @@ class AmaranthBench:
     ``run(script)`` where ``script`` is an ``async def script(ctx, driver)`` testbench coroutine
     (``ctx`` is Amaranth's testbench context, ``driver`` a ``PeriphDriver``). A background monitor
     records the cycles in which ``tcdm.req`` rises (``req_rises``); the memory keeps a log of accepted
-    requests (``mem.log``). ``run(script, vcd=path)`` also writes a waveform file.
+    requests (``mem.log``). ``run(script, vcd=path)`` also writes a waveform file. Benches of equal
+    ``Config``s share one design and its compiled simulator (reset before each run).
     """
 
     def __init__(self, config, mem_size, *, stall=0.0, latency=1, seed=0, write_responses=False):
         if not isinstance(config, Config):
             raise TypeError(f"config must be a Config, not {config!r}")
-        from redmule_hdl.system.top import RedMulE
         self.config = config
-        self.dut = RedMulE(config)
+        self._compiled = _CompiledTop.of(config)
+        self.dut = self._compiled.dut
         self.mem = job_memory(config, mem_size, stall=stall, latency=latency, seed=seed,
                               write_responses=write_responses)
         self.req_rises = []
@@ -36,33 +38,11 @@ class AmaranthBench:
         self.seconds = 0.0
 
     def run(self, script, *, vcd=None):
-        from amaranth.sim import Simulator
         t0 = time.monotonic()
         dut = self.dut
-        sim = Simulator(dut)
-        sim.add_clock(1e-6)
-        sim.add_testbench(self.mem.process(dut.tcdm), background=True)
         driver = PeriphDriver(dut.periph, evt=dut.evt, busy=dut.busy)
-
-        async def monitor(ctx):
-            cycle, last = 0, 0
-            async for _, _, req in ctx.tick().sample(dut.tcdm.req):
-                if req and not last:
-                    self.req_rises.append(cycle)
-                last = req
-                cycle += 1
-
-        async def main(ctx):
-            await script(ctx, driver)
-            self.cycles = driver.cycle
-
-        sim.add_testbench(monitor, background=True)
-        sim.add_testbench(main)
-        if vcd:
-            with sim.write_vcd(vcd):
-                sim.run()
-        else:
-            sim.run()
+        self._compiled.run(self, script, driver, vcd=vcd)
+        self.cycles = driver.cycle
         self.seconds = time.monotonic() - t0
         return driver
 
@@ -70,6 +50,82 @@ class AmaranthBench:
         """An ``AmaranthLive``: this bench's design and memory in one simulation that stays alive
         across scripts (``sim.session.Session``); use it instead of ``run``."""
         return AmaranthLive(self)
+
+
+class _CompiledTop:
+    """One ``RedMulE`` of a ``Config`` in one Amaranth ``Simulator``, shared by every
+    ``AmaranthBench`` of that ``Config``: compiling the design takes most of a short job's time, so
+    each run starts from ``Simulator.reset()`` (every signal and memory back to its initial value,
+    every testbench restarted) instead of a new simulator. The testbenches added once look up the
+    bench, script and driver of the run in progress."""
+
+    #: Compiled designs kept; the one used least recently goes first.
+    KEEP = 4
+    _cache = OrderedDict()
+
+    @classmethod
+    def of(cls, config):
+        compiled = cls._cache.pop(config, None) or cls(config)
+        cls._cache[config] = compiled
+        while len(cls._cache) > cls.KEEP:
+            cls._cache.popitem(last=False)
+        return compiled
+
+    @classmethod
+    def forget(cls):
+        """Drop every compiled design (the next bench of any ``Config`` compiles anew)."""
+        cls._cache.clear()
+
+    def __init__(self, config):
+        from redmule_hdl.system.top import RedMulE
+        self.dut = RedMulE(config)
+        self._sim = None    # made at the first run (a bench may only ``start()`` a live one)
+        self._run = None    # (bench, script, driver) of the run in progress
+
+    def _simulator(self):
+        from amaranth.sim import Simulator
+        dut = self.dut
+        sim = Simulator(dut)
+        sim.add_clock(1e-6)
+
+        async def memory(ctx):
+            bench = self._run[0]
+            await bench.mem.process(dut.tcdm)(ctx)
+
+        async def monitor(ctx):
+            bench = self._run[0]
+            cycle, last = 0, 0
+            async for _, _, req in ctx.tick().sample(dut.tcdm.req):
+                if req and not last:
+                    bench.req_rises.append(cycle)
+                last = req
+                cycle += 1
+
+        async def main(ctx):
+            _, script, driver = self._run
+            await script(ctx, driver)
+
+        sim.add_testbench(memory, background=True)
+        sim.add_testbench(monitor, background=True)
+        sim.add_testbench(main)
+        return sim
+
+    def run(self, bench, script, driver, *, vcd=None):
+        if self._run is not None:
+            raise RuntimeError(f"a bench of {bench.config} is already running (one run at a time)")
+        if self._sim is None:
+            self._sim = self._simulator()
+        else:
+            self._sim.reset()
+        self._run = (bench, script, driver)
+        try:
+            if vcd:
+                with self._sim.write_vcd(vcd):
+                    self._sim.run()
+            else:
+                self._sim.run()
+        finally:
+            self._run = None
 
 
 class AmaranthLive:

@@ -48,6 +48,27 @@ def check(config, op, M, N, K, *, in_fmt="fp16", out_fmt=None, seed=0, **kw):
     return r
 
 
+def test_a_reused_simulator_runs_a_job_as_a_new_one():
+    """Benches of one Config share a compiled simulator, reset between runs: after an aborted job and
+    a refused one, a job gives the cycles, bus traffic and bits it gives on a new simulator."""
+    from redmule_hdl.sim.amaranth_backend import _CompiledTop
+
+    def job():
+        x, w, y = operands(7, 3, 5, 6)
+        return sim.run_job(C221, "gemm", x, w, y, stall=0.3, latency=2, seed=7)
+
+    def summary(r):
+        return r.cycles, r.sim_cycles, r.first_request, r.reads, r.writes, r.refused, r.z.tobytes()
+
+    _CompiledTop.forget()
+    fresh = summary(job())
+    x, w, y = operands(8, 4, 3, 5)
+    sim.run_job(C221, "gemm", x, w, y, stall=0.6, latency=2, seed=3, abort_after=11)
+    with pytest.raises(ValueError):
+        sim.run_job(C221, "gemm", x, w, y, abort_after=10_000)
+    assert summary(job()) == fresh
+
+
 @pytest.mark.parametrize("config", [C221, C221_FP8], ids=port_id)
 @pytest.mark.parametrize("op", list(GemmOp), ids=lambda o: o.name.lower())
 def test_every_op_fp16_with_leftovers(op, config):
