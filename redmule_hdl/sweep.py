@@ -14,9 +14,10 @@ points of L = 4, 8, 12 x H = 2, 4 x P = 1, 3). For each point (``evaluate``):
 * derived: GFLOPS at Fmax (``2*sum(M*N*K)`` FLOP in ``sum(cycles)`` cycles), GFLOPS per kGE, CE
   utilization ``sum(M*N*K) / (L*H*sum(cycles))``.
 
-Results are cached per point in ``DIR/cache/<key>.json``; the key covers the point, the workload,
-the library's text, ``--fo4-ps`` and the sources of ``redmule_hdl``, so a re-run computes only the
-points whose inputs changed. Points run in parallel on local processes (``--jobs``, default the
+Each point is cached in two parts in ``DIR/cache``: its synthesis (``synth-<key>.json``, keyed by
+the point, the library's text and the sources of ``redmule_hdl``) and its workload run
+(``cycles-<key>.json``, keyed by the point, the workload and the sources), so a re-run computes only
+what changed: a new workload runs no synthesis, a new library or ``--fo4-ps`` no workload. Points run in parallel on local processes (``--jobs``, default the
 number of cores) or, with ``--scheduler ADDRESS``, as one task each on a Dask distributed cluster
 (results gathered back to this process). Outputs: ``DIR/sweep.md`` (table), ``DIR/sweep.json`` and
 ``DIR/sweep.png`` (throughput against area, Pareto front marked).
@@ -34,7 +35,8 @@ from pathlib import Path
 from redmule_hdl.config import Config
 
 __all__ = ["DEFAULT_GRID", "DEFAULT_FO4_PS", "parse_grid", "points", "load_workload", "evaluate",
-           "run_sweep", "pareto_front", "markdown", "chart", "main"]
+           "evaluate_parts", "synthesize_point", "run_workload", "combine", "run_sweep", "pareto_front",
+           "markdown", "chart", "main"]
 
 #: Default grid: 12 configurations.
 DEFAULT_GRID = {"L": [4, 8, 12], "H": [2, 4], "P": [1, 3]}
@@ -115,31 +117,41 @@ def _sources_digest():
     return h.hexdigest()
 
 
-def cache_key(params, workload, liberty_text, fo4_ps, sources):
-    h = hashlib.sha256(json.dumps([sorted(params.items()), workload, fo4_ps, sources],
-                                  sort_keys=True).encode())
-    h.update((liberty_text or "").encode())
-    return h.hexdigest()[:24]
+def cache_key(part, params, inputs, sources):
+    """Name of a cached ``part`` ("synth" or "cycles") of a point: a hash of the point, the part's
+    own inputs (the library's text, or the workload) and the sources."""
+    h = hashlib.sha256(json.dumps([part, sorted(params.items()), inputs, sources], sort_keys=True).encode())
+    return f"{part}-{h.hexdigest()[:24]}"
 
 
-def evaluate(params, workload, liberty=None, fo4_ps=DEFAULT_FO4_PS):
-    """One point: synthesize and time the top, run the workload on Verilator; returns a dict."""
-    import numpy as np
-
-    from redmule_hdl.sim.run import run_job
-    from redmule_hdl.spec import golden
+def synthesize_point(params, liberty=None):
+    """Area and reg->reg clock of one point's top (the ``synth`` flow); a dict."""
     from redmule_hdl.synth import blocks
     from redmule_hdl.synth.flow import synthesize
 
     t0 = time.monotonic()
-    config = Config(**params)
-    top, design, group = blocks.design(config, "top")
+    top, design, group = blocks.design(Config(**params), "top")
     rep = synthesize(None, top, liberty=liberty, group=group, design=design)
     crit = rep.timing.critical
-    period_ns = crit.delay * (fo4_ps / 1000.0) if rep.reference else crit.delay
-    t_synth = time.monotonic() - t0
+    return {"kge": rep.kge(rep.total_area()), "cells": rep.area.cells, "ffs": rep.area.ffs,
+            "area": rep.total_area(), "area_unit": "GE" if rep.reference else "library",
+            "period_fo4": rep.fo4s(crit.delay),
+            "period_ns": None if rep.reference else crit.delay,     # the library's own ns
+            "critical_path": {"start": crit.start, "end": crit.end, "depth": crit.depth},
+            "library": rep.library, "seconds": time.monotonic() - t0}
+
+
+def run_workload(params, workload):
+    """Cycles of the workload's FP16 GEMM jobs on the Verilator back end, each Z checked; a dict."""
+    import numpy as np
+
+    from redmule_hdl.sim.run import run_job
+    from redmule_hdl.spec import golden
+
+    t0 = time.monotonic()
+    config = Config(**params)
     rng = np.random.default_rng(0)
-    cycles = flops = macs = 0
+    cycles = macs = 0
     exact = True
     for M, N, K in workload:
         x = golden.from_float(rng.normal(0.0, 1.0, (M, N)))
@@ -149,20 +161,41 @@ def evaluate(params, workload, liberty=None, fo4_ps=DEFAULT_FO4_PS):
         exact &= bool(res.error == 0 and res.guard_ok and np.array_equal(res.z, golden.gemm_op("gemm", x, w, y)))
         cycles += res.cycles
         macs += M * N * K
-    flops = 2 * macs
-    kge = rep.kge(rep.total_area())
+    return {"cycles": cycles, "macs": macs, "shapes": len(workload), "bit_exact": exact,
+            "seconds": time.monotonic() - t0}
+
+
+def evaluate_parts(params, workload, liberty=None, *, synth=True, cycles=True):
+    """``(synth part or None, cycles part or None)`` of one point: the unit of work of a process or
+    a Dask task."""
+    return (synthesize_point(params, liberty) if synth else None,
+            run_workload(params, workload) if cycles else None)
+
+
+def combine(params, synth, cycles, fo4_ps=DEFAULT_FO4_PS):
+    """One point's result from its two parts: the derived figures (GFLOPS at Fmax, GFLOPS per kGE,
+    utilization)."""
+    config = Config(**params)
+    period_ns = synth["period_ns"] or synth["period_fo4"] * fo4_ps / 1000.0
     fmax_mhz = 1000.0 / period_ns
-    gflops = flops / (cycles * period_ns)          # FLOP per ns = GFLOPS
+    flops = 2 * cycles["macs"]
+    gflops = flops / (cycles["cycles"] * period_ns)          # FLOP per ns = GFLOPS
     return {
-        "params": params, "D": config.D, "kge": kge, "cells": rep.area.cells, "ffs": rep.area.ffs,
-        "area": rep.total_area(), "area_unit": "GE" if rep.reference else "library",
-        "period_fo4": rep.fo4s(crit.delay), "period_ns": period_ns, "fmax_mhz": fmax_mhz,
-        "critical_path": {"start": crit.start, "end": crit.end, "depth": crit.depth},
-        "cycles": cycles, "shapes": len(workload), "flops": flops, "gflops": gflops,
-        "gflops_per_kge": gflops / kge, "utilization": macs / (config.L * config.H * cycles),
-        "peak_gflops": 2 * config.L * config.H * fmax_mhz / 1000.0, "bit_exact": exact,
-        "library": rep.library, "seconds": {"synth": t_synth, "total": time.monotonic() - t0},
+        "params": params, "D": config.D, "kge": synth["kge"], "cells": synth["cells"], "ffs": synth["ffs"],
+        "area": synth["area"], "area_unit": synth["area_unit"], "period_fo4": synth["period_fo4"],
+        "period_ns": period_ns, "fmax_mhz": fmax_mhz, "critical_path": synth["critical_path"],
+        "cycles": cycles["cycles"], "shapes": cycles["shapes"], "flops": flops, "gflops": gflops,
+        "gflops_per_kge": gflops / synth["kge"],
+        "utilization": cycles["macs"] / (config.L * config.H * cycles["cycles"]),
+        "peak_gflops": 2 * config.L * config.H * fmax_mhz / 1000.0, "bit_exact": cycles["bit_exact"],
+        "library": synth["library"],
+        "seconds": {"synth": synth["seconds"], "cycles": cycles["seconds"]},
     }
+
+
+def evaluate(params, workload, liberty=None, fo4_ps=DEFAULT_FO4_PS):
+    """One point, nothing cached: synthesize and time the top, run the workload; returns a dict."""
+    return combine(params, *evaluate_parts(params, workload, liberty), fo4_ps)
 
 
 def _label(params):
@@ -173,52 +206,66 @@ def _label(params):
 
 def run_sweep(grid_points, workload, out, *, liberty=None, fo4_ps=DEFAULT_FO4_PS, jobs=None,
               scheduler=None, log=print):
-    """Evaluate ``grid_points`` (cached in ``out/cache``), locally or on a Dask cluster; returns the
-    results in grid order."""
+    """Evaluate ``grid_points`` locally or on a Dask cluster; returns the results in grid order. Each
+    point's two parts are cached in ``out/cache`` apart: a new workload re-runs no synthesis, a new
+    library no workload."""
     out = Path(out)
     cache = out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     lib_text = Path(liberty).read_text(errors="replace") if liberty else None
     sources = _sources_digest()
-    results, todo = [None] * len(grid_points), []
+    workload = [tuple(shape) for shape in workload]
+    parts, todo = [], []     # parts[i] = {"synth": dict or None, "cycles": ...}; todo: indices
     for i, params in enumerate(grid_points):
-        path = cache / f"{cache_key(params, workload, lib_text, fo4_ps, sources)}.json"
-        if path.is_file():
-            results[i] = json.loads(path.read_text())
-            results[i]["cached"] = True
-        else:
-            todo.append((i, params, path))
+        paths = {"synth": cache / f"{cache_key('synth', params, lib_text, sources)}.json",
+                 "cycles": cache / f"{cache_key('cycles', params, workload, sources)}.json"}
+        parts.append({name: json.loads(path.read_text()) if path.is_file() else None
+                      for name, path in paths.items()})
+        parts[i]["paths"] = paths
+        if parts[i]["synth"] is None or parts[i]["cycles"] is None:
+            todo.append(i)
+    n_synth = sum(parts[i]["synth"] is None for i in todo)
     log(f"sweep: {len(grid_points)} points, {len(grid_points) - len(todo)} cached, {len(todo)} to run "
-        f"({'Dask scheduler ' + scheduler if scheduler else f'{jobs or os.cpu_count()} local processes'}); "
+        f"({n_synth} syntheses, {sum(parts[i]['cycles'] is None for i in todo)} workload runs; "
+        f"{'Dask scheduler ' + scheduler if scheduler else f'{jobs or os.cpu_count()} local processes'}); "
         f"workload {len(workload)} shapes")
     t0 = time.monotonic()
     done = 0
+    results = [None] * len(grid_points)
 
-    def finish(i, params, path, res):
+    def finish(i, computed):
         nonlocal done
-        done += 1
-        res["cached"] = False
-        results[i] = res
-        path.write_text(json.dumps(res, indent=1) + "\n")
-        log(f"  [{done}/{len(todo)}] {_label(params)}: {res['kge']:.1f} kGE, {res['period_fo4']:.1f} FO4 "
-            f"({res['fmax_mhz']:.0f} MHz), {res['cycles']} cycles, {res['gflops']:.2f} GFLOPS, "
-            f"util {100 * res['utilization']:.1f}% ({res['seconds']['total']:.0f} s; "
-            f"{time.monotonic() - t0:.0f} s elapsed)")
+        for name, value in zip(("synth", "cycles"), computed):
+            if value is not None:
+                parts[i][name] = value
+                parts[i]["paths"][name].write_text(json.dumps(value, indent=1) + "\n")
+        res = results[i] = combine(grid_points[i], parts[i]["synth"], parts[i]["cycles"], fo4_ps)
+        res["cached"] = i not in todo
+        if i in todo:
+            done += 1
+            seconds = sum(v["seconds"] for v in computed if v is not None)
+            log(f"  [{done}/{len(todo)}] {_label(grid_points[i])}: {res['kge']:.1f} kGE, "
+                f"{res['period_fo4']:.1f} FO4 ({res['fmax_mhz']:.0f} MHz), {res['cycles']} cycles, "
+                f"{res['gflops']:.2f} GFLOPS, util {100 * res['utilization']:.1f}% ({seconds:.0f} s; "
+                f"{time.monotonic() - t0:.0f} s elapsed)")
 
+    for i in range(len(grid_points)):
+        if i not in todo:
+            finish(i, (None, None))
+    work = {i: (grid_points[i], workload, liberty) for i in todo}
+    need = {i: {"synth": parts[i]["synth"] is None, "cycles": parts[i]["cycles"] is None} for i in todo}
     if todo and scheduler:
         from distributed import Client
         from distributed import as_completed as dask_completed
         with Client(scheduler) as client:
-            futures = {client.submit(evaluate, params, workload, liberty, fo4_ps, pure=False): (i, params, path)
-                       for i, params, path in todo}
+            futures = {client.submit(evaluate_parts, *work[i], **need[i], pure=False): i for i in todo}
             for fut in dask_completed(futures):
-                finish(*futures[fut], fut.result())
+                finish(futures[fut], fut.result())
     elif todo:
         with ProcessPoolExecutor(max_workers=jobs or os.cpu_count()) as pool:
-            futures = {pool.submit(evaluate, params, workload, liberty, fo4_ps): (i, params, path)
-                       for i, params, path in todo}
+            futures = {pool.submit(evaluate_parts, *work[i], **need[i]): i for i in todo}
             for fut in as_completed(futures):
-                finish(*futures[fut], fut.result())
+                finish(futures[fut], fut.result())
     return results
 
 

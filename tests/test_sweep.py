@@ -71,7 +71,9 @@ def test_local_sweep_outputs(local_run):
     assert sum(1 for ln in table if ln.startswith("| 1x2x0") or ln.startswith("| 2x2x0")) == 2
     png = (out / "sweep.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (900, 560)
-    assert "[2/2]" in stdout and len(list((out / "cache").glob("*.json"))) == 2
+    assert "[2/2]" in stdout and "2 syntheses, 2 workload runs" in stdout
+    assert len(list((out / "cache").glob("synth-*.json"))) == 2
+    assert len(list((out / "cache").glob("cycles-*.json"))) == 2
 
 
 def test_rerun_uses_the_cache(local_run, workload):
@@ -82,23 +84,37 @@ def test_rerun_uses_the_cache(local_run, workload):
     assert all(r["cached"] for r in res) and "2 cached, 0 to run" in lines[0]
 
 
-def test_dask_local_cluster(local_run, workload, tmp_path):
-    """One point comes from a copied cache entry, the other runs as a task on a LocalCluster."""
+def test_dask_local_cluster(local_run, tmp_path):
+    """A new workload on a LocalCluster: the syntheses come from the local run's cache, each point's
+    workload runs as a task on the cluster."""
     import distributed  # the sweep extra, which the test extra includes
     out, _ = local_run
     pts = sweep.points(sweep.parse_grid(GRID))
-    wl = sweep.load_workload(workload)
+    wl = [(3, 2, 5)]
     (tmp_path / "cache").mkdir()
-    first = json.loads((out / "sweep.json").read_text())["points"][0]
-    for f in (out / "cache").glob("*.json"):
-        if json.loads(f.read_text())["params"] == first["params"]:
-            shutil.copy(f, tmp_path / "cache" / f.name)
+    for f in (out / "cache").glob("synth-*.json"):
+        shutil.copy(f, tmp_path / "cache" / f.name)
     lines = []
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         res = sweep.run_sweep(pts, wl, tmp_path, scheduler=cluster.scheduler_address, log=lines.append)
-    assert "1 cached, 1 to run" in lines[0] and "Dask scheduler" in lines[0]
-    assert res[0]["cached"] and not res[1]["cached"]
-    local = json.loads((out / "sweep.json").read_text())["points"][1]
-    for key in ("cycles", "kge", "period_fo4", "ffs", "cells"):
-        assert res[1][key] == local[key]
+    assert "0 cached, 2 to run (0 syntheses, 2 workload runs; Dask scheduler" in lines[0]
+    assert len(list((tmp_path / "cache").glob("cycles-*.json"))) == 2
+    local = json.loads((out / "sweep.json").read_text())["points"]
+    for mine, theirs in zip(res, local):
+        assert not mine["cached"] and mine["bit_exact"]
+        for key in ("kge", "period_fo4", "ffs", "cells"):
+            assert mine[key] == theirs[key]
+        assert mine["cycles"] == sweep.run_workload(mine["params"], wl)["cycles"]
+        assert mine["flops"] == 2 * 3 * 2 * 5
+
+
+def test_a_new_fo4_delay_reruns_nothing(local_run, workload):
+    out, _ = local_run
+    lines = []
+    pts = sweep.points(sweep.parse_grid(GRID))
+    res = sweep.run_sweep(pts, sweep.load_workload(workload), out, fo4_ps=50.0, log=lines.append)
+    assert "2 cached, 0 to run" in lines[0]
+    local = json.loads((out / "sweep.json").read_text())["points"]
+    for mine, theirs in zip(res, local):
+        assert mine["period_ns"] == pytest.approx(theirs["period_ns"] * 50.0 / sweep.DEFAULT_FO4_PS)
