@@ -17,9 +17,9 @@ points of L = 4, 8, 12 x H = 2, 4 x P = 1, 3). For each point (``evaluate``):
 Each point is cached in two parts in ``DIR/cache``: its synthesis (``synth-<key>.json``, keyed by
 the point, the library's text and the sources of ``redmule_hdl``) and its workload run
 (``cycles-<key>.json``, keyed by the point, the workload and the sources), so a re-run computes only
-what changed: a new workload runs no synthesis, a new library or ``--fo4-ps`` no workload. Points run in parallel on local processes (``--jobs``, default the
-number of cores) or, with ``--scheduler ADDRESS``, as one task each on a Dask distributed cluster
-(results gathered back to this process). Outputs: ``DIR/sweep.md`` (table), ``DIR/sweep.json`` and
+what changed: a new workload runs no synthesis, a new library or ``--fo4-ps`` no workload. Points run
+in parallel on local processes (``--jobs``, default the number of cores) or, with ``--scheduler
+ADDRESS``, as one task each on a Dask distributed cluster (results gathered back to this process). Outputs: ``DIR/sweep.md`` (table), ``DIR/sweep.json`` and
 ``DIR/sweep.png`` (throughput against area, Pareto front marked).
 """
 import argparse
@@ -215,55 +215,52 @@ def run_sweep(grid_points, workload, out, *, liberty=None, fo4_ps=DEFAULT_FO4_PS
     lib_text = Path(liberty).read_text(errors="replace") if liberty else None
     sources = _sources_digest()
     workload = [tuple(shape) for shape in workload]
-    parts, todo = [], []     # parts[i] = {"synth": dict or None, "cycles": ...}; todo: indices
-    for i, params in enumerate(grid_points):
-        paths = {"synth": cache / f"{cache_key('synth', params, lib_text, sources)}.json",
-                 "cycles": cache / f"{cache_key('cycles', params, workload, sources)}.json"}
+    paths, parts = [], []    # per point: {"synth": path, "cycles": path}, the same with the cached dicts
+    for params in grid_points:
+        paths.append({"synth": cache / f"{cache_key('synth', params, lib_text, sources)}.json",
+                      "cycles": cache / f"{cache_key('cycles', params, workload, sources)}.json"})
         parts.append({name: json.loads(path.read_text()) if path.is_file() else None
-                      for name, path in paths.items()})
-        parts[i]["paths"] = paths
-        if parts[i]["synth"] is None or parts[i]["cycles"] is None:
-            todo.append(i)
-    n_synth = sum(parts[i]["synth"] is None for i in todo)
-    log(f"sweep: {len(grid_points)} points, {len(grid_points) - len(todo)} cached, {len(todo)} to run "
-        f"({n_synth} syntheses, {sum(parts[i]['cycles'] is None for i in todo)} workload runs; "
+                      for name, path in paths[-1].items()})
+    need = {i: {name: part is None for name, part in p.items()} for i, p in enumerate(parts)
+            if None in p.values()}
+    log(f"sweep: {len(grid_points)} points, {len(grid_points) - len(need)} cached, {len(need)} to run "
+        f"({sum(n['synth'] for n in need.values())} syntheses, "
+        f"{sum(n['cycles'] for n in need.values())} workload runs; "
         f"{'Dask scheduler ' + scheduler if scheduler else f'{jobs or os.cpu_count()} local processes'}); "
         f"workload {len(workload)} shapes")
+    results = [None if i in need else {**combine(params, parts[i]["synth"], parts[i]["cycles"], fo4_ps),
+                                       "cached": True}
+               for i, params in enumerate(grid_points)]
     t0 = time.monotonic()
     done = 0
-    results = [None] * len(grid_points)
 
     def finish(i, computed):
         nonlocal done
+        done += 1
         for name, value in zip(("synth", "cycles"), computed):
             if value is not None:
                 parts[i][name] = value
-                parts[i]["paths"][name].write_text(json.dumps(value, indent=1) + "\n")
-        res = results[i] = combine(grid_points[i], parts[i]["synth"], parts[i]["cycles"], fo4_ps)
-        res["cached"] = i not in todo
-        if i in todo:
-            done += 1
-            seconds = sum(v["seconds"] for v in computed if v is not None)
-            log(f"  [{done}/{len(todo)}] {_label(grid_points[i])}: {res['kge']:.1f} kGE, "
-                f"{res['period_fo4']:.1f} FO4 ({res['fmax_mhz']:.0f} MHz), {res['cycles']} cycles, "
-                f"{res['gflops']:.2f} GFLOPS, util {100 * res['utilization']:.1f}% ({seconds:.0f} s; "
-                f"{time.monotonic() - t0:.0f} s elapsed)")
+                paths[i][name].write_text(json.dumps(value, indent=1) + "\n")
+        res = results[i] = {**combine(grid_points[i], parts[i]["synth"], parts[i]["cycles"], fo4_ps),
+                            "cached": False}
+        seconds = sum(value["seconds"] for value in computed if value is not None)
+        log(f"  [{done}/{len(need)}] {_label(grid_points[i])}: {res['kge']:.1f} kGE, "
+            f"{res['period_fo4']:.1f} FO4 ({res['fmax_mhz']:.0f} MHz), {res['cycles']} cycles, "
+            f"{res['gflops']:.2f} GFLOPS, util {100 * res['utilization']:.1f}% ({seconds:.0f} s; "
+            f"{time.monotonic() - t0:.0f} s elapsed)")
 
-    for i in range(len(grid_points)):
-        if i not in todo:
-            finish(i, (None, None))
-    work = {i: (grid_points[i], workload, liberty) for i in todo}
-    need = {i: {"synth": parts[i]["synth"] is None, "cycles": parts[i]["cycles"] is None} for i in todo}
-    if todo and scheduler:
+    if need and scheduler:
         from distributed import Client
         from distributed import as_completed as dask_completed
         with Client(scheduler) as client:
-            futures = {client.submit(evaluate_parts, *work[i], **need[i], pure=False): i for i in todo}
+            futures = {client.submit(evaluate_parts, grid_points[i], workload, liberty, **n, pure=False): i
+                       for i, n in need.items()}
             for fut in dask_completed(futures):
                 finish(futures[fut], fut.result())
-    elif todo:
+    elif need:
         with ProcessPoolExecutor(max_workers=jobs or os.cpu_count()) as pool:
-            futures = {pool.submit(evaluate_parts, *work[i], **need[i]): i for i in todo}
+            futures = {pool.submit(evaluate_parts, grid_points[i], workload, liberty, **n): i
+                       for i, n in need.items()}
             for fut in as_completed(futures):
                 finish(futures[fut], fut.result())
     return results

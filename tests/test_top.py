@@ -50,7 +50,8 @@ def check(config, op, M, N, K, *, in_fmt="fp16", out_fmt=None, seed=0, **kw):
 
 def test_a_reused_simulator_runs_a_job_as_a_new_one():
     """Benches of one Config share a compiled simulator, reset between runs: after an aborted job and
-    a refused one, a job gives the cycles, bus traffic and bits it gives on a new simulator."""
+    a run that ended in an error (a clear that came too late), a job gives the cycles, bus traffic
+    and bits it gives on a new simulator."""
     from redmule_hdl.sim.amaranth_backend import _CompiledTop
 
     def job():
