@@ -84,9 +84,10 @@ Abort (``abort``): the port behaves normally in the cycle of the abort (a reques
 accounted for), and at its end every generator, credit and FIFO is cleared. A request still waiting
 for ``gnt`` stays raised with its address, data and byte enables until it is granted (no protocol
 allows withdrawing it); its response, if any, is dropped. If it is the high half of a beat it keeps
-its half, and no high half follows a low half granted in or after the abort cycle. The data of a
-waiting store stays valid because the engine, once aborted, neither shifts nor refills its
-Z-buffer. Responses in flight are counted and discarded when they arrive; ``idle`` stays low until
+its half, and no high half follows a low half granted in or after the abort cycle. The streamer
+keeps the waiting request's data and byte enables in registers of its own (the engine drops its Z
+beat at the abort), and its grant belongs to no job: it moves no address generator, credit or
+group, and cannot end a job. Responses in flight are counted and discarded when they arrive; ``idle`` stays low until
 the waiting request is granted and the last response has arrived, so the next job cannot start
 before.
 """
@@ -278,9 +279,11 @@ class Streamer(wiring.Component):
             arbiter.gnt.eq(bus.gnt),
         ]
         src = arbiter.src
+        # The request waiting now was raised before an abort (see "responses"): its grant belongs to
+        # no job, so it moves no generator, credit, group or Z beat.
+        orphan = Signal()
         for s in Source:
-            m.d.comb += grant[s].eq(arbiter.granted & (src == s))
-        orphan = Signal()    # the request waiting now was raised before an abort (see "responses")
+            m.d.comb += grant[s].eq(arbiter.granted & ~orphan & (src == s))
         if c.splits_fp16:
             two = Signal()      # the selected stream's beat takes two transfers (FP16)
             wide = {Source.X: gen[Source.X].job.in_fmt.wide, Source.W: gen[Source.W].job.in_fmt.wide,
@@ -324,14 +327,21 @@ class Streamer(wiring.Component):
         else:
             cur = beat_addr
             m.d.comb += stores.offset.eq(gen[Source.Z].cur[:2])
+        # The engine drops its Z beat when aborted, so the data and byte enables of a request that is
+        # waiting for its grant then are kept here until it is granted (``orphan``).
+        waits_at_abort = self.abort & arbiter.req & ~bus.gnt
+        kept_be, kept_data = Signal.like(bus.be), Signal.like(bus.data)
+        with m.If(waits_at_abort):
+            m.d.sync += [kept_be.eq(bus.be), kept_data.eq(bus.data)]
+        live_be = Mux(is_store, stores.be, Const((1 << len(bus.be)) - 1, len(bus.be)))
         m.d.comb += [
             stores.beat.eq(self.z.payload),
             stores.fmt.eq(gen[Source.Z].job.out_fmt),
             bus.req.eq(arbiter.req),
             bus.add.eq(Cat(Const(0, 2), cur[2:])),
             bus.wen.eq(~is_store),
-            bus.be.eq(Mux(is_store, stores.be, Const((1 << len(bus.be)) - 1, len(bus.be)))),
-            bus.data.eq(stores.data),
+            bus.be.eq(Mux(orphan, kept_be, live_be)),
+            bus.data.eq(Mux(orphan, kept_data, stores.data)),
             self.z.ready.eq(last[Source.Z]),
         ]
 
@@ -339,7 +349,7 @@ class Streamer(wiring.Component):
         tag_in_fmt = Mux(src == Source.X, gen[Source.X].job.in_fmt, gen[Source.W].job.in_fmt)
         # A request still waiting for its grant when the job is aborted stays raised, unchanged, until
         # it is granted (the bus protocols forbid withdrawing it); its response is dropped.
-        with m.If(self.abort & arbiter.req & ~bus.gnt):
+        with m.If(waits_at_abort):
             m.d.sync += orphan.eq(1)
         with m.Elif(arbiter.granted):
             m.d.sync += orphan.eq(0)
