@@ -73,3 +73,35 @@ def test_simulate_a_job_example_prints_what_the_readme_says(capsys):
     printed = capsys.readouterr().out.splitlines()
     promised = [line.split("# ")[1].strip() for line in block.splitlines() if "print(" in line]
     assert printed == promised
+
+
+RESULTS = ROOT / "docs" / "results"
+
+
+def _figure_rows(text):
+    """Markdown table rows that start with a number: the measured rows of a table."""
+    return re.findall(r"^\| \d.*\|$", text, re.M)
+
+
+def test_bench_figures_come_from_the_bench_results_file():
+    """The cycle tables and totals in the README are rows of the committed `redmule-hdl bench` output."""
+    bench = (RESULTS / "bench-12x4x3.md").read_text()
+    for title in ("Performance", "The paper's FP8 instance"):
+        section = _section(title) if title == "Performance" else README.split(f"### {title}\n")[1]
+        rows = _figure_rows(section.split("\n## ")[0])
+        assert rows, f"no figure rows under {title!r}"
+        for row in rows:
+            assert row in bench, f"README row not in docs/results/bench-12x4x3.md: {row}"
+    total = re.search(r"^Total over the 24 shapes: .*$", README, re.M).group(0)
+    assert total in bench
+
+
+def test_synth_figures_come_from_the_synth_results_file():
+    """The README's `redmule-hdl synth` output is the committed results file, line for line."""
+    synth = (RESULTS / "synth-12x4x3.txt").read_text().splitlines()
+    block = re.search(r"\$ redmule-hdl synth\n.*?\n(.*?)```", _section("What you can do"), re.S).group(1)
+    # Every line but the closing "(wrote ...)" note, which the command prints and does not write.
+    shown = [line for line in block.splitlines() if line.strip() and not line.startswith("(wrote ")]
+    assert len(shown) >= 10
+    for line in shown:
+        assert line in synth, f"README synth line not in docs/results/synth-12x4x3.txt: {line}"
