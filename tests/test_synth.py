@@ -1,5 +1,6 @@
 """The Yosys area flow (synth/yosys.py) on a tiny design with known flip-flop counts."""
 import json
+import tempfile
 
 import pytest
 from amaranth import Module
@@ -193,12 +194,12 @@ def test_cache_dir_falls_back_when_not_writable(monkeypatch, tmp_path):
     blocker.write_text("")
     monkeypatch.delenv("YOWASP_CACHE_DIR", raising=False)
     monkeypatch.setattr(platformdirs, "user_cache_dir", lambda *a, **k: str(blocker / "YoWASP"))
-    env = sy._yowasp_env()
-    assert env["YOWASP_CACHE_DIR"].startswith(str(sy.tempfile.gettempdir()))
+    env = sy.yowasp_env()
+    assert env["YOWASP_CACHE_DIR"].startswith(str(tempfile.gettempdir()))
     monkeypatch.setattr(platformdirs, "user_cache_dir", lambda *a, **k: str(tmp_path / "cache"))
-    assert "YOWASP_CACHE_DIR" not in sy._yowasp_env()
+    assert "YOWASP_CACHE_DIR" not in sy.yowasp_env()
     monkeypatch.setenv("YOWASP_CACHE_DIR", str(tmp_path / "mine"))
-    assert sy._yowasp_env()["YOWASP_CACHE_DIR"] == str(tmp_path / "mine")
+    assert sy.yowasp_env()["YOWASP_CACHE_DIR"] == str(tmp_path / "mine")
 
 
 def test_yosys_errors_are_raised(tmp_path):
