@@ -10,7 +10,7 @@ from redmule_hdl.config import Config
 from .backend import job_memory
 from .driver import PeriphDriver
 
-__all__ = ["AmaranthBench", "AmaranthLive"]
+__all__ = ["AmaranthBench", "AmaranthLive", "compiled_configs", "forget_compiled"]
 
 
 class AmaranthBench:
@@ -52,6 +52,17 @@ class AmaranthBench:
         return AmaranthLive(self)
 
 
+def compiled_configs():
+    """The ``Config``s whose compiled design ``AmaranthBench`` keeps for reuse, least recently used
+    first."""
+    return list(_CompiledTop.cache)
+
+
+def forget_compiled():
+    """Drop every compiled design: the next ``AmaranthBench`` of any ``Config`` compiles anew."""
+    _CompiledTop.cache.clear()
+
+
 class _CompiledTop:
     """One ``RedMulE`` of a ``Config`` in one Amaranth ``Simulator``, shared by every
     ``AmaranthBench`` of that ``Config``: compiling the design takes most of a short job's time, so
@@ -61,20 +72,15 @@ class _CompiledTop:
 
     #: Compiled designs kept; the one used least recently goes first.
     KEEP = 4
-    _cache = OrderedDict()
+    cache = OrderedDict()
 
     @classmethod
     def of(cls, config):
-        compiled = cls._cache.pop(config, None) or cls(config)
-        cls._cache[config] = compiled
-        while len(cls._cache) > cls.KEEP:
-            cls._cache.popitem(last=False)
+        compiled = cls.cache.pop(config, None) or cls(config)
+        cls.cache[config] = compiled
+        while len(cls.cache) > cls.KEEP:
+            cls.cache.popitem(last=False)
         return compiled
-
-    @classmethod
-    def forget(cls):
-        """Drop every compiled design (the next bench of any ``Config`` compiles anew)."""
-        cls._cache.clear()
 
     def __init__(self, config):
         from redmule_hdl.system.top import RedMulE

@@ -132,6 +132,12 @@ class Session:
         return self._live is None
 
     @property
+    def live(self):
+        """The live bench every job of the session runs on (``AmaranthLive`` or ``VerilatorLive``);
+        None once closed."""
+        return self._live
+
+    @property
     def cycle(self):
         """Clock edges simulated since the session opened."""
         self._check_open()

@@ -4,7 +4,18 @@ Beats are lists of D FP16 bit patterns; elements outside the matrix are filled w
 """
 import numpy as np
 
-__all__ = ["x_beats", "w_beats", "y_beats", "z_beats", "pack_beat", "unpack_beat", "ZCollector"]
+__all__ = ["FP16_SPECIALS", "x_beats", "w_beats", "y_beats", "z_beats", "pack_beat", "unpack_beat",
+           "ZCollector"]
+
+#: FP16 special values that test data sprinkles in.
+FP16_SPECIALS = np.array([
+    0x0000, 0x8000,           # +0, -0
+    0x0001, 0x8001, 0x03FF,   # subnormals
+    0x0400, 0x7BFF, 0xFBFF,   # min normal, +-max normal
+    0x3C00, 0xBC00,           # +-1
+    0x7C00, 0xFC00,           # +-Inf
+    0x7E00, 0x7D01, 0xFE37,   # NaNs (quiet, signalling, negative with payload)
+], dtype=np.uint16)
 
 
 def _segment(matrix, beat, D, fill):

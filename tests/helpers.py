@@ -1,17 +1,9 @@
 """Shared test data: FP16/FP8 matrices with special values sprinkled in."""
 import numpy as np
 
+from redmule_hdl.sim.streams import FP16_SPECIALS
 from redmule_hdl.spec import golden
 from redmule_hdl.spec.formats import format_by_name
-
-FP16_SPECIALS = np.array([
-    0x0000, 0x8000,           # +0, -0
-    0x0001, 0x8001, 0x03FF,   # subnormals
-    0x0400, 0x7BFF, 0xFBFF,   # min normal, +-max normal
-    0x3C00, 0xBC00,           # +-1
-    0x7C00, 0xFC00,           # +-Inf
-    0x7E00, 0x7D01, 0xFE37,   # NaNs (quiet, signalling, negative with payload)
-], dtype=np.uint16)
 
 
 def random_matrix(rng, shape, fmt="fp16", special_fraction=0.0, scale=1.0):

@@ -86,13 +86,13 @@ def test_transposes_are_done_by_the_host_and_counted(rt):
 
 
 def test_one_simulator_for_every_job(rt):
-    live = rt.session._live
+    live = rt.session.live
     pid = live.harness.proc.pid
     before = rt.session.cycle
     jobs_before = rt.totals.jobs
     _check(rt, "addmax", 5, 9, 5)
     _check(rt, "minmax", 4, 3, 9)
-    assert rt.session._live is live and live.harness.proc.pid == pid and live.harness.proc.poll() is None
+    assert rt.session.live is live and live.harness.proc.pid == pid and live.harness.proc.poll() is None
     assert rt.session.cycle > before and rt.totals.jobs > jobs_before
 
 

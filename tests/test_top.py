@@ -52,7 +52,7 @@ def test_a_reused_simulator_runs_a_job_as_a_new_one():
     """Benches of one Config share a compiled simulator, reset between runs: after an aborted job and
     a run that ended in an error (a clear that came too late), a job gives the cycles, bus traffic
     and bits it gives on a new simulator."""
-    from redmule_hdl.sim.amaranth_backend import _CompiledTop
+    from redmule_hdl.sim.amaranth_backend import compiled_configs, forget_compiled
 
     def job():
         x, w, y = operands(7, 3, 5, 6)
@@ -61,12 +61,14 @@ def test_a_reused_simulator_runs_a_job_as_a_new_one():
     def summary(r):
         return r.cycles, r.sim_cycles, r.first_request, r.reads, r.writes, r.refused, r.z.tobytes()
 
-    _CompiledTop.forget()
+    forget_compiled()
     fresh = summary(job())
+    assert compiled_configs() == [C221]
     x, w, y = operands(8, 4, 3, 5)
     sim.run_job(C221, "gemm", x, w, y, stall=0.6, latency=2, seed=3, abort_after=11)
     with pytest.raises(ValueError):
         sim.run_job(C221, "gemm", x, w, y, abort_after=10_000)
+    assert compiled_configs() == [C221]     # the job below runs on the same, reused simulator
     assert summary(job()) == fresh
 
 
