@@ -7,12 +7,14 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import check_int
-from redmule_hdl.spec.formats import FP8_FORMATS, format_by_code, format_by_name
+from redmule_hdl.spec.formats import FP8_FORMATS, fp8_select_bits, format_by_code, format_by_name
 from redmule_hdl.spec.ops import FmaMode, GemmOp
-from redmule_hdl.spec.regmap import DIM_BITS, FIELDS, JOB_REGS, PERIPH_ID_BITS, REGISTERS
+from redmule_hdl.spec.regmap import (ADDR_BITS, DIM_BITS, FIELDS, JOB_REGS, PERIPH_ID_BITS, REGISTERS, WORD_BITS,
+                                     JobError, Reg)
 
-__all__ = ["PeriphSignature", "TcdmSignature", "JobRegs", "CeControl", "ce_control", "EngineJob",
-           "engine_job", "ElementFormat", "element_format", "StreamerJob", "beat_layout", "z_beat_layout"]
+__all__ = ["PeriphSignature", "TcdmSignature", "JobStatusSignature", "JobRegs", "CeControl", "ce_control",
+           "EngineJob", "engine_job", "ElementFormat", "element_format", "StreamerJob", "beat_layout",
+           "z_beat_layout"]
 
 
 class PeriphSignature(wiring.Signature):
@@ -29,13 +31,13 @@ class PeriphSignature(wiring.Signature):
         super().__init__({
             "req": Out(1),
             "gnt": In(1),
-            "add": Out(32),
+            "add": Out(ADDR_BITS),
             "wen": Out(1),
-            "be": Out(4),
-            "data": Out(32),
+            "be": Out(WORD_BITS // 8),
+            "data": Out(WORD_BITS),
             "id": Out(PERIPH_ID_BITS),
             "r_valid": In(1),
-            "r_data": In(32),
+            "r_data": In(WORD_BITS),
             "r_id": In(PERIPH_ID_BITS),
         })
 
@@ -69,7 +71,7 @@ class TcdmSignature(wiring.Signature):
         super().__init__({
             "req": Out(1),
             "gnt": In(1),
-            "add": Out(32),
+            "add": Out(ADDR_BITS),
             "wen": Out(1),
             "be": Out(port_width // 8),
             "data": Out(port_width),
@@ -85,6 +87,32 @@ class TcdmSignature(wiring.Signature):
 
     def __repr__(self):
         return f"TcdmSignature({self.port_width})"
+
+
+class JobStatusSignature(wiring.Signature):
+    """What the controller reports to the register file, seen from the controller.
+
+    ``finish``: one-cycle pulse, the oldest running job finished or was refused (its context is
+    freed). ``cycles``, ``error``: the values of the CYCLES and ERROR registers. ``clear`` (in): one-cycle
+    pulse of an accepted SOFT_CLEAR, the cycle after the write.
+    """
+
+    def __init__(self):
+        super().__init__({
+            "finish": Out(1),
+            "cycles": Out(REGISTERS[Reg.CYCLES].bits),
+            "error": Out(JobError),
+            "clear": In(1),
+        })
+
+    def __eq__(self, other):
+        return type(other) is JobStatusSignature
+
+    def __hash__(self):
+        return hash(JobStatusSignature)
+
+    def __repr__(self):
+        return "JobStatusSignature()"
 
 
 def _register_layout(reg):
@@ -157,10 +185,11 @@ class ElementFormat(data.Struct):
     """How the elements of a stream are stored in memory, decoded once by the controller.
 
     ``wide``: 2-byte FP16 elements, moved as they are; else 1-byte FP8 elements, converted by the
-    streamer's casts, and ``fp8`` selects the FP8 format (its index in ``spec.formats.FP8_FORMATS``).
+    streamer's casts, and ``fp8`` selects the FP8 format (its index in ``spec.formats.FP8_FORMATS``,
+    the casts' ``fmt``; as wide as that table needs).
     """
     wide: 1
-    fp8: 1
+    fp8: fp8_select_bits(FP8_FORMATS)
 
 
 def element_format(fmt):
@@ -175,13 +204,13 @@ class StreamerJob(data.Struct):
     Addresses are byte addresses; pitches are resolved row pitches in bytes (never 0). X and W are
     stored as ``in_fmt``, Y and Z as ``out_fmt``.
     """
-    x_addr: 32
-    w_addr: 32
-    y_addr: 32
-    z_addr: 32
-    x_pitch: 32
-    w_pitch: 32
-    z_pitch: 32     # Y uses the same pitch
+    x_addr: ADDR_BITS
+    w_addr: ADDR_BITS
+    y_addr: ADDR_BITS
+    z_addr: ADDR_BITS
+    x_pitch: ADDR_BITS
+    w_pitch: ADDR_BITS
+    z_pitch: ADDR_BITS     # Y uses the same pitch
     m: DIM_BITS
     n: DIM_BITS
     k: DIM_BITS

@@ -45,8 +45,6 @@ __all__ = ["Runtime", "GemmResult", "JobRecord", "Stats", "JobRefused", "DEFAULT
 DEFAULT_TCDM_BYTES = 128 * 1024
 #: Smallest TCDM a runtime accepts (a 1 x 1 x 1 job needs a few bytes; this leaves room for rows).
 MIN_TCDM_BYTES = 256
-#: Cycles a job costs beyond max(C, B) in the tiling model (fill and drain; measured: about 54).
-JOB_OVERHEAD = 60
 _DIM_MAX = (1 << DIM_BITS) - 1
 
 
@@ -197,9 +195,10 @@ class Runtime:
                 + 3 * 4)
 
     def _job_cost(self, m, n, k, uses_y, fin, zfmt):
-        c = self.config
-        return max(c.compute_bound(m, n, k),
-                   c.port_bound(m, n, k, uses_y=uses_y, in_fmt=fin, out_fmt=zfmt)) + JOB_OVERHEAD
+        """Modelled cycles of one m x n x k job: max(C, B) plus its fixed cost (fill and drain,
+        ``Schedule.fixed_cycles``; exact for a compute-bound job with 1-cycle memory)."""
+        s = self.config.schedule(m, n, k, uses_y=uses_y)
+        return max(s.compute_cycles, s.port_transfers(fin, zfmt)) + s.fixed_cycles(fin, zfmt)
 
     def _cost(self, M, N, K, tm, tn, tk, uses_y, fin, zfmt):
         """Modelled cycles of the whole problem with tiles tm x tn x tk (X and W stored as ``fin``,

@@ -1,15 +1,21 @@
-"""FP8 <-> FP16 casts, exhaustively against the reference model (redmule_hdl.golden.cast)."""
+"""FP8 <-> FP16 casts, exhaustively against the reference model (redmule_hdl.golden.cast), and with a
+table of three FP8 formats against ml_dtypes."""
 import gc
 import warnings
 
+import ml_dtypes
 import numpy as np
 import pytest
-from amaranth.hdl import UnusedElaboratable
+from amaranth.hdl import Shape, UnusedElaboratable
+from amaranth.lib import data
 from amaranth.sim import Simulator
 
-from redmule_hdl.arith.cast import CAST_FORMATS, FMT_E4M3, FMT_E5M2, Fp8ToFp16, Fp16ToFp8
+from redmule_hdl.arith.cast import Fp8ToFp16, Fp16ToFp8
+from redmule_hdl.interfaces import ElementFormat, element_format
 from redmule_hdl.spec import golden
-from redmule_hdl.spec.formats import E4M3, E5M2
+from redmule_hdl.spec.formats import E4M3, E5M2, FP8_FORMATS, FP16, FpFormat, fp8_select_bits
+
+FMT_E5M2, FMT_E4M3 = FP8_FORMATS.index(E5M2), FP8_FORMATS.index(E4M3)
 
 LANES = 64
 
@@ -40,15 +46,18 @@ def run_cast(dut, fmt, inputs, in_width, out_width):
 
 
 def test_select_constants():
-    assert CAST_FORMATS[FMT_E5M2] is E5M2 and CAST_FORMATS[FMT_E4M3] is E4M3
+    assert FP8_FORMATS[FMT_E5M2] is E5M2 and FP8_FORMATS[FMT_E4M3] is E4M3
     assert (FMT_E5M2, FMT_E4M3) == (0, 1)
+    # The controller's ElementFormat.fp8 code is the casts' select, as wide as their port.
+    assert element_format("e5m2")["fp8"] == FMT_E5M2 and element_format("e4m3")["fp8"] == FMT_E4M3
+    assert Shape.cast(data.Layout.cast(ElementFormat)["fp8"].shape).width == fp8_select_bits(FP8_FORMATS) == 1
 
 
 @pytest.mark.parametrize("fmt", (FMT_E5M2, FMT_E4M3), ids=("e5m2", "e4m3"))
 def test_fp16_to_fp8_exhaustive(fmt):
     inputs = np.arange(1 << 16, dtype=np.uint16)
     got = run_cast(Fp16ToFp8(LANES), fmt, inputs, 16, 8)
-    want = golden.cast(inputs, "fp16", CAST_FORMATS[fmt].name)
+    want = golden.cast(inputs, "fp16", FP8_FORMATS[fmt].name)
     bad = np.flatnonzero(got != want)
     assert not len(bad), (f"{len(bad)} wrong, first: {inputs[bad[0]]:#06x} -> got {got[bad[0]]:#04x}, "
                           f"want {want[bad[0]]:#04x}")
@@ -59,10 +68,62 @@ def test_fp8_to_fp16_exhaustive(fmt):
     inputs = np.arange(1 << 8, dtype=np.uint8)
     # Odd lane count: the last beat is partial.
     got = run_cast(Fp8ToFp16(LANES - 1), fmt, inputs, 8, 16)
-    want = golden.cast(inputs, CAST_FORMATS[fmt].name, "fp16")
+    want = golden.cast(inputs, FP8_FORMATS[fmt].name, "fp16")
     bad = np.flatnonzero(got != want)
     assert not len(bad), (f"{len(bad)} wrong, first: {inputs[bad[0]]:#04x} -> got {got[bad[0]]:#06x}, "
                           f"want {want[bad[0]]:#06x}")
+
+
+#: A third IEEE-like 8-bit format, for the test only: ml_dtypes' float8_e3m4 (bias 3, infinities at
+#: exponent 7 with a zero mantissa, NaN otherwise; max 15.5). Canonical NaN: the quiet NaN 0x78.
+E3M4 = FpFormat("e3m4", code=None, exp_bits=3, man_bits=4, canonical_nan=0x78)
+THREE = (E5M2, E4M3, E3M4)
+_ML = {E5M2: ml_dtypes.float8_e5m2, E4M3: ml_dtypes.float8_e4m3, E3M4: ml_dtypes.float8_e3m4}
+
+
+def test_e3m4_is_ieee_like():
+    # The format E3M4 describes is the one ml_dtypes implements.
+    info = ml_dtypes.finfo(ml_dtypes.float8_e3m4)
+    assert (info.nexp, info.nmant, float(info.max)) == (E3M4.exp_bits, E3M4.man_bits, 15.5)
+    values = np.arange(256, dtype=np.uint8).view(ml_dtypes.float8_e3m4).astype(np.float64)
+    assert values[E3M4.inf] == np.inf and values[E3M4.inf | E3M4.sign_mask] == -np.inf
+    assert values[E3M4.max_normal] == 15.5 and np.isnan(values[E3M4.canonical_nan])
+
+
+def _ml_widen(bits, fmt):
+    """FP16 bits of FP8 ``bits`` of ``fmt`` by ml_dtypes, NaN canonical."""
+    v = bits.view(_ML[fmt])
+    out = v.astype(np.float16).view(np.uint16)
+    return np.where(np.isnan(v.astype(np.float32)), np.uint16(FP16.canonical_nan), out)
+
+
+def _ml_narrow(bits, fmt):
+    """FP8 bits of ``fmt`` of FP16 ``bits`` by ml_dtypes (RNE, overflow to +-Inf), NaN canonical."""
+    v = bits.view(np.float16)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = v.astype(_ML[fmt]).view(np.uint8)
+    return np.where(np.isnan(v), np.uint8(fmt.canonical_nan), out)
+
+
+@pytest.mark.parametrize("index", range(len(THREE)), ids=[f.name for f in THREE])
+def test_a_table_of_three_formats(index):
+    """Casts built with a table of three FP8 formats: a 2-bit select, and every format of the table
+    exact on all 256 FP8 and all 65536 FP16 inputs."""
+    fmt = THREE[index]
+    widen, narrow = Fp8ToFp16(LANES - 1, formats=THREE), Fp16ToFp8(LANES, formats=THREE)
+    assert len(widen.fmt) == len(narrow.fmt) == 2
+    fp8 = np.arange(1 << 8, dtype=np.uint8)
+    got = run_cast(widen, index, fp8, 8, 16)
+    want = _ml_widen(fp8, fmt)
+    bad = np.flatnonzero(got != want)
+    assert not len(bad), (f"{fmt.name} -> fp16: {len(bad)} wrong, first: {fp8[bad[0]]:#04x} -> got "
+                          f"{got[bad[0]]:#06x}, want {want[bad[0]]:#06x}")
+    fp16 = np.arange(1 << 16, dtype=np.uint16)
+    got = run_cast(narrow, index, fp16, 16, 8)
+    want = _ml_narrow(fp16, fmt)
+    bad = np.flatnonzero(got != want)
+    assert not len(bad), (f"fp16 -> {fmt.name}: {len(bad)} wrong, first: {fp16[bad[0]]:#06x} -> got "
+                          f"{got[bad[0]]:#04x}, want {want[bad[0]]:#04x}")
 
 
 def test_lanes_are_independent():

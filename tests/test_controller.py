@@ -31,8 +31,7 @@ class Dut(Elaboratable):
         m.submodules.regfile = rf = self.regfile
         m.submodules.ctrl = c = self.ctrl
         wiring.connect(m, rf.head, c.head)
-        m.d.comb += [rf.finish.eq(c.finish), c.clear.eq(rf.clear),
-                     rf.cycles.eq(c.cycles), rf.error.eq(c.error)]
+        wiring.connect(m, c.status, rf.status)
         return m
 
 
@@ -62,11 +61,12 @@ class Harness:
             cycle, stored_at = 0, []     # the cycle of each running job's stored pulse, in order
             while True:
                 ctx.set(c.engine_job.ready, len(stored_at) < 2)
-                ctx.set(c.streamer_ready, len(stored_at) < 2)
+                ctx.set(c.streamer_job.ready, len(stored_at) < 2)
                 ctx.set(c.streamer_idle, not stored_at)
                 ctx.set(c.stored, bool(stored_at) and cycle == stored_at[0])
                 _, _, start, ev, ab, valid, sjob, ejob = await ctx.tick().sample(
-                    c.start, c.evt, c.abort, c.engine_job.valid, c.sjob, c.engine_job.payload)
+                    c.streamer_job.valid, c.evt, c.abort, c.engine_job.valid, c.streamer_job.payload,
+                    c.engine_job.payload)
                 if start:
                     assert valid
                     got = {f: getattr(sjob, f) for f in

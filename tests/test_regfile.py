@@ -64,8 +64,8 @@ def test_readback_and_byte_enables():
         assert await d.read(ctx, Reg.FINISHED) == 0
         assert await d.read(ctx, 0x70) == 0
         # CYCLES and ERROR show the controller's values.
-        ctx.set(rf.cycles, 0x12345678)
-        ctx.set(rf.error, regmap.JobError.MISALIGNED)
+        ctx.set(rf.status.cycles, 0x12345678)
+        ctx.set(rf.status.error, regmap.JobError.MISALIGNED)
         assert await d.read(ctx, Reg.CYCLES) == 0x12345678
         assert await d.read(ctx, Reg.ERROR) == regmap.JobError.MISALIGNED
         # Bits beyond the decoded window alias (the interconnect selects the base).
@@ -120,9 +120,9 @@ def test_contexts_queue_and_finished():
         # Context 0 runs; context 1 may start beside it.
         assert ctx.get(rf.head.valid) and ctx.get(rf.head.payload.x_addr) == 0x2000
         assert await d.read(ctx, Reg.RUNNING_JOB) == 0
-        ctx.set(rf.finish, 1)
+        ctx.set(rf.status.finish, 1)
         await d.idle(ctx)
-        ctx.set(rf.finish, 0)
+        ctx.set(rf.status.finish, 0)
         assert await d.read(ctx, Reg.STATUS) == 0b10
         assert await d.read(ctx, Reg.FINISHED) == 1
         assert ctx.get(rf.head.valid) and ctx.get(rf.head.payload.x_addr) == 0x2000
@@ -134,9 +134,9 @@ def test_contexts_queue_and_finished():
         ctx.set(rf.head.ready, 0)
         assert await d.read(ctx, Reg.RUNNING_JOB) == 1
         for k in range(3):                   # finish pulses while nothing runs are ignored
-            ctx.set(rf.finish, 1)
+            ctx.set(rf.status.finish, 1)
             await d.idle(ctx)
-        ctx.set(rf.finish, 0)
+        ctx.set(rf.status.finish, 0)
         assert await d.read(ctx, Reg.FINISHED) == 2
         assert await d.read(ctx, Reg.STATUS) == 0
         assert not ctx.get(rf.busy)
@@ -159,18 +159,18 @@ def test_two_contexts_run_at_once_and_finish_in_order():
         assert not ctx.get(rf.head.valid)    # nothing left queued: both contexts run
         assert await d.read(ctx, Reg.RUNNING_JOB) == 1
         assert await d.read(ctx, Reg.STATUS) == 0b11
-        ctx.set(rf.finish, 1)                # the oldest (context 0) finishes first
+        ctx.set(rf.status.finish, 1)                # the oldest (context 0) finishes first
         await d.idle(ctx)
-        ctx.set(rf.finish, 0)
+        ctx.set(rf.status.finish, 0)
         assert await d.read(ctx, Reg.STATUS) == 0b10
         assert not ctx.get(rf.head.valid)
         assert await d.acquire(ctx) == 0     # context 0 is free and programmable again
         await d.write(ctx, Reg.X_ADDR, 0x3000)
         await d.trigger(ctx)
         assert ctx.get(rf.head.valid) and ctx.get(rf.head.payload.x_addr) == 0x3000
-        ctx.set(rf.finish, 1)
+        ctx.set(rf.status.finish, 1)
         await d.idle(ctx)
-        ctx.set(rf.finish, 0)
+        ctx.set(rf.status.finish, 0)
         assert await d.read(ctx, Reg.STATUS) == 0b01
         assert await d.read(ctx, Reg.FINISHED) == 2
 
@@ -207,7 +207,7 @@ def test_soft_clear(value):
 
     async def monitor(ctx):
         cycle = 0
-        async for _, _, clear in ctx.tick().sample(rf.clear):
+        async for _, _, clear in ctx.tick().sample(rf.status.clear):
             if clear:
                 clears.append(cycle)
             cycle += 1
@@ -231,9 +231,9 @@ def test_soft_clear(value):
         assert await d.read(ctx, Reg.ACQUIRE) == 0     # lock released, ring rewound
         assert await d.read(ctx, Reg.W_ADDR) == (0 if value == 0 else 0x40)
         # A finish after the clear is ignored; FINISHED is kept.
-        ctx.set(rf.finish, 1)
+        ctx.set(rf.status.finish, 1)
         await d.idle(ctx)
-        ctx.set(rf.finish, 0)
+        ctx.set(rf.status.finish, 0)
         assert await d.read(ctx, Reg.FINISHED) == 0
         await d.trigger(ctx)
         assert await d.read(ctx, Reg.STATUS) == 1
@@ -252,9 +252,9 @@ def test_single_context():
         ctx.set(rf.head.ready, 1)
         await d.idle(ctx)
         ctx.set(rf.head.ready, 0)
-        ctx.set(rf.finish, 1)
+        ctx.set(rf.status.finish, 1)
         await d.idle(ctx)
-        ctx.set(rf.finish, 0)
+        ctx.set(rf.status.finish, 0)
         assert await d.read(ctx, Reg.ACQUIRE) == 0
         assert await d.read(ctx, Reg.MCFG0) == jobs.pack_mcfg0(3, 4)
         assert await d.read(ctx, Reg.FINISHED) == 1
@@ -420,17 +420,17 @@ def test_c_header_against_regfile(tmp_path):
         await d.idle(ctx)
         ctx.set(rf.head.ready, 0)
         assert await d.read(ctx, h["REDMULE_RUNNING_JOB"]) == 0
-        ctx.set(rf.finish, 1)
+        ctx.set(rf.status.finish, 1)
         await d.idle(ctx)
-        ctx.set(rf.finish, 0)
+        ctx.set(rf.status.finish, 0)
         assert await d.read(ctx, h["REDMULE_FINISHED"]) == 1
         assert await d.read(ctx, h["REDMULE_STATUS"]) == 0b10
         check_payload(ctx, job_b, b_fields)
         # CYCLES and ERROR at the header's offsets; the error codes are the header's.
-        ctx.set(rf.cycles, 0xCAFE_F00D)
+        ctx.set(rf.status.cycles, 0xCAFE_F00D)
         assert await d.read(ctx, h["REDMULE_CYCLES"]) == 0xCAFE_F00D
         for name, code in group("REDMULE_ERR_").items():
-            ctx.set(rf.error, JobError[name])
+            ctx.set(rf.status.error, JobError[name])
             assert await d.read(ctx, h["REDMULE_ERROR"]) == code, name
         # SOFT_CLEAR with 0: queue emptied, ring rewound, job registers cleared.
         await d.write(ctx, h["REDMULE_SOFT_CLEAR"], 0)

@@ -212,10 +212,9 @@ def test_fixed_cost_of_a_compute_bound_job(config, op, M, N, K, in_fmt, out_fmt)
     uses_y = GemmOp.parse(op).uses_y
     C = config.compute_bound(M, N, K)
     assert config.port_bound(M, N, K, uses_y=uses_y, in_fmt=in_fmt, out_fmt=out) < C
-    t_in, t_out = config.transfers_per_beat(in_fmt), config.transfers_per_beat(out)
-    r0, r1 = min(config.L, M), M - (-(-M // config.L) - 1) * config.L
+    fixed = config.schedule(M, N, K, uses_y=uses_y).fixed_cycles(in_fmt, out)
     r = check(config, op, M, N, K, in_fmt=in_fmt, out_fmt=out_fmt, seed=19)
-    assert r.cycles == C + 1 + t_in * (r0 + 1) + t_out * uses_y * r0 + config.D + t_out * r1 + 1
+    assert r.cycles == C + fixed
 
 
 @pytest.mark.parametrize("config", [C221, C221_FP8], ids=port_id)

@@ -1,21 +1,17 @@
 """Lane-wise FP8 <-> FP16 converters for whole memory beats.
 
-Both converters are purely combinational. The FP8 format is selected at run time by ``fmt``:
-:data:`FMT_E5M2` or :data:`FMT_E4M3` (the index of the format in :data:`CAST_FORMATS`).
+Both converters are purely combinational. The FP8 format is selected at run time by ``fmt``, its
+index in the converter's table of formats (``formats``, default :data:`spec.formats.FP8_FORMATS`,
+whose indices are the ``interfaces.ElementFormat.fp8`` codes). Every format of the table must be an
+IEEE-like 8-bit format with infinities and NaN (``FpFormat``).
 """
 from amaranth.hdl import Array, Cat, Const, Module, Mux
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.spec.formats import E4M3, E5M2, FP8_FORMATS, FP16, fp_layout
+from redmule_hdl.spec.formats import FP8_FORMATS, FP16, FpFormat, fp8_select_bits, fp_layout
 
-__all__ = ["Fp8ToFp16", "Fp16ToFp8", "CAST_FORMATS", "FMT_E5M2", "FMT_E4M3"]
-
-#: FP8 formats of the converters, indexed by the run-time ``fmt`` port.
-CAST_FORMATS = FP8_FORMATS
-FMT_E5M2 = CAST_FORMATS.index(E5M2)
-FMT_E4M3 = CAST_FORMATS.index(E4M3)
-_FMT_BITS = (len(CAST_FORMATS) - 1).bit_length()
+__all__ = ["Fp8ToFp16", "Fp16ToFp8"]
 
 _SIG16 = FP16.man_bits + 1       # FP16 significand bits, hidden bit included
 
@@ -26,6 +22,23 @@ def _check_lanes(lanes):
     if lanes < 1:
         raise ValueError(f"lanes must be an int >= 1, not {lanes!r}")
     return lanes
+
+
+def _check_formats(formats):
+    formats = tuple(formats)
+    for f in formats:
+        if not isinstance(f, FpFormat) or f.width != 8:
+            raise TypeError(f"formats must be 8-bit FpFormats, not {f!r}")
+    fp8_select_bits(formats)     # at least one
+    return formats
+
+
+def _select(fmt, results):
+    """``results[fmt]`` (a ``Mux`` chain, the first result for an index beyond the table)."""
+    out = results[0]
+    for index, result in enumerate(results[1:], start=1):
+        out = Mux(fmt == index, result, out)
+    return out
 
 
 def _fp16_bits(sign, value_num, value_exp):
@@ -102,21 +115,24 @@ class Fp8ToFp16(wiring.Component):
     ----------
     lanes : int
         Elements per beat (>= 1).
+    formats : tuple of FpFormat
+        The FP8 formats ``fmt`` selects from (default ``spec.formats.FP8_FORMATS``).
 
     Ports
     -----
-    fmt : In(1)
-        :data:`FMT_E5M2` or :data:`FMT_E4M3`.
+    fmt : In(fp8_select_bits(formats))
+        Index of the lanes' format in ``formats``.
     a : In(8 * lanes)
         FP8 lanes, lane ``i`` in bits ``8*i .. 8*i+7``.
     z : Out(16 * lanes)
         FP16 lanes, lane ``i`` in bits ``16*i .. 16*i+15``.
     """
 
-    def __init__(self, lanes):
+    def __init__(self, lanes, *, formats=FP8_FORMATS):
         self.lanes = _check_lanes(lanes)
+        self.formats = _check_formats(formats)
         super().__init__({
-            "fmt": In(_FMT_BITS),
+            "fmt": In(fp8_select_bits(self.formats)),
             "a": In(8 * lanes),
             "z": Out(16 * lanes),
         })
@@ -125,9 +141,7 @@ class Fp8ToFp16(wiring.Component):
         m = Module()
         for lane in range(self.lanes):
             x = self.a[8 * lane:8 * (lane + 1)]
-            result = Mux(self.fmt == FMT_E4M3,
-                         _widen(data.View(fp_layout(E4M3), x), E4M3),
-                         _widen(data.View(fp_layout(E5M2), x), E5M2))
+            result = _select(self.fmt, [_widen(data.View(fp_layout(f), x), f) for f in self.formats])
             m.d.comb += self.z[16 * lane:16 * (lane + 1)].eq(result)
         return m
 
@@ -143,21 +157,24 @@ class Fp16ToFp8(wiring.Component):
     ----------
     lanes : int
         Elements per beat (>= 1).
+    formats : tuple of FpFormat
+        The FP8 formats ``fmt`` selects from (default ``spec.formats.FP8_FORMATS``).
 
     Ports
     -----
-    fmt : In(1)
-        :data:`FMT_E5M2` or :data:`FMT_E4M3`.
+    fmt : In(fp8_select_bits(formats))
+        Index of the result's format in ``formats``.
     a : In(16 * lanes)
         FP16 lanes, lane ``i`` in bits ``16*i .. 16*i+15``.
     z : Out(8 * lanes)
         FP8 lanes, lane ``i`` in bits ``8*i .. 8*i+7``.
     """
 
-    def __init__(self, lanes):
+    def __init__(self, lanes, *, formats=FP8_FORMATS):
         self.lanes = _check_lanes(lanes)
+        self.formats = _check_formats(formats)
         super().__init__({
-            "fmt": In(_FMT_BITS),
+            "fmt": In(fp8_select_bits(self.formats)),
             "a": In(16 * lanes),
             "z": Out(8 * lanes),
         })
@@ -166,6 +183,6 @@ class Fp16ToFp8(wiring.Component):
         m = Module()
         for lane in range(self.lanes):
             x = data.View(fp_layout(FP16), self.a[16 * lane:16 * (lane + 1)])
-            result = Mux(self.fmt == FMT_E4M3, _narrow(x, E4M3), _narrow(x, E5M2))
+            result = _select(self.fmt, [_narrow(x, f) for f in self.formats])
             m.d.comb += self.z[8 * lane:8 * (lane + 1)].eq(result)
         return m

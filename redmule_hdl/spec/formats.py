@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from amaranth.lib import data, enum
 
 __all__ = ["FormatCode", "FpFormat", "FP16", "E5M2", "E4M3", "FORMATS", "FORMAT_CODES", "FP8_FORMATS",
-           "format_by_name", "format_by_code", "fp_layout", "FP16_ONE", "FP16_NEG_ZERO"]
+           "fp8_select_bits", "format_by_name", "format_by_code", "fp_layout", "FP16_ONE", "FP16_NEG_ZERO"]
 
 
 class FormatCode(enum.IntEnum, shape=3):
@@ -65,12 +65,20 @@ E4M3 = FpFormat("e4m3", code=FormatCode.E4M3, exp_bits=4, man_bits=3, canonical_
 
 FORMATS = {f.name: f for f in (FP16, E5M2, E4M3)}
 FORMAT_CODES = {f.code: f for f in FORMATS.values()}
-#: The FP8 formats, in the order of the casts' run-time select (``arith.cast``).
+#: The FP8 formats, in the order of the casts' run-time select (``arith.cast``): a format's index here
+#: is its ``interfaces.ElementFormat.fp8`` code.
 FP8_FORMATS = (E5M2, E4M3)
 assert set(FORMAT_CODES) == set(FormatCode)
 
 FP16_ONE = 0x3C00
 FP16_NEG_ZERO = 0x8000
+
+
+def fp8_select_bits(formats):
+    """Bits of an index into the table ``formats`` (the casts' ``fmt`` port, ``ElementFormat.fp8``)."""
+    if not formats:
+        raise ValueError("a table of FP8 formats needs at least one format")
+    return max(1, (len(formats) - 1).bit_length())
 
 
 def fp_layout(fmt):

@@ -19,7 +19,7 @@ from redmule_hdl.spec.formats import FormatCode
 from redmule_hdl.spec.ops import GemmOp
 
 __all__ = ["Reg", "Access", "RegInfo", "REGISTERS", "JOB_REGS", "Field", "FIELDS", "JobError",
-           "ACQUIRE_NONE", "WINDOW_BITS", "PERIPH_ID_BITS", "DIM_BITS"]
+           "ACQUIRE_NONE", "WINDOW_BITS", "PERIPH_ID_BITS", "DIM_BITS", "ADDR_BITS", "WORD_BITS"]
 
 #: Address bits the register file decodes: offsets 0x00..0xFC, unmapped ones read 0 and ignore writes.
 WINDOW_BITS = 8
@@ -27,6 +27,10 @@ WINDOW_BITS = 8
 PERIPH_ID_BITS = 8
 #: Value ACQUIRE returns when no context is free (-1 as a 32-bit two's complement word).
 ACQUIRE_NONE = 0xFFFF_FFFF
+#: Width of a byte address (and of a row pitch) on both ports and in the job registers.
+ADDR_BITS = 32
+#: Width of a register and of the peripheral port's data.
+WORD_BITS = 32
 #: Width of the M, N and K fields (MCFG0, MCFG1): at most 65535 rows, reduction steps or columns.
 DIM_BITS = 16
 

@@ -127,3 +127,22 @@ class Schedule:
     def port_transfers(self, in_fmt="fp16", out_fmt=None):
         """B: transfers the job moves through the single memory port, at most one per cycle."""
         return sum(self.transfers(in_fmt, out_fmt).values())
+
+    def fixed_cycles(self, in_fmt="fp16", out_fmt=None):
+        """The job's fixed cost: its cycles beyond C when it is compute bound, with 1-cycle memory and
+        every request granted (docs/architecture.md, "Timing model"), X and W stored as ``in_fmt``
+        and Y and Z as ``out_fmt`` (default ``in_fmt``)::
+
+            1 + t_in*(r0 + 1) + t_out*uses_y*r0 + D + t_out*r1 + 1
+
+        One cycle from the start to the first request; the first tile's X group (``r0`` rows), one W
+        beat and its Y (``r0`` rows) before the first step, ``t`` transfers a beat; after the last
+        step D cycles for the last tile's Z to leave the ring, its ``r1`` rows stored one per
+        ``t_out`` cycles, and the registered ``evt`` one cycle after the last grant. ``r0`` and
+        ``r1`` are the rows of the first and the last tile."""
+        out_fmt = in_fmt if out_fmt is None else out_fmt
+        c = self.config
+        t_in, t_out = c.transfers_per_beat(in_fmt), c.transfers_per_beat(out_fmt)
+        r0 = min(c.L, self.M)
+        r1 = self.M - (self.m_tiles - 1) * c.L
+        return 1 + t_in * (r0 + 1) + t_out * self.uses_y * r0 + c.D + t_out * r1 + 1

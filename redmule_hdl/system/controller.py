@@ -7,13 +7,18 @@ from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import check_int, fp8_beats_word_aligned
 from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT, ring_next
-from redmule_hdl.interfaces import (CeControl, ElementFormat, EngineJob, JobRegs, StreamerJob, ce_control,
-                                    element_format)
+from redmule_hdl.interfaces import (CeControl, ElementFormat, EngineJob, JobRegs, JobStatusSignature, StreamerJob,
+                                    ce_control, element_format)
 from redmule_hdl.spec.formats import FORMAT_CODES
 from redmule_hdl.spec.ops import GemmOp
-from redmule_hdl.spec.regmap import JobError
+from redmule_hdl.spec.regmap import ADDR_BITS, DIM_BITS, JobError
 
 __all__ = ["Controller", "decode_job"]
+
+
+#: The registered stages of each byte range of the read-after-write guard, in order: the operands,
+#: the product and row size as two carry-save rows, their sum (the span), the end.
+_RANGE_STAGES = ("operands", "carry_save", "span", "end")
 
 
 def _any_code(code, codes):
@@ -109,14 +114,14 @@ class Controller(wiring.Component):
     fewer are running and the engine and the streamer each have a free job slot, and in the same
     cycle either
 
-    * starts it: ``engine_job`` handshake (the engine latches M, N, K, op) and a ``start`` pulse to the
-      streamer (which latches ``sjob``: addresses, resolved pitches, formats); the next job's loads
-      then overlap the current job's end; or
+    * starts it: ``engine_job`` handshake (the engine latches M, N, K, op) and ``streamer_job``
+      handshake (the streamer latches addresses, resolved pitches, formats), both in that cycle; the
+      next job's loads then overlap the current job's end; or
     * refuses it (ERROR != 0), only when no job is running, so that jobs finish in order: nothing is
       started, no memory is touched, and ``evt`` follows in the next cycle.
 
     A started job finishes in the cycle of the streamer's ``stored`` pulse (the cycle after its last
-    store's grant): ``evt`` and ``finish`` are high in that cycle. Jobs finish in the order they
+    store's grant): ``evt`` and ``status.finish`` are high in that cycle. Jobs finish in the order they
     started.
 
     CYCLES is the number of clock edges from the cycle in which the job left the queue (its ``head``
@@ -125,17 +130,19 @@ class Controller(wiring.Component):
     accepted TRIGGER write, so then ``t`` is the trigger cycle. A refused job reports 1. CYCLES and
     ERROR change together, at the job's evt.
 
-    ``clear`` (soft clear) aborts at once: ``abort`` to the engine and the streamer in the same cycle,
+    ``status.clear`` (soft clear) aborts at once: ``abort`` to the engine and the streamer in the same cycle,
     back to idle without ``evt``. The next job starts only once the streamer reports ``idle`` (its
     outstanding reads have returned), so an aborted job can never leak into it.
 
     Ports:
         head (stream in, ``JobRegs``): from ``RegFile.head``.
-        finish (out): to ``RegFile.finish``.  clear (in): from ``RegFile.clear``.
-        cycles, error (out): the CYCLES and ERROR registers.
+        status (``Out(JobStatusSignature())``): to ``RegFile.status``: ``finish``, ``cycles`` and
+            ``error`` (the CYCLES and ERROR registers) out, ``clear`` in.
         evt (out): one-cycle pulse per finished or refused job.
-        engine_job (stream out, ``EngineJob``).
-        sjob (out, ``StreamerJob``), start (out), streamer_ready (in), stored (in), streamer_idle (in).
+        engine_job (stream out, ``EngineJob``), streamer_job (stream out, ``StreamerJob``): the job
+            started, to the engine and the streamer; ``valid`` in the cycle of the ``head`` handshake
+            of a job that starts (it depends on both ``ready``).
+        stored (in), streamer_idle (in): from the streamer.
         abort (out): to the engine and the streamer.
     Parameters: ``misaligned``, the memory port can read element-aligned rows (else every address and
     pitch must be word aligned); ``D``, elements per beat (the offsets of a row's later beats).
@@ -143,8 +150,9 @@ class Controller(wiring.Component):
 
     #: Jobs running at once (the job slots of the engine and the streamer).
     IN_FLIGHT = JOBS_IN_FLIGHT
-    #: Cycles a queued job's read-after-write check takes before it may start beside a running job.
-    GUARD_CYCLES = 5
+    #: Cycles a queued job's read-after-write check takes before it may start beside a running job:
+    #: one per registered stage of ``_read_after_write_guard``.
+    GUARD_CYCLES = len(_RANGE_STAGES) + 1     # + the registered hazard
 
     def __init__(self, *, misaligned, D):
         if not isinstance(misaligned, bool):
@@ -153,15 +161,10 @@ class Controller(wiring.Component):
         self.D = check_int("D", D, 2)
         super().__init__({
             "head": In(stream.Signature(JobRegs)),
-            "finish": Out(1),
-            "clear": In(1),
-            "cycles": Out(32),
-            "error": Out(JobError),
+            "status": Out(JobStatusSignature()),
             "evt": Out(1),
             "engine_job": Out(stream.Signature(EngineJob)),
-            "sjob": Out(StreamerJob),
-            "start": Out(1),
-            "streamer_ready": In(1),
+            "streamer_job": Out(stream.Signature(StreamerJob)),
             "stored": In(1),
             "streamer_idle": In(1),
             "abort": Out(1),
@@ -170,7 +173,7 @@ class Controller(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         depth = self.IN_FLIGHT
-        counts = Array(Signal(32, name=f"count{i}") for i in range(depth))   # per running job, in order
+        counts = Array(Signal(len(self.status.cycles), name=f"count{i}") for i in range(depth))   # per running job, in order
         oldest = Signal(range(depth))
         newest = Signal(range(depth))     # the slot of the next job started
         running = Signal(range(depth + 1))
@@ -178,10 +181,11 @@ class Controller(wiring.Component):
         refused_error = Signal(JobError)
 
         error, sjob, ejob = decode_job(m, self.head.payload, misaligned=self.misaligned, D=self.D)
+        clear = self.status.clear
         m.d.comb += [
-            self.sjob.eq(sjob),
+            self.streamer_job.payload.eq(sjob),
             self.engine_job.payload.eq(ejob),
-            self.abort.eq(self.clear),
+            self.abort.eq(clear),
         ]
 
         # After an abort (nothing running) the streamer must be idle first: no leftover of the
@@ -192,10 +196,10 @@ class Controller(wiring.Component):
         # would overtake the running job's stores).
         beside_ok = self._read_after_write_guard(m, sjob, valid=self.head.valid,
                                                  take=self.head.valid & self.head.ready)
-        can_start = ((running < depth) & self.engine_job.ready & self.streamer_ready & port_free
+        can_start = ((running < depth) & self.engine_job.ready & self.streamer_job.ready & port_free
                      & ((running == 0) | beside_ok))
         can_refuse = (running == 0) & self.streamer_idle
-        can_take = ~self.clear & ~refusing & Mux(ok, can_start, can_refuse)
+        can_take = ~clear & ~refusing & Mux(ok, can_start, can_refuse)
         take = can_take & self.head.valid
         m.d.comb += self.head.ready.eq(can_take)
         for i in range(depth):
@@ -204,22 +208,23 @@ class Controller(wiring.Component):
         started = take & ok
         with m.If(take):
             with m.If(ok):
-                m.d.comb += [self.engine_job.valid.eq(1), self.start.eq(1)]
+                m.d.comb += [self.engine_job.valid.eq(1), self.streamer_job.valid.eq(1)]
                 m.d.sync += [counts[newest].eq(1), newest.eq(ring_next(newest, depth))]
             with m.Else():
                 m.d.sync += [refusing.eq(1), refused_error.eq(error)]
 
-        stored = ~self.clear & self.stored     # a running job finished (an aborted one does not)
-        with m.If(stored | (~self.clear & refusing)):
-            m.d.comb += [self.evt.eq(1), self.finish.eq(1)]
+        stored = ~clear & self.stored     # a running job finished (an aborted one does not)
+        status = self.status
+        with m.If(stored | (~clear & refusing)):
+            m.d.comb += [self.evt.eq(1), status.finish.eq(1)]
             with m.If(refusing):
-                m.d.sync += [self.cycles.eq(1), self.error.eq(refused_error), refusing.eq(0)]
+                m.d.sync += [status.cycles.eq(1), status.error.eq(refused_error), refusing.eq(0)]
             with m.Else():
-                m.d.sync += [self.cycles.eq(counts[oldest]), self.error.eq(JobError.OK),
+                m.d.sync += [status.cycles.eq(counts[oldest]), status.error.eq(JobError.OK),
                              oldest.eq(ring_next(oldest, depth))]
         m.d.sync += running.eq(running + started - stored)
 
-        with m.If(self.clear):
+        with m.If(clear):
             m.d.sync += [running.eq(0), refusing.eq(0), oldest.eq(0), newest.eq(0)]
         return m
 
@@ -241,25 +246,30 @@ class Controller(wiring.Component):
 
         def byte_range(base, rows, pitch, row):
             """``(base, span, end, overrun)`` of the range ``[base, base + (rows-1)*pitch + row)``:
-            the operands are sampled every cycle; ``span`` is two registers after ``base``, ``end``
-            and ``overrun`` (the product might reach 2**31) three. Below 2**31 the product and a row
-            below 2**18 keep the span exact in 33 bits."""
-            ops = [Signal(32), Signal(16), Signal(32), Signal(18)]
-            m.d.sync += [o.eq(v) for o, v in zip(ops, (base, rows - 1, pitch, row))]
+            one register stage each of ``_RANGE_STAGES``: the operands are sampled every cycle;
+            ``span`` is two registers after ``base``, ``end`` and ``overrun`` (the product might reach
+            2**31) three. Below 2**31 the product and a row below 2**18 keep the span exact in 33
+            bits."""
+            ops = [Signal(ADDR_BITS), Signal(DIM_BITS), Signal(ADDR_BITS), Signal(_ROW_BITS)]
             b, r, p, w = ops
             terms = [w, *(Mux(r[j], p << j, 0) for j in range(len(r)))]
             save_sum, save_carry, span = (Signal(_SPAN_BITS) for _ in range(3))
             end = Signal(_SPAN_BITS + 1)
             # Conservative: some r[j]*p*2**j >= 2**31, so the product might not fit in 32 bits.
             overrun = [Signal(), Signal(), Signal()]
-            m.d.sync += [
-                Cat(save_sum, save_carry).eq(Cat(*_carry_save(m, terms, _SPAN_BITS))),
-                overrun[0].eq(Cat(*(r[j] & p[31 - j:].any() for j in range(len(r)))).any()),
-                span.eq(save_sum + save_carry),
-                end.eq(b + span),
-                overrun[1].eq(overrun[0]),
-                overrun[2].eq(overrun[1]),
-            ]
+            stages = {
+                "operands": [o.eq(v) for o, v in zip(ops, (base, rows - 1, pitch, row))],
+                "carry_save": [
+                    Cat(save_sum, save_carry).eq(Cat(*_carry_save(m, terms, _SPAN_BITS))),
+                    overrun[0].eq(Cat(*(r[j] & p[ADDR_BITS - 1 - j:].any()
+                                        for j in range(len(r)))).any()),
+                ],
+                "span": [span.eq(save_sum + save_carry), overrun[1].eq(overrun[0])],
+                "end": [end.eq(b + span), overrun[2].eq(overrun[1])],
+            }
+            assert tuple(stages) == _RANGE_STAGES
+            for statements in stages.values():
+                m.d.sync += statements
             return SimpleNamespace(base=b, span=span, span_overrun=overrun[1], end=end,
                                    overrun=overrun[2])
 
@@ -271,8 +281,8 @@ class Controller(wiring.Component):
         # the Y pipeline: its span is there in cycle t+3 (the head's operands were sampled in cycle
         # t), and the Z range is complete from t+4, before a next job's check can end (t+6).
         y = ranges[2]
-        z_lo, z_hi, z_over = Signal(32), Signal(_SPAN_BITS + 1), Signal()
-        taken = Signal(3)     # take, delayed by 1, 2 and 3 cycles
+        z_lo, z_hi, z_over = Signal(ADDR_BITS), Signal(_SPAN_BITS + 1), Signal()
+        taken = Signal(_RANGE_STAGES.index("span") + 1)     # take, delayed by 1, 2, ... cycles
         m.d.sync += taken.eq(Cat(take, taken[:-1]))
         with m.If(take):
             m.d.sync += z_lo.eq(head.z_addr)
@@ -293,6 +303,9 @@ class Controller(wiring.Component):
 
 #: Bits of a range's span in the read-after-write guard: ``(rows-1)*pitch < 2**31`` plus a row.
 _SPAN_BITS = 33
+#: Bits of a range's row in bytes in the guard: a row of ``DIM_BITS`` elements of up to 2 bytes, and
+#: one bit of margin.
+_ROW_BITS = DIM_BITS + 2
 
 
 def _carry_save(m, terms, width):

@@ -8,8 +8,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import Config, check_int
-from redmule_hdl.interfaces import JobRegs, PeriphSignature
-from redmule_hdl.spec.regmap import ACQUIRE_NONE, JOB_REGS, REGISTERS, WINDOW_BITS, JobError, Reg
+from redmule_hdl.engine.job_slots import ring_next
+from redmule_hdl.interfaces import JobRegs, JobStatusSignature, PeriphSignature
+from redmule_hdl.spec.regmap import ACQUIRE_NONE, JOB_REGS, REGISTERS, WINDOW_BITS, WORD_BITS, Reg
 
 __all__ = ["RegFile"]
 
@@ -43,10 +44,11 @@ class RegFile(wiring.Component):
             TRIGGER write of 0 presents its context on ``head`` in the same cycle (``head.valid`` then
             depends combinationally on the peripheral request), so a job can start in the cycle of
             its trigger.
-        finish (in): the oldest running job has finished (or was refused): free its context, count it.
-        clear (out): one-cycle pulse the cycle after an accepted SOFT_CLEAR write.
+        status (``In(JobStatusSignature())``, from the controller): ``finish``, the oldest running job
+            has finished (or was refused): free its context, count it; ``cycles``, ``error``, the
+            values of the read-only CYCLES and ERROR registers; ``clear`` (out), a one-cycle pulse the
+            cycle after an accepted SOFT_CLEAR write.
         busy (out): a job is queued or running.
-        cycles, error (in): values of the read-only CYCLES and ERROR registers.
     Parameters: ``contexts``, the job contexts (1..``Config.MAX_CONTEXTS``).
     Storage: ``contexts`` sets of the job registers (``JobRegs``).
     """
@@ -56,11 +58,8 @@ class RegFile(wiring.Component):
         super().__init__({
             "periph": In(PeriphSignature()),
             "head": Out(stream.Signature(JobRegs)),
-            "finish": In(1),
-            "clear": Out(1),
+            "status": In(JobStatusSignature()),
             "busy": Out(1),
-            "cycles": In(32),
-            "error": In(JobError),
         })
 
     def elaborate(self, platform):
@@ -76,11 +75,11 @@ class RegFile(wiring.Component):
         head = Signal(range(C))      # oldest queued context (the next to start)
         locked = Signal()
         running = Signal(range(C + 1))   # contexts started and not finished: oldest, oldest + 1, ...
-        finished = Signal(32)
+        finished = Signal(REGISTERS[Reg.FINISHED].bits)
         running_job = Signal(REGISTERS[Reg.RUNNING_JOB].bits)
 
         def succ(ptr):
-            return Mux(ptr == C - 1, 0, ptr + 1)
+            return ring_next(ptr, C)
 
         acq_free = ~pending.bit_select(acq, 1)
 
@@ -117,7 +116,7 @@ class RegFile(wiring.Component):
             m.d.sync += [acq.eq(succ(acq)), locked.eq(0)]
         with m.Elif(write & at(Reg.TRIGGER)):
             m.d.sync += locked.eq(0)
-        finishing = self.finish & (running != 0)
+        finishing = self.status.finish & (running != 0)
         with m.If(start):
             m.d.sync += [head.eq(succ(head)), running_job.eq(head)]
         with m.If(finishing):
@@ -144,7 +143,7 @@ class RegFile(wiring.Component):
                     with m.If(sel & bus.be[lo // 8]):
                         m.d.sync += field[lo:hi].eq(bus.data[lo:hi])
 
-        m.d.sync += self.clear.eq(soft_clear)
+        m.d.sync += self.status.clear.eq(soft_clear)
         with m.If(soft_clear):
             m.d.sync += [pending.eq(0), acq.eq(0), head.eq(0), oldest.eq(0), locked.eq(0), running.eq(0)]
             with m.If(bus.data == 0):
@@ -152,7 +151,7 @@ class RegFile(wiring.Component):
 
         # ---- read data, registered: the response comes one cycle after the request ---------------
         acq_regs = ctx_arr[acq]
-        rdata = Signal(32)
+        rdata = Signal(WORD_BITS)
         with m.Switch(offset):
             with m.Case(Reg.ACQUIRE >> 2):
                 m.d.comb += rdata.eq(Mux(can_acquire, acq, ACQUIRE_NONE))
@@ -163,9 +162,9 @@ class RegFile(wiring.Component):
             with m.Case(Reg.RUNNING_JOB >> 2):
                 m.d.comb += rdata.eq(running_job)
             with m.Case(Reg.CYCLES >> 2):
-                m.d.comb += rdata.eq(self.cycles)
+                m.d.comb += rdata.eq(self.status.cycles)
             with m.Case(Reg.ERROR >> 2):
-                m.d.comb += rdata.eq(self.error)
+                m.d.comb += rdata.eq(self.status.error)
             for r in JOB_REGS:
                 with m.Case(r >> 2):
                     m.d.comb += rdata.eq(getattr(acq_regs, r.name.lower()))

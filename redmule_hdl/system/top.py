@@ -69,22 +69,17 @@ class RedMulE(wiring.Component):
 
         wiring.connect(m, wiring.flipped(self.periph), regfile.periph)
         wiring.connect(m, regfile.head, ctrl.head)
+        wiring.connect(m, ctrl.status, regfile.status)
         wiring.connect(m, ctrl.engine_job, engine.job)
+        wiring.connect(m, ctrl.streamer_job, streamer.job)
         wiring.connect(m, streamer.x, engine.x)
         wiring.connect(m, streamer.w, engine.w)
         wiring.connect(m, streamer.y, engine.y)
         wiring.connect(m, engine.z, streamer.z)
         wiring.connect(m, streamer.tcdm, wiring.flipped(self.tcdm))
         m.d.comb += [
-            regfile.finish.eq(ctrl.finish),
-            regfile.cycles.eq(ctrl.cycles),
-            regfile.error.eq(ctrl.error),
-            ctrl.clear.eq(regfile.clear),
-            streamer.job.eq(ctrl.sjob),
-            streamer.start.eq(ctrl.start),
             streamer.abort.eq(ctrl.abort),
             engine.abort.eq(ctrl.abort),
-            ctrl.streamer_ready.eq(streamer.ready),
             ctrl.stored.eq(streamer.stored),
             ctrl.streamer_idle.eq(streamer.idle),
             self.evt.eq(ctrl.evt),

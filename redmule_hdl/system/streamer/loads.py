@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.arith.cast import Fp8ToFp16
 from redmule_hdl.config import check_config, check_int
+from redmule_hdl.engine.job_slots import ring_next
 from redmule_hdl.interfaces import ElementFormat, beat_layout
 from redmule_hdl.system.streamer.arbiter import Source
 
@@ -23,10 +24,6 @@ def read_tag(config):
     if not check_config(config).splits_fp16:
         return ReadTag
     return data.StructLayout({**{name: f.shape for name, f in ReadTag}, "low": 1})
-
-
-def _wrap_inc(ptr, depth):
-    return Mux(ptr == depth - 1, 0, ptr + 1) if depth > 1 else ptr
 
 
 class ResponsePath(wiring.Component):
@@ -159,9 +156,9 @@ class LoadFifo(wiring.Component):
         push = self.push_valid & (nonempty | ~self.out.ready)
         pop = self.take & nonempty
         with m.If(push):
-            m.d.sync += [entries[wp].eq(Cat(beat, self.push_last)), wp.eq(_wrap_inc(wp, depth))]
+            m.d.sync += [entries[wp].eq(Cat(beat, self.push_last)), wp.eq(ring_next(wp, depth))]
         with m.If(pop):
-            m.d.sync += rp.eq(_wrap_inc(rp, depth))
+            m.d.sync += rp.eq(ring_next(rp, depth))
         m.d.sync += level.eq(level + push - pop)
         with m.If(self.clear):
             m.d.sync += [level.eq(0), rp.eq(0), wp.eq(0)]

@@ -111,10 +111,10 @@ class Streamer(wiring.Component):
     """Address generators, cast-in/cast-out and the TCDM port arbiter (see the module docstring).
 
     Ports:
-        job (``StreamerJob``), start, ready: a one-cycle ``start`` while ``ready`` (a job slot is free)
-            latches ``job``; its first request is raised in the next cycle if the port has nothing
-            else to do, else after the requests of the job before it. After an abort, ``start`` is
-            allowed once ``idle`` (responses of the aborted job are dropped). The controller
+        job (stream in, ``StreamerJob``): a handshake (``ready``: a job slot is free) latches the job;
+            its first request is raised in the next cycle if the port has nothing else to do, else
+            after the requests of the job before it. After an abort, a job is accepted once ``idle``
+            (responses of the aborted job are dropped). The controller
             guarantees M, N, K >= 1, valid formats, non-zero pitches and (``misaligned=False``)
             word-aligned beat addresses.
         abort: soft clear (see the module docstring).
@@ -142,10 +142,8 @@ class Streamer(wiring.Component):
         self.config = check_config(config)
         self.depths = {Source.X: x_depth, Source.W: w_depth, Source.Y: y_depth}
         super().__init__({
-            "job": In(StreamerJob),
-            "start": In(1),
+            "job": In(stream.Signature(StreamerJob)),
             "abort": In(1),
-            "ready": Out(1),
             "idle": Out(1),
             "stored": Out(1),
             "x": Out(stream.Signature(beat_layout(config.D))),
@@ -199,11 +197,11 @@ class Streamer(wiring.Component):
             with m.If(last[s]):
                 g.advance()
         gen[Source.Y].skip_job()
-        m.d.comb += self.ready.eq(slots.can_put)
-        with m.If(self.start):
+        m.d.comb += self.job.ready.eq(slots.can_put)
+        with m.If(self.job.valid & self.job.ready):
             for g in gen.values():
-                g.start(self.job)
-            slots.put(self.job)
+                g.start(self.job.payload)
+            slots.put(self.job.payload)
         # The Z generator finishes a job with the grant of its last store.
         m.d.sync += self.stored.eq(gen[Source.Z].finishing & ~self.abort)
         with m.If(self.abort):
