@@ -82,11 +82,12 @@ class Engine(wiring.Component):
         ces = [[self._ce(m, f"ce_{r}_{h}") for h in range(c.H)] for r in range(c.L)]
 
         # Nets shared by the parts below; each part drives its own.
-        slots = JobSlots(m, "slot", EngineJob)
+        m.submodules.slots = slots = JobSlots(EngineJob, ("seq", "xfill", "ytile", "ztile"),
+                                              release="ztile")
         s = SimpleNamespace(
             slots=slots,
-            seq=slots.walker("seq"), xfill=slots.walker("xfill"),
-            ytile=slots.walker("ytile"), ztile=slots.walker("ztile"),
+            seq=slots.walk.seq, xfill=slots.walk.xfill,
+            ytile=slots.walk.ytile, ztile=slots.walk.ztile,
             ce=Signal(CeControl, name="ce"),    # the CE control of the jobs in the array
             state=Signal(self._State, name="state"),
             en=Signal(name="en"),               # the array's global enable
@@ -141,8 +142,9 @@ class Engine(wiring.Component):
         n = Signal(DIM_BITS + 1)         # reduction step within the tile
         e = Signal(range(D))             # n mod D: position in the X chunk
         flush = Signal(range(D))
-        tile = TileWalk(m, "tile", c, job)
-        s.clear += [state.eq(State.IDLE), s.flush_pending.eq(0), *tile.reset()]
+        m.submodules.tile = tile = TileWalk(c)
+        m.d.comb += [tile.m.eq(job.m), tile.k.eq(job.k), tile.restart.eq(self.abort)]
+        s.clear += [state.eq(State.IDLE), s.flush_pending.eq(0)]
 
         feeding = (state == State.RUN) & (cyc == 0)
         real = n < job.n
@@ -188,10 +190,9 @@ class Engine(wiring.Component):
                         m.d.sync += cyc.eq(0)
                         with m.If((h_cur == H - 1) & (n + 1 >= job.n)):
                             m.d.sync += [n.eq(0), h_cur.eq(0), e.eq(0)]
-                            tile.advance()
+                            m.d.comb += tile.advance.eq(1)
                             with m.If(tile.is_last):
-                                seq.finish()
-                                m.d.sync += tile.reset()
+                                m.d.comb += [seq.finish.eq(1), tile.restart.eq(1)]
                                 with m.If(~chain):
                                     m.d.sync += [state.eq(State.FLUSH), flush.eq(0),
                                                  s.flush_pending.eq(1)]
@@ -236,8 +237,9 @@ class Engine(wiring.Component):
         """Tells the X-buffer how many rows the group it is filling has (tile and n-chunk walk)."""
         c = self.config
         job = s.xfill.job
-        xfill = TileWalk(m, "xfill", c, job, inner=[("n0", c.D, job.n)])
-        s.clear += xfill.reset()
+        m.submodules.xfill_walk = xfill = TileWalk(c, inner=[("n0", c.D, "n")])
+        m.d.comb += [xfill.m.eq(job.m), xfill.k.eq(job.k), xfill.n.eq(job.n),
+                     xfill.restart.eq(self.abort)]
         wiring.connect(m, wiring.flipped(self.x), xbuf.beat)
         m.d.comb += [
             xbuf.fill_enable.eq(s.xfill.active),
@@ -249,10 +251,9 @@ class Engine(wiring.Component):
         m.d.sync += group_done.eq(xbuf.group_done)
         s.clear += [group_done.eq(0)]
         with m.If(group_done):
-            xfill.advance()
+            m.d.comb += xfill.advance.eq(1)
             with m.If(xfill.is_last):
-                s.xfill.finish()
-                m.d.sync += xfill.reset()
+                m.d.comb += [s.xfill.finish.eq(1), xfill.restart.eq(1)]
 
     def _z_buffer(self, m, s, zbuf):
         """The Z-buffer's phases: drain the previous tile's Z, preload the next tile's Y, then shift
@@ -261,8 +262,10 @@ class Engine(wiring.Component):
         L, D = c.L, c.D
         zphase = s.zphase
         yjob, zjob = s.ytile.job, s.ztile.job
-        ytile = TileWalk(m, "ytile", c, yjob)                            # tile of the next window
-        ztile = TileWalk(m, "ztile", c, zjob, inner=[("r", 1, ROWS)])    # Z held in the buffer, by row
+        m.submodules.ytile = ytile = TileWalk(c)                         # tile of the next window
+        m.submodules.ztile = ztile = TileWalk(c, inner=[("r", 1, ROWS)])  # Z held in the buffer, by row
+        m.d.comb += [ytile.m.eq(yjob.m), ytile.k.eq(yjob.k), ytile.restart.eq(self.abort),
+                     ztile.m.eq(zjob.m), ztile.k.eq(zjob.k), ztile.restart.eq(self.abort)]
         held_z = Signal()
         row0_sent = Signal()   # in this window, row 0 of the held Z already left by the forward
         all_sent = Signal()    # ... and it was the held Z's only row
@@ -270,7 +273,7 @@ class Engine(wiring.Component):
         shifts = Signal(range(D))
         yrow = Signal(range(L))
         s.clear += [zphase.eq(ZPhase.PREP), held_z.eq(0), yrow.eq(0), row0_sent.eq(0), all_sent.eq(0),
-                    window_flush.eq(0), *ytile.reset(), *ztile.reset()]
+                    window_flush.eq(0)]
 
         m.d.comb += [
             zbuf.rd_row.eq(ztile.r),
@@ -324,30 +327,25 @@ class Engine(wiring.Component):
                         m.d.sync += [zphase.eq(ZPhase.PREP), held_z.eq(~s.first_window & ~all_sent),
                                      s.first_window.eq(0)]
                         with m.If(~window_flush):
-                            ytile.advance()
+                            m.d.comb += ytile.advance.eq(1)
                             with m.If(ytile.is_last):
-                                s.ytile.finish()
-                                m.d.sync += ytile.reset()
+                                m.d.comb += [s.ytile.finish.eq(1), ytile.restart.eq(1)]
         # Drain (after the phase logic: finishing the last row overrides the held_z set above).
         with m.If(self.z.valid & self.z.ready):
-            ztile.advance()
-            with m.If(ztile.last("r")):
+            m.d.comb += ztile.advance.eq(1)
+            with m.If(ztile.last.r):
                 m.d.sync += held_z.eq(0)
             with m.If(ztile.is_last):
-                m.d.comb += self.done.eq(1)
-                s.ztile.finish(release=True)
-                m.d.sync += ztile.reset()
+                m.d.comb += [self.done.eq(1), s.ztile.finish.eq(1), ztile.restart.eq(1)]
         # The forward happens at most once per window (it may come before the window's last shift).
         with m.If(last_shift):
             m.d.sync += [row0_sent.eq(0), all_sent.eq(0)]
         with m.Elif(forward & self.z.ready):
-            m.d.sync += [row0_sent.eq(1), all_sent.eq(ztile.last("r"))]
+            m.d.sync += [row0_sent.eq(1), all_sent.eq(ztile.last.r)]
 
     def _job_control(self, m, s, xbuf):
         """Accepts a job into a free slot and aborts at once (every part back to idle)."""
-        m.d.comb += self.job.ready.eq(s.slots.can_put)
-        with m.If(self.job.valid & self.job.ready):
-            s.slots.put(self.job.payload)
-        m.d.comb += xbuf.clear.eq(self.abort)
+        wiring.connect(m, wiring.flipped(self.job), s.slots.put)
+        m.d.comb += [s.slots.clear.eq(self.abort), xbuf.clear.eq(self.abort)]
         with m.If(self.abort):
-            m.d.sync += [*s.slots.clear(), *s.clear, s.dp_window.eq(0), s.dp_window_start.eq(0)]
+            m.d.sync += [*s.clear, s.dp_window.eq(0), s.dp_window_start.eq(0)]
