@@ -17,10 +17,10 @@ def synth_groups(config):
 
     Blocks: "array (CEs)" (the L*H computing elements: FMA and min/max), "X-buffer", "W-buffer",
     "Z-buffer" (the operand buffers, flip-flops: each reported alone), "streamer", "register file",
-    "control" (controller, engine scheduler, top-level glue).
+    "control" (controller, engine scheduler and the CEs' X registers, top-level glue).
     """
     from redmule_hdl.export import CE_MODULE
-    group = {f"engine.ce_{r}_{h}": "array (CEs)" for r in range(config.L) for h in range(config.H)}
+    group = {f"engine.array.ce_{r}_{h}": "array (CEs)" for r in range(config.L) for h in range(config.H)}
     group.update({CE_MODULE: "array (CEs)",
                   "engine.xbuf": "X-buffer", "engine.wbuf": "W-buffer", "engine.zbuf": "Z-buffer",
                   "streamer": "streamer", "regfile": "register file",
