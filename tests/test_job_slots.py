@@ -2,80 +2,102 @@
 import random
 
 import pytest
-from amaranth.hdl import Assert, Elaboratable, Module, Signal
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
 from redmule_hdl.engine.job_slots import JobSlots
 
 _JOB = data.StructLayout({"id": 8})
+_WALKERS = ("w0", "w1", "w2")
 
 
-class _Ring(Elaboratable):
-    """Three walkers over ``depth`` slots of 8-bit jobs; the last one releases. Each cycle checks
-    (``Assert``) that every walker's registered ``active`` and ``job`` equal what its slot holds."""
+class _Model:
+    """The ring in Python: slots, full bits, the write pointer and each walker's slot and done bits."""
 
     def __init__(self, depth):
         self.depth = depth
-        self.put = Signal()
-        self.payload = Signal(_JOB)
-        self.finish = Signal(3)
-        self.clear = Signal()
-        self.can_put = Signal()
-        self.active = [Signal(name=f"active{i}") for i in range(3)]
-        self.job = [Signal(8, name=f"job{i}") for i in range(3)]
+        self.jobs = [None] * depth
+        self.clear()
 
-    def elaborate(self, platform):
-        m = Module()
-        slots = JobSlots(m, "slot", _JOB, depth=self.depth)
-        walkers = [slots.walker(f"w{i}") for i in range(3)]
-        for i, w in enumerate(walkers):
-            with m.If(self.finish[i] & w.active):
-                w.finish(release=i == 2)
-            m.d.comb += [self.active[i].eq(w.active), self.job[i].eq(w.job.id)]
-            full = slots.full.bit_select(w.ptr, 1)
-            m.d.sync += [
-                Assert(w.active == (full & ~w.done.bit_select(w.ptr, 1)), f"w{i}: active"),
-                Assert(~full | (w.job.as_value() == slots._raw[w.ptr]), f"w{i}: job"),
-            ]
-        m.d.comb += self.can_put.eq(slots.can_put)
-        with m.If(self.put & slots.can_put):
-            slots.put(self.payload)
-        with m.If(self.clear):
-            m.d.sync += slots.clear()
-        return m
+    def clear(self):
+        self.full = [False] * self.depth
+        self.wr = 0
+        self.ptr = [0] * len(_WALKERS)
+        self.done = [[False] * self.depth for _ in _WALKERS]
+
+    def nxt(self, ptr):
+        return (ptr + 1) % self.depth
+
+    def active(self, i):
+        return self.full[self.ptr[i]] and not self.done[i][self.ptr[i]]
+
+    def next_active(self, i):
+        n = self.nxt(self.ptr[i])
+        return self.depth > 1 and self.full[n] and not self.done[i][n]
+
+    def step(self, put, payload, finish, clear):
+        for i in range(len(_WALKERS)):
+            if finish >> i & 1:
+                assert self.active(i)
+                self.done[i][self.ptr[i]] = True
+                if i == len(_WALKERS) - 1:
+                    self.full[self.ptr[i]] = False
+                self.ptr[i] = self.nxt(self.ptr[i])
+        if put:
+            self.jobs[self.wr] = payload
+            self.full[self.wr] = True
+            for done in self.done:
+                done[self.wr] = False
+            self.wr = self.nxt(self.wr)
+        if clear:
+            self.clear()
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_walkers_see_every_job_in_order_with_registered_views(depth):
     """Random puts and finishes (the releasing walker only finishes a job the other two finished,
     as in the engine and the streamer), and a few clears: every walker walks the jobs in the order
-    they were put, its ``job`` register shows the job it is on, and the per-cycle assertions hold."""
-    dut = _Ring(depth)
+    they were put; its ``job``, ``active``, ``next_active`` and ``next_job`` match the ring (a Python
+    model) in every cycle, and ``put.ready`` and ``any_full`` match the slots."""
+    dut = JobSlots(_JOB, _WALKERS, release=_WALKERS[-1], depth=depth)
+    ports = [getattr(dut.walk, name) for name in _WALKERS]
     rng = random.Random(depth)
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    counts = {"jobs": 0, "clears": 0}
+    model = _Model(depth)
+    counts = {"jobs": 0, "clears": 0, "landed": 0}
 
     async def bench(ctx):
         put_ids, walked = [], [[], [], []]
         next_id = 1
         for cycle in range(3000):
+            assert ctx.get(dut.put.ready) == (not model.full[model.wr]), cycle
+            assert ctx.get(dut.any_full) == any(model.full), cycle
             clear = rng.random() < 0.004
-            put = not clear and rng.random() < 0.35 and ctx.get(dut.can_put)
+            put = not clear and rng.random() < 0.35 and ctx.get(dut.put.ready)
             finish = 0
-            for i in range(3):
+            for i, w in enumerate(ports):
+                active = model.active(i)
+                assert ctx.get(w.active) == active, (cycle, i)
+                assert ctx.get(w.ptr) == model.ptr[i], (cycle, i)
+                assert ctx.get(w.next_active) == model.next_active(i), (cycle, i)
+                if model.next_active(i):
+                    assert ctx.get(w.next_job.id) == model.jobs[model.nxt(model.ptr[i])], (cycle, i)
                 allowed = i < 2 or all(len(walked[j]) > len(walked[2]) for j in (0, 1))
-                if ctx.get(dut.active[i]):
+                if active:
                     # The job register holds the job this walker is on.
-                    assert ctx.get(dut.job[i]) == put_ids[len(walked[i])], (cycle, i)
+                    assert ctx.get(w.job.id) == put_ids[len(walked[i])] == model.jobs[model.ptr[i]], \
+                        (cycle, i)
                     if allowed and rng.random() < 0.4:
                         finish |= 1 << i
-                        walked[i].append(ctx.get(dut.job[i]))
-            ctx.set(dut.finish, finish)
+                        walked[i].append(ctx.get(w.job.id))
+                        # A put landing on the slot this walker moves onto (put wins over finish).
+                        if put and depth > 1 and model.nxt(model.ptr[i]) == model.wr:
+                            counts["landed"] += 1
+            for i, w in enumerate(ports):
+                ctx.set(w.finish, finish >> i & 1)
             ctx.set(dut.clear, clear)
-            ctx.set(dut.put, put)
-            ctx.set(dut.payload.id, next_id & 0xFF)
+            ctx.set(dut.put.valid, put)
+            ctx.set(dut.put.payload.id, next_id & 0xFF)
+            model.step(put, next_id & 0xFF, finish, clear)
             if put:
                 put_ids.append(next_id & 0xFF)
                 next_id += 1
@@ -88,6 +110,10 @@ def test_walkers_see_every_job_in_order_with_registered_views(depth):
                 assert walked[i] == put_ids[:len(walked[i])]
         counts["jobs"] += len(walked[2])
 
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
     assert counts["jobs"] > 200 and counts["clears"] >= 3
+    assert depth == 1 or counts["landed"] > 10
+

@@ -3,12 +3,10 @@ hardware walk exactly the same positions; the bounds of ``Config`` count exactly
 import random
 
 import pytest
-from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 from redmule_hdl.config import Config
 from redmule_hdl.engine.tile_walk import ROWS, TileWalk
-from redmule_hdl.interfaces import EngineJob
 
 SHAPES = [(1, 1, 1), (5, 3, 7), (12, 16, 16), (13, 17, 33), (24, 1, 2), (3, 40, 5)]
 
@@ -36,34 +34,44 @@ def test_schedule_counts_match_its_walks(M, N, K):
 
 
 def _hardware_walk(config, M, N, K, inner):
-    """Positions a TileWalk visits, advancing every cycle until ``valid`` falls."""
-    m = Module()
-    job = Signal(EngineJob)
-    inner = [(name, step, job.n if bound == "N" else bound) for name, step, bound in inner]
-    walk = TileWalk(m, "walk", config, job, inner)
-    go = Signal()
-    with m.If(go & walk.valid):
-        walk.advance()
+    """Positions a TileWalk visits, advancing every cycle until its last position."""
+    walk = TileWalk(config, inner)
     names = ["m0", "k0"] + [name for name, *_ in inner]
-    seen = []
+    seen, steps = [], []
 
     async def bench(ctx):
-        ctx.set(job.m, M)
-        ctx.set(job.n, N)
-        ctx.set(job.k, K)
-        ctx.set(go, 1)
+        ctx.set(walk.m, M)
+        ctx.set(walk.k, K)
+        if any(bound == "n" for *_, bound in inner):
+            ctx.set(walk.n, N)
+        ctx.set(walk.advance, 1)
         for _ in range(10_000):
-            if not ctx.get(walk.valid):
-                return
             position = tuple(ctx.get(getattr(walk, n)) for n in names)
-            seen.append((position, ctx.get(walk.is_last), ctx.get(walk.rows)))
+            last = ctx.get(walk.is_last)
+            seen.append((position, last, ctx.get(walk.rows)))
+            steps.append([ctx.get(walk.steps[n]) for n in names])
+            assert last == all(ctx.get(walk.last[n]) for n in names)
+            if last:
+                # The walk runs past M; a restart (which wins over advance) brings it back.
+                await ctx.tick()
+                assert ctx.get(walk.m0) >= M
+                ctx.set(walk.restart, 1)
+                await ctx.tick()
+                assert all(ctx.get(getattr(walk, n)) == 0 for n in names)
+                return
             await ctx.tick()
         raise AssertionError("the walk did not end")
 
-    sim = Simulator(m)
+    sim = Simulator(walk)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
+    # ``steps``: exactly the loop that increments at the next advance (the loops inside it wrap).
+    for (a, *_), (b, *_), flags in zip(seen, seen[1:], steps):
+        moved = [i for i, (x, y) in enumerate(zip(a, b)) if y > x]
+        assert len(moved) == 1 and flags == [int(i == moved[0]) for i in range(len(names))]
+        assert all(b[i] == 0 for i in range(moved[0] + 1, len(names)))
+    assert steps[-1] == [0] * len(names)
     return seen
 
 
@@ -72,11 +80,11 @@ def test_tile_walk_follows_the_schedule(M, N, K):
     config = Config(L=4, H=2, P=1)
     s = config.schedule(M, N, K)
     # X address generator: m-tile, k-tile, n-chunk, row.
-    seen = _hardware_walk(config, M, N, K, [("n0", config.D, "N"), ("r", 1, ROWS)])
+    seen = _hardware_walk(config, M, N, K, [("n0", config.D, "n"), ("r", 1, ROWS)])
     assert [(m0 + r, n0) for (m0, k0, n0, r), *_ in seen] == [(b.row, b.col) for b in s.x_beats()]
     assert [last for _, last, _ in seen] == [False] * (len(seen) - 1) + [True]
     # W address generator: m-tile, k-tile, n.
-    seen = _hardware_walk(config, M, N, K, [("n", 1, "N")])
+    seen = _hardware_walk(config, M, N, K, [("row", 1, "n")])
     assert [(n, k0) for (m0, k0, n), *_ in seen] == [(b.row, b.col) for b in s.w_beats()]
     # Y/Z: m-tile, k-tile, row; the tile's row count is the schedule's.
     seen = _hardware_walk(config, M, N, K, [("r", 1, ROWS)])

@@ -10,102 +10,137 @@ A walker's ``job`` and ``active`` are registers of its own, kept equal to its sl
 the parts' control logic (such as the streamer's arbiter) then starts at a flip-flop with a few loads,
 not at the slot pointer, which selects every bit of a job and needs a deep buffer tree.
 """
-from amaranth.hdl import Array, Mux, Signal
+from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import check_int
 
-__all__ = ["JOBS_IN_FLIGHT", "JobSlots", "SlotWalker", "ring_next"]
+__all__ = ["JOBS_IN_FLIGHT", "JobSlots", "WalkerSignature", "ring_next"]
 
 #: Jobs the engine and the streamer hold at once (the controller runs at most this many).
 JOBS_IN_FLIGHT = 2
 
 
-class JobSlots:
+class WalkerSignature(wiring.Signature):
+    """One walker's port of ``JobSlots`` (as the slots drive it; a walking part uses it flipped).
+
+    Members:
+        job (out): the job of the walker's slot (a register; valid while ``active``).
+        active (out): a register: a job is in the walker's slot that it has not finished.
+        next_active (out): the following slot holds a job for the walker: after a ``finish`` in this
+            cycle it is active at once, with ``next_job``.
+        next_job (out): the job of the following slot.
+        ptr (out): the walker's slot.
+        finish (in): the walker is done with its job (only while ``active``): it moves to the
+            following slot.
+    """
+
+    def __init__(self, layout, depth):
+        self.layout, self.depth = layout, depth
+        super().__init__({
+            "job": Out(layout), "active": Out(1),
+            "next_active": Out(1), "next_job": Out(layout),
+            "ptr": Out(range(depth)),
+            "finish": In(1),
+        })
+
+
+class JobSlots(wiring.Component):
     """``depth`` job slots (a ring) of ``layout`` and the walkers that go through them in order.
 
-    Not a component: its registers belong to the module ``m`` of the block that holds the jobs.
-    A job is ``put`` into the next slot while ``can_put``; the slot stays full until the last walker
-    ``release``\\ s it. ``clear()`` empties every slot and rewinds every walker (abort).
-    Attributes: ``jobs`` (the slot registers), ``full`` (one bit per slot), ``can_put``, ``any_full``.
+    ``walkers`` names the walkers; ``release`` is the one that walks each job last: its ``finish``
+    frees the slot.
+
+    Ports:
+        put (stream in): a job enters the next slot; ``ready``: that slot is free. Every walker walks
+            it after the jobs before it.
+        walk: one ``WalkerSignature`` port per walker, by name (``slots.walk.<name>``).
+        clear: empty every slot and rewind every walker (abort).
+        any_full: a slot holds a job.
+    Priorities, for every register: ``clear`` over ``put`` over ``finish``. ``put`` and ``finish``
+    never write the same slot (a walker finishes a full slot, ``put`` fills an empty one); ``put``
+    wins for a walker that is at, or moving onto, the slot it fills. ``clear`` leaves the jobs
+    themselves (and the walkers' copies) as they are.
     """
 
-    def __init__(self, m, name, layout, *, depth=JOBS_IN_FLIGHT):
-        self._m, self.name, self.layout = m, name, layout
+    def __init__(self, layout, walkers, *, release, depth=JOBS_IN_FLIGHT):
+        self.layout = layout
         self.depth = check_int("depth", depth, 1)
-        self.jobs = [Signal(layout, name=f"{name}_job{i}") for i in range(self.depth)]
-        self._raw = Array(job.as_value() for job in self.jobs)
-        self.full = Signal(self.depth, name=f"{name}_full")
-        self.wr = Signal(range(self.depth), name=f"{name}_wr")
-        self.can_put = ~self.full.bit_select(self.wr, 1)
-        self.any_full = self.full.any()
-        self.walkers = []
+        self.walkers = tuple(walkers)
+        if release not in self.walkers:
+            raise ValueError(f"release must be one of the walkers {self.walkers}, not {release!r}")
+        if len(set(self.walkers)) != len(self.walkers):
+            raise ValueError(f"walker names must be distinct, not {self.walkers}")
+        self.release = release
+        walker = WalkerSignature(layout, self.depth)
+        super().__init__({
+            "put": In(stream.Signature(layout)),
+            "walk": Out(wiring.Signature({name: Out(walker) for name in self.walkers})),
+            "clear": In(1),
+            "any_full": Out(1),
+        })
 
-    def walker(self, name):
-        """A new ``SlotWalker`` over these slots."""
-        walker = SlotWalker(self, name)
-        self.walkers.append(walker)
-        return walker
+    def elaborate(self, platform):
+        m = Module()
+        depth = self.depth
+        jobs = [Signal(self.layout, name=f"job{i}") for i in range(depth)]
+        raw = Array(job.as_value() for job in jobs)
+        full = Signal(depth)
+        wr = Signal(range(depth))
+        m.d.comb += [self.put.ready.eq(~full.bit_select(wr, 1)), self.any_full.eq(full.any())]
+        put = Signal()
+        m.d.comb += put.eq(self.put.valid & self.put.ready)
 
-    def put(self, payload):
-        """Store job ``payload`` in the next slot (only while ``can_put``; adds ``sync`` statements to
-        the current ``m.If`` context): every walker walks it after the jobs before it. Call it after
-        every walker has been created and after every walker's ``finish`` (its statements win)."""
-        m = self._m
-        m.d.sync += self.wr.eq(ring_next(self.wr, self.depth))
-        for i in range(self.depth):
-            with m.If(self.wr == i):
-                m.d.sync += [self.jobs[i].eq(payload), self.full[i].eq(1)]
-                m.d.sync += [w.done[i].eq(0) for w in self.walkers]
-        # A walker that is (or is just moving) at the slot written gets the job in its own copy.
-        for w in self.walkers:
-            with m.If(Mux(w.finishing, ring_next(w.ptr, self.depth), w.ptr) == self.wr):
-                m.d.sync += [w.job.eq(payload), w.active.eq(1)]
-
-    def clear(self):
-        """Statements that empty every slot and rewind every walker."""
-        return [self.full.eq(0), self.wr.eq(0),
-                *(s for w in self.walkers for s in (w.ptr.eq(0), w.done.eq(0), w.active.eq(0)))]
-
-
-class SlotWalker:
-    """One part's position in the ring of ``JobSlots``.
-
-    Attributes: ``ptr`` (the slot of its current or next job), ``job`` (that slot's job, a register:
-    valid while the slot is full), ``active`` (a register: a job is there that this walker has not
-    finished), ``next_active`` (after ``finish()`` in this cycle, the walker would be active at once:
-    the following slot holds a job for it), ``next_job`` (that job) and ``finishing`` (``finish()``
-    is called in this cycle).
-    """
-
-    def __init__(self, slots, name):
-        self._slots = slots
-        m, depth = slots._m, slots.depth
-        self.ptr = Signal(range(depth), name=f"{name}_ptr")
-        self.done = Signal(depth, name=f"{name}_done")
-        self.job = Signal(slots.layout, name=f"{name}_job")
-        self.active = Signal(name=f"{name}_active")
-        self.finishing = Signal(name=f"{name}_finishing")
-        nxt = ring_next(self.ptr, depth)
-        if depth > 1:
-            self.next_active = slots.full.bit_select(nxt, 1) & ~self.done.bit_select(nxt, 1)
-        else:
-            self.next_active = 0    # the only slot is the one being finished
-        self.next_job = Signal(slots.layout, name=f"{name}_next_job")
-        m.d.comb += self.next_job.eq(slots._raw[nxt])
-
-    def finish(self, *, release=False):
-        """Mark the current job walked and move to the next slot (adds ``sync`` statements to the
-        current ``m.If`` context); ``release``: this is the last walker (every other one has finished
-        the job), the slot becomes free."""
-        m, depth = self._slots._m, self._slots.depth
-        m.d.comb += self.finishing.eq(1)
+        # Each register below: clear (if it is one of those clear resets) over put over finish.
+        rel = getattr(self.walk, self.release)
+        with m.If(self.clear):
+            m.d.sync += wr.eq(0)
+        with m.Elif(put):
+            m.d.sync += wr.eq(ring_next(wr, depth))
         for i in range(depth):
-            with m.If(self.ptr == i):
-                m.d.sync += self.done[i].eq(1)
-                if release:
-                    m.d.sync += self._slots.full[i].eq(0)
-        m.d.sync += [self.ptr.eq(ring_next(self.ptr, depth)), self.active.eq(self.next_active),
-                     self.job.eq(self.next_job)]
+            with m.If(put & (wr == i)):
+                m.d.sync += jobs[i].eq(self.put.payload)
+            with m.If(self.clear):
+                m.d.sync += full[i].eq(0)
+            with m.Elif(put & (wr == i)):
+                m.d.sync += full[i].eq(1)
+            with m.Elif(rel.finish & (rel.ptr == i)):      # the last walker frees the slot
+                m.d.sync += full[i].eq(0)
+
+        for name in self.walkers:
+            w = getattr(self.walk, name)
+            done = Signal(depth, name=f"{name}_done")    # the walker has finished the slot's job
+            nxt = ring_next(w.ptr, depth)
+            if depth > 1:
+                m.d.comb += w.next_active.eq(full.bit_select(nxt, 1) & ~done.bit_select(nxt, 1))
+            # (depth 1: the only slot is the one being finished, ``next_active`` stays 0.)
+            m.d.comb += w.next_job.eq(raw[nxt])
+            # A job put into the slot the walker is at, or is just moving onto, is its job at once.
+            lands = Signal(name=f"{name}_lands")
+            m.d.comb += lands.eq(put & (Mux(w.finish, nxt, w.ptr) == wr))
+            with m.If(lands):
+                m.d.sync += w.job.eq(self.put.payload)
+            with m.Elif(w.finish):
+                m.d.sync += w.job.eq(w.next_job)
+            with m.If(self.clear):
+                m.d.sync += w.active.eq(0)
+            with m.Elif(lands):
+                m.d.sync += w.active.eq(1)
+            with m.Elif(w.finish):
+                m.d.sync += w.active.eq(w.next_active)
+            with m.If(self.clear):
+                m.d.sync += w.ptr.eq(0)
+            with m.Elif(w.finish):
+                m.d.sync += w.ptr.eq(nxt)
+            for i in range(depth):
+                with m.If(self.clear):
+                    m.d.sync += done[i].eq(0)
+                with m.Elif(put & (wr == i)):
+                    m.d.sync += done[i].eq(0)
+                with m.Elif(w.finish & (w.ptr == i)):
+                    m.d.sync += done[i].eq(1)
+        return m
 
 
 def ring_next(ptr, depth):

@@ -4,7 +4,9 @@ The engine's sequencer, its X fill and Y/Z phases, and each address generator of
 job in the same order: m-tile, k-tile, then some inner loops. They all use this one counter, so the
 order is written once in hardware and once in Python (``spec.schedule.Schedule``).
 """
-from amaranth.hdl import Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.spec.regmap import DIM_BITS
 
@@ -14,72 +16,78 @@ __all__ = ["TileWalk", "ROWS"]
 ROWS = "rows"
 
 
-class TileWalk:
-    """Registers walking a job: ``m0`` (step L, below M), ``k0`` (step D, below K), then ``inner``.
+class TileWalk(wiring.Component):
+    """Counters walking a job: ``m0`` (step L, below M), ``k0`` (step D, below K), then ``inner``.
 
-    ``inner`` lists ``(name, step, bound)`` loops, outermost first; ``bound`` is a value of the job
-    (for example its N) or ``ROWS``. Each loop runs ``0, step, 2*step, ...`` while below its bound.
-    Not a component: its registers belong to the module of the block that walks (``m``), so an
-    ``advance()`` takes effect in the same cycle as the logic around it.
+    ``inner`` lists ``(loop, step, bound)`` loops, outermost first; ``bound`` is ``ROWS`` or the name
+    of an input port of the walk (for example ``"n"``: the job's N). Each loop runs ``0, step,
+    2*step, ...`` while below its bound.
 
-    Attributes: ``m0``, ``k0`` and each inner loop by name (registers); ``rows`` (rows of the current
-    m-tile); ``valid`` (the walk has not run past the last tile); ``is_last`` (every loop is at its
-    last value: the next ``advance`` ends the walk).
+    Ports:
+        m, k, and one input per named inner bound: the job's dimensions (constant during a walk).
+        advance: step to the next position (after the last one, ``m0`` runs past M).
+        restart: go back to the first position (wins over ``advance``).
+        m0, k0, and each inner loop by name: the counters (registers).
+        rows: rows of the current m-tile, ``min(L, M - m0)``.
+        last: per loop, the loop is at its last value.
+        steps: per loop, the next ``advance`` increments it (every loop inside it wraps to 0).
+        is_last: every loop is at its last value: the next ``advance`` ends the walk.
     """
 
-    def __init__(self, m, name, config, job, inner=()):
-        self._m = m
-        L, D = config.L, config.D
-        self.m0 = Signal(DIM_BITS + 1, name=f"{name}_m0")
-        self.k0 = Signal(DIM_BITS + 1, name=f"{name}_k0")
-        remaining = job.m - self.m0
-        self.rows = Mux(remaining >= L, L, remaining)
-        self.valid = self.m0 < job.m
-        self._loops = [("m0", self.m0, L, job.m), ("k0", self.k0, D, job.k)]
-        for loop, step, bound in inner:
-            if bound is ROWS:
-                counter, bound = Signal(range(L), name=f"{name}_{loop}"), self.rows
-            else:
-                counter = Signal(DIM_BITS + 1, name=f"{name}_{loop}")
-            setattr(self, loop, counter)
-            self._loops.append((loop, counter, step, bound))
-        self._last = {loop: counter + step >= bound for loop, counter, step, bound in self._loops}
-        self.is_last = self._all_last(0)
+    def __init__(self, config, inner=()):
+        self.L, self.D = config.L, config.D
+        self._inner = [(loop, step, bound) for loop, step, bound in inner]
+        loops = ["m0", "k0", *(loop for loop, *_ in self._inner)]
+        bounds = ["m", "k", *dict.fromkeys(b for *_, b in self._inner if b != ROWS)]
+        names = [*bounds, *loops, "advance", "restart", "rows", "last", "steps", "is_last"]
+        if len(set(names)) != len(names):
+            raise ValueError(f"TileWalk: loop and bound names must be distinct, not {names}")
+        flags = data.StructLayout({loop: 1 for loop in loops})
+        super().__init__({
+            **{bound: In(DIM_BITS) for bound in bounds},
+            "advance": In(1), "restart": In(1),
+            "m0": Out(DIM_BITS + 1), "k0": Out(DIM_BITS + 1),
+            **{loop: Out(range(self.L) if bound == ROWS else DIM_BITS + 1)
+               for loop, _, bound in self._inner},
+            "rows": Out(range(self.L + 1)),
+            "last": Out(flags), "steps": Out(flags), "is_last": Out(1),
+        })
 
-    def _all_last(self, first):
-        result = 1
-        for loop, *_ in self._loops[first:]:
-            result = result & self._last[loop]
-        return result
+    def elaborate(self, platform):
+        m = Module()
+        L = self.L
+        remaining = self.m - self.m0
+        rows = Mux(remaining >= L, L, remaining)
+        m.d.comb += self.rows.eq(rows)
+        loops = [("m0", self.m0, L, self.m), ("k0", self.k0, self.D, self.k)]
+        for loop, step, bound in self._inner:
+            loops.append((loop, getattr(self, loop), step, rows if bound == ROWS else getattr(self, bound)))
+        for loop, counter, step, bound in loops:
+            m.d.comb += self.last[loop].eq(counter + step >= bound)
 
-    def last(self, loop):
-        """Loop ``loop`` is at its last value."""
-        return self._last[loop]
+        def all_last(first):
+            result = 1
+            for loop, *_ in loops[first:]:
+                result = result & self.last[loop]
+            return result
 
-    def steps(self, loop):
-        """The next ``advance`` increments ``loop`` (every loop inside it wraps to 0)."""
-        index = [name for name, *_ in self._loops].index(loop)
-        return ~self._last[loop] & self._all_last(index + 1)
+        for index, (loop, *_) in enumerate(loops):
+            m.d.comb += self.steps[loop].eq(~self.last[loop] & all_last(index + 1))
+        m.d.comb += self.is_last.eq(all_last(0))
 
-    def reset(self):
-        """Statements that restart the walk at the first tile."""
-        return [counter.eq(0) for _, counter, *_ in self._loops]
+        with m.If(self.restart):
+            m.d.sync += [counter.eq(0) for _, counter, *_ in loops]
+        with m.Elif(self.advance):
+            self._advance(m, loops, len(loops) - 1)
+        return m
 
-    def advance(self):
-        """Step to the next position (adds ``sync`` statements to the current ``m.If`` context).
-
-        After the last position ``m0`` runs past M and ``valid`` falls.
-        """
-        self._advance(len(self._loops) - 1)
-
-    def _advance(self, index):
-        m = self._m
-        loop, counter, step, _ = self._loops[index]
+    def _advance(self, m, loops, index):
+        loop, counter, step, _ = loops[index]
         if index == 0:                  # the outermost loop never wraps
             m.d.sync += counter.eq(counter + step)
             return
-        with m.If(~self._last[loop]):
+        with m.If(~self.last[loop]):
             m.d.sync += counter.eq(counter + step)
         with m.Else():
             m.d.sync += counter.eq(0)
-            self._advance(index - 1)
+            self._advance(m, loops, index - 1)

@@ -2,156 +2,190 @@
 
 Each generator walks its stream in the schedule's order (``spec.schedule``) with a
 ``engine.tile_walk.TileWalk`` and advances when its request is granted; at the end of a job it moves
-on to the next job in the streamer's ``JobSlots`` on its own. They are not components: they add their
-registers to the streamer's module, so a grant moves them in the same cycle.
+on to the next job in the streamer's ``JobSlots`` on its own (through its walker port).
 """
-from amaranth.hdl import Signal
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
+from redmule_hdl.config import check_config
+from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT, WalkerSignature
 from redmule_hdl.engine.tile_walk import ROWS, TileWalk
+from redmule_hdl.interfaces import StreamerJob
 
 __all__ = ["XAddress", "WAddress", "RowAddress"]
 
 
-class _Generator:
-    """Common part: the walk of the current job, ``cur`` (element byte address of the next beat),
-    ``active`` (beats of a job remain to be requested) and the move from one job to the next.
+class _Generator(wiring.Component):
+    """Common part: the walk of the current job, ``cur`` (element byte address of the next beat)
+    and the move from one job to the next.
 
-    ``walker`` (a ``SlotWalker`` of the streamer's ``JobSlots``) gives the job. ``needed``: a
-    condition on the job (default: always); a job without it is skipped (``skip``) without requests.
-    ``release``: this generator is the last to finish a job (Z): finishing it frees its slot.
+    Ports:
+        walker (a flipped ``WalkerSignature`` of the streamer's ``JobSlots``): the job walked.
+        start, start_job: a job enters the streamer's slots; if the generator has nothing to do
+            before it (its walker is idle, or just finishes its last job), it loads the job's first
+            beat at once.
+        advance: the grant of the beat's last transfer: step to the next beat (at the last beat of a
+            job, on to the walker's next job).
+        skip: the walker's job has no beat in this stream: finish it without requests.
+        cur: element byte address of the next beat.
+        active: beats of the walker's job remain to be requested (its walker is active, no ``skip``).
+        group_last: the next beat is the last of its group (the innermost loop is at its last value).
+        finishing: the walker finishes its job in this cycle (last beat granted, or skipped).
+    Subclasses give the loops inside the tile walk (``_inner``), the job's first address
+    (``_base``), the address registers (``_pointers``, ``cur`` last) and their moves (``_move``).
     """
 
-    def __init__(self, m, name, config, walker, inner, *, needed=None, release=False):
-        self._m, self._release = m, release
-        self.walker = walker
-        self.job = walker.job
-        self.cur = Signal(32, name=f"{name}_cur")
-        self.walk = TileWalk(m, name, config, self.job, inner(self.job))
-        needed = 1 if needed is None else needed(self.job)
-        self.active = walker.active & needed
-        self.skip = walker.active & ~needed
-        self.finishing = walker.finishing    # this cycle ends its walk of the job
+    def __init__(self, config, *, depth=JOBS_IN_FLIGHT):
+        self.config = check_config(config)
+        super().__init__({
+            "walker": In(WalkerSignature(StreamerJob, depth)),
+            "start": In(1), "start_job": In(StreamerJob),
+            "advance": In(1), "skip": In(1),
+            "cur": Out(32), "active": Out(1), "group_last": Out(1), "finishing": Out(1),
+        })
 
-    def _load(self, job):
-        """Statements that put the walk at the first beat of ``job``."""
-        return [*self.walk.reset(), *(p.eq(self._base(job)) for p in self._pointers())]
+    def elaborate(self, platform):
+        m = Module()
+        w = self.walker
+        self._prepare(m)
+        m.submodules.walk = walk = TileWalk(self.config, self._inner())
+        for port in walk.signature.members:
+            if walk.signature.members[port].flow == In and port not in ("advance", "restart"):
+                m.d.comb += getattr(walk, port).eq(getattr(w.job, port))
+        m.d.comb += [
+            self.active.eq(w.active & ~self.skip),
+            self.group_last.eq(walk.last[self._inner()[-1][0]]),
+            self.finishing.eq((self.advance & walk.is_last) | (w.active & self.skip)),
+            w.finish.eq(self.finishing),
+        ]
+        # The next job is loaded when the walker moves on to it, and a job that starts is loaded at
+        # once if the generator has nothing before it (this wins).
+        load_next = self.finishing & w.next_active
+        load_start = self.start & (~w.active | (self.finishing & ~w.next_active))
+        m.d.comb += [walk.advance.eq(self.advance), walk.restart.eq(load_next | load_start)]
+        with m.If(load_start):
+            m.d.sync += [p.eq(self._base(self.start_job)) for p in self._pointers()]
+        with m.Elif(load_next):
+            m.d.sync += [p.eq(self._base(w.next_job)) for p in self._pointers()]
+        with m.Elif(self.advance):
+            self._move(m, walk)
+        return m
 
-    def advance(self):
-        """Step to the next beat after a grant (adds ``sync`` statements to the current ``m.If``)."""
-        self.walk.advance()
-        self._move_pointers()
-        with self._m.If(self.walk.is_last):
-            self._next_job()
+    def _prepare(self, m):
+        """Creates the address registers (and what else ``_move`` needs) in ``m``."""
+        raise NotImplementedError
 
-    def skip_job(self):
-        """Skip a job that does not need this stream (call once, outside any grant)."""
-        with self._m.If(self.skip):
-            self._next_job()
+    @staticmethod
+    def _tile_pitch(m, pitch, L):
+        """L row pitches, used when a walk moves to the next m-tile. Registered (off the path from
+        the job slot) and valid from the second cycle after a generator moves to a job: an m-tile of
+        L >= 2 rows takes at least two grants, the first in the cycle after the move."""
+        if L == 1:
+            return pitch
+        lpitch = Signal(32)
+        m.d.sync += lpitch.eq(pitch * L)
+        return lpitch
 
-    def _next_job(self):
-        m = self._m
-        self.walker.finish(release=self._release)
-        with m.If(self.walker.next_active):
-            m.d.sync += self._load(self.walker.next_job)
-
-    def start(self, job):
-        """A new job enters the slot after the last one: load it if this generator has nothing else
-        to do first (call after ``advance`` and ``skip_job``: it overrides them)."""
-        with self._m.If(~self.walker.active | (self.finishing & ~self.walker.next_active)):
-            self._m.d.sync += self._load(job)
+    def _chunk_bytes(self, fmt):
+        """Bytes of D elements of format ``fmt`` (an ``ElementFormat``)."""
+        D = self.config.D
+        return Mux(fmt.wide, 2 * D, D)
 
 
 class XAddress(_Generator):
-    """X: per tile, per n-chunk of D elements, per row. ``group_last``: the last row of a chunk.
+    """X: per tile, per n-chunk of D elements, per row. ``group_last``: the last row of a chunk."""
 
-    ``chunk_bytes``: bytes of D input elements; ``tile_pitch``: bytes from one m-tile to the next
-    (each a function of the job).
-    """
-
-    def __init__(self, m, config, walker, *, chunk_bytes, tile_pitch):
-        super().__init__(m, "x", config, walker, lambda job: [("n0", config.D, job.n), ("r", 1, ROWS)])
-        self._chunk_bytes, self._tile_pitch = chunk_bytes(self.job), tile_pitch(self.job)
-        self.tile = Signal(32, name="x_tile")
-        self.chunk = Signal(32, name="x_chunk")
-        self.group_last = self.walk.last("r")
-
-    def _pointers(self):
-        return self.tile, self.chunk, self.cur
+    def _inner(self):
+        return [("n0", self.config.D, "n"), ("r", 1, ROWS)]
 
     @staticmethod
     def _base(job):
         return job.x_addr
 
-    def _move_pointers(self):
-        m, walk = self._m, self.walk
-        with m.If(walk.steps("r")):
-            m.d.sync += self.cur.eq(self.cur + self.job.x_pitch)
-        with m.Elif(walk.steps("n0")):
-            next_chunk = self.chunk + self._chunk_bytes
-            m.d.sync += [self.chunk.eq(next_chunk), self.cur.eq(next_chunk)]
-        with m.Elif(walk.steps("k0")):
-            m.d.sync += [self.chunk.eq(self.tile), self.cur.eq(self.tile)]
+    def _prepare(self, m):
+        self._tile = Signal(32, name="tile")
+        self._chunk = Signal(32, name="chunk")
+        self._lpitch = self._tile_pitch(m, self.walker.job.x_pitch, self.config.L)
+
+    def _pointers(self):
+        return self._tile, self._chunk, self.cur
+
+    def _move(self, m, walk):
+        job = self.walker.job
+        tile, chunk, cur = self._pointers()
+        with m.If(walk.steps.r):
+            m.d.sync += cur.eq(cur + job.x_pitch)
+        with m.Elif(walk.steps.n0):
+            next_chunk = chunk + self._chunk_bytes(job.in_fmt)
+            m.d.sync += [chunk.eq(next_chunk), cur.eq(next_chunk)]
+        with m.Elif(walk.steps.k0):
+            m.d.sync += [chunk.eq(tile), cur.eq(tile)]
         with m.Else():
-            next_tile = self.tile + self._tile_pitch
-            m.d.sync += [self.tile.eq(next_tile), self.chunk.eq(next_tile), self.cur.eq(next_tile)]
+            next_tile = tile + self._lpitch
+            m.d.sync += [tile.eq(next_tile), chunk.eq(next_tile), cur.eq(next_tile)]
 
 
 class WAddress(_Generator):
-    """W: per tile, per row n of W (the same rows again for every m-tile).
+    """W: per tile, per row n of W (the same rows again for every m-tile)."""
 
-    ``chunk_bytes``: bytes of D input elements (a function of the job).
-    """
-
-    def __init__(self, m, config, walker, *, chunk_bytes):
-        super().__init__(m, "w", config, walker, lambda job: [("n", 1, job.n)])
-        self._chunk_bytes = chunk_bytes(self.job)
-        self.col = Signal(32, name="w_col")
-
-    def _pointers(self):
-        return self.col, self.cur
+    def _inner(self):
+        return [("row", 1, "n")]
 
     @staticmethod
     def _base(job):
         return job.w_addr
 
-    def _move_pointers(self):
-        m, walk = self._m, self.walk
-        with m.If(walk.steps("n")):
-            m.d.sync += self.cur.eq(self.cur + self.job.w_pitch)
-        with m.Elif(walk.steps("k0")):
-            next_col = self.col + self._chunk_bytes
-            m.d.sync += [self.col.eq(next_col), self.cur.eq(next_col)]
+    def _prepare(self, m):
+        self._col = Signal(32, name="col")
+
+    def _pointers(self):
+        return self._col, self.cur
+
+    def _move(self, m, walk):
+        job = self.walker.job
+        col, cur = self._pointers()
+        with m.If(walk.steps.row):
+            m.d.sync += cur.eq(cur + job.w_pitch)
+        with m.Elif(walk.steps.k0):
+            next_col = col + self._chunk_bytes(job.in_fmt)
+            m.d.sync += [col.eq(next_col), cur.eq(next_col)]
         with m.Else():
-            m.d.sync += [self.col.eq(self.job.w_addr), self.cur.eq(self.job.w_addr)]
+            m.d.sync += [col.eq(job.w_addr), cur.eq(job.w_addr)]
 
 
 class RowAddress(_Generator):
-    """Y or Z: per tile, per row (Y uses Z's pitch). ``group_last``: the last row of a tile.
+    """Y or Z (``stream`` "y" or "z"): per tile, per row (Y uses Z's pitch). ``group_last``: the last
+    row of a tile."""
 
-    ``base``: the job's first address; ``chunk_bytes``: bytes of D output elements; ``tile_pitch``:
-    bytes from one m-tile to the next (each a function of the job).
-    """
+    def __init__(self, config, stream, **kwargs):
+        if stream not in ("y", "z"):
+            raise ValueError(f"stream must be 'y' or 'z', not {stream!r}")
+        self.stream = stream
+        super().__init__(config, **kwargs)
 
-    def __init__(self, m, name, config, walker, *, base, chunk_bytes, tile_pitch, needed=None,
-                 release=False):
-        super().__init__(m, name, config, walker, lambda job: [("r", 1, ROWS)], needed=needed,
-                         release=release)
-        self._base = base
-        self._chunk_bytes, self._tile_pitch = chunk_bytes(self.job), tile_pitch(self.job)
-        self.tile = Signal(32, name=f"{name}_tile")
-        self.col = Signal(32, name=f"{name}_col")
-        self.group_last = self.walk.last("r")
+    def _inner(self):
+        return [("r", 1, ROWS)]
+
+    def _base(self, job):
+        return job.y_addr if self.stream == "y" else job.z_addr
+
+    def _prepare(self, m):
+        self._tile = Signal(32, name="tile")
+        self._col = Signal(32, name="col")
+        self._lpitch = self._tile_pitch(m, self.walker.job.z_pitch, self.config.L)
 
     def _pointers(self):
-        return self.tile, self.col, self.cur
+        return self._tile, self._col, self.cur
 
-    def _move_pointers(self):
-        m, walk = self._m, self.walk
-        with m.If(walk.steps("r")):
-            m.d.sync += self.cur.eq(self.cur + self.job.z_pitch)
-        with m.Elif(walk.steps("k0")):
-            next_col = self.col + self._chunk_bytes
-            m.d.sync += [self.col.eq(next_col), self.cur.eq(next_col)]
+    def _move(self, m, walk):
+        job = self.walker.job
+        tile, col, cur = self._pointers()
+        with m.If(walk.steps.r):
+            m.d.sync += cur.eq(cur + job.z_pitch)
+        with m.Elif(walk.steps.k0):
+            next_col = col + self._chunk_bytes(job.out_fmt)
+            m.d.sync += [col.eq(next_col), cur.eq(next_col)]
         with m.Else():
-            next_tile = self.tile + self._tile_pitch
-            m.d.sync += [self.tile.eq(next_tile), self.col.eq(next_tile), self.cur.eq(next_tile)]
+            next_tile = tile + self._lpitch
+            m.d.sync += [tile.eq(next_tile), col.eq(next_tile), cur.eq(next_tile)]

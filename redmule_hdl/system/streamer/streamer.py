@@ -159,53 +159,27 @@ class Streamer(wiring.Component):
         m = Module()
         bus = self.tcdm
 
-        slots = JobSlots(m, "sjob", StreamerJob)
-        walkers = {src: slots.walker(src.name.lower()) for src in Source}
-
-        def tile_pitch(pitch):
-            """L row pitches, used when a walk moves to the next m-tile. Registered (off the path from
-            the job slot) and valid from the second cycle after a generator moves to a job: an m-tile
-            of L >= 2 rows takes at least two grants, the first in the cycle after the move."""
-            if L == 1:
-                return pitch
-            lpitch = Signal(32)
-            m.d.sync += lpitch.eq(pitch * L)
-            return lpitch
-
-        def chunk(fmt):
-            return Mux(fmt.wide, 2 * D, D)     # bytes of D elements
-
-        # ---- address generators, advanced when their beat's last transfer is granted --------------
-        gen = {
-            Source.X: XAddress(m, c, walkers[Source.X], chunk_bytes=lambda job: chunk(job.in_fmt),
-                               tile_pitch=lambda job: tile_pitch(job.x_pitch)),
-            Source.W: WAddress(m, c, walkers[Source.W], chunk_bytes=lambda job: chunk(job.in_fmt)),
-            Source.Y: RowAddress(m, "y", c, walkers[Source.Y], base=lambda job: job.y_addr,
-                                 chunk_bytes=lambda job: chunk(job.out_fmt),
-                                 tile_pitch=lambda job: tile_pitch(job.z_pitch),
-                                 needed=lambda job: job.uses_y),
-            Source.Z: RowAddress(m, "z", c, walkers[Source.Z], base=lambda job: job.z_addr,
-                                 chunk_bytes=lambda job: chunk(job.out_fmt),
-                                 tile_pitch=lambda job: tile_pitch(job.z_pitch), release=True),
-        }
+        # ---- job slots and address generators, advanced when their beat's last transfer is granted --
+        m.submodules.slots = slots = JobSlots(StreamerJob, [s.name.lower() for s in Source],
+                                              release=Source.Z.name.lower())
+        walk = {s: getattr(slots.walk, s.name.lower()) for s in Source}    # each stream's job
+        gen = {Source.X: XAddress(c), Source.W: WAddress(c), Source.Y: RowAddress(c, "y"),
+               Source.Z: RowAddress(c, "z")}
         grant = {s: Signal(name=f"grant_{s.name.lower()}") for s in Source}   # a transfer
         # A beat's first transfer (credits and groups count from it) and its last (the generator
         # moves on); the same grant unless an FP16 beat takes two transfers (see "Two transfers").
         first = {s: Signal(name=f"first_{s.name.lower()}") for s in Source}
         last = {s: Signal(name=f"last_{s.name.lower()}") for s in Source}
         for s, g in gen.items():
-            with m.If(last[s]):
-                g.advance()
-        gen[Source.Y].skip_job()
-        m.d.comb += self.job.ready.eq(slots.can_put)
-        with m.If(self.job.valid & self.job.ready):
-            for g in gen.values():
-                g.start(self.job.payload)
-            slots.put(self.job.payload)
+            m.submodules[f"{s.name.lower()}_addr"] = g
+            wiring.connect(m, walk[s], g.walker)
+            m.d.comb += [g.advance.eq(last[s]), g.start.eq(self.job.valid & self.job.ready),
+                          g.start_job.eq(self.job.payload)]
+        m.d.comb += gen[Source.Y].skip.eq(~walk[Source.Y].job.uses_y)    # a job without Y
+        m.d.comb += slots.clear.eq(self.abort)
+        wiring.connect(m, wiring.flipped(self.job), slots.put)
         # The Z generator finishes a job with the grant of its last store.
         m.d.sync += self.stored.eq(gen[Source.Z].finishing & ~self.abort)
-        with m.If(self.abort):
-            m.d.sync += slots.clear()
 
         # ---- load FIFOs with bypass, and their credits ------------------------------------------------
         loads = {Source.X: self.x, Source.W: self.w, Source.Y: self.y}
@@ -284,8 +258,8 @@ class Streamer(wiring.Component):
             m.d.comb += grant[s].eq(arbiter.granted & ~orphan & (src == s))
         if c.splits_fp16:
             two = Signal()      # the selected stream's beat takes two transfers (FP16)
-            wide = {Source.X: gen[Source.X].job.in_fmt.wide, Source.W: gen[Source.W].job.in_fmt.wide,
-                    Source.Y: gen[Source.Y].job.out_fmt.wide, Source.Z: gen[Source.Z].job.out_fmt.wide}
+            wide = {Source.X: walk[Source.X].job.in_fmt.wide, Source.W: walk[Source.W].job.in_fmt.wide,
+                    Source.Y: walk[Source.Y].job.out_fmt.wide, Source.Z: walk[Source.Z].job.out_fmt.wide}
             with m.Switch(src):
                 for s_, w_ in wide.items():
                     with m.Case(s_):
@@ -334,7 +308,7 @@ class Streamer(wiring.Component):
         live_be = Mux(is_store, stores.be, Const((1 << len(bus.be)) - 1, len(bus.be)))
         m.d.comb += [
             stores.beat.eq(self.z.payload),
-            stores.fmt.eq(gen[Source.Z].job.out_fmt),
+            stores.fmt.eq(walk[Source.Z].job.out_fmt),
             bus.req.eq(arbiter.req),
             bus.add.eq(Cat(Const(0, 2), cur[2:])),
             bus.wen.eq(~is_store),
@@ -344,7 +318,7 @@ class Streamer(wiring.Component):
         ]
 
         # ---- responses ----------------------------------------------------------------------------------
-        tag_in_fmt = Mux(src == Source.X, gen[Source.X].job.in_fmt, gen[Source.W].job.in_fmt)
+        tag_in_fmt = Mux(src == Source.X, walk[Source.X].job.in_fmt, walk[Source.W].job.in_fmt)
         # A request still waiting for its grant when the job is aborted stays raised, unchanged, until
         # it is granted (the bus protocols forbid withdrawing it); its response is dropped.
         with m.If(waits_at_abort):
@@ -361,7 +335,7 @@ class Streamer(wiring.Component):
             responses.tag.off.eq(cur[:2] if c.misaligned else 0),
             responses.tag.last.eq(Mux(src == Source.X, gen[Source.X].group_last,
                                       gen[Source.Y].group_last)),
-            responses.tag.fmt.eq(Mux(src == Source.Y, gen[Source.Y].job.out_fmt, tag_in_fmt)),
+            responses.tag.fmt.eq(Mux(src == Source.Y, walk[Source.Y].job.out_fmt, tag_in_fmt)),
             responses.r_valid.eq(bus.r_valid),
             responses.r_data.eq(bus.r_data),
             responses.clear.eq(self.abort),
