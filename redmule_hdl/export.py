@@ -35,10 +35,11 @@ def verilog(config, name=TOP_NAME):
 
 
 def verilog_of(top, ce, name=TOP_NAME):
-    """``verilog`` of the ``parts`` ``(top, ce)``."""
-    from amaranth.back import verilog as back
-    return (back.convert(ce, name=CE_MODULE, emit_src=False) + "\n" +
-            back.convert(top, name=name, emit_src=False))
+    """``verilog`` of the ``parts`` ``(top, ce)``: both designs go through one Yosys run."""
+    from amaranth.back import rtlil as back
+    from amaranth.back.verilog import _convert_rtlil_text
+    return _convert_rtlil_text(back.convert(ce, name=CE_MODULE, emit_src=False) + "\n" +
+                               back.convert(top, name=name, emit_src=False))
 
 
 def rtlil(config, name=TOP_NAME):

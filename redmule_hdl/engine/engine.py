@@ -67,11 +67,15 @@ class Engine(wiring.Component):
     def elaborate(self, platform):
         c = self.config
         m = Module()
-        m.submodules.slots = slots = JobSlots(EngineJob, ("seq", "xfill", "ytile", "ztile"),
-                                              release="ztile")
-        m.submodules.seq = seq = Sequencer(c)
-        m.submodules.xfill = xfill = XFill(c)
-        m.submodules.zctl = zctl = ZControl(c)
+        seq, xfill, zctl = Sequencer(c), XFill(c), ZControl(c)
+        # Each part walks the jobs (and holds a copy of the fields it reads).
+        walkers = {"seq": seq.walker, "xfill": xfill.walker, "ytile": zctl.ytile, "ztile": zctl.ztile}
+        m.submodules.slots = slots = JobSlots(
+            EngineJob, {name: port.signature.flip() for name, port in walkers.items()},
+            release="ztile")
+        m.submodules.seq = seq
+        m.submodules.xfill = xfill
+        m.submodules.zctl = zctl
         m.submodules.array = array = CeArray(c, ce_module=self.ce_module)
         m.submodules.xbuf = xbuf = XBuffer(c.L, c.D)
         m.submodules.wbuf = wbuf = WBuffer(c.H, c.D)
@@ -79,10 +83,8 @@ class Engine(wiring.Component):
 
         # Jobs: the slots and their walkers.
         wiring.connect(m, wiring.flipped(self.job), slots.put)
-        wiring.connect(m, slots.walk.seq, seq.walker)
-        wiring.connect(m, slots.walk.xfill, xfill.walker)
-        wiring.connect(m, slots.walk.ytile, zctl.ytile)
-        wiring.connect(m, slots.walk.ztile, zctl.ztile)
+        for name, port in walkers.items():
+            wiring.connect(m, getattr(slots.walk, name), port)
         m.d.comb += [
             slots.clear.eq(self.abort), seq.abort.eq(self.abort), xfill.abort.eq(self.abort),
             zctl.abort.eq(self.abort), xbuf.clear.eq(self.abort),

@@ -10,38 +10,58 @@ A walker's ``job`` and ``active`` are registers of its own, kept equal to its sl
 the parts' control logic (such as the streamer's arbiter) then starts at a flip-flop with a few loads,
 not at the slot pointer, which selects every bit of a job and needs a deep buffer tree.
 """
+from collections.abc import Mapping
+
 from amaranth.hdl import Array, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import check_int
 
-__all__ = ["JOBS_IN_FLIGHT", "JobSlots", "WalkerSignature", "ring_next"]
+__all__ = ["JOBS_IN_FLIGHT", "JobSlots", "WalkerSignature", "job_view", "ring_next"]
 
 #: Jobs the engine and the streamer hold at once (the controller runs at most this many).
 JOBS_IN_FLIGHT = 2
 
 
+def job_view(layout, fields):
+    """The ``StructLayout`` of the members ``fields`` of struct ``layout``, in the layout's order."""
+    members = data.Layout.cast(layout).members
+    unknown = set(fields) - set(members)
+    if unknown:
+        raise ValueError(f"no fields {sorted(unknown)} in {layout!r}")
+    return data.StructLayout({name: shape for name, shape in members.items() if name in fields})
+
+
 class WalkerSignature(wiring.Signature):
-    """One walker's port of ``JobSlots`` (as the slots drive it; a walking part uses it flipped).
+    """One walker's port of ``JobSlots`` over jobs of struct ``layout`` (as the slots drive it; a
+    walking part uses it flipped).
+
+    ``fields``: the fields of the job the walker reads (default: all); ``next_fields``: fields it
+    reads only from ``next_job``. A walker's job copy holds only those fields: no register is kept
+    for a field nobody reads.
 
     Members:
-        job (out): the job of the walker's slot (a register; valid while ``active``).
+        job (out): the ``fields`` of the job of the walker's slot (a register; valid while ``active``).
         active (out): a register: a job is in the walker's slot that it has not finished.
         next_active (out): the following slot holds a job for the walker: after a ``finish`` in this
             cycle it is active at once, with ``next_job``.
-        next_job (out): the job of the following slot.
+        next_job (out): the ``fields`` and ``next_fields`` of the job of the following slot.
         ptr (out): the walker's slot.
         finish (in): the walker is done with its job (only while ``active``): it moves to the
             following slot.
     """
 
-    def __init__(self, layout, depth):
-        self.layout, self.depth = layout, depth
+    def __init__(self, layout, depth=JOBS_IN_FLIGHT, *, fields=None, next_fields=()):
+        self.layout, self.depth = layout, check_int("depth", depth, 1)
+        if fields is None:
+            fields = data.Layout.cast(layout).members
+        self.fields = tuple(job_view(layout, fields).members)
+        self.next_fields = tuple(job_view(layout, (*fields, *next_fields)).members)
         super().__init__({
-            "job": Out(layout), "active": Out(1),
-            "next_active": Out(1), "next_job": Out(layout),
-            "ptr": Out(range(depth)),
+            "job": Out(job_view(layout, self.fields)), "active": Out(1),
+            "next_active": Out(1), "next_job": Out(job_view(layout, self.next_fields)),
+            "ptr": Out(range(self.depth)),
             "finish": In(1),
         })
 
@@ -49,7 +69,8 @@ class WalkerSignature(wiring.Signature):
 class JobSlots(wiring.Component):
     """``depth`` job slots (a ring) of ``layout`` and the walkers that go through them in order.
 
-    ``walkers`` names the walkers; ``release`` is the one that walks each job last: its ``finish``
+    ``walkers`` names the walkers: a mapping of names to their ``WalkerSignature``, or a sequence of
+    names (each reads every field). ``release`` is the one that walks each job last: its ``finish``
     frees the slot.
 
     Ports:
@@ -67,16 +88,19 @@ class JobSlots(wiring.Component):
     def __init__(self, layout, walkers, *, release, depth=JOBS_IN_FLIGHT):
         self.layout = layout
         self.depth = check_int("depth", depth, 1)
+        if not isinstance(walkers, Mapping):
+            walkers = {name: WalkerSignature(layout, self.depth) for name in walkers}
+        for name, sig in walkers.items():
+            if not isinstance(sig, WalkerSignature) or sig.layout != layout or sig.depth != self.depth:
+                raise TypeError(f"walker {name!r}: a WalkerSignature of {layout!r} and depth "
+                                f"{self.depth} is needed, not {sig!r}")
         self.walkers = tuple(walkers)
         if release not in self.walkers:
             raise ValueError(f"release must be one of the walkers {self.walkers}, not {release!r}")
-        if len(set(self.walkers)) != len(self.walkers):
-            raise ValueError(f"walker names must be distinct, not {self.walkers}")
         self.release = release
-        walker = WalkerSignature(layout, self.depth)
         super().__init__({
             "put": In(stream.Signature(layout)),
-            "walk": Out(wiring.Signature({name: Out(walker) for name in self.walkers})),
+            "walk": Out(wiring.Signature({name: Out(sig) for name, sig in walkers.items()})),
             "clear": In(1),
             "any_full": Out(1),
         })
@@ -115,14 +139,16 @@ class JobSlots(wiring.Component):
             if depth > 1:
                 m.d.comb += w.next_active.eq(full.bit_select(nxt, 1) & ~done.bit_select(nxt, 1))
             # (depth 1: the only slot is the one being finished, ``next_active`` stays 0.)
-            m.d.comb += w.next_job.eq(raw[nxt])
+            next_job = Signal(self.layout, name=f"{name}_next_job")
+            m.d.comb += next_job.eq(raw[nxt])
+            m.d.comb += [w.next_job[f].eq(next_job[f]) for f in w.signature.next_fields]
             # A job put into the slot the walker is at, or is just moving onto, is its job at once.
             lands = Signal(name=f"{name}_lands")
             m.d.comb += lands.eq(put & (Mux(w.finish, nxt, w.ptr) == wr))
             with m.If(lands):
-                m.d.sync += w.job.eq(self.put.payload)
+                m.d.sync += [w.job[f].eq(self.put.payload[f]) for f in w.signature.fields]
             with m.Elif(w.finish):
-                m.d.sync += w.job.eq(w.next_job)
+                m.d.sync += [w.job[f].eq(w.next_job[f]) for f in w.signature.fields]
             with m.If(self.clear):
                 m.d.sync += w.active.eq(0)
             with m.Elif(lands):

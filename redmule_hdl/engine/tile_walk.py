@@ -4,7 +4,7 @@ The engine's sequencer, its X fill and Y/Z phases, and each address generator of
 job in the same order: m-tile, k-tile, then some inner loops. They all use this one counter, so the
 order is written once in hardware and once in Python (``spec.schedule.Schedule``).
 """
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -28,7 +28,7 @@ class XFill(wiring.Component):
     def __init__(self, config, *, depth=JOBS_IN_FLIGHT):
         self.config = check_config(config)
         super().__init__({
-            "walker": In(WalkerSignature(EngineJob, depth)),
+            "walker": In(WalkerSignature(EngineJob, depth, fields=("m", "n", "k"))),
             "group_done": In(1), "abort": In(1),
             "fill_enable": Out(1), "fill_rows": Out(range(config.L + 1)),
         })

@@ -41,8 +41,8 @@ class ZControl(wiring.Component):
     def __init__(self, config, *, depth=JOBS_IN_FLIGHT):
         self.config = c = check_config(config)
         super().__init__({
-            "ytile": In(WalkerSignature(EngineJob, depth)),
-            "ztile": In(WalkerSignature(EngineJob, depth)),
+            "ytile": In(WalkerSignature(EngineJob, depth, fields=("m", "k", "uses_y"))),
+            "ztile": In(WalkerSignature(EngineJob, depth, fields=("m", "k"))),
             "seq_ptr": In(range(depth)),
             "running": In(1), "chain": In(1), "start": In(1), "flush": In(1),
             "en": In(1), "window": In(1), "abort": In(1),

@@ -36,10 +36,14 @@ class _Generator(wiring.Component):
     (``_base``), the address registers (``_pointers``, ``cur`` last) and their moves (``_move``).
     """
 
+    #: The fields of the walker's job the generator reads, and those it reads from the next job only.
+    FIELDS = NEXT_FIELDS = ()
+
     def __init__(self, config, *, depth=JOBS_IN_FLIGHT):
         self.config = check_config(config)
+        walker = WalkerSignature(StreamerJob, depth, fields=self.FIELDS, next_fields=self.NEXT_FIELDS)
         super().__init__({
-            "walker": In(WalkerSignature(StreamerJob, depth)),
+            "walker": In(walker),
             "start": In(1), "start_job": In(StreamerJob),
             "advance": In(1), "skip": In(1),
             "cur": Out(32), "active": Out(1), "group_last": Out(1), "finishing": Out(1),
@@ -96,6 +100,8 @@ class _Generator(wiring.Component):
 class XAddress(_Generator):
     """X: per tile, per n-chunk of D elements, per row. ``group_last``: the last row of a chunk."""
 
+    FIELDS, NEXT_FIELDS = ("m", "n", "k", "x_pitch", "in_fmt"), ("x_addr",)
+
     def _inner(self):
         return [("n0", self.config.D, "n"), ("r", 1, ROWS)]
 
@@ -128,6 +134,8 @@ class XAddress(_Generator):
 
 class WAddress(_Generator):
     """W: per tile, per row n of W (the same rows again for every m-tile)."""
+
+    FIELDS = ("m", "n", "k", "w_addr", "w_pitch", "in_fmt")
 
     def _inner(self):
         return [("row", 1, "n")]
@@ -162,6 +170,8 @@ class RowAddress(_Generator):
         if stream not in ("y", "z"):
             raise ValueError(f"stream must be 'y' or 'z', not {stream!r}")
         self.stream = stream
+        self.FIELDS = ("m", "k", "z_pitch", "out_fmt", *(("uses_y",) if stream == "y" else ()))
+        self.NEXT_FIELDS = (f"{stream}_addr",)
         super().__init__(config, **kwargs)
 
     def _inner(self):

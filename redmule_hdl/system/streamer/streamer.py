@@ -155,16 +155,17 @@ class Streamer(wiring.Component):
 
     def elaborate(self, platform):
         c = self.config
-        L, D = c.L, c.D
+        D = c.D
         m = Module()
         bus = self.tcdm
 
         # ---- job slots and address generators, advanced when their beat's last transfer is granted --
-        m.submodules.slots = slots = JobSlots(StreamerJob, [s.name.lower() for s in Source],
-                                              release=Source.Z.name.lower())
-        walk = {s: getattr(slots.walk, s.name.lower()) for s in Source}    # each stream's job
         gen = {Source.X: XAddress(c), Source.W: WAddress(c), Source.Y: RowAddress(c, "y"),
                Source.Z: RowAddress(c, "z")}
+        m.submodules.slots = slots = JobSlots(
+            StreamerJob, {s.name.lower(): g.walker.signature.flip() for s, g in gen.items()},
+            release=Source.Z.name.lower())
+        walk = {s: getattr(slots.walk, s.name.lower()) for s in Source}    # each stream's job
         grant = {s: Signal(name=f"grant_{s.name.lower()}") for s in Source}   # a transfer
         # A beat's first transfer (credits and groups count from it) and its last (the generator
         # moves on); the same grant unless an FP16 beat takes two transfers (see "Two transfers").
