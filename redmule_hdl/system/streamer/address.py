@@ -12,6 +12,7 @@ from redmule_hdl.config import check_config
 from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT, WalkerSignature
 from redmule_hdl.engine.tile_walk import ROWS, TileWalk
 from redmule_hdl.interfaces import StreamerJob
+from redmule_hdl.spec.regmap import ADDR_BITS
 
 __all__ = ["XAddress", "WAddress", "RowAddress"]
 
@@ -87,7 +88,7 @@ class _Generator(wiring.Component):
         L >= 2 rows takes at least two grants, the first in the cycle after the move."""
         if L == 1:
             return pitch
-        lpitch = Signal(32)
+        lpitch = Signal(ADDR_BITS)
         m.d.sync += lpitch.eq(pitch * L)
         return lpitch
 
@@ -110,8 +111,8 @@ class XAddress(_Generator):
         return job.x_addr
 
     def _prepare(self, m):
-        self._tile = Signal(32, name="tile")
-        self._chunk = Signal(32, name="chunk")
+        self._tile = Signal(ADDR_BITS, name="tile")
+        self._chunk = Signal(ADDR_BITS, name="chunk")
         self._lpitch = self._tile_pitch(m, self.walker.job.x_pitch, self.config.L)
 
     def _pointers(self):
@@ -145,7 +146,7 @@ class WAddress(_Generator):
         return job.w_addr
 
     def _prepare(self, m):
-        self._col = Signal(32, name="col")
+        self._col = Signal(ADDR_BITS, name="col")
 
     def _pointers(self):
         return self._col, self.cur
@@ -181,8 +182,8 @@ class RowAddress(_Generator):
         return job.y_addr if self.stream == "y" else job.z_addr
 
     def _prepare(self, m):
-        self._tile = Signal(32, name="tile")
-        self._col = Signal(32, name="col")
+        self._tile = Signal(ADDR_BITS, name="tile")
+        self._col = Signal(ADDR_BITS, name="col")
         self._lpitch = self._tile_pitch(m, self.walker.job.z_pitch, self.config.L)
 
     def _pointers(self):

@@ -99,6 +99,7 @@ from redmule_hdl.config import check_config, check_int
 from redmule_hdl.engine.job_slots import JobSlots
 from redmule_hdl.interfaces import StreamerJob, TcdmSignature, beat_layout, z_beat_layout
 from redmule_hdl.spec.formats import FP16
+from redmule_hdl.spec.regmap import ADDR_BITS
 from redmule_hdl.system.streamer.address import RowAddress, WAddress, XAddress
 from redmule_hdl.system.streamer.arbiter import Arbiter, Source
 from redmule_hdl.system.streamer.loads import LoadFifo, ResponsePath
@@ -279,7 +280,7 @@ class Streamer(wiring.Component):
                 m.d.comb += [first[s].eq(grant[s]), last[s].eq(grant[s])]
 
         # ---- the request: address, store data and byte enables ------------------------------------------
-        beat_addr = Signal(32)   # element address of the selected stream's beat
+        beat_addr = Signal(ADDR_BITS)   # element address of the selected stream's beat
         with m.Switch(src):
             for s, g in gen.items():
                 with m.Case(s):
@@ -290,8 +291,8 @@ class Streamer(wiring.Component):
             # Byte address of the transfer: the beat's, or a + D for a high half. a + D is registered
             # at the low half's grant (its request goes out the next cycle), which keeps the adder
             # off the path to the port.
-            cur = Signal(32)
-            high_addr = Signal(32)
+            cur = Signal(ADDR_BITS)
+            high_addr = Signal(ADDR_BITS)
             with m.If(arbiter.granted & ~high):
                 m.d.sync += high_addr.eq(beat_addr + D)
             m.d.comb += [cur.eq(Mux(high, high_addr, beat_addr)),
