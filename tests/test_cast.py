@@ -45,6 +45,16 @@ def run_cast(dut, fmt, inputs, in_width, out_width):
     return np.array(out)
 
 
+def assert_bits_equal(label, inputs, got, want):
+    """Every converted pattern equals the expected one; else name the first wrong input."""
+    bad = np.flatnonzero(got != want)
+    if len(bad):
+        i = bad[0]
+        d_in, d_out = 2 + 2 * inputs.itemsize, 2 + 2 * want.itemsize
+        raise AssertionError(f"{label}: {len(bad)} wrong, first: {inputs[i]:#0{d_in}x} -> got "
+                             f"{int(got[i]):#0{d_out}x}, want {int(want[i]):#0{d_out}x}")
+
+
 def test_select_constants():
     assert FP8_FORMATS[FMT_E5M2] is E5M2 and FP8_FORMATS[FMT_E4M3] is E4M3
     assert (FMT_E5M2, FMT_E4M3) == (0, 1)
@@ -58,9 +68,7 @@ def test_fp16_to_fp8_exhaustive(fmt):
     inputs = np.arange(1 << 16, dtype=np.uint16)
     got = run_cast(Fp16ToFp8(LANES), fmt, inputs, 16, 8)
     want = golden.cast(inputs, "fp16", FP8_FORMATS[fmt].name)
-    bad = np.flatnonzero(got != want)
-    assert not len(bad), (f"{len(bad)} wrong, first: {inputs[bad[0]]:#06x} -> got {got[bad[0]]:#04x}, "
-                          f"want {want[bad[0]]:#04x}")
+    assert_bits_equal(f"fp16 -> {FP8_FORMATS[fmt].name}", inputs, got, want)
 
 
 @pytest.mark.parametrize("fmt", (FMT_E5M2, FMT_E4M3), ids=("e5m2", "e4m3"))
@@ -69,9 +77,7 @@ def test_fp8_to_fp16_exhaustive(fmt):
     # Odd lane count: the last beat is partial.
     got = run_cast(Fp8ToFp16(LANES - 1), fmt, inputs, 8, 16)
     want = golden.cast(inputs, FP8_FORMATS[fmt].name, "fp16")
-    bad = np.flatnonzero(got != want)
-    assert not len(bad), (f"{len(bad)} wrong, first: {inputs[bad[0]]:#04x} -> got {got[bad[0]]:#06x}, "
-                          f"want {want[bad[0]]:#06x}")
+    assert_bits_equal(f"{FP8_FORMATS[fmt].name} -> fp16", inputs, got, want)
 
 
 #: A third IEEE-like 8-bit format, for the test only: ml_dtypes' float8_e3m4 (bias 3, infinities at
@@ -114,16 +120,10 @@ def test_a_table_of_three_formats(index):
     assert len(widen.fmt) == len(narrow.fmt) == 2
     fp8 = np.arange(1 << 8, dtype=np.uint8)
     got = run_cast(widen, index, fp8, 8, 16)
-    want = _ml_widen(fp8, fmt)
-    bad = np.flatnonzero(got != want)
-    assert not len(bad), (f"{fmt.name} -> fp16: {len(bad)} wrong, first: {fp8[bad[0]]:#04x} -> got "
-                          f"{got[bad[0]]:#06x}, want {want[bad[0]]:#06x}")
+    assert_bits_equal(f"{fmt.name} -> fp16", fp8, got, _ml_widen(fp8, fmt))
     fp16 = np.arange(1 << 16, dtype=np.uint16)
     got = run_cast(narrow, index, fp16, 16, 8)
-    want = _ml_narrow(fp16, fmt)
-    bad = np.flatnonzero(got != want)
-    assert not len(bad), (f"fp16 -> {fmt.name}: {len(bad)} wrong, first: {fp16[bad[0]]:#06x} -> got "
-                          f"{got[bad[0]]:#04x}, want {want[bad[0]]:#04x}")
+    assert_bits_equal(f"fp16 -> {fmt.name}", fp16, got, _ml_narrow(fp16, fmt))
 
 
 def test_lanes_are_independent():

@@ -87,9 +87,9 @@ allows withdrawing it); its response, if any, is dropped. If it is the high half
 its half, and no high half follows a low half granted in or after the abort cycle. The streamer
 keeps the waiting request's data and byte enables in registers of its own (the engine drops its Z
 beat at the abort), and its grant belongs to no job: it moves no address generator, credit or
-group, and cannot end a job. Responses in flight are counted and discarded when they arrive; ``idle`` stays low until
-the waiting request is granted and the last response has arrived, so the next job cannot start
-before.
+group, and cannot end a job. Responses in flight are counted and discarded when they arrive;
+``idle`` stays low until the waiting request is granted and the last response has arrived, so the
+next job cannot start before.
 """
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
