@@ -102,8 +102,11 @@ from redmule_hdl.spec.formats import FP16
 from redmule_hdl.spec.regmap import ADDR_BITS
 from redmule_hdl.system.streamer.address import RowAddress, WAddress, XAddress
 from redmule_hdl.system.streamer.arbiter import Arbiter, Source
+from redmule_hdl.system.streamer.credits import Credits
 from redmule_hdl.system.streamer.loads import LoadFifo, ResponsePath
+from redmule_hdl.system.streamer.request import PortRequest
 from redmule_hdl.system.streamer.stores import StorePath
+from redmule_hdl.system.streamer.two_transfers import TwoTransfers
 
 __all__ = ["Streamer"]
 
@@ -183,7 +186,7 @@ class Streamer(wiring.Component):
         # The Z generator finishes a job with the grant of its last store.
         m.d.sync += self.stored.eq(gen[Source.Z].finishing & ~self.abort)
 
-        # ---- load FIFOs with bypass, and their credits ------------------------------------------------
+        # ---- load FIFOs with bypass, and the credits of every stream ------------------------------------
         loads = {Source.X: self.x, Source.W: self.w, Source.Y: self.y}
         depth = self.depths
         # With write responses, at most z_depth Z beats are in flight (their responses are tagged
@@ -191,9 +194,10 @@ class Streamer(wiring.Component):
         beats_in_flight = sum(depth.values()) + (self.z_depth if c.write_responses else 0)
         transfers = c.transfers_per_beat(FP16)
         m.submodules.responses = responses = ResponsePath(c, beats_in_flight * transfers)
-        fifo = {}
+        fifo, credits = {}, {}
         for s, port in loads.items():
-            m.submodules[f"{s.name.lower()}_fifo"] = fifo[s] = LoadFifo(c.D, depth[s])
+            name = s.name.lower()
+            m.submodules[f"{name}_fifo"] = fifo[s] = LoadFifo(c.D, depth[s])
             m.d.comb += [
                 fifo[s].push_valid.eq(responses.deliver[s.value]),
                 fifo[s].push_beat.eq(responses.beat),
@@ -201,48 +205,36 @@ class Streamer(wiring.Component):
                 fifo[s].clear.eq(self.abort),
             ]
             wiring.connect(m, fifo[s].out, wiring.flipped(port))
-        used = {s: Signal(range(depth[s] + 1), name=f"{s.name.lower()}_used") for s in loads}
-        # A group ends when the engine takes its last beat; ``ahead`` counts groups fully requested
-        # but not yet fully taken, so ``ahead == 0`` means the next request belongs to the group the
-        # engine is filling now.
-        ahead = {s: Signal(range(depth[s] + 2), name=f"{s.name.lower()}_ahead")
-                 for s in (Source.X, Source.Y)}
-        for s in loads:
-            m.d.sync += used[s].eq(used[s] + first[s] - fifo[s].take)
-            if s in ahead:
-                group_issued = first[s] & gen[s].group_last
-                group_taken = fifo[s].take & fifo[s].take_last
-                m.d.sync += ahead[s].eq(ahead[s] + group_issued - group_taken)
-        with m.If(self.abort):
-            m.d.sync += [*(u.eq(0) for u in used.values()), *(a.eq(0) for a in ahead.values())]
-
-        # ---- arbiter ----------------------------------------------------------------------------------
-        want = {s: gen[s].active & (used[s] < depth[s]) for s in loads}
+            m.submodules[f"{name}_credits"] = credits[s] = Credits(depth[s], groups=s != Source.W)
+            m.d.comb += [credits[s].issued.eq(first[s]), credits[s].consumed.eq(fifo[s].take),
+                         credits[s].clear.eq(self.abort)]
+            if s != Source.W:
+                m.d.comb += [credits[s].issued_last.eq(gen[s].group_last),
+                             credits[s].consumed_last.eq(fifo[s].take_last)]
+        want = {s: gen[s].active & credits[s].available for s in loads}
         want[Source.Z] = gen[Source.Z].active & self.z.valid
         if c.write_responses:
-            z_used = Signal(range(self.z_depth + 1))   # Z beats whose last response has not arrived
-            m.d.sync += z_used.eq(z_used + first[Source.Z] - responses.deliver[Source.Z.value])
-            with m.If(self.abort):
-                m.d.sync += z_used.eq(0)
-            want[Source.Z] &= z_used < self.z_depth
+            m.submodules.z_credits = z_credits = Credits(self.z_depth)
+            m.d.comb += [z_credits.issued.eq(first[Source.Z]),
+                         z_credits.consumed.eq(responses.deliver[Source.Z.value]),
+                         z_credits.clear.eq(self.abort)]
+            want[Source.Z] &= z_credits.available
 
-        # Two transfers: on a port of D FP8 elements an FP16 beat moves as its low D bytes at the
-        # beat's address a, then its high D bytes at a + D. ``high``: the low half of a beat of
-        # ``high_src`` was granted and its high half is due; it outranks every other request, so the
-        # two halves are granted back to back and their responses arrive one after the other.
+        # ---- arbiter and the request ------------------------------------------------------------------
+        # Two transfers (``splits_fp16``): the high half of an FP16 beat outranks every other request.
         if c.splits_fp16:
-            high = Signal()
-            high_src = Signal(Source)
-            half_levels = [(high & (high_src == s), s) for s in Source]
+            m.submodules.two_transfers = halves = TwoTransfers(c)
+            high = halves.high
+            half_levels = [(high & (halves.high_src == s), s) for s in Source]
         else:
             high = Const(0)
             half_levels = []
         levels = [
             *half_levels,
-            (want[Source.W] & (used[Source.W] == 0), Source.W),
+            (want[Source.W] & credits[Source.W].empty, Source.W),
             (want[Source.Z], Source.Z),
-            (want[Source.Y] & self.y.ready & (ahead[Source.Y] == 0), Source.Y),
-            (want[Source.X] & self.x.ready & (ahead[Source.X] == 0), Source.X),
+            (want[Source.Y] & self.y.ready & credits[Source.Y].current_group, Source.Y),
+            (want[Source.X] & self.x.ready & credits[Source.X].current_group, Source.X),
             (want[Source.W], Source.W),
             (want[Source.X], Source.X),
             (want[Source.Y], Source.Y),
@@ -253,88 +245,67 @@ class Streamer(wiring.Component):
             arbiter.gnt.eq(bus.gnt),
         ]
         src = arbiter.src
-        # The request waiting now was raised before an abort (see "responses"): its grant belongs to
-        # no job, so it moves no generator, credit, group or Z beat.
-        orphan = Signal()
-        for s in Source:
-            m.d.comb += grant[s].eq(arbiter.granted & ~orphan & (src == s))
-        if c.splits_fp16:
-            two = Signal()      # the selected stream's beat takes two transfers (FP16)
-            wide = {Source.X: walk[Source.X].job.in_fmt.wide, Source.W: walk[Source.W].job.in_fmt.wide,
-                    Source.Y: walk[Source.Y].job.out_fmt.wide, Source.Z: walk[Source.Z].job.out_fmt.wide}
-            with m.Switch(src):
-                for s_, w_ in wide.items():
-                    with m.Case(s_):
-                        m.d.comb += two.eq(w_)
-            with m.If(arbiter.granted):
-                m.d.sync += [high.eq(~high & two & ~orphan), high_src.eq(src)]
-            # An abort drops a pending high half unless its request is raised and waiting now (it
-            # stays, unchanged, until granted); a low half granted in the abort cycle, or waiting
-            # then and granted later (``orphan``), has no sequel.
-            with m.If(self.abort):
-                m.d.sync += high.eq(high & ~bus.gnt)
-            for s in Source:
-                m.d.comb += [first[s].eq(grant[s] & ~high), last[s].eq(grant[s] & (high | ~two))]
-        else:
-            for s in Source:
-                m.d.comb += [first[s].eq(grant[s]), last[s].eq(grant[s])]
-
-        # ---- the request: address, store data and byte enables ------------------------------------------
+        is_store = src == Source.Z
         beat_addr = Signal(ADDR_BITS)   # element address of the selected stream's beat
         with m.Switch(src):
             for s, g in gen.items():
                 with m.Case(s):
                     m.d.comb += beat_addr.eq(g.cur)
+
+        m.submodules.request = request = PortRequest(c.port_width)
+        wiring.connect(m, request.tcdm, wiring.flipped(bus))
+        orphan = request.orphan     # its grant moves no generator, credit, group or Z beat
+        for s in Source:
+            m.d.comb += grant[s].eq(arbiter.granted & ~orphan & (src == s))
         m.submodules.stores = stores = StorePath(c)
-        is_store = src == Source.Z
         if c.splits_fp16:
-            # Byte address of the transfer: the beat's, or a + D for a high half. a + D is registered
-            # at the low half's grant (its request goes out the next cycle), which keeps the adder
-            # off the path to the port.
-            cur = Signal(ADDR_BITS)
-            high_addr = Signal(ADDR_BITS)
-            with m.If(arbiter.granted & ~high):
-                m.d.sync += high_addr.eq(beat_addr + D)
-            m.d.comb += [cur.eq(Mux(high, high_addr, beat_addr)),
-                         stores.offset.eq(Mux(high, high_addr[:2], gen[Source.Z].cur[:2])),
-                         stores.high.eq(high)]
+            wide = Signal()     # the selected stream's beat is FP16: two transfers
+            fmts = {Source.X: walk[Source.X].job.in_fmt, Source.W: walk[Source.W].job.in_fmt,
+                    Source.Y: walk[Source.Y].job.out_fmt, Source.Z: walk[Source.Z].job.out_fmt}
+            with m.Switch(src):
+                for s, fmt in fmts.items():
+                    with m.Case(s):
+                        m.d.comb += wide.eq(fmt.wide)
+            m.d.comb += [
+                halves.src.eq(src), halves.beat_addr.eq(beat_addr), halves.wide.eq(wide),
+                halves.granted.eq(arbiter.granted), halves.orphan.eq(orphan),
+                halves.abort.eq(self.abort),
+                stores.high.eq(high),
+            ]
+            transfer_addr = halves.addr
+            for s in Source:
+                m.d.comb += [first[s].eq(grant[s] & halves.opens), last[s].eq(grant[s] & halves.closes)]
+            # A high half's byte offset is that of a + D; the Z generator keeps a until the beat's last
+            # transfer, so the offset comes from it without the selected stream's address mux.
+            store_offset = gen[Source.Z].cur[:2] + Mux(high, D % 4, 0)
         else:
-            cur = beat_addr
-            m.d.comb += stores.offset.eq(gen[Source.Z].cur[:2])
-        # The engine drops its Z beat when aborted, so the data and byte enables of a request that is
-        # waiting for its grant then are kept here until it is granted (``orphan``).
-        waits_at_abort = self.abort & arbiter.req & ~bus.gnt
-        kept_be, kept_data = Signal.like(bus.be), Signal.like(bus.data)
-        with m.If(waits_at_abort):
-            m.d.sync += [kept_be.eq(bus.be), kept_data.eq(bus.data)]
-        live_be = Mux(is_store, stores.be, Const((1 << len(bus.be)) - 1, len(bus.be)))
+            transfer_addr = beat_addr
+            for s in Source:
+                m.d.comb += [first[s].eq(grant[s]), last[s].eq(grant[s])]
+            store_offset = gen[Source.Z].cur[:2]
         m.d.comb += [
             stores.beat.eq(self.z.payload),
             stores.fmt.eq(walk[Source.Z].job.out_fmt),
-            bus.req.eq(arbiter.req),
-            bus.add.eq(Cat(Const(0, 2), cur[2:])),
-            bus.wen.eq(~is_store),
-            bus.be.eq(Mux(orphan, kept_be, live_be)),
-            bus.data.eq(Mux(orphan, kept_data, stores.data)),
+            stores.offset.eq(store_offset),
+            request.raised.eq(arbiter.req),
+            request.store.eq(is_store),
+            request.addr.eq(transfer_addr),
+            request.data.eq(stores.data),
+            request.be.eq(stores.be),
+            request.abort.eq(self.abort),
             self.z.ready.eq(last[Source.Z]),
         ]
 
         # ---- responses ----------------------------------------------------------------------------------
         tag_in_fmt = Mux(src == Source.X, walk[Source.X].job.in_fmt, walk[Source.W].job.in_fmt)
-        # A request still waiting for its grant when the job is aborted stays raised, unchanged, until
-        # it is granted (the bus protocols forbid withdrawing it); its response is dropped.
-        with m.If(waits_at_abort):
-            m.d.sync += orphan.eq(1)
-        with m.Elif(arbiter.granted):
-            m.d.sync += orphan.eq(0)
         tracked = arbiter.granted if c.write_responses else arbiter.granted & ~is_store
         if c.splits_fp16:
-            m.d.comb += responses.tag.low.eq(two & ~high)
+            m.d.comb += responses.tag.low.eq(wide & ~high)
         m.d.comb += [
             responses.issue.eq(tracked),
             responses.orphan.eq(orphan),
             responses.tag.src.eq(src),
-            responses.tag.off.eq(cur[:2] if c.misaligned else 0),
+            responses.tag.off.eq(transfer_addr[:2] if c.misaligned else 0),
             responses.tag.last.eq(Mux(src == Source.X, gen[Source.X].group_last,
                                       gen[Source.Y].group_last)),
             responses.tag.fmt.eq(Mux(src == Source.Y, walk[Source.Y].job.out_fmt, tag_in_fmt)),

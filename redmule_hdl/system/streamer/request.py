@@ -1,0 +1,63 @@
+"""The streamer's request on the TCDM port, held unchanged until granted, also across an abort."""
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from redmule_hdl.interfaces import TcdmSignature
+from redmule_hdl.spec.regmap import ADDR_BITS
+
+__all__ = ["PortRequest"]
+
+
+class PortRequest(wiring.Component):
+    """Drives the TCDM request of the transfer the arbiter selects.
+
+    The arbiter holds its choice until the grant, so address and direction stay unchanged. Store data
+    comes from the engine's Z beat, which the engine drops at an abort: the data and byte enables of a
+    request waiting for its grant then are kept in registers here until it is granted, and that
+    request is an ``orphan``: its grant belongs to no job (the bus protocols forbid withdrawing it).
+
+    Ports:
+        raised (in): a request is raised (the arbiter's ``req``).
+        store (in): it is a write (Z), else a read of the whole port width.
+        addr (in): the transfer's byte address; the port is word addressed, bits [1:0] are dropped.
+        data, be (in): the store's write data and byte enables.
+        abort (in): soft clear.
+        tcdm (out, ``TcdmSignature``): ``req``, ``add``, ``wen``, ``be``, ``data`` are driven here;
+            ``gnt`` is read; the responses pass by.
+        orphan (out): the request raised now was raised before an abort.
+    Parameters: ``port_width``. Latency: combinational from the inputs to the port; ``orphan`` and
+    the kept data are registers.
+    """
+
+    def __init__(self, port_width):
+        super().__init__({
+            "raised": In(1),
+            "store": In(1),
+            "addr": In(ADDR_BITS),
+            "data": In(port_width),
+            "be": In(port_width // 8),
+            "abort": In(1),
+            "tcdm": Out(TcdmSignature(port_width)),
+            "orphan": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bus = self.tcdm
+        granted = bus.req & bus.gnt
+        waits_at_abort = self.abort & bus.req & ~bus.gnt
+        kept_be, kept_data = Signal.like(bus.be), Signal.like(bus.data)
+        with m.If(waits_at_abort):
+            m.d.sync += [kept_be.eq(bus.be), kept_data.eq(bus.data), self.orphan.eq(1)]
+        with m.Elif(granted):
+            m.d.sync += self.orphan.eq(0)
+        all_bytes = Const((1 << len(bus.be)) - 1, len(bus.be))
+        m.d.comb += [
+            bus.req.eq(self.raised),
+            bus.add.eq(Cat(Const(0, 2), self.addr[2:])),
+            bus.wen.eq(~self.store),
+            bus.be.eq(Mux(self.orphan, kept_be, Mux(self.store, self.be, all_bytes))),
+            bus.data.eq(Mux(self.orphan, kept_data, self.data)),
+        ]
+        return m
