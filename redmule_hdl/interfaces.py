@@ -3,7 +3,7 @@
 Every block that talks to another imports its side of the contract from here, so a port's width or a
 job's fields are defined once. Protocols and timing are described in docs/architecture.md ("Ports").
 """
-from amaranth.lib import data, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import check_int
@@ -12,7 +12,8 @@ from redmule_hdl.spec.ops import FmaMode, GemmOp
 from redmule_hdl.spec.regmap import (ADDR_BITS, DIM_BITS, FIELDS, JOB_REGS, PERIPH_ID_BITS, REGISTERS, WORD_BITS,
                                      JobError, Reg)
 
-__all__ = ["PeriphSignature", "TcdmSignature", "JobStatusSignature", "JobRegs", "CeControl", "ce_control",
+__all__ = ["PeriphSignature", "TcdmSignature", "JobStatusSignature", "EngineControlSignature",
+           "StreamerControlSignature", "JobRegs", "CeControl", "ce_control",
            "EngineJob", "engine_job", "ElementFormat", "element_format", "StreamerJob", "beat_layout",
            "z_beat_layout"]
 
@@ -217,3 +218,30 @@ class StreamerJob(data.Struct):
     uses_y: 1
     in_fmt: ElementFormat
     out_fmt: ElementFormat
+
+
+class EngineControlSignature(wiring.Signature):
+    """The controller's hold on the engine, seen from the controller: ``job`` (stream of ``EngineJob``;
+    ``ready``: a job slot is free) and ``abort`` (soft clear: every job is dropped at the end of the
+    cycle)."""
+
+    def __init__(self):
+        super().__init__({
+            "job": Out(stream.Signature(EngineJob)),
+            "abort": Out(1),
+        })
+
+
+class StreamerControlSignature(wiring.Signature):
+    """The controller's hold on the streamer, seen from the controller: ``job`` (stream of
+    ``StreamerJob``; ``ready``: a job slot is free), ``abort`` (soft clear), ``stored`` (in: one-cycle
+    pulse per job, the cycle after its last Z store is granted) and ``idle`` (in: no job, no request
+    waiting for its grant, no response outstanding)."""
+
+    def __init__(self):
+        super().__init__({
+            "job": Out(stream.Signature(StreamerJob)),
+            "abort": Out(1),
+            "stored": In(1),
+            "idle": In(1),
+        })

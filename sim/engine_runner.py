@@ -95,13 +95,13 @@ def run_engine_jobs(config, jobs, *, stall=0.0, seed=0, max_cycles=None, vcd=Non
 
     async def job_source(ctx):
         for op, x, w, _ in checked:
-            ctx.set(engine.job.payload, engine_job(op, x.shape[0], x.shape[1], w.shape[1]))
-            ctx.set(engine.job.valid, 1)
-            await ctx.tick().until(engine.job.ready)
-        ctx.set(engine.job.valid, 0)
+            ctx.set(engine.control.job.payload, engine_job(op, x.shape[0], x.shape[1], w.shape[1]))
+            ctx.set(engine.control.job.valid, 1)
+            await ctx.tick().until(engine.control.job.ready)
+        ctx.set(engine.control.job.valid, 0)
 
     async def monitor(ctx):
-        await ctx.tick().until(engine.job.valid & engine.job.ready)
+        await ctx.tick().until(engine.control.job.valid & engine.control.job.ready)
         cycle = 1
         while len(ends) < len(checked):
             _, _, z_valid, z_ready, payload, done = await ctx.tick().sample(

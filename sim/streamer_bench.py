@@ -236,18 +236,18 @@ def run(config, M, N, K, *, op=GemmOp.GEMM, in_fmt="fp16", out_fmt=None, pitch_p
         if abort_at is not None:
             # A first job of the same shape, aborted after ``abort_at`` cycles: the consumers ignore
             # its beats, its reads in flight must be dropped, and the next job must be unaffected.
-            ctx.set(dut.job.payload, job)
-            ctx.set(dut.job.valid, 1)
+            ctx.set(dut.control.job.payload, job)
+            ctx.set(dut.control.job.valid, 1)
             await ctx.tick()
-            ctx.set(dut.job.valid, 0)
+            ctx.set(dut.control.job.valid, 0)
             await ctx.tick().repeat(abort_at)
-            ctx.set(dut.abort, 1)
+            ctx.set(dut.control.abort, 1)
             await ctx.tick()
             state["phase"] = "aborted"
-            ctx.set(dut.abort, 0)
+            ctx.set(dut.control.abort, 0)
             if not restart_at_once:
                 # As the controller does: the next job starts once the streamer is idle.
-                while not ctx.get(dut.idle):
+                while not ctx.get(dut.control.idle):
                     await ctx.tick()
             else:
                 # The earliest restart the streamer allows: no request waits for its grant (a
@@ -256,14 +256,14 @@ def run(config, M, N, K, *, op=GemmOp.GEMM, in_fmt="fp16", out_fmt=None, pitch_p
                     await ctx.tick()
             state["phase"] = "run"
         reads_before, writes_before = mem.reads, mem.writes
-        ctx.set(dut.job.payload, job)
-        ctx.set(dut.job.valid, 1)
+        ctx.set(dut.control.job.payload, job)
+        ctx.set(dut.control.job.valid, 1)
         cycle = 0
         store_granted = False    # the previous cycle granted a store
         async for _, _, req, gnt, wen, sd, idle in ctx.tick().sample(
-                dut.tcdm.req, dut.tcdm.gnt, dut.tcdm.wen, dut.stored, dut.idle):
+                dut.tcdm.req, dut.tcdm.gnt, dut.tcdm.wen, dut.control.stored, dut.control.idle):
             if cycle == 0:
-                ctx.set(dut.job.valid, 0)
+                ctx.set(dut.control.job.valid, 0)
             elif t["last_grant"] is None:
                 if req and t["first_req"] is None:
                     t["first_req"] = cycle

@@ -60,13 +60,13 @@ class Harness:
         async def fake(ctx):
             cycle, stored_at = 0, []     # the cycle of each running job's stored pulse, in order
             while True:
-                ctx.set(c.engine_job.ready, len(stored_at) < 2)
-                ctx.set(c.streamer_job.ready, len(stored_at) < 2)
-                ctx.set(c.streamer_idle, not stored_at)
-                ctx.set(c.stored, bool(stored_at) and cycle == stored_at[0])
+                ctx.set(c.engine.job.ready, len(stored_at) < 2)
+                ctx.set(c.streamer.job.ready, len(stored_at) < 2)
+                ctx.set(c.streamer.idle, not stored_at)
+                ctx.set(c.streamer.stored, bool(stored_at) and cycle == stored_at[0])
                 _, _, start, ev, ab, valid, sjob, ejob = await ctx.tick().sample(
-                    c.streamer_job.valid, c.evt, c.abort, c.engine_job.valid, c.streamer_job.payload,
-                    c.engine_job.payload)
+                    c.streamer.job.valid, c.evt, c.streamer.abort, c.engine.job.valid, c.streamer.job.payload,
+                    c.engine.job.payload)
                 if start:
                     assert valid
                     got = {f: getattr(sjob, f) for f in
@@ -257,7 +257,7 @@ def test_queue_back_to_back_and_cycles():
         assert await d.read(ctx, Reg.STATUS) == 0b11
         await d.idle(ctx, Controller.GUARD_CYCLES)
         assert await d.read(ctx, Reg.RUNNING_JOB) == 1
-        assert ctx.get(h.dut.ctrl.abort) == 0
+        assert ctx.get(h.dut.ctrl.streamer.abort) == 0
         e1 = await d.wait_evt(ctx)
         assert await d.read(ctx, Reg.CYCLES) == e1 - triggers[0] == 31
         assert await d.read(ctx, Reg.STATUS) == 0b10

@@ -20,7 +20,7 @@ from redmule_hdl.engine.x_buffer import XBuffer
 from redmule_hdl.engine.x_fill import XFill
 from redmule_hdl.engine.z_buffer import ZBuffer
 from redmule_hdl.engine.z_control import ZControl
-from redmule_hdl.interfaces import EngineJob, beat_layout, z_beat_layout
+from redmule_hdl.interfaces import EngineControlSignature, EngineJob, beat_layout, z_beat_layout
 
 __all__ = ["Engine"]
 
@@ -29,12 +29,13 @@ class Engine(wiring.Component):
     """The RedMulE compute engine for a ``Config`` (L, H, P).
 
     Ports:
-        job (stream in, ``EngineJob``: m, n, k, uses_y, ce): M, N, K >= 1; accepted while one of the
-            two job slots is free, so the next job can be accepted while the current one runs.
+        control (``In(EngineControlSignature())``): ``job`` (stream in, ``EngineJob``: m, n, k,
+            uses_y, ce; M, N, K >= 1), accepted while one of the two job slots is free, so the next
+            job can be accepted while the current one runs; ``abort``: return to idle at once (soft
+            clear), accepted jobs and buffered beats are dropped.
         x, w, y (streams in): operand beats of D FP16 elements, order in the module docstring.
         z (stream out): result beats (``data``, ``mask``).
         done: one-cycle pulse with each job's last Z beat.
-        abort: return to idle at once (soft clear); accepted jobs and buffered beats are dropped.
     Timing: a tile of L x D outputs costs ``ceil(N/H) * D`` cycles with all CEs busy; tiles follow
     each other without bubbles while the streams keep up. If a beat is late or ``z`` is not ready, the
     whole array stalls (one global enable) and resumes without losing or repeating work.
@@ -55,13 +56,12 @@ class Engine(wiring.Component):
         # ``ComputeElement(P)`` module (``redmule_hdl.export``); None elaborates every CE (simulation).
         self.ce_module = ce_module
         super().__init__({
-            "job": In(stream.Signature(EngineJob)),
+            "control": In(EngineControlSignature()),
             "x": In(stream.Signature(beat_layout(config.D))),
             "w": In(stream.Signature(beat_layout(config.D))),
             "y": In(stream.Signature(beat_layout(config.D))),
             "z": Out(stream.Signature(z_beat_layout(config.D))),
             "done": Out(1),
-            "abort": In(1),
         })
 
     def elaborate(self, platform):
@@ -82,12 +82,12 @@ class Engine(wiring.Component):
         m.submodules.zbuf = zbuf = ZBuffer(c.L, c.D)
 
         # Jobs: the slots and their walkers.
-        wiring.connect(m, wiring.flipped(self.job), slots.put)
+        wiring.connect(m, wiring.flipped(self.control.job), slots.put)
         for name, port in walkers.items():
             wiring.connect(m, getattr(slots.walk, name), port)
         m.d.comb += [
-            slots.clear.eq(self.abort), seq.abort.eq(self.abort), xfill.abort.eq(self.abort),
-            zctl.abort.eq(self.abort), xbuf.clear.eq(self.abort),
+            slots.clear.eq(self.control.abort), seq.abort.eq(self.control.abort), xfill.abort.eq(self.control.abort),
+            zctl.abort.eq(self.control.abort), xbuf.clear.eq(self.control.abort),
         ]
         # The streams.
         wiring.connect(m, wiring.flipped(self.x), xbuf.beat)

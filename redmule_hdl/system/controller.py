@@ -7,8 +7,9 @@ from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import check_int, fp8_beats_word_aligned
 from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT, ring_next
-from redmule_hdl.interfaces import (CeControl, ElementFormat, EngineJob, JobRegs, JobStatusSignature, StreamerJob,
-                                    ce_control, element_format)
+from redmule_hdl.interfaces import (CeControl, ElementFormat, EngineControlSignature, EngineJob, JobRegs,
+                                    JobStatusSignature, StreamerControlSignature, StreamerJob, ce_control,
+                                    element_format)
 from redmule_hdl.spec.formats import FORMAT_CODES
 from redmule_hdl.spec.ops import GemmOp
 from redmule_hdl.spec.regmap import ADDR_BITS, DIM_BITS, JobError
@@ -139,11 +140,10 @@ class Controller(wiring.Component):
         status (``Out(JobStatusSignature())``): to ``RegFile.status``: ``finish``, ``cycles`` and
             ``error`` (the CYCLES and ERROR registers) out, ``clear`` in.
         evt (out): one-cycle pulse per finished or refused job.
-        engine_job (stream out, ``EngineJob``), streamer_job (stream out, ``StreamerJob``): the job
-            started, to the engine and the streamer; ``valid`` in the cycle of the ``head`` handshake
-            of a job that starts (it depends on both ``ready``).
-        stored (in), streamer_idle (in): from the streamer.
-        abort (out): to the engine and the streamer.
+        engine (``Out(EngineControlSignature())``), streamer (``Out(StreamerControlSignature())``):
+            ``job`` (stream out), the job started, to each; ``valid`` in the cycle of the ``head``
+            handshake of a job that starts (it depends on both ``ready``); ``abort`` (out) to both;
+            ``stored`` and ``idle`` (in) from the streamer.
     Parameters: ``misaligned``, the memory port can read element-aligned rows (else every address and
     pitch must be word aligned); ``D``, elements per beat (the offsets of a row's later beats).
     """
@@ -163,11 +163,8 @@ class Controller(wiring.Component):
             "head": In(stream.Signature(JobRegs)),
             "status": Out(JobStatusSignature()),
             "evt": Out(1),
-            "engine_job": Out(stream.Signature(EngineJob)),
-            "streamer_job": Out(stream.Signature(StreamerJob)),
-            "stored": In(1),
-            "streamer_idle": In(1),
-            "abort": Out(1),
+            "engine": Out(EngineControlSignature()),
+            "streamer": Out(StreamerControlSignature()),
         })
 
     def elaborate(self, platform):
@@ -182,23 +179,25 @@ class Controller(wiring.Component):
 
         error, sjob, ejob = decode_job(m, self.head.payload, misaligned=self.misaligned, D=self.D)
         clear = self.status.clear
+        engine_job, streamer_job = self.engine.job, self.streamer.job
         m.d.comb += [
-            self.streamer_job.payload.eq(sjob),
-            self.engine_job.payload.eq(ejob),
-            self.abort.eq(clear),
+            streamer_job.payload.eq(sjob),
+            engine_job.payload.eq(ejob),
+            self.engine.abort.eq(clear),
+            self.streamer.abort.eq(clear),
         ]
 
         # After an abort (nothing running) the streamer must be idle first: no leftover of the
         # aborted job may meet the new one.
-        port_free = (running != 0) | self.streamer_idle
+        port_free = (running != 0) | self.streamer.idle
         ok = error == JobError.OK
         # Beside a running job, a job starts only if it reads no byte that job writes (its loads
         # would overtake the running job's stores).
         beside_ok = self._read_after_write_guard(m, sjob, valid=self.head.valid,
                                                  take=self.head.valid & self.head.ready)
-        can_start = ((running < depth) & self.engine_job.ready & self.streamer_job.ready & port_free
+        can_start = ((running < depth) & engine_job.ready & streamer_job.ready & port_free
                      & ((running == 0) | beside_ok))
-        can_refuse = (running == 0) & self.streamer_idle
+        can_refuse = (running == 0) & self.streamer.idle
         can_take = ~clear & ~refusing & Mux(ok, can_start, can_refuse)
         take = can_take & self.head.valid
         m.d.comb += self.head.ready.eq(can_take)
@@ -208,12 +207,12 @@ class Controller(wiring.Component):
         started = take & ok
         with m.If(take):
             with m.If(ok):
-                m.d.comb += [self.engine_job.valid.eq(1), self.streamer_job.valid.eq(1)]
+                m.d.comb += [engine_job.valid.eq(1), streamer_job.valid.eq(1)]
                 m.d.sync += [counts[newest].eq(1), newest.eq(ring_next(newest, depth))]
             with m.Else():
                 m.d.sync += [refusing.eq(1), refused_error.eq(error)]
 
-        stored = ~clear & self.stored     # a running job finished (an aborted one does not)
+        stored = ~clear & self.streamer.stored     # a running job finished (an aborted one does not)
         status = self.status
         with m.If(stored | (~clear & refusing)):
             m.d.comb += [self.evt.eq(1), status.finish.eq(1)]

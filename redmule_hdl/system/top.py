@@ -70,19 +70,15 @@ class RedMulE(wiring.Component):
         wiring.connect(m, wiring.flipped(self.periph), regfile.periph)
         wiring.connect(m, regfile.head, ctrl.head)
         wiring.connect(m, ctrl.status, regfile.status)
-        wiring.connect(m, ctrl.engine_job, engine.job)
-        wiring.connect(m, ctrl.streamer_job, streamer.job)
+        wiring.connect(m, ctrl.engine, engine.control)
+        wiring.connect(m, ctrl.streamer, streamer.control)
         wiring.connect(m, streamer.x, engine.x)
         wiring.connect(m, streamer.w, engine.w)
         wiring.connect(m, streamer.y, engine.y)
         wiring.connect(m, engine.z, streamer.z)
         wiring.connect(m, streamer.tcdm, wiring.flipped(self.tcdm))
         m.d.comb += [
-            streamer.abort.eq(ctrl.abort),
-            engine.abort.eq(ctrl.abort),
-            ctrl.stored.eq(streamer.stored),
-            ctrl.streamer_idle.eq(streamer.idle),
             self.evt.eq(ctrl.evt),
-            self.busy.eq(regfile.busy | ~streamer.idle),
+            self.busy.eq(regfile.busy | ~streamer.control.idle),
         ]
         return m

@@ -97,7 +97,8 @@ from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import check_config, check_int
 from redmule_hdl.engine.job_slots import JobSlots
-from redmule_hdl.interfaces import StreamerJob, TcdmSignature, beat_layout, z_beat_layout
+from redmule_hdl.interfaces import (StreamerControlSignature, StreamerJob, TcdmSignature, beat_layout,
+                                   z_beat_layout)
 from redmule_hdl.spec.formats import FP16
 from redmule_hdl.spec.regmap import ADDR_BITS
 from redmule_hdl.system.streamer.address import RowAddress, WAddress, XAddress
@@ -115,16 +116,17 @@ class Streamer(wiring.Component):
     """Address generators, cast-in/cast-out and the TCDM port arbiter (see the module docstring).
 
     Ports:
-        job (stream in, ``StreamerJob``): a handshake (``ready``: a job slot is free) latches the job;
-            its first request is raised in the next cycle if the port has nothing else to do, else
-            after the requests of the job before it. After an abort, a job is accepted once ``idle``
-            (responses of the aborted job are dropped). The controller
-            guarantees M, N, K >= 1, valid formats, non-zero pitches and (``misaligned=False``)
-            word-aligned beat addresses.
-        abort: soft clear (see the module docstring).
-        idle: no job, no request waiting for its grant and no response outstanding.
-        stored: one-cycle pulse per job, the cycle after its last Z store is granted (jobs finish
-            in the order they started).
+        control (``In(StreamerControlSignature())``):
+            job (stream in, ``StreamerJob``): a handshake (``ready``: a job slot is free) latches the
+                job; its first request is raised in the next cycle if the port has nothing else to
+                do, else after the requests of the job before it. After an abort, a job is accepted
+                once ``idle`` (responses of the aborted job are dropped). The controller guarantees
+                M, N, K >= 1, valid formats, non-zero pitches and (``misaligned=False``)
+                word-aligned beat addresses.
+            abort (in): soft clear (see the module docstring).
+            idle (out): no job, no request waiting for its grant and no response outstanding.
+            stored (out): one-cycle pulse per job, the cycle after its last Z store is granted
+                (jobs finish in the order they started).
         x, w, y (streams out): operand beats for the engine (D FP16 elements).
         z (stream in): result beats from the engine (``data``, ``mask``); ``ready`` is the grant of
             the beat's last store transfer.
@@ -146,10 +148,7 @@ class Streamer(wiring.Component):
         self.config = check_config(config)
         self.depths = {Source.X: x_depth, Source.W: w_depth, Source.Y: y_depth}
         super().__init__({
-            "job": In(stream.Signature(StreamerJob)),
-            "abort": In(1),
-            "idle": Out(1),
-            "stored": Out(1),
+            "control": In(StreamerControlSignature()),
             "x": Out(stream.Signature(beat_layout(config.D))),
             "w": Out(stream.Signature(beat_layout(config.D))),
             "y": Out(stream.Signature(beat_layout(config.D))),
@@ -162,6 +161,7 @@ class Streamer(wiring.Component):
         D = c.D
         m = Module()
         bus = self.tcdm
+        job, abort = self.control.job, self.control.abort
 
         # ---- job slots and address generators, advanced when their beat's last transfer is granted --
         gen = {Source.X: XAddress(c), Source.W: WAddress(c), Source.Y: RowAddress(c, "y"),
@@ -178,13 +178,13 @@ class Streamer(wiring.Component):
         for s, g in gen.items():
             m.submodules[f"{s.name.lower()}_addr"] = g
             wiring.connect(m, walk[s], g.walker)
-            m.d.comb += [g.advance.eq(last[s]), g.start.eq(self.job.valid & self.job.ready),
-                          g.start_job.eq(self.job.payload)]
+            m.d.comb += [g.advance.eq(last[s]), g.start.eq(job.valid & job.ready),
+                          g.start_job.eq(job.payload)]
         m.d.comb += gen[Source.Y].skip.eq(~walk[Source.Y].job.uses_y)    # a job without Y
-        m.d.comb += slots.clear.eq(self.abort)
-        wiring.connect(m, wiring.flipped(self.job), slots.put)
+        m.d.comb += slots.clear.eq(abort)
+        wiring.connect(m, wiring.flipped(job), slots.put)
         # The Z generator finishes a job with the grant of its last store.
-        m.d.sync += self.stored.eq(gen[Source.Z].finishing & ~self.abort)
+        m.d.sync += self.control.stored.eq(gen[Source.Z].finishing & ~abort)
 
         # ---- load FIFOs with bypass, and the credits of every stream ------------------------------------
         loads = {Source.X: self.x, Source.W: self.w, Source.Y: self.y}
@@ -202,12 +202,12 @@ class Streamer(wiring.Component):
                 fifo[s].push_valid.eq(responses.deliver[s.value]),
                 fifo[s].push_beat.eq(responses.beat),
                 fifo[s].push_last.eq(responses.last),
-                fifo[s].clear.eq(self.abort),
+                fifo[s].clear.eq(abort),
             ]
             wiring.connect(m, fifo[s].out, wiring.flipped(port))
             m.submodules[f"{name}_credits"] = credits[s] = Credits(depth[s], groups=s != Source.W)
             m.d.comb += [credits[s].issued.eq(first[s]), credits[s].consumed.eq(fifo[s].take),
-                         credits[s].clear.eq(self.abort)]
+                         credits[s].clear.eq(abort)]
             if s != Source.W:
                 m.d.comb += [credits[s].issued_last.eq(gen[s].group_last),
                              credits[s].consumed_last.eq(fifo[s].take_last)]
@@ -217,7 +217,7 @@ class Streamer(wiring.Component):
             m.submodules.z_credits = z_credits = Credits(self.z_depth)
             m.d.comb += [z_credits.issued.eq(first[Source.Z]),
                          z_credits.consumed.eq(responses.deliver[Source.Z.value]),
-                         z_credits.clear.eq(self.abort)]
+                         z_credits.clear.eq(abort)]
             want[Source.Z] &= z_credits.available
 
         # ---- arbiter and the request ------------------------------------------------------------------
@@ -269,7 +269,7 @@ class Streamer(wiring.Component):
             m.d.comb += [
                 halves.src.eq(src), halves.beat_addr.eq(beat_addr), halves.wide.eq(wide),
                 halves.granted.eq(arbiter.granted), halves.orphan.eq(orphan),
-                halves.abort.eq(self.abort),
+                halves.abort.eq(abort),
                 stores.high.eq(high),
             ]
             transfer_addr = halves.addr
@@ -292,7 +292,7 @@ class Streamer(wiring.Component):
             request.addr.eq(transfer_addr),
             request.data.eq(stores.data),
             request.be.eq(stores.be),
-            request.abort.eq(self.abort),
+            request.abort.eq(abort),
             self.z.ready.eq(last[Source.Z]),
         ]
 
@@ -311,9 +311,9 @@ class Streamer(wiring.Component):
             responses.tag.fmt.eq(Mux(src == Source.Y, walk[Source.Y].job.out_fmt, tag_in_fmt)),
             responses.r_valid.eq(bus.r_valid),
             responses.r_data.eq(bus.r_data),
-            responses.clear.eq(self.abort),
+            responses.clear.eq(abort),
         ]
 
         busy = slots.any_full | (responses.in_flight != 0) | arbiter.holding | high
-        m.d.comb += self.idle.eq(~busy)
+        m.d.comb += self.control.idle.eq(~busy)
         return m
