@@ -23,9 +23,9 @@ class _Generator(wiring.Component):
 
     Ports:
         walker (a flipped ``WalkerSignature`` of the streamer's ``JobSlots``): the job walked.
-        start, start_job: a job enters the streamer's slots; if the generator has nothing to do
-            before it (its walker is idle, or just finishes its last job), it loads the job's first
-            beat at once.
+        offered: the job offered to the streamer in this cycle; if it starts (enters the slots)
+            while the generator has nothing before it (its walker is idle, or just finishes its last
+            job), its first beat is loaded at once.
         advance: the grant of the beat's last transfer: step to the next beat (at the last beat of a
             job, on to the walker's next job).
         skip: the walker's job has no beat in this stream: finish it without requests.
@@ -45,7 +45,7 @@ class _Generator(wiring.Component):
         walker = WalkerSignature(StreamerJob, depth, fields=self.FIELDS, next_fields=self.NEXT_FIELDS)
         super().__init__({
             "walker": In(walker),
-            "start": In(1), "start_job": In(StreamerJob),
+            "offered": In(StreamerJob),
             "advance": In(1), "skip": In(1),
             "cur": Out(32), "active": Out(1), "group_last": Out(1), "finishing": Out(1),
         })
@@ -64,13 +64,16 @@ class _Generator(wiring.Component):
             self.finishing.eq((self.advance & walk.is_last) | (w.active & self.skip)),
             w.finish.eq(self.finishing),
         ]
-        # The next job is loaded when the walker moves on to it, and a job that starts is loaded at
-        # once if the generator has nothing before it (this wins).
+        # The next job is loaded when the walker moves on to it. A generator with nothing to do after
+        # this cycle (its walker is idle, or finishes its last job now) loads the job offered to the
+        # streamer in every cycle, whether it starts or not: the load does not wait for the
+        # controller's decision, which keeps the job checks off the path to these registers, and
+        # is harmless when no job starts (the walker stays idle and nothing reads the pointers).
         load_next = self.finishing & w.next_active
-        load_start = self.start & (~w.active | (self.finishing & ~w.next_active))
-        m.d.comb += [walk.advance.eq(self.advance), walk.restart.eq(load_next | load_start)]
-        with m.If(load_start):
-            m.d.sync += [p.eq(self._base(self.start_job)) for p in self._pointers()]
+        load_offered = ~w.active | (self.finishing & ~w.next_active)
+        m.d.comb += [walk.advance.eq(self.advance), walk.restart.eq(load_next | load_offered)]
+        with m.If(load_offered):
+            m.d.sync += [p.eq(self._base(self.offered)) for p in self._pointers()]
         with m.Elif(load_next):
             m.d.sync += [p.eq(self._base(w.next_job)) for p in self._pointers()]
         with m.Elif(self.advance):

@@ -2,6 +2,7 @@
 FIFO (with bypass) of each load stream."""
 from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.arith.cast import Fp8ToFp16
@@ -73,17 +74,20 @@ class ResponsePath(wiring.Component):
         c = self.config
         m = Module()
         n_tags = self.n_tags
-        tags = Array(Signal(read_tag(c), name=f"tag{i}") for i in range(n_tags))
-        wp, rp = Signal(range(n_tags), name="tag_wp"), Signal(range(n_tags), name="tag_rp")
+        layout = read_tag(c)
+        # The credits keep the tags in flight below n_tags: the FIFO is never full when a request
+        # is issued, and a response always finds its tag at the head.
+        m.submodules.tags = tags = SyncFIFO(width=layout.size, depth=n_tags)
         level = self.in_flight
         drop = Signal(range(n_tags + 1))   # responses of an aborted job still to come
-        resp = self.r_valid & (level != 0)
-        head = tags[rp]
-        with m.If(self.issue):
-            m.d.sync += [tags[wp].eq(self.tag), wp.eq(wp + 1)]
-        with m.If(resp):
-            m.d.sync += rp.eq(rp + 1)
-        m.d.sync += level.eq(level + self.issue - resp)
+        resp = self.r_valid & tags.r_rdy
+        head = layout(tags.r_data)
+        m.d.comb += [
+            tags.w_en.eq(self.issue),
+            tags.w_data.eq(self.tag),
+            tags.r_en.eq(self.r_valid),
+            level.eq(tags.r_level),
+        ]
         with m.If(self.clear):
             m.d.sync += drop.eq(level + self.issue - resp)
         with m.Else():

@@ -12,10 +12,11 @@ __all__ = ["PortRequest"]
 class PortRequest(wiring.Component):
     """Drives the TCDM request of the transfer the arbiter selects.
 
-    The arbiter holds its choice until the grant, so address and direction stay unchanged. Store data
-    comes from the engine's Z beat, which the engine drops at an abort: the data and byte enables of a
-    request waiting for its grant then are kept in registers here until it is granted, and that
-    request is an ``orphan``: its grant belongs to no job (the bus protocols forbid withdrawing it).
+    The arbiter holds its choice until the grant, so the stream and direction stay unchanged. At an
+    abort, the engine drops its Z beat and the address generators leave their job, so the address,
+    data and byte enables of a request waiting for its grant then are kept in registers here until it
+    is granted, and that request is an ``orphan``: its grant belongs to no job (the bus protocols
+    forbid withdrawing it).
 
     Ports:
         raised (in): a request is raised (the arbiter's ``req``).
@@ -27,7 +28,7 @@ class PortRequest(wiring.Component):
             ``gnt`` is read; the responses pass by.
         orphan (out): the request raised now was raised before an abort.
     Parameters: ``port_width``. Latency: combinational from the inputs to the port; ``orphan`` and
-    the kept data are registers.
+    the kept request are registers.
     """
 
     def __init__(self, port_width):
@@ -47,17 +48,19 @@ class PortRequest(wiring.Component):
         bus = self.tcdm
         granted = bus.req & bus.gnt
         waits_at_abort = self.abort & bus.req & ~bus.gnt
-        kept_be, kept_data = Signal.like(bus.be), Signal.like(bus.data)
+        all_bytes = Const((1 << len(bus.be)) - 1, len(bus.be))
+        live = {"add": Cat(Const(0, 2), self.addr[2:]), "be": Mux(self.store, self.be, all_bytes),
+                "data": self.data}
+        kept = {name: Signal.like(getattr(bus, name), name=f"kept_{name}") for name in live}
         with m.If(waits_at_abort):
-            m.d.sync += [kept_be.eq(bus.be), kept_data.eq(bus.data), self.orphan.eq(1)]
+            m.d.sync += self.orphan.eq(1)
+            with m.If(~self.orphan):    # a second abort finds the request kept at the first
+                m.d.sync += [kept[name].eq(value) for name, value in live.items()]
         with m.Elif(granted):
             m.d.sync += self.orphan.eq(0)
-        all_bytes = Const((1 << len(bus.be)) - 1, len(bus.be))
         m.d.comb += [
             bus.req.eq(self.raised),
-            bus.add.eq(Cat(Const(0, 2), self.addr[2:])),
             bus.wen.eq(~self.store),
-            bus.be.eq(Mux(self.orphan, kept_be, Mux(self.store, self.be, all_bytes))),
-            bus.data.eq(Mux(self.orphan, kept_data, self.data)),
+            *(getattr(bus, name).eq(Mux(self.orphan, kept[name], value)) for name, value in live.items()),
         ]
         return m

@@ -85,8 +85,9 @@ accounted for), and at its end every generator, credit and FIFO is cleared. A re
 for ``gnt`` stays raised with its address, data and byte enables until it is granted (no protocol
 allows withdrawing it); its response, if any, is dropped. If it is the high half of a beat it keeps
 its half, and no high half follows a low half granted in or after the abort cycle. The streamer
-keeps the waiting request's data and byte enables in registers of its own (the engine drops its Z
-beat at the abort), and its grant belongs to no job: it moves no address generator, credit or
+keeps the waiting request's address, data and byte enables in registers of its own
+(``PortRequest``: the engine drops its Z beat and the generators leave their job at the abort), and
+its grant belongs to no job: it moves no address generator, credit or
 group, and cannot end a job. Responses in flight are counted and discarded when they arrive;
 ``idle`` stays low until the waiting request is granted and the last response has arrived, so the
 next job cannot start before.
@@ -178,8 +179,7 @@ class Streamer(wiring.Component):
         for s, g in gen.items():
             m.submodules[f"{s.name.lower()}_addr"] = g
             wiring.connect(m, walk[s], g.walker)
-            m.d.comb += [g.advance.eq(last[s]), g.start.eq(job.valid & job.ready),
-                          g.start_job.eq(job.payload)]
+            m.d.comb += [g.advance.eq(last[s]), g.offered.eq(job.payload)]
         m.d.comb += gen[Source.Y].skip.eq(~walk[Source.Y].job.uses_y)    # a job without Y
         m.d.comb += slots.clear.eq(abort)
         wiring.connect(m, wiring.flipped(job), slots.put)
