@@ -13,7 +13,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from redmule_hdl.config_args import add_config_arguments, config_from_args, parse_shapes
+from redmule_hdl.config_args import (add_config_arguments, config_from_args, file_path, output_dir,
+                                     parse_shapes)
 from redmule_hdl.system.top import TOP_NAME
 
 __all__ = ["main", "describe", "fusesoc_core", "bender_manifest", "GENERATED_FILES"]
@@ -39,7 +40,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_config_args(p, *, required_out):
     add_config_arguments(p)
-    p.add_argument("-o", "--output", type=Path, required=required_out, metavar="DIR",
+    p.add_argument("-o", "--output", type=output_dir, required=required_out, metavar="DIR",
                    help="output directory (created if needed)")
 
 
@@ -64,7 +65,7 @@ def _parser():
                     "and keeps the Yosys files in DIR.")
     _add_config_args(syn, required_out=False)
     syn.set_defaults(output=Path("redmule-synth"))
-    syn.add_argument("--liberty", type=Path, metavar="FILE",
+    syn.add_argument("--liberty", type=file_path, metavar="FILE",
                      help="a real liberty library (reports um^2 and ns besides kGE and FO4)")
     syn.add_argument("--block", default="top", metavar="NAME",
                      help="synthesize one block alone: top (default), engine, ce, fma, xbuf, wbuf, "
@@ -169,19 +170,46 @@ def _config(parser, args):
             original_rows(args.shapes)
         except ValueError as e:
             sub.error(str(e))
+    if args.command == "synth":
+        from redmule_hdl.synth.blocks import BLOCKS
+        if args.block not in BLOCKS:
+            sub.error(f"unknown block {args.block!r}; blocks: {', '.join(BLOCKS)}")
+        _check_liberty(sub, args.liberty)
+    if args.command == "example":
+        _check_examples_extra(sub, args.example)
+    # The output directory last: it is created only once every argument is known to be good.
     if args.command == "generate":
         _check_output(sub, args.output, GENERATED_FILES)
     elif args.command == "bench":
         _check_output(sub, args.output or Path("redmule-bench"))
     elif args.output is not None:
         _check_output(sub, args.output)
-    if args.command == "synth":
-        from redmule_hdl.synth.blocks import BLOCKS
-        if args.block not in BLOCKS:
-            sub.error(f"unknown block {args.block!r}; blocks: {', '.join(BLOCKS)}")
-        if args.liberty is not None and not args.liberty.is_file():
-            sub.error(f"cannot read the liberty file {args.liberty}")
     return config
+
+
+def _check_liberty(sub, path):
+    """A usage error unless ``path`` (``--liberty``) is None or a readable liberty file."""
+    if path is None:
+        return
+    from redmule_hdl.synth.liberty import check_header
+    try:
+        check_header(path)
+    except OSError as e:
+        sub.error(f"argument --liberty: cannot read {path}: {e.strerror or e}")
+    except ValueError as e:
+        sub.error(f"argument --liberty: {path} is {e}")
+
+
+#: The modules each example needs beyond the base install (the ``examples`` extra).
+_EXAMPLE_MODULES = {"train-mlp": ("sklearn",), "shortest-paths": ("scipy",)}
+
+
+def _check_examples_extra(sub, example):
+    from importlib.util import find_spec
+    missing = [m for m in _EXAMPLE_MODULES[example] if find_spec(m) is None]
+    if missing:
+        sub.error(f"needs the examples extra ({', '.join(missing)} missing): "
+                  f"pip install 'redmule-hdl[examples]'")
 
 
 def _ports(top):
@@ -333,12 +361,18 @@ def _sweep_check(sub, args):
     """Check the sweep's grid and workload before anything runs (usage errors, exit status 2)."""
     from redmule_hdl import sweep
     try:
-        args.points = sweep.points(sweep.parse_grid(args.grid))
+        grid = sweep.parse_grid(args.grid)
+    except ValueError as e:
+        sub.error(str(e))
+    try:
+        args.points = sweep.points(grid)
+    except (TypeError, ValueError) as e:
+        sub.error(f"--grid: {e}")
+    try:
         args.workload_shapes = sweep.load_workload(args.workload)
     except (ValueError, OSError) as e:
-        sub.error(str(e))
-    if args.liberty is not None and not args.liberty.is_file():
-        sub.error(f"cannot read the liberty file {args.liberty}")
+        sub.error(f"--workload: {e}")
+    _check_liberty(sub, args.liberty)
     _check_output(sub, args.output)
     return None
 
