@@ -1,5 +1,5 @@
-"""Command line: ``redmule-hdl generate`` (Verilog, C header, JSON description, FuseSoC core and Bender
-manifest), ``redmule-hdl synth`` (area and timing), ``redmule-hdl sweep`` (design-space sweep) and
+"""Command line: ``redmule-hdl generate`` (Verilog, Verilator waivers, C header, JSON description, FuseSoC
+core and Bender manifest), ``redmule-hdl synth`` (area and timing), ``redmule-hdl sweep`` (design-space sweep) and
 ``redmule-hdl bench``.
 
 Bad arguments, and an output directory (``-o``) that cannot be written, print one line on stderr and
@@ -17,12 +17,37 @@ from redmule_hdl.config_args import (add_config_arguments, config_from_args, fil
                                      parse_shapes)
 from redmule_hdl.system.top import TOP_NAME
 
-__all__ = ["main", "describe", "fusesoc_core", "bender_manifest", "GENERATED_FILES"]
+__all__ = ["main", "describe", "fusesoc_core", "bender_manifest", "verilator_waivers", "GENERATED_FILES",
+           "LINT_WAIVERS"]
 
 #: The files ``redmule-hdl generate`` writes into its output directory, in order.
-GENERATED_FILES = ("redmule.v", "redmule.h", "redmule.json", "redmule.core", "Bender.yml")
+GENERATED_FILES = ("redmule.v", "redmule.vlt", "redmule.h", "redmule.json", "redmule.core", "Bender.yml")
 #: The Verilog source the IP manifests list.
 VERILOG_FILE = "redmule.v"
+#: The Verilator configuration file that waives the generator's constructs in ``VERILOG_FILE``.
+WAIVER_FILE = "redmule.vlt"
+
+#: Verilator warnings of ``VERILOG_FILE`` that come from how Amaranth and Yosys write Verilog, not from
+#: the design: rule -> why it is waived. The first five are on by default, the last three only with
+#: ``-Wall``. The design's own problems (MULTIDRIVEN, LATCH, UNOPTFLAT, UNDRIVEN, ...) stay on.
+LINT_WAIVERS = {
+    "WIDTHEXPAND": "Yosys writes Amaranth operators with operands of their own widths and lets Verilog "
+                   "widen them to the result (a + b into a wider wire); Amaranth defines every width "
+                   "and the Verilog is simulated bit-exact against the reference model",
+    "WIDTHTRUNC": "the same width rules the other way: a result assigned to a narrower wire and "
+                  "logical not (!) of a multi-bit value, both as Amaranth defines them",
+    "CASEINCOMPLETE": "m.Switch without a default and the decoders of m.If chains: every process "
+                      "assigns its signals before the case, so an uncovered value keeps that (no latch)",
+    "CASEOVERLAP": "an m.If/Elif chain written as a casez with overlapping ? patterns: the first "
+                   "match wins, which is the priority the chain means",
+    "ASCRANGE": "wires of width 0 (empty Amaranth values), which Yosys declares as [-1:0] and "
+                "never reads",
+    "UNUSEDSIGNAL": "(-Wall) intermediate wires Amaranth names for debugging (fields of data views, "
+                    "the unread bits of a slice)",
+    "PROCASSINIT": "(-Wall) processes that assign a default before their cases, Yosys's style for "
+                   "Amaranth's comb and sync domains",
+    "DECLFILENAME": "(-Wall) every module of an instance is in the one file " + VERILOG_FILE,
+}
 #: Vendor, library and name of the FuseSoC core (VLNV ``vendor:library:name:version``).
 CORE_VLN = ("redmule-hdl", "ip", "redmule")
 
@@ -50,8 +75,9 @@ def _parser():
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     gen = sub.add_parser(
-        "generate", help="write redmule.v, redmule.h, redmule.json, redmule.core and Bender.yml",
-        description=f"Write DIR/redmule.v (Verilog, top module {TOP_NAME}), DIR/redmule.h (C register "
+        "generate", help="write redmule.v, redmule.vlt, redmule.h, redmule.json, redmule.core and Bender.yml",
+        description=f"Write DIR/redmule.v (Verilog, top module {TOP_NAME}), DIR/redmule.vlt (Verilator "
+                    "lint waivers of the generator's constructs), DIR/redmule.h (C register "
                     "map), DIR/redmule.json (ports, parameters, derived values), DIR/redmule.core "
                     "(FuseSoC CAPI2 core) and DIR/Bender.yml (Bender manifest).")
     _add_config_args(gen, required_out=True)
@@ -286,6 +312,10 @@ def fusesoc_core(config):
             f"    files:\n"
             f"      - {VERILOG_FILE}\n"
             f"    file_type: verilogSource\n"
+            f"  waivers:\n"
+            f"    files:\n"
+            f"      - {WAIVER_FILE}\n"
+            f"    file_type: vlt\n"
             f"  sw:\n"
             f"    files:\n"
             f"      - redmule.h: {{is_include_file: true}}\n"
@@ -297,11 +327,28 @@ def fusesoc_core(config):
             f"    toplevel: {TOP_NAME}\n"
             f"  lint:\n"
             f"    default_tool: verilator\n"
-            f"    filesets: [rtl]\n"
+            f"    filesets: [waivers, rtl]\n"
             f"    toplevel: {TOP_NAME}\n"
             f"    tools:\n"
             f"      verilator:\n"
-            f"        mode: lint-only\n")
+            f"        mode: lint-only\n"
+            f"        verilator_options: [-Wall]\n")
+
+
+def verilator_waivers(config):
+    """The Verilator configuration file ``WAIVER_FILE``: one ``lint_off`` per rule of ``LINT_WAIVERS``,
+    limited to ``VERILOG_FILE``, each with its reason. ``verilator --lint-only -Wall redmule.vlt
+    redmule.v`` is then free of warnings."""
+    lines = ["`verilator_config",
+             f"// Lint waivers of {VERILOG_FILE} (RedMulE {config}), generated by redmule-hdl "
+             f"{_version()}.",
+             "// Each waived rule is a construct of the generator (Amaranth and Yosys), not of the design.",
+             "// Use: verilator --lint-only -Wall " + WAIVER_FILE + " " + VERILOG_FILE]
+    for rule, why in LINT_WAIVERS.items():
+        lines.append("")
+        lines.append(f"// {rule}: {why}.")
+        lines.append(f'lint_off -rule {rule} -file "*{VERILOG_FILE}"')
+    return "\n".join(lines) + "\n"
 
 
 def bender_manifest(config):
@@ -326,6 +373,7 @@ def _generate(args, config):
     text = export.verilog_of(top, ce, name=TOP_NAME)
     files = {
         VERILOG_FILE: text,
+        WAIVER_FILE: verilator_waivers(config),
         "redmule.h": c_header(config),
         "redmule.json": json.dumps(describe(config, ports), indent=2) + "\n",
         "redmule.core": fusesoc_core(config),
