@@ -13,38 +13,93 @@ is the same design as RTLIL (top module first), for Yosys flows (``synth``, the 
 
 Amaranth's simulator cannot simulate an ``Instance``: simulation keeps the default ``RedMulE(config)``.
 """
+import re
+from dataclasses import dataclass
+
 from redmule_hdl.config import check_config
 from redmule_hdl.engine.ce import ComputeElement
 from redmule_hdl.system.top import TOP_NAME, RedMulE
 
-__all__ = ["CE_MODULE", "parts", "verilog", "rtlil", "verilog_of"]
+__all__ = ["CE_MODULE", "Options", "check_prefix", "module_names", "parts", "verilog", "rtlil", "verilog_of"]
 
 #: Module name of the computing element in exported designs.
 CE_MODULE = "redmule_ce"
 
+_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-def parts(config):
+
+def check_prefix(prefix):
+    """``prefix`` if it is ``""`` or can start a Verilog and C identifier (letters, digits and ``_``,
+    not a digit first); ``TypeError``/``ValueError`` naming ``prefix`` otherwise."""
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str, not {prefix!r}")
+    if prefix and not _PREFIX.fullmatch(prefix):
+        raise ValueError(f"prefix must be letters, digits and _ (not a digit first), not {prefix!r}")
+    return prefix
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a generated instance is named and wired, beside its ``Config``: the module ``prefix`` of
+    every module name (two configurations in one design), which also starts the C header's macros
+    (upper case), the FuseSoC core's and the Bender package's names."""
+    prefix: str = ""
+
+    def __post_init__(self):
+        check_prefix(self.prefix)
+
+    @property
+    def top(self):
+        """Name of the top module."""
+        return self.prefix + TOP_NAME
+
+    @property
+    def ce(self):
+        """Name of the CE module."""
+        return self.prefix + CE_MODULE
+
+    @property
+    def package(self):
+        """Name of the FuseSoC core (VLNV name) and of the Bender package."""
+        return self.prefix + "redmule"
+
+    @property
+    def c_prefix(self):
+        """Start of every macro of the C header (``REDMULE`` without a prefix)."""
+        return (self.prefix + "REDMULE").upper()
+
+
+def module_names(prefix=""):
+    """``(top, ce)``: the names of the top module and of the CE module with the module ``prefix``.
+    Every other module is named after one of them (``<top>.engine``, ``<ce>.fma``, ...)."""
+    prefix = check_prefix(prefix)
+    return prefix + TOP_NAME, prefix + CE_MODULE
+
+
+def parts(config, *, prefix=""):
     """``(top, ce)``: the top in export mode and the one CE it instantiates (both unelaborated)."""
     config = check_config(config)
-    return RedMulE(config, ce_module=CE_MODULE), ComputeElement(config.P)
+    return RedMulE(config, ce_module=module_names(prefix)[1]), ComputeElement(config.P)
 
 
-def verilog(config, name=TOP_NAME):
-    """One Verilog text: module ``CE_MODULE`` (and its submodules), then the top ``name`` (and its)."""
-    return verilog_of(*parts(config), name=name)
+def verilog(config, name=TOP_NAME, *, prefix=""):
+    """One Verilog text: the CE module (and its submodules), then the top ``prefix + name`` (and
+    its); every module name starts with ``prefix``."""
+    return verilog_of(*parts(config, prefix=prefix), name=check_prefix(prefix) + name)
 
 
 def verilog_of(top, ce, name=TOP_NAME):
-    """``verilog`` of the ``parts`` ``(top, ce)``: both designs go through one Yosys run."""
+    """``verilog`` of the ``parts`` ``(top, ce)``: both designs go through one Yosys run. The CE
+    module gets the name the top instantiates (``top.ce_module``)."""
     from amaranth.back import rtlil as back
     from amaranth.back.verilog import _convert_rtlil_text
-    return _convert_rtlil_text(back.convert(ce, name=CE_MODULE, emit_src=False) + "\n" +
+    return _convert_rtlil_text(back.convert(ce, name=top.ce_module, emit_src=False) + "\n" +
                                back.convert(top, name=name, emit_src=False))
 
 
-def rtlil(config, name=TOP_NAME):
-    """The design as RTLIL text: the top ``name`` and its submodules, then ``CE_MODULE``'s."""
+def rtlil(config, name=TOP_NAME, *, prefix=""):
+    """The design as RTLIL text: the top ``prefix + name`` and its submodules, then the CE's."""
     from amaranth.back import rtlil as back
-    top, ce = parts(config)
-    return back.convert(top, name=name, emit_src=False) + "\n" + back.convert(ce, name=CE_MODULE,
-                                                                              emit_src=False)
+    top, ce = parts(config, prefix=prefix)
+    return (back.convert(top, name=check_prefix(prefix) + name, emit_src=False) + "\n"
+            + back.convert(ce, name=top.ce_module, emit_src=False))
