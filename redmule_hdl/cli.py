@@ -21,7 +21,8 @@ __all__ = ["main", "describe", "fusesoc_core", "bender_manifest", "verilator_wai
            "LINT_WAIVERS"]
 
 #: The files ``redmule-hdl generate`` writes into its output directory, in order.
-GENERATED_FILES = ("redmule.v", "redmule.vlt", "redmule.h", "redmule.json", "redmule.core", "Bender.yml")
+GENERATED_FILES = ("redmule.v", "redmule_wrap.sv", "redmule.vlt", "redmule.h", "redmule.json", "redmule.core",
+                   "Bender.yml")
 #: The Verilog source the IP manifests list.
 VERILOG_FILE = "redmule.v"
 #: The Verilator configuration file that waives the generator's constructs in ``VERILOG_FILE``.
@@ -81,6 +82,9 @@ def _parser():
                     "map), DIR/redmule.json (ports, parameters, derived values), DIR/redmule.core "
                     "(FuseSoC CAPI2 core) and DIR/Bender.yml (Bender manifest).")
     _add_config_args(gen, required_out=True)
+    gen.add_argument("--reset", default="sync", metavar="STYLE",
+                     help="reset style of the top: sync (clk, rst: synchronous, active high; default) "
+                          "or async_low (clk_i, rst_ni: asynchronous, active low, as PULP clusters)")
     gen.add_argument("--prefix", default="", metavar="PREFIX",
                      help="start every module name with PREFIX (two configurations in one design: "
                           "PREFIXredmule_top, PREFIXredmule_ce, ...), the C macros with PREFIX in upper "
@@ -210,9 +214,9 @@ def _config(parser, args):
     if args.command == "generate":
         from redmule_hdl.export import Options
         try:
-            args.options = Options(prefix=args.prefix)
+            args.options = Options(prefix=args.prefix, reset=args.reset)
         except (TypeError, ValueError) as e:
-            sub.error(f"argument --prefix: {e}")
+            sub.error(f"argument --{str(e).split()[0]}: {e}")
     # The output directory last: it is created only once every argument is known to be good.
     if args.command == "generate":
         _check_output(sub, args.output, GENERATED_FILES)
@@ -248,10 +252,11 @@ def _check_examples_extra(sub, example):
                   f"pip install 'redmule-hdl[examples]'")
 
 
-def _ports(top):
+def _ports(top, options):
     """(verilog name, direction, width) of every port of the top level."""
     from amaranth.lib.wiring import Flow
-    out = [("clk", "input", 1), ("rst", "input", 1)]
+    # The sync reset style's clock and reset are the implicit domain's ports, not in the signature.
+    out = [("clk", "input", 1), ("rst", "input", 1)] if options.reset == "sync" else []
     for path, member, value in top.signature.flatten(top):
         name = "__".join(str(p) for p in path)
         out.append((name, "output" if member.flow is Flow.Out else "input", len(value)))
@@ -260,9 +265,10 @@ def _ports(top):
 
 def describe(config, ports, options=None):
     """The JSON description of a generated instance (``options``: ``export.Options``)."""
-    from redmule_hdl.export import Options
+    from redmule_hdl.export import RESET_STYLES, Options
     from redmule_hdl.spec import regmap
     from redmule_hdl.spec.formats import FORMATS
+    from redmule_hdl.wrapper import WRAPPER_FILE, wrapper_module
     c = config
     options = options or Options()
     return {
@@ -282,7 +288,9 @@ def describe(config, ports, options=None):
             "peak_flop_per_cycle": 2 * c.peak_fmas_per_cycle,
         },
         "ports": [{"name": n, "direction": d, "width": w} for n, d, w in ports],
-        "clock": {"clk": "rising edge", "rst": "synchronous, active high"},
+        "clock": {options.clock_port: "rising edge", options.reset_port: RESET_STYLES[options.reset][2]},
+        "reset_style": options.reset,
+        "wrapper": {"file": WRAPPER_FILE, "module": wrapper_module(options)},
         "registers": {r.name: {"offset": int(r), "access": regmap.REGISTERS[r].access.value,
                                "bits": regmap.REGISTERS[r].bits} for r in regmap.Reg},
         "fields": {f"{f.reg.name}.{f.name}": {"lsb": f.lsb, "width": f.width}
@@ -319,10 +327,12 @@ def _description(config, options):
 
 def fusesoc_core(config, options=None):
     """The FuseSoC core file (CAPI2) of a generated instance: the Verilog as fileset ``rtl``
-    (verilogSource), the C header as fileset ``sw``, targets ``default`` and ``lint`` (Verilator
-    lint-only) with toplevel ``options.top``; VLNV ``redmule-hdl:ip:<options.package>:<package
-    version>`` (``options``: ``export.Options``)."""
+    (verilogSource), the SystemVerilog wrapper as ``wrapper``, the Verilator waivers as ``waivers``
+    (vlt), the C header as ``sw``; target ``default`` (toplevel ``options.top``) and ``lint``
+    (Verilator lint-only with -Wall of waivers, Verilog and wrapper, toplevel the wrapper); VLNV
+    ``redmule-hdl:ip:<options.package>:<package version>`` (``options``: ``export.Options``)."""
     from redmule_hdl.export import Options
+    from redmule_hdl.wrapper import WRAPPER_FILE, wrapper_module
     options = options or Options()
     vln = ":".join(CORE_VLN[:2] + (options.package,))
     return (f"CAPI=2:\n"
@@ -335,6 +345,10 @@ def fusesoc_core(config, options=None):
             f"    files:\n"
             f"      - {VERILOG_FILE}\n"
             f"    file_type: verilogSource\n"
+            f"  wrapper:\n"
+            f"    files:\n"
+            f"      - {WRAPPER_FILE}\n"
+            f"    file_type: systemVerilogSource\n"
             f"  waivers:\n"
             f"    files:\n"
             f"      - {WAIVER_FILE}\n"
@@ -346,12 +360,12 @@ def fusesoc_core(config, options=None):
             f"\n"
             f"targets:\n"
             f"  default:\n"
-            f"    filesets: [rtl]\n"
+            f"    filesets: [rtl, wrapper]\n"
             f"    toplevel: {options.top}\n"
             f"  lint:\n"
             f"    default_tool: verilator\n"
-            f"    filesets: [waivers, rtl]\n"
-            f"    toplevel: {options.top}\n"
+            f"    filesets: [waivers, rtl, wrapper]\n"
+            f"    toplevel: {wrapper_module(options)}\n"
             f"    tools:\n"
             f"      verilator:\n"
             f"        mode: lint-only\n"
@@ -360,17 +374,23 @@ def fusesoc_core(config, options=None):
 
 def verilator_waivers(config):
     """The Verilator configuration file ``WAIVER_FILE``: one ``lint_off`` per rule of ``LINT_WAIVERS``,
-    limited to ``VERILOG_FILE``, each with its reason. ``verilator --lint-only -Wall redmule.vlt
-    redmule.v`` is then free of warnings."""
+    limited to ``VERILOG_FILE``, each with its reason (and the wrapper's file name, which does not
+    carry the module prefix). ``verilator --lint-only -Wall redmule.vlt redmule.v redmule_wrap.sv`` is
+    then free of warnings."""
+    from redmule_hdl.wrapper import WRAPPER_FILE
     lines = ["`verilator_config",
              f"// Lint waivers of {VERILOG_FILE} (RedMulE {config}), generated by redmule-hdl "
              f"{_version()}.",
              "// Each waived rule is a construct of the generator (Amaranth and Yosys), not of the design.",
-             "// Use: verilator --lint-only -Wall " + WAIVER_FILE + " " + VERILOG_FILE]
+             f"// Use: verilator --lint-only -Wall {WAIVER_FILE} {VERILOG_FILE} {WRAPPER_FILE}"]
     for rule, why in LINT_WAIVERS.items():
         lines.append("")
         lines.append(f"// {rule}: {why}.")
         lines.append(f'lint_off -rule {rule} -file "*{VERILOG_FILE}"')
+    lines.append("")
+    lines.append(f"// DECLFILENAME in the wrapper: (-Wall) {WRAPPER_FILE} keeps its name when --prefix "
+                 f"starts the module's.")
+    lines.append(f'lint_off -rule DECLFILENAME -file "*{WRAPPER_FILE}"')
     return "\n".join(lines) + "\n"
 
 
@@ -378,13 +398,15 @@ def bender_manifest(config, options=None):
     """The Bender manifest (``Bender.yml``) of a generated instance: package ``options.package``
     whose sources are the Verilog (top module ``options.top``, named in the comments)."""
     from redmule_hdl.export import Options
+    from redmule_hdl.wrapper import WRAPPER_FILE
     options = options or Options()
     return (f"{_manifest_header(config, options)}"
             f"package:\n"
             f"  name: {options.package}\n"
             f"\n"
             f"sources:\n"
-            f"  - {VERILOG_FILE}\n")
+            f"  - {VERILOG_FILE}\n"
+            f"  - {WRAPPER_FILE}\n")
 
 
 def _generate(args, config):
@@ -394,11 +416,13 @@ def _generate(args, config):
     out = args.output
     options = args.options
     # Export mode: the CE is one Verilog module, instantiated L x H times (redmule_hdl/export.py).
-    top, ce = export.parts(config, prefix=options.prefix)
-    ports = _ports(top)
+    from redmule_hdl.wrapper import WRAPPER_FILE, sv_wrapper
+    top, ce = export.parts(config, prefix=options.prefix, reset=options.reset)
+    ports = _ports(top, options)
     text = export.verilog_of(top, ce, name=options.top)
     files = {
         VERILOG_FILE: text,
+        WRAPPER_FILE: sv_wrapper(config, options),
         WAIVER_FILE: verilator_waivers(config),
         "redmule.h": c_header(config, prefix=options.c_prefix),
         "redmule.json": json.dumps(describe(config, ports, options), indent=2) + "\n",

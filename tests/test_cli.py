@@ -49,8 +49,8 @@ def generated(tmp_path_factory):
 
 def test_generate_writes_its_files(generated):
     out, stdout = generated
-    assert GENERATED_FILES == ("redmule.v", "redmule.vlt", "redmule.h", "redmule.json", "redmule.core",
-                               "Bender.yml")
+    assert GENERATED_FILES == ("redmule.v", "redmule_wrap.sv", "redmule.vlt", "redmule.h", "redmule.json",
+                               "redmule.core", "Bender.yml")
     for name in GENERATED_FILES:
         path = out / name
         assert path.stat().st_size > 0
@@ -107,7 +107,9 @@ def _listed_files(entries):
 
 
 def _verilog_modules(out):
-    return re.findall(r"^module (\w+)", (out / "redmule.v").read_text(), re.M)
+    """Modules of the Verilog and of the SystemVerilog wrapper."""
+    return re.findall(r"^module (\w+)", (out / "redmule.v").read_text() + (out / "redmule_wrap.sv").read_text(),
+                      re.M)
 
 
 def test_fusesoc_core(generated):
@@ -144,7 +146,7 @@ def test_bender_manifest(generated):
     manifest = yaml.safe_load(text)
     assert manifest["package"]["name"] == "redmule"
     sources = manifest["sources"]
-    assert sources == ["redmule.v"]
+    assert sources == ["redmule.v", "redmule_wrap.sv"]
     assert all((out / f).is_file() for f in sources)
     top = re.search(r"^# .*top module (\w+)", text, re.M).group(1)
     assert top == TOP_NAME and top in _verilog_modules(out)
