@@ -1,6 +1,6 @@
 """Command line: ``redmule-hdl generate`` (Verilog, Verilator waivers, C header, JSON description, FuseSoC
-core and Bender manifest), ``redmule-hdl synth`` (area and timing), ``redmule-hdl sweep`` (design-space sweep) and
-``redmule-hdl bench``.
+core and Bender manifest), ``redmule-hdl synth`` (area and timing), ``redmule-hdl sweep`` (design-space sweep),
+``redmule-hdl bench`` and ``redmule-hdl run`` (one job).
 
 Bad arguments, and an output directory (``-o``) that cannot be written, print one line on stderr and
 exit with status 2.
@@ -122,6 +122,15 @@ def _parser():
                      help="run only these of the original's 24 shapes (default: all)")
     from redmule_hdl.sim.bench import add_fp8_instance_argument
     add_fp8_instance_argument(ben)
+    run = sub.add_parser(
+        "run", help="one job on the simulated engine: cycles, CE utilization, Z checked (sim/job_command.py)",
+        description="Run one GEMM-Op on a simulated instance: random operands (--shape, --seed) or "
+                    ".npy files (--x, --w, --y); write Z as .npy; print the cycles, the CE "
+                    "utilization and the comparison with the reference model (exit status 1 if Z "
+                    "differs from it in any bit).")
+    add_config_arguments(run)
+    from redmule_hdl.sim.job_command import add_arguments as _run_arguments
+    _run_arguments(run)
     swp = sub.add_parser(
         "sweep", help="area, Fmax and workload throughput over a grid of configurations",
         description="For every point of a grid of L, H, P (and contexts, misaligned, write_responses): "
@@ -217,6 +226,10 @@ def _config(parser, args):
             args.options = Options(prefix=args.prefix, reset=args.reset)
         except (TypeError, ValueError) as e:
             sub.error(f"argument --{str(e).split()[0]}: {e}")
+    if args.command == "run":
+        from redmule_hdl.sim.job_command import check as check_run
+        check_run(sub, args, config)
+        return config
     # The output directory last: it is created only once every argument is known to be good.
     if args.command == "generate":
         _check_output(sub, args.output, GENERATED_FILES)
@@ -524,6 +537,9 @@ def main(argv=None):
         if args.command == "sweep":
             from redmule_hdl.sweep import main as sweep
             return sweep(args=args)
+        if args.command == "run":
+            from redmule_hdl.sim.job_command import main as run
+            return run(args, config)
         if args.command == "bench":
             from redmule_hdl.sim.bench import main as bench
             return bench(config=config, output=args.output or Path("redmule-bench"),
