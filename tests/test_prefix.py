@@ -1,6 +1,8 @@
 """Module prefix (issue 22, item 3): two configurations generated with different prefixes build into one
 Verilator model, and a job runs on each (at the same time), with the cycles and the Z of ``run_job`` on
-the same addresses and bit for bit the reference model's Z."""
+the same addresses and bit for bit the reference model's Z. Both are driven through their SystemVerilog
+wrapper (``redmule_wrap.sv``, the original's port names), one generated with each reset style, so the
+same model also simulates the wrapper in both styles (tests/test_reset_wrapper.py checks the rest)."""
 import json
 import re
 
@@ -15,14 +17,28 @@ from redmule_hdl.spec.regmap import Reg
 
 from . import sv_bench
 
-CONFIGS = {"a_": Config(L=1, H=2, P=1), "b_": Config(L=2, H=2, P=1, contexts=1)}
+#: prefix -> (configuration, reset style)
+CONFIGS = {"a_": (Config(L=1, H=2, P=1), "sync"), "b_": (Config(L=2, H=2, P=1, contexts=1), "async_low")}
+
+#: Port roles of the bench -> the wrapper's ports (pulp-platform/redmule's redmule_top names).
+WRAPPER_PORTS = {
+    "clk": "clk_i", "rst": "rst_ni",
+    "tcdm_req": "tcdm_req_o", "tcdm_gnt": "tcdm_gnt_i", "tcdm_add": "tcdm_add_o", "tcdm_wen": "tcdm_wen_o",
+    "tcdm_be": "tcdm_be_o", "tcdm_data": "tcdm_data_o", "tcdm_r_valid": "tcdm_r_valid_i",
+    "tcdm_r_data": "tcdm_r_data_i",
+    "periph_req": "periph_req_i", "periph_gnt": "periph_gnt_o", "periph_add": "periph_add_i",
+    "periph_wen": "periph_wen_i", "periph_be": "periph_be_i", "periph_data": "periph_data_i",
+    "periph_id": "periph_id_i", "periph_r_valid": "periph_r_valid_o", "periph_r_data": "periph_r_data_o",
+    "periph_r_id": "periph_r_id_o", "evt": "evt_o", "busy": "busy_o",
+}
 SHAPE = (3, 5, 7)     # M, N, K
 
 
-def _generate(tmp_path, prefix, config):
+def _generate(tmp_path, prefix, config, reset="sync"):
     out = tmp_path / prefix
     assert main(["generate", "-L", str(config.L), "-H", str(config.H), "-P", str(config.P),
-                 "--contexts", str(config.contexts), "--prefix", prefix, "-o", str(out)]) == 0
+                 "--contexts", str(config.contexts), "--prefix", prefix, "--reset", reset,
+                 "-o", str(out)]) == 0
     return out
 
 
@@ -60,7 +76,8 @@ def test_prefix_names_everything(tmp_path, capsys):
                                                                    header, re.M)
     assert not re.search(r"^#define REDMULE_", header, re.M)
     core = (out / "redmule.core").read_text()
-    assert "name: redmule-hdl:ip:soc_x_redmule:" in core and core.count("toplevel: soc_x_redmule_top") == 2
+    assert "name: redmule-hdl:ip:soc_x_redmule:" in core and core.count("toplevel: soc_x_redmule_top\n") == 1
+    assert core.count("toplevel: soc_x_redmule_wrap\n") == 1
     assert "prefix='soc_x_'" in core
     bender = (out / "Bender.yml").read_text()
     assert "  name: soc_x_redmule\n" in bender and "top module soc_x_redmule_top" in bender
@@ -79,9 +96,9 @@ def test_prefix_refused():
 def test_two_configurations_in_one_model(tmp_path, capsys):
     from redmule_hdl.sim.run import run_job
     instances, lens, sources, expected = [], [], [], []
-    for i, (prefix, config) in enumerate(CONFIGS.items()):
-        out = _generate(tmp_path, prefix, config)
-        sources += [out / "redmule.vlt", out / "redmule.v"]
+    for i, (prefix, (config, reset)) in enumerate(CONFIGS.items()):
+        out = _generate(tmp_path, prefix, config, reset)
+        sources += [out / "redmule.vlt", out / "redmule.v", out / "redmule_wrap.sv"]
         x, w, y = _operands(seed=i)
         ref = run_job(config, "gemm", x, w, y, seed=i)      # Amaranth back end: addresses and cycles
         regs = ref.regs[0]
@@ -92,14 +109,16 @@ def test_two_configurations_in_one_model(tmp_path, capsys):
         _place(image, regs[Reg.W_ADDR], w)
         _place(image, z_addr, y)
         lens.append(sv_bench.job_files(tmp_path, i, regs, image))
-        instances.append(sv_bench.Instance(prefix, f"{prefix}redmule_top", config.port_width, size // 4))
+        instances.append(sv_bench.Instance(f"{prefix} {config} {reset}", f"{prefix}redmule_wrap",
+                                           config.port_width, size // 4, ports=WRAPPER_PORTS,
+                                           reset_low=True, evt_width=16, tie={"test_mode_i": "1'b0"}))
         expected.append((ref, golden.gemm_op("gemm", x, w, y), z_addr))
     capsys.readouterr()
     results = sv_bench.build_and_run(tmp_path, instances, lens, sources)
     for i, (ref, z_golden, z_addr) in enumerate(expected):
         cycles, error, image = results[i]
-        assert error == 0
-        assert cycles == ref.cycles, (i, cycles, ref.cycles)
+        assert error == 0, instances[i].label
+        assert cycles == ref.cycles, (instances[i].label, cycles, ref.cycles)
         z = _read(image, z_addr, z_golden.shape)
         np.testing.assert_array_equal(z, ref.z)
         np.testing.assert_array_equal(z, z_golden)

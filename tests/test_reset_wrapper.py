@@ -1,23 +1,19 @@
 """Reset style and the SystemVerilog wrapper (issue 22, item 3 of the issue): ``--reset async_low`` makes
 every register reset asynchronously from ``rst_ni`` (clock ``clk_i``); ``redmule_wrap.sv`` has the port
-names and widths of the original's ``redmule_top``, lints clean, and runs a job through Verilator in
-either reset style with the cycles of ``run_job`` and the reference model's Z."""
+names and widths of the original's ``redmule_top`` and lints clean in both styles. A job runs through
+the wrapper in either reset style in tests/test_prefix.py::test_two_configurations_in_one_model (one
+Verilator model for both), with the cycles of ``run_job`` and the reference model's Z."""
 import re
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from redmule_hdl.cli import main
 from redmule_hdl.config import Config
 from redmule_hdl.export import Options, verilog
-from redmule_hdl.spec import golden
-from redmule_hdl.spec.regmap import Reg
 from redmule_hdl.wrapper import sv_wrapper
 
-from . import sv_bench
-from .test_prefix import _operands, _place, _read
 
 CONFIG = Config(L=1, H=2, P=1)
 
@@ -36,16 +32,6 @@ ORIGINAL_PORTS = {
     "periph_r_valid_o": ("output", ""), "periph_r_id_o": ("output", "[ID_WIDTH-1:0]"),
 }
 
-WRAPPER_PORTS = {
-    "clk": "clk_i", "rst": "rst_ni",
-    "tcdm_req": "tcdm_req_o", "tcdm_gnt": "tcdm_gnt_i", "tcdm_add": "tcdm_add_o", "tcdm_wen": "tcdm_wen_o",
-    "tcdm_be": "tcdm_be_o", "tcdm_data": "tcdm_data_o", "tcdm_r_valid": "tcdm_r_valid_i",
-    "tcdm_r_data": "tcdm_r_data_i",
-    "periph_req": "periph_req_i", "periph_gnt": "periph_gnt_o", "periph_add": "periph_add_i",
-    "periph_wen": "periph_wen_i", "periph_be": "periph_be_i", "periph_data": "periph_data_i",
-    "periph_id": "periph_id_i", "periph_r_valid": "periph_r_valid_o", "periph_r_data": "periph_r_data_o",
-    "periph_r_id": "periph_r_id_o", "evt": "evt_o", "busy": "busy_o",
-}
 
 
 @pytest.fixture(scope="module")
@@ -106,30 +92,3 @@ def test_wrapper_lints_clean(generated):
                               cwd=d, capture_output=True, text=True, timeout=600)
         log = proc.stdout + proc.stderr
         assert proc.returncode == 0 and "%Warning" not in log and "%Error" not in log, (style, log[-3000:])
-
-
-def test_wrapper_runs_a_job_in_both_reset_styles(generated, tmp_path, capsys):
-    from redmule_hdl.sim.run import run_job
-    x, w, y = _operands(seed=7)
-    ref = run_job(CONFIG, "gemm", x, w, y, seed=7)
-    regs = ref.regs[0]
-    z_addr = regs[Reg.Z_ADDR]
-    size = (z_addr + 2 * y.size + CONFIG.port_width // 8 + 64 + 3) & ~3
-    image = np.zeros(size, np.uint8)
-    _place(image, regs[Reg.X_ADDR], x)
-    _place(image, regs[Reg.W_ADDR], w)
-    _place(image, z_addr, y)
-    instances, lens, sources = [], [], []
-    for i, (style, (d, prefix)) in enumerate(generated.items()):
-        lens.append(sv_bench.job_files(tmp_path, i, regs, image))
-        instances.append(sv_bench.Instance(style, f"{prefix}redmule_wrap", CONFIG.port_width, size // 4,
-                                           ports=WRAPPER_PORTS, reset_low=True, evt_width=16,
-                                           tie={"test_mode_i": "1'b0"}))
-        sources += [d / "redmule.vlt", d / "redmule.v", d / "redmule_wrap.sv"]
-    capsys.readouterr()
-    results = sv_bench.build_and_run(tmp_path, instances, lens, sources)
-    z_golden = golden.gemm_op("gemm", x, w, y)
-    for i in range(len(instances)):
-        cycles, error, out = results[i]
-        assert (cycles, error) == (ref.cycles, 0), instances[i].label
-        np.testing.assert_array_equal(_read(out, z_addr, z_golden.shape), z_golden)
