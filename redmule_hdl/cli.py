@@ -76,9 +76,11 @@ def _parser():
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     gen = sub.add_parser(
-        "generate", help="write redmule.v, redmule.vlt, redmule.h, redmule.json, redmule.core and Bender.yml",
-        description=f"Write DIR/redmule.v (Verilog, top module {TOP_NAME}), DIR/redmule.vlt (Verilator "
-                    "lint waivers of the generator's constructs), DIR/redmule.h (C register "
+        "generate", help="write redmule.v, redmule_wrap.sv, redmule.vlt, redmule.h, redmule.json, "
+                         "redmule.core and Bender.yml",
+        description=f"Write DIR/redmule.v (Verilog, top module {TOP_NAME}), DIR/redmule_wrap.sv "
+                    "(SystemVerilog wrapper with the original redmule_top's port names), DIR/redmule.vlt "
+                    "(Verilator lint waivers of the generator's constructs), DIR/redmule.h (C register "
                     "map), DIR/redmule.json (ports, parameters, derived values), DIR/redmule.core "
                     "(FuseSoC CAPI2 core) and DIR/Bender.yml (Bender manifest).")
     _add_config_args(gen, required_out=True)

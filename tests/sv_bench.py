@@ -15,7 +15,6 @@ at the same time (``fork``/``join``): ACQUIRE, the job registers, TRIGGER, wait 
 and ERROR, dump the memory.
 """
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,6 +217,3 @@ def build_and_run(workdir, instances, prog_lens, sources, *, extra_args=()):
         results[i] = (int(m.group(1)), int(m.group(2)), np.array(words, dtype="<u4").view(np.uint8))
     return results
 
-
-def have_compiler():
-    return shutil.which("c++") is not None or shutil.which("g++") is not None
