@@ -10,7 +10,7 @@ original's, their ratio, the compute bound C and the port bound B (``Config.comp
 ``cycles - max(C, B)``, CE utilization ``M*N*K / (L*H*cycles)`` (ours and the original's) and whether Z
 is bit-exact against ``redmule_hdl.golden``; then the simulator speed (simulated cycles per second of
 the harness, best of ``repeat`` runs) on 96x96x96 and 128x128x128; and (Verilator) streams of 16
-queued copies of 12x16x16, 24x16x16 and 48x48x48 (``run_queue_bench``).
+queued copies of 12x16x16, 24x16x16 and 48x48x48, or of the ``--shapes`` given (``run_queue_bench``).
 
 A section of its own (``run_fp8_instance``, ``fp8_instance_markdown``) runs the paper's FP8 instance,
 ``FP8_INSTANCE`` (12x8x3 whose port carries D = 32 FP8 elements per transfer), on the Verilator back
