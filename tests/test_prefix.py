@@ -18,7 +18,7 @@ from redmule_hdl.spec.regmap import Reg
 from . import sv_bench
 
 #: prefix -> (configuration, reset style)
-CONFIGS = {"a_": (Config(L=1, H=2, P=1), "sync"), "b_": (Config(L=2, H=2, P=1, contexts=1), "async_low")}
+CONFIGS = {"a_": (Config(L=1, H=2, P=1), "sync"), "b_": (Config(L=2, H=3, P=1, contexts=1), "async_low")}
 
 #: Port roles of the bench -> the wrapper's ports (pulp-platform/redmule's redmule_top names).
 WRAPPER_PORTS = {
