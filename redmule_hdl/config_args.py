@@ -17,11 +17,12 @@ Only ``redmule_hdl.config`` is imported here, so a parser can be built without t
 simulators.
 """
 import argparse
+from pathlib import Path
 
 from redmule_hdl.config import Config
 
 __all__ = ["ArgumentParser", "add_config_arguments", "config_from_args", "config_summary",
-           "parse_shapes"]
+           "parse_shapes", "output_dir", "file_path"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -101,3 +102,18 @@ def parse_shapes(text):
             raise argparse.ArgumentTypeError(f"M, N and K must be >= 1, not {item.strip()!r}")
         shapes.append((M, N, K))
     return shapes
+
+
+def output_dir(text):
+    """argparse ``type`` of an output directory: a ``Path``; an empty string is refused (it would
+    mean the current directory)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must name a directory, not ''")
+    return Path(text)
+
+
+def file_path(text):
+    """argparse ``type`` of an input file: a ``Path``; an empty string is refused."""
+    if not text:
+        raise argparse.ArgumentTypeError("must name a file, not ''")
+    return Path(text)

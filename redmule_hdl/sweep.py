@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import itertools
 import json
+import math
 import os
 import sys
 import time
@@ -33,6 +34,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from redmule_hdl.config import Config
+from redmule_hdl.config_args import file_path, output_dir
 
 __all__ = ["DEFAULT_GRID", "DEFAULT_FO4_PS", "parse_grid", "points", "load_workload", "evaluate",
            "evaluate_parts", "synthesize_point", "run_workload", "combine", "run_sweep", "pareto_front",
@@ -54,8 +56,11 @@ def _value(name, text):
             return True
         if text.lower() in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"{name} takes true or false, not {text!r}")
-    return int(text)
+        raise ValueError(f"--grid: {name} takes true or false, not {text!r}")
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--grid: {name} takes integers, not {text!r}") from None
 
 
 def parse_grid(items):
@@ -64,7 +69,7 @@ def parse_grid(items):
     for item in items or ():
         name, sep, values = item.partition("=")
         if not sep or name not in _PARAMS or not values:
-            raise ValueError(f"grid entries are NAME=V1,V2,... with NAME one of {', '.join(_PARAMS)}; "
+            raise ValueError(f"--grid: entries are NAME=V1,V2,... with NAME one of {', '.join(_PARAMS)}; "
                              f"not {item!r}")
         grid[name] = [_value(name, v) for v in values.split(",")]
     return grid
@@ -353,6 +358,28 @@ def write_outputs(out, results, workload, *, fo4_ps, library):
     chart(out / "sweep.png", results)
 
 
+def _positive_float(text):
+    """argparse ``type``: a finite float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, not {text}")
+    return value
+
+
+def _positive_int(text):
+    """argparse ``type``: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return value
+
+
 def add_arguments(p):
     p.add_argument("--grid", nargs="+", metavar="NAME=V1,V2", default=None,
                    help="grid values per parameter (L, H, P, contexts, misaligned, write_responses, "
@@ -360,13 +387,14 @@ def add_arguments(p):
                         "default L=4,8,12 H=2,4 P=1,3")
     p.add_argument("--workload", type=Path, metavar="FILE",
                    help="lines M,N,K (default: the original's 24 regression shapes)")
-    p.add_argument("--liberty", type=Path, metavar="FILE", help="a real liberty library")
-    p.add_argument("--fo4-ps", type=float, default=DEFAULT_FO4_PS,
+    p.add_argument("--liberty", type=file_path, metavar="FILE", help="a real liberty library")
+    p.add_argument("--fo4-ps", type=_positive_float, default=DEFAULT_FO4_PS,
                    help=f"FO4 delay in ps for the project's library (default {DEFAULT_FO4_PS})")
-    p.add_argument("--jobs", type=int, default=None, help="local processes (default: the cores)")
+    p.add_argument("--jobs", type=_positive_int, default=None,
+                   help="local processes, >= 1 (default: the cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run the points on this Dask distributed scheduler (tcp://host:8786)")
-    p.add_argument("-o", "--output", type=Path, default=Path("redmule-sweep"), metavar="DIR")
+    p.add_argument("-o", "--output", type=output_dir, default=Path("redmule-sweep"), metavar="DIR")
 
 
 def main(argv=None, args=None):

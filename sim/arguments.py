@@ -111,14 +111,25 @@ def check_flag(name, value):
 
 
 def check_vcd(value):
-    """``None`` or a non-empty file path (``str`` or ``os.PathLike``)."""
+    """``None``, or a non-empty file path (``str`` or ``os.PathLike``) in an existing, writable folder;
+    returned as a ``str``."""
     if value is None:
         return None
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"vcd must be a file path (str or os.PathLike) or None, not {value!r}")
-    if not os.fspath(value):
+    path = os.fspath(value)
+    if not path:
         raise ValueError("vcd must be a non-empty file path or None, not ''")
-    return value
+    # Checked here, before the simulation's processes are created: the waveform writer opens the
+    # file only once they exist, and a failure there leaves them never awaited.
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"vcd: the folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise ValueError(f"vcd: {path} is a folder, not a file path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"vcd: cannot write into the folder {folder}")
+    return os.fsdecode(path)    # the Amaranth simulator opens only str paths
 
 
 def check_dimensions(M, N, K):

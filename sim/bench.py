@@ -10,7 +10,7 @@ original's, their ratio, the compute bound C and the port bound B (``Config.comp
 ``cycles - max(C, B)``, CE utilization ``M*N*K / (L*H*cycles)`` (ours and the original's) and whether Z
 is bit-exact against ``redmule_hdl.golden``; then the simulator speed (simulated cycles per second of
 the harness, best of ``repeat`` runs) on 96x96x96 and 128x128x128; and (Verilator) streams of 16
-queued copies of 12x16x16, 24x16x16 and 48x48x48 (``run_queue_bench``).
+queued copies of 12x16x16, 24x16x16 and 48x48x48, or of the ``--shapes`` given (``run_queue_bench``).
 
 A section of its own (``run_fp8_instance``, ``fp8_instance_markdown``) runs the paper's FP8 instance,
 ``FP8_INSTANCE`` (12x8x3 whose port carries D = 32 FP8 elements per transfer), on the Verilator back
@@ -294,23 +294,28 @@ def markdown(config, results, speed, build_seconds, backend):
 
 
 def chart(path, config, results):
-    from .chart import Canvas, grouped_bars
+    """bench.png: CE utilization and cycle ratio per shape; returns the ``Canvas``. The canvas is
+    wide enough for the bars and for each panel's title and legend line, whatever the shapes."""
+    from .chart import Canvas, grouped_bars, panel_width
     labels = [f"{r.M}x{r.N}x{r.K}" for r in results]
-    c = Canvas(80 + 44 * len(results) + 40, 720)
-    x0, x1 = 70, c.width - 30
-    grouped_bars(c, (x0, 60, x1, 300), labels,
-                 [("original 12x4x3", [100 * r.original_utilization for r in results], (160, 160, 160)),
-                  (f"this design {config}", [100 * r.utilization for r in results], (40, 110, 200))],
-                 title="CE UTILIZATION (%)", y_max=100.0, y_ticks=range(0, 101, 20),
-                 tick_format=lambda t: f"{t:.0f}%")
+    utilization = ([("original 12x4x3", [100 * r.original_utilization for r in results], (160, 160, 160)),
+                    (f"this design {config}", [100 * r.utilization for r in results], (40, 110, 200))],
+                   "CE UTILIZATION (%)")
+    ratio = ([("cycles ours / original", [r.ratio for r in results], (40, 150, 90))],
+             "CYCLE RATIO (OURS / ORIGINAL, LINE = 1)")
+    x0 = 70
+    c = Canvas(max(80 + 44 * len(results) + 40,
+                   x0 + max(panel_width(title, series) for series, title in (utilization, ratio)) + 30), 720)
+    x1 = c.width - 30
+    grouped_bars(c, (x0, 60, x1, 300), labels, utilization[0], title=utilization[1], y_max=100.0,
+                 y_ticks=range(0, 101, 20), tick_format=lambda t: f"{t:.0f}%")
     top = max(1.25, max(r.ratio for r in results) * 1.05)
     step = 0.25 if top <= 2 else 0.5
-    grouped_bars(c, (x0, 440, x1, 640 - 20), labels,
-                 [("cycles ours / original", [r.ratio for r in results], (40, 150, 90))],
-                 title="CYCLE RATIO (OURS / ORIGINAL, LINE = 1)", y_max=top,
+    grouped_bars(c, (x0, 440, x1, 640 - 20), labels, ratio[0], title=ratio[1], y_max=top,
                  y_ticks=np.arange(0, top + 1e-9, step), tick_format=lambda t: f"{t:.2f}",
                  reference=1.0)
     c.save(path)
+    return c
 
 
 def original_rows(shapes=None):
@@ -352,7 +357,8 @@ def main(argv=None, *, config=None, output=None, backend="verilator", repeat=3, 
          fp8_instance=True):
     """Command line (``argv``), or, with ``config``, the run ``redmule-hdl bench`` asks for.
 
-    ``shapes``: ``(M, N, K)`` triples among the original's (default: all 24). ``fp8_instance``: add
+    ``shapes``: ``(M, N, K)`` triples among the original's (default: all 24); they are also the shapes
+    of the queued-jobs sections (default: ``QUEUE_SHAPES``). ``fp8_instance``: add
     the section of the paper's FP8 instance (only with the Verilator back end). Exit status: 0 when
     every job is bit-exact, 1 otherwise, 2 for bad arguments.
     """
@@ -367,8 +373,11 @@ def main(argv=None, *, config=None, output=None, backend="verilator", repeat=3, 
         except ValueError as e:
             p.error(str(e))
         output, backend, repeat, fp8_instance = args.output, args.backend, args.repeat, args.fp8_instance
+        shapes = args.shapes
     else:
         rows = original_rows(shapes)
+    # The queued-jobs sections stream the shapes asked for, or by default QUEUE_SHAPES.
+    queue_shapes = QUEUE_SHAPES if shapes is None else [tuple(s) for s in shapes]
     output = Path(output or "redmule-bench")
     output.mkdir(parents=True, exist_ok=True)
     print(f"Benchmark of RedMulE {config} ({backend}) on {len(rows)} of the original's shapes; "
@@ -378,7 +387,7 @@ def main(argv=None, *, config=None, output=None, backend="verilator", repeat=3, 
     text = markdown(config, results, speed, build_seconds, backend)
     exact = all(r.bit_exact for r in results)
     if backend == "verilator":     # 16 copies of 48x48x48 take minutes in the Amaranth simulator
-        queued = run_queue_bench(config, backend=backend, log=log)
+        queued = run_queue_bench(config, shapes=queue_shapes, backend=backend, log=log)
         text += "\n" + queue_markdown(config, queued)
         exact = exact and all(r.bit_exact for r in queued)
     if fp8_instance and backend == "verilator":
@@ -386,7 +395,7 @@ def main(argv=None, *, config=None, output=None, backend="verilator", repeat=3, 
               flush=True)
         fp8_results = run_fp8_instance(log=log)
         text += "\n" + fp8_instance_markdown(FP8_INSTANCE, fp8_results)
-        queued = run_queue_bench(FP8_INSTANCE, in_fmt="e4m3", backend=backend, log=log)
+        queued = run_queue_bench(FP8_INSTANCE, shapes=queue_shapes, in_fmt="e4m3", backend=backend, log=log)
         text += "\n" + queue_markdown(FP8_INSTANCE, queued, in_fmt="e4m3")
         exact = exact and all(r.bit_exact for r in fp8_results + queued)
     elif fp8_instance:

@@ -77,6 +77,7 @@ class Canvas:
     def __init__(self, width, height, background=(255, 255, 255)):
         self.rgb = np.empty((height, width, 3), np.uint8)
         self.rgb[:] = background
+        self.texts = []     # (x0, y0, x1, y1, text) of every text drawn: a layout can be checked
 
     @property
     def height(self):
@@ -106,6 +107,7 @@ class Canvas:
             h, w = mask.shape
             x0 = int(x) - {"left": 0, "center": w // 2, "right": w}[anchor]
             y0 = int(y)
+        self.texts.append((x0, y0, x0 + w, y0 + h, text))
         ys, xs = np.nonzero(mask)
         ys, xs = ys + y0, xs + x0
         keep = (ys >= 0) & (ys < self.height) & (xs >= 0) & (xs < self.width)
@@ -113,6 +115,12 @@ class Canvas:
 
     def save(self, path):
         write_png(path, self.rgb)
+
+
+def panel_width(title, series):
+    """Pixels the title (scale 2) and the legend line of a ``grouped_bars`` panel need."""
+    legend = sum(14 + 6 * len(name) + 16 for name, _, _ in series)
+    return max(12 * len(title), legend)
 
 
 def grouped_bars(canvas, box, labels, series, *, title, y_max, y_ticks, tick_format,
@@ -142,10 +150,10 @@ def grouped_bars(canvas, box, labels, series, *, title, y_max, y_ticks, tick_for
         canvas.rect(x0, ypos(reference), x1, ypos(reference) + 2, (200, 40, 40))
     canvas.rect(x0, y0, x0 + 1, y1 + 1, axis)
     canvas.rect(x0, y1, x1, y1 + 1, axis)
-    canvas.text(x0, y0 - 22, title, (0, 0, 0), scale=2)
-    lx = x1
-    for name, _, color in reversed(series):
-        w = 6 * len(name)
-        lx -= w + 24
+    # Title, then the legend on its own line below it: neither depends on the panel's width.
+    canvas.text(x0, y0 - 44, title, (0, 0, 0), scale=2)
+    lx = x0
+    for name, _, color in series:
         canvas.rect(lx, y0 - 20, lx + 10, y0 - 10, color)
         canvas.text(lx + 14, y0 - 19, name, axis)
+        lx += 14 + 6 * len(name) + 16

