@@ -127,9 +127,11 @@ class Controller(wiring.Component):
 
     CYCLES is the number of clock edges from the cycle in which the job left the queue (its ``head``
     handshake) to the cycle of its ``evt``: a job taken in cycle ``t`` whose evt is in cycle ``t + c``
-    reports ``c``. When nothing was queued the register file presents a job in the cycle of its
-    accepted TRIGGER write, so then ``t`` is the trigger cycle. A refused job reports 1. CYCLES and
-    ERROR change together, at the job's evt.
+    reports ``c``, plus the cycles it waited at the head for its overlap check while nothing ran.
+    When nothing was queued the register file presents a job in the cycle of its accepted TRIGGER
+    write, so then CYCLES counts from the trigger. A job refused by its decode reports 1, one refused
+    for OVERLAP 1 + ``GUARD_CYCLES`` when it was triggered while nothing ran. CYCLES and ERROR
+    change together, at the job's evt.
 
     ``status.clear`` (soft clear) aborts at once: ``abort`` to the engine and the streamer in the same cycle,
     back to idle without ``evt``. The next job starts only once the streamer reports ``idle`` (its
