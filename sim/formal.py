@@ -31,7 +31,8 @@ from redmule_hdl.config import Config
 from redmule_hdl.engine.properties import JobSlotsProperties, Properties, parameters_only
 from redmule_hdl.system.properties import RegFileProperties, StreamerProperties, TopProperties
 
-__all__ = ["BLOCKS", "MODES", "FormalResult", "check", "properties_of", "run_table", "main"]
+__all__ = ["BLOCKS", "MODES", "TABLE", "MUTANTS", "FormalResult", "check", "properties_of", "run_table",
+           "run", "main"]
 
 #: Harness factories by block name: ``factory(config, props)``.
 BLOCKS = {
@@ -150,6 +151,18 @@ TABLE = [
 ]
 
 
+#: Mutation checks: (block, config, property, mutant, depth); each must give a counterexample.
+MUTANTS = [
+    ("streamer", SMALL, "tcdm_hold", "tcdm_add_drops_hold", 6),
+    ("streamer", SMALL, "tcdm_no_request_after_reset", "tcdm_req_in_reset", 4),
+    ("streamer", SMALL, "tcdm_outstanding", "tcdm_extra_credit", 12),
+    ("top", SMALL, "tcdm_hold", "tcdm_add_drops_hold", 10),
+    ("regfile", SMALL, "periph_id", "periph_wrong_id", 4),
+    ("top", SMALL, "evt_per_job", "evt_double", 8),
+    ("job_slots", SMALL, "slots_put_only_free", "slots_ignore_full", 6),
+]
+
+
 def run_table(table=TABLE, *, workroot=None, out=print):
     """Every property of every line of ``table`` (covers in cover mode); prints a Markdown table."""
     workroot = Path(workroot or tempfile.mkdtemp(prefix="redmule-formal-"))
@@ -181,8 +194,20 @@ def run(*, block=None, depth=None, mode=None, output=None, out=print):
     table = [(b, c, mode or md, depth or d) for b, c, md, d in TABLE if block in (None, b)]
     if not table:
         table = [(block, SMALL, mode or "bmc", depth or 10)]
-    results = run_table(table, workroot=output, out=out)
+    workroot = Path(output or tempfile.mkdtemp(prefix="redmule-formal-"))
+    results = run_table(table, workroot=workroot, out=out)
     bad = [r for r in results if r.status in ("counterexample", "error", "unreached")]
+    out("")
+    out("| block | property | mutant | depth | result | seconds |")
+    out("|---|---|---|---:|---|---:|")
+    for i, (b, config, prop, mutant, d) in enumerate(MUTANTS):
+        if block not in (None, b):
+            continue
+        r = check(b, prop, mode="bmc", depth=d, config=config, mutant=mutant,
+                  workdir=workroot / f"mutant{i}_{b}_{mutant}")
+        out(f"| {b} | {prop} | {mutant} | {d} | {r.status} | {r.seconds:.1f} |")
+        if r.status != "counterexample":
+            bad.append(r)
     for r in bad:
         out(f"{r.block}.{r.prop} ({r.mode}): {r.status}" + (f", trace {r.trace}" if r.trace else ""))
     return 1 if bad else 0

@@ -52,15 +52,16 @@ class Properties:
 
 
 def past(m, value, name=None):
-    """A register holding ``value`` of the previous cycle (its reset value in the first cycle)."""
-    reg = Signal.like(value, name=name) if isinstance(value, Signal) else Signal(len(value), name=name)
+    """A register (without reset) holding ``value`` of the previous cycle (0 in the first cycle)."""
+    # Not reset: the value before a reset cycle (the reset itself among them) stays visible.
+    reg = Signal(len(value), name=name, reset_less=True)
     m.d.sync += reg.eq(value)
     return reg
 
 
 def started(m):
     """1 from the second cycle on: past values are meaningful."""
-    flag = Signal(name="started")
+    flag = Signal(name="started", reset_less=True)
     m.d.sync += flag.eq(1)
     return flag
 
