@@ -147,7 +147,7 @@ TABLE = [
     ("streamer", SMALL, "prove", 12),
     ("streamer", Config(L=1, H=1, P=1, contexts=1, write_responses=True), "prove", 12),
     ("streamer", Config(L=2, H=2, P=1, contexts=1, beat_format="fp8"), "bmc", 12),
-    ("top", SMALL, "bmc", 12),
+    ("top", SMALL, "bmc", 16),
 ]
 
 
