@@ -38,3 +38,16 @@ def test_unknown_block_and_property():
         formal.check("regfile", "tcdm_hold")
     with pytest.raises(ValueError, match="cover"):
         formal.check("regfile", "periph_read", mode="bmc")
+
+
+def test_the_blocks_carry_no_property(tmp_path):
+    """The properties live in the harnesses only: the accelerator itself elaborates without a single
+    Assert/Assume/Cover cell, so exported Verilog and simulation netlists are what they were."""
+    from amaranth.back import rtlil
+
+    from redmule_hdl.system.top import RedMulE
+    top = RedMulE(formal.SMALL)
+    text = rtlil.convert(top, ports=None)
+    assert "$check" not in text
+    harness = formal.BLOCKS["regfile"](formal.SMALL, formal.Properties())
+    assert "$check" in rtlil.convert(harness, ports=harness.ports)
