@@ -24,14 +24,17 @@ def response_capacity(config, streamer):
     return beats * (2 if config.beat_format == "fp8" else 1)
 
 
-def stream_source_rules(p, m, stream):
+def stream_source_rules(p, m, stream, abort=None):
     """Assume the rules of ``amaranth.lib.stream`` for a stream the block receives: once ``valid``
-    is high it stays high, with the same payload, until ``ready``."""
+    is high it stays high, with the same payload, until ``ready``; except after an ``abort`` cycle,
+    when the source drops what it offered (as the engine drops its Z beat)."""
     first = started(m)
     was_valid = past(m, stream.valid, name="past_valid")
     was_ready = past(m, stream.ready, name="past_ready")
     was_payload = past(m, stream.payload.as_value(), name="past_payload")
     waiting = first & was_valid & ~was_ready & ~past(m, ResetSignal(), name="past_rst_stream")
+    if abort is not None:
+        waiting &= ~past(m, abort, name="past_abort_stream")
     p.assume(m, ~waiting | (stream.valid & (stream.payload.as_value() == was_payload)))
 
 
@@ -141,7 +144,7 @@ class StreamerProperties(Elaboratable):
         m = Module()
         m.submodules.dut = dut = self.dut
         for stream in (dut.job, dut.z):
-            stream_source_rules(self.props, m, stream)
+            stream_source_rules(self.props, m, stream, abort=dut.abort)
         # The controller's side of ``abort``: no job in the abort cycle, and after it none until
         # the streamer is idle (its waiting request granted, its responses back).
         draining = Signal()
