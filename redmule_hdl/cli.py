@@ -133,6 +133,20 @@ def _parser():
     add_config_arguments(run)
     from redmule_hdl.sim.job_command import add_arguments as _run_arguments
     _run_arguments(run)
+    frm = sub.add_parser(
+        "formal", help="prove the port and job-ring properties with SymbiYosys (sim/formal.py)",
+        description="Run every property of the formal harnesses (or of --block) with yowasp-sby "
+                    "and the Yices solver, in BMC or k-induction mode, on small configurations; "
+                    "print a table per property: proven, bounded to depth N, counterexample (VCD "
+                    "trace), cover reached. Exit status 1 if any counterexample or unreached cover.")
+    frm.add_argument("--block", default=None, metavar="NAME",
+                     help="top, streamer, regfile or job_slots (default: all)")
+    frm.add_argument("--depth", type=_positive_int, default=None,
+                     help="BMC depth / induction length (default: per block, see sim/formal.py)")
+    frm.add_argument("--mode", default=None, choices=("bmc", "prove"),
+                     help="override the mode of the assertions (covers always run as covers)")
+    frm.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
+                     help="keep the SymbiYosys work directories and traces in DIR")
     swp = sub.add_parser(
         "sweep", help="area, Fmax and workload throughput over a grid of configurations",
         description="For every point of a grid of L, H, P (and contexts, misaligned, write_responses): "
@@ -207,6 +221,14 @@ def _read_only_fs(path):
 def _config(parser, args):
     if args.command == "sweep":
         return _sweep_check(parser.commands["sweep"], args)
+    if args.command == "formal":
+        from redmule_hdl.sim.formal import BLOCKS
+        sub = parser.commands["formal"]
+        if args.block is not None and args.block not in BLOCKS:
+            sub.error(f"--block must be one of {', '.join(BLOCKS)}, not {args.block!r}")
+        if args.output is not None:
+            _check_output(sub, args.output)
+        return None
     sub = parser.commands[getattr(args, "example", None) or args.command]
     config = config_from_args(args, sub)
     if args.command == "bench" and args.shapes is not None:
@@ -542,6 +564,9 @@ def main(argv=None):
         if args.command == "run":
             from redmule_hdl.sim.job_command import main as run
             return run(args, config)
+        if args.command == "formal":
+            from redmule_hdl.sim.formal import run as formal
+            return formal(block=args.block, depth=args.depth, mode=args.mode, output=args.output)
         if args.command == "bench":
             from redmule_hdl.sim.bench import main as bench
             return bench(config=config, output=args.output or Path("redmule-bench"),

@@ -299,6 +299,9 @@ def test_fusesoc_lint_target(generated, tmp_path):
     (["bench", "--shapes", "1x2x3"], "no original cycles for 1x2x3"),
     (["bench", "--shapes", "12x16"], "MxNxK"),
     (["bench", "--repeat", "0"], "--repeat"),
+    (["formal", "--block", "fpu"], "--block must be one of"),
+    (["formal", "--depth", "0"], "--depth"),
+    (["formal", "--mode", "sim"], "invalid choice: 'sim'"),
     (["frobnicate"], "invalid choice"),
     ([], "COMMAND"),
 ])
@@ -310,7 +313,7 @@ def test_bad_arguments_one_line_exit_2(args, needle):
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
-@pytest.mark.parametrize("args", [[], ["generate"], ["synth"], ["bench"]])
+@pytest.mark.parametrize("args", [[], ["generate"], ["synth"], ["bench"], ["formal"]])
 def test_help(args):
     proc = cli(*args, "--help")
     assert proc.returncode == 0 and "usage:" in proc.stdout

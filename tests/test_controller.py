@@ -24,7 +24,7 @@ from redmule_hdl.system.regfile import RegFile
 class Dut(Elaboratable):
     def __init__(self, config):
         self.regfile = RegFile(config.contexts)
-        self.ctrl = Controller(misaligned=config.misaligned, D=config.D)
+        self.ctrl = Controller(misaligned=config.misaligned, D=config.D, L=config.L)
 
     def elaborate(self, platform):
         m = Module()
@@ -127,24 +127,42 @@ async def offload(ctx, d, regs):
     ({"x_addr": 0x1001, "in_fmt": "e4m3"}, JobError.OK),     # FP8: byte aligned is fine
     ({"z_addr": 0x3001, "in_fmt": "e4m3", "out_fmt": "fp16"}, JobError.MISALIGNED),
     ({"m": 0, "in_fmt": 6, "x_addr": 1}, JobError.SIZE_ZERO),  # first fault wins
+    # GOOD has 3 x 3 tiles on 2x2x1 (L = 2, D = 4): Z may share no byte with X, W or a separate Y.
+    ({"z_addr": 0x1000}, JobError.OVERLAP),                       # Z at X's address
+    ({"z_addr": 0x2000 + 2 * 6 * 9 - 2}, JobError.OVERLAP),       # Z's first element is W's last
+    ({"z_addr": 0x2000 + 2 * 7 * 9}, JobError.OK),                # Z right after W
+    ({"x_addr": 0x3000 + 2 * 5 * 9 - 2}, JobError.OVERLAP),       # X starts on Z's last element
+    ({"y_addr": 0x3002}, JobError.OVERLAP),                       # Y one element after Z
+    ({"y_addr": 0x3000}, JobError.OK),                            # Y_SEP, in place
+    ({"y_addr": 0x3002, "op": "matmul"}, JobError.OK),            # Y is not read
+    ({"z_addr": 0x1000, "m": 2, "k": 4}, JobError.OK),            # one tile: exact in place of X
+    ({"z_addr": 0x1000, "m": 2, "k": 5}, JobError.OVERLAP),       # two tiles
+    ({"z_addr": 0x1000, "x_addr": 0x1001}, JobError.MISALIGNED),  # a decode fault comes first
+    ({"z_stride": 1 << 31}, JobError.OVERLAP),                    # a span of 2 GiB overlaps all
 ])
 def test_refusals(kw, expected):
-    h = Harness(Config(L=2, H=2, P=1))
+    config = Config(L=2, H=2, P=1)
+    h = Harness(config)
     regs = regs_of(**kw)
-    assert jobs.job_error(regs) == expected   # the Python model agrees with the table
+    assert jobs.job_error(regs, config) == expected   # the Python model agrees with the table
+    # A multi-tile job waits for the overlap check; its CYCLES count from the trigger.
+    m, k = jobs.unpack_mcfg0(regs[Reg.MCFG0])
+    wait = Controller.GUARD_CYCLES if m > config.L or k > config.D else 0
 
     async def bench(ctx, d):
         t, e, cycles, error = await offload(ctx, d, regs)
         assert error == expected
         assert await d.read(ctx, Reg.FINISHED) == 1
         assert await d.read(ctx, Reg.STATUS) == 0
-        if expected:
+        if expected == JobError.OVERLAP:
+            assert cycles == 1 + wait and e == t + 1 + wait
+        elif expected:
             assert cycles == 1 and e == t + 1
         else:
-            assert cycles == h.latency + 1 and e == t + h.latency + 1
+            assert cycles == h.latency + 1 + wait and e == t + h.latency + 1 + wait
         # The controller stays usable: a good job afterwards runs.
         t, e, cycles, error = await offload(ctx, d, regs_of())
-        assert error == JobError.OK and cycles == e - t == h.latency + 1
+        assert error == JobError.OK and cycles == e - t == h.latency + 1 + Controller.GUARD_CYCLES
 
     h.run(bench)
     assert len(h.starts) == 1 + (expected == JobError.OK)
@@ -221,11 +239,12 @@ def test_decode_matches_model_on_random_jobs():
             await d.program(ctx, regs)
             await d.trigger(ctx)
             await d.wait_evt(ctx)
-            assert await d.read(ctx, Reg.ERROR) == jobs.job_error(regs), regs
+            assert await d.read(ctx, Reg.ERROR) == jobs.job_error(regs, config), regs
 
     h.run(bench)
-    good = [r for r in programmed if jobs.job_error(r) == JobError.OK]
-    assert 5 <= len(good) == len(h.starts) and len(h.evts) == len(programmed)
+    good = [r for r in programmed if jobs.job_error(r, config) == JobError.OK]
+    assert 3 <= len(good) == len(h.starts) and len(h.evts) == len(programmed)
+    assert any(jobs.job_error(r, config) == JobError.OVERLAP for r in programmed)
     for regs, (_, got) in zip(good, h.starts):
         cfg = jobs.unpack_macfg(regs[Reg.MACFG])
         m, k = jobs.unpack_mcfg0(regs[Reg.MCFG0])
@@ -242,8 +261,8 @@ def test_decode_matches_model_on_random_jobs():
 
 def test_queue_back_to_back_and_cycles():
     """Two contexts queued: the second starts in the cycle after its trigger, while the first runs
-    (two jobs in flight); each CYCLES counts from its own start (the trigger for the first) to its evt,
-    and the evts come in order."""
+    (two jobs in flight); each CYCLES counts from its own start (the trigger for the first, which
+    waits for its overlap check: K > D) to its evt, and the evts come in order."""
     h = Harness(Config(L=2, H=2, P=1), latency=30)
 
     async def bench(ctx, d):
@@ -259,7 +278,7 @@ def test_queue_back_to_back_and_cycles():
         assert await d.read(ctx, Reg.RUNNING_JOB) == 1
         assert ctx.get(h.dut.ctrl.streamer.abort) == 0
         e1 = await d.wait_evt(ctx)
-        assert await d.read(ctx, Reg.CYCLES) == e1 - triggers[0] == 31
+        assert await d.read(ctx, Reg.CYCLES) == e1 - triggers[0] == 31 + Controller.GUARD_CYCLES
         assert await d.read(ctx, Reg.STATUS) == 0b10
         e2 = await d.wait_evt(ctx)
         assert await d.read(ctx, Reg.CYCLES) == 31 and e2 < e1 + 31
@@ -310,7 +329,8 @@ def test_guard_is_exact_for_large_ranges(touch):
     GiB); a job whose X starts at that Z's end starts beside it, one whose X starts 2 bytes earlier
     waits for its evt."""
     h = Harness(Config(L=2, H=2, P=1), latency=30)
-    first = regs_of(m=20000, k=4, z_addr=0x100, z_stride=0x12344)
+    first = regs_of(m=20000, k=4, z_addr=0x100, z_stride=0x12344, x_addr=0xF000_0000,
+                    w_addr=0xF100_0000)
     end = 0x100 + 19999 * 0x12344 + 4 * 2
     second = regs_of(m=2, k=4, x_addr=end if touch else end - 2, w_addr=end + 0x1000, z_addr=end + 0x2000)
     run_two_jobs(h, first, second)
@@ -322,8 +342,9 @@ def test_guard_counts_a_span_of_2gib_or_more_as_overlapping(which):
     """Five rows 2 GiB apart wrap around the 32-bit address space (rows 0, 2, 4 at one address, 1
     and 3 at another): a range end computed in 33 bits would lose the wrapped rows, so the guard
     treats any (M-1)*pitch >= 2**31 as overlapping. Here the second job really reads a row of the
-    first one's Z and waits for its evt."""
-    h = Harness(Config(L=2, H=2, P=1), latency=30)
+    first one's Z and waits for its evt. (L = 8: single-tile jobs, which the overlap check of a
+    job's own ranges leaves alone.)"""
+    h = Harness(Config(L=8, H=2, P=1), latency=30)
     if which == "running_z":
         first = regs_of(m=5, k=4, z_addr=0x1000_0000, z_stride=1 << 31)
         second = regs_of(m=2, k=4, x_addr=0x9000_0000, z_addr=0x5000)
@@ -368,7 +389,7 @@ def test_soft_clear_aborts_and_next_job_runs():
         assert await d.read(ctx, Reg.STATUS) == 0
         assert await d.read(ctx, Reg.FINISHED) == 0
         t, e, cycles, error = await offload(ctx, d, regs_of())
-        assert (cycles, error) == (51, 0)
+        assert (cycles, error) == (h.latency + 1 + Controller.GUARD_CYCLES, 0)
 
     h.run(bench)
     assert len(h.starts) == 2
@@ -392,6 +413,7 @@ def test_error_belongs_to_the_job_whose_evt_it_follows():
         assert await d.read(ctx, Reg.CYCLES) == 1
         await d.wait_evt(ctx)
         assert await d.read(ctx, Reg.ERROR) == JobError.OK
-        assert await d.read(ctx, Reg.CYCLES) == 21
+        # It waited for its overlap check from the refused job's take (one cycle before its evt).
+        assert await d.read(ctx, Reg.CYCLES) == 21 + Controller.GUARD_CYCLES - 1
 
     h.run(bench)

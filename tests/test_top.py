@@ -368,3 +368,48 @@ def test_queued_jobs_of_every_kind_and_dependent_ones(backend):
         assert j[1].trigger_cycle < j[0].evt_cycle and j[1].evt_cycle - j[0].evt_cycle < j[1].cycles
         # Job 4 was queued while job 3 ran, but started (evt - CYCLES) only after job 3's evt.
         assert j[3].trigger_cycle < j[2].evt_cycle < j[3].evt_cycle - j[3].cycles
+
+
+def test_job_whose_z_overlaps_its_own_operands():
+    """Issue 20: with Z at X's address, a job of more than one tile read X bytes that its earlier
+    tiles had already replaced, depending on the grant pattern (12x33x33 on 12x4x3: 12 elements of
+    column 32 wrong). Now such a job (Z sharing a byte with X, W, or a Y read from elsewhere) is
+    refused with OVERLAP after the overlap check, touching no memory; a single-tile job in place of
+    X and Z = X*W + Z with Y at Z's address stay exact."""
+    config = C221                         # L = 2, D = 4
+    M, N, K = 3, 3, 5                     # 2 x 2 tiles
+    x, w, y = operands(21, M, N, K)
+    bench = JobBench(config, 1024, seed=21, stall=0.3)
+    mem = bench.mem
+    X, W, Z = 0x40, 0x80, 0x100
+    mem.place_matrix(X, x)
+    mem.place_matrix(W, w)
+    mem.place_matrix(Z, y)
+    mem.snapshot()
+    refused = [dict(z_addr=X, op="matmul"), dict(z_addr=W + 2, op="matmul"),
+               dict(y_addr=Z + 2 * K)]      # Y one row after Z
+    results = []
+
+    async def script(ctx, d):
+        for kw in refused:
+            regs = jobs.job_registers(**{**dict(x_addr=X, w_addr=W, z_addr=Z, m=M, n=N, k=K, op="gemm"),
+                                         **kw})
+            assert jobs.job_error(regs, config) == JobError.OVERLAP
+            t, e = await d.offload(ctx, regs)
+            results.append((await d.read(ctx, Reg.ERROR), await d.read(ctx, Reg.CYCLES), e - t))
+        assert mem.log == [] and bench.req_rises == []
+        mem.guard_check([])     # not a byte changed
+        # In place of Y (Z = X*W + Z), two by two tiles: exact.
+        await d.offload(ctx, jobs.job_registers(x_addr=X, w_addr=W, z_addr=Z, m=M, n=N, k=K, op="gemm"))
+        results.append(await d.read(ctx, Reg.ERROR))
+        # One tile (M <= L, K <= D) with Z in place of X: every X byte is read before the store.
+        await d.offload(ctx, jobs.job_registers(x_addr=X, w_addr=W, z_addr=X, m=2, n=3, k=3, op="matmul",
+                                                w_stride=2 * K))
+        results.append(await d.read(ctx, Reg.ERROR))
+
+    bench.run(script)
+    wait = Controller.GUARD_CYCLES
+    assert results[:3] == [(JobError.OVERLAP, 1 + wait, 1 + wait)] * 3
+    assert results[3:] == [JobError.OK, JobError.OK]
+    assert np.array_equal(mem.read_matrix(Z, (M, K)), golden.gemm_op("gemm", x, w, y))
+    assert np.array_equal(mem.read_matrix(X, (2, 3)), golden.gemm_op("matmul", x[:2], w[:, :3]))

@@ -11,7 +11,8 @@ from redmule_hdl.spec.ops import GemmOp
 from redmule_hdl.spec.regmap import FIELDS, JobError, Reg
 
 __all__ = ["MacCfg", "pack_macfg", "unpack_macfg", "pack_mcfg0", "unpack_mcfg0", "pack_mcfg1",
-           "unpack_mcfg1", "job_registers", "job_error", "resolved_pitches"]
+           "unpack_mcfg1", "job_registers", "job_error", "resolved_pitches", "byte_ranges",
+           "self_overlap"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,61 @@ def resolved_pitches(regs):
             regs[Reg.Z_STRIDE] or k * _size(cfg.out_fmt))
 
 
+#: A range whose ``(rows-1)*pitch`` might reach this many bytes counts as overlapping everything
+#: (the controller's range pipelines are exact below it; its rows could wrap around the address space).
+SPAN_LIMIT = 1 << 31
+
+
+def _span_overruns(rows_minus_1, pitch):
+    """The controller's conservative test: some bit j of ``rows-1`` times ``pitch`` reaches 2**31."""
+    return any((rows_minus_1 >> j) & 1 and pitch * (1 << j) >= SPAN_LIMIT
+               for j in range(rows_minus_1.bit_length()))
+
+
+def byte_ranges(regs):
+    """``{"x", "w", "y", "z"}`` -> ``(start, end, overruns)`` of a valid job's byte ranges, end
+    exclusive: ``[addr, addr + (rows-1)*pitch + row bytes)`` (Y and Z: M rows of K output elements,
+    Z's pitch; X: M rows of N input elements; W: N rows of K); ``overruns`` as the controller's
+    check (``(rows-1)*pitch`` might reach 2 GiB). Y is Z's range unless Y_SEP."""
+    m, k = unpack_mcfg0(regs[Reg.MCFG0])
+    n = unpack_mcfg1(regs[Reg.MCFG1])
+    cfg = unpack_macfg(regs[Reg.MACFG])
+    x_pitch, w_pitch, z_pitch = resolved_pitches(regs)
+    si, so = _size(cfg.in_fmt), _size(cfg.out_fmt)
+    y_addr = regs[Reg.Y_ADDR] if cfg.y_sep else regs[Reg.Z_ADDR]
+    out = {}
+    for name, addr, rows, pitch, row in (("x", regs[Reg.X_ADDR], m, x_pitch, n * si),
+                                         ("w", regs[Reg.W_ADDR], n, w_pitch, k * si),
+                                         ("y", y_addr, m, z_pitch, k * so),
+                                         ("z", regs[Reg.Z_ADDR], m, z_pitch, k * so)):
+        out[name] = (addr, addr + (rows - 1) * pitch + row, _span_overruns(rows - 1, pitch))
+    return out
+
+
+def self_overlap(regs, config=None):
+    """True when a valid job is refused with ``JobError.OVERLAP`` on ``config`` (default
+    ``Config()``): it has more than one tile (M > L or K > D), and its Z range shares a byte with
+    its X or W range, or, for an op that reads Y from an address other than Z's (Y_SEP), with its Y
+    range. A range that overruns (see ``byte_ranges``) counts as overlapping.
+
+    Why: tile t's Z is stored while tile t+1 computes, and later tiles read X, W and Y again, so an
+    operand byte that an earlier tile's store replaced may be read, or not, depending on the grant
+    and memory timing. A single-tile job reads all its operands before its only store, and
+    Z = X*W + Z with Y at Z's address reads each Y element before its own Z replaces it.
+    """
+    config = Config() if config is None else config
+    m, k = unpack_mcfg0(regs[Reg.MCFG0])
+    if m <= config.L and k <= config.D:
+        return False
+    cfg = unpack_macfg(regs[Reg.MACFG])
+    ranges = byte_ranges(regs)
+    z0, z1, z_over = ranges["z"]
+    names = ["x", "w"]
+    if GemmOp(cfg.op).uses_y and ranges["y"][0] != z0:
+        names.append("y")
+    return any(ranges[r][2] or z_over or (ranges[r][0] < z1 and z0 < ranges[r][1]) for r in names)
+
+
 def job_error(regs, config=None):
     """The JobError the controller of ``config`` (default ``Config()``) reports for job registers
     ``regs`` (``{Reg: value}``).
@@ -120,7 +176,8 @@ def job_error(regs, config=None):
     may not have N > D, and W, Y and Z may not have K > D. A port of D FP8 elements
     (``config.beat_format == "fp8"``) adds no rule: it moves an FP16 beat as two transfers D bytes
     apart, word aligned when the beat is, since ``Config`` gives it a D that is a multiple of 4
-    without ``misaligned``.
+    without ``misaligned``. OVERLAP: ``self_overlap`` (a job of more than one tile whose Z shares a
+    byte with its operands).
     """
     config = Config() if config is None else config
     m, k = unpack_mcfg0(regs[Reg.MCFG0])
@@ -145,4 +202,6 @@ def job_error(regs, config=None):
         in_fp8, out_fp8 = _size(cfg.in_fmt) == 1, _size(cfg.out_fmt) == 1
         if (in_fp8 and max(n, k) > config.D) or (out_fp8 and k > config.D):
             return JobError.MISALIGNED
+    if self_overlap(regs, config):
+        return JobError.OVERLAP
     return JobError.OK

@@ -172,6 +172,8 @@ class JobError(enum.IntEnum, shape=3):
     BAD_FORMAT = 3   # input format, or output format with OUT_FMT_EN, not a FormatCode
     MISALIGNED = 4   # an address or row pitch is not element aligned (not word aligned without
                      # Config.misaligned)
+    OVERLAP = 5      # a job of more than one tile (M > L or K > D) whose Z range shares a byte with
+                     # its X or W range, or with its Y range when Y_SEP gives Y another address
 
 
 _check_tables()

