@@ -1,0 +1,165 @@
+"""The job guard: byte ranges of the head job against the running job's Z and against its own Z."""
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from redmule_hdl.interfaces import StreamerJob
+from redmule_hdl.spec.regmap import ADDR_BITS, DIM_BITS
+
+__all__ = ["ByteRange", "JobGuard"]
+
+#: Bits of a range's span: ``(rows-1)*pitch < 2**31`` plus a row.
+SPAN_BITS = 33
+#: Bits of a range's row in bytes: a row of ``DIM_BITS`` elements of up to 2 bytes, and one bit of
+#: margin.
+ROW_BITS = DIM_BITS + 2
+#: The registered stages of a ``ByteRange``, in order: the operands, the product and row size as two
+#: carry-save rows, their sum (the span), the end.
+RANGE_STAGES = ("operands", "carry_save", "span", "end")
+
+
+def _carry_save(m, terms, width):
+    """Two signals whose sum is the sum of ``terms`` modulo ``2**width``: a tree of 3:2 compressors
+    (full adders side by side, no carry chain), combinational in ``m``."""
+    def named(value):
+        # Each compressor uses its inputs three times: as expressions, the tree would be copied
+        # at every level (3**depth times in the netlist); a signal is emitted once.
+        s = Signal(width)
+        m.d.comb += s.eq(value)
+        return s
+
+    terms = [named(t[:width]) for t in terms]
+    while len(terms) > 2:
+        reduced = []
+        while len(terms) >= 3:
+            a, b, c = terms.pop(), terms.pop(), terms.pop()
+            reduced += [named(a ^ b ^ c), named(((a & b) | (a & c) | (b & c)) << 1)]
+        terms = reduced + terms
+    return terms
+
+
+class ByteRange(wiring.Component):
+    """The byte range ``[base, base + (rows-1)*pitch + row)`` of a matrix, in registered stages.
+
+    Ports:
+        base, rows, pitch, row (in): first byte, rows (>= 1), bytes from a row to the next, bytes
+            of a row. Sampled every cycle.
+        first (out): ``base`` as sampled (one register).
+        span (out): ``(rows-1)*pitch + row`` (three registers after the inputs).
+        span_overrun (out, with ``span``): the product might reach 2**31, so ``span`` may be wrong.
+        end (out): ``first + span``, end exclusive (four registers).
+        overrun (out, with ``end``): ``span_overrun`` one cycle later.
+    One register stage each of ``RANGE_STAGES``; every stage has at most one carry chain. Below 2**31
+    the product and a row below 2**18 keep the span exact in ``SPAN_BITS`` bits.
+    """
+
+    def __init__(self):
+        super().__init__({
+            "base": In(ADDR_BITS), "rows": In(DIM_BITS), "pitch": In(ADDR_BITS), "row": In(ROW_BITS),
+            "first": Out(ADDR_BITS), "span": Out(SPAN_BITS), "span_overrun": Out(1),
+            "end": Out(SPAN_BITS + 1), "overrun": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        r, p, w = Signal(DIM_BITS), Signal(ADDR_BITS), Signal(ROW_BITS)
+        terms = [w, *(Mux(r[j], p << j, 0) for j in range(len(r)))]
+        save_sum, save_carry = Signal(SPAN_BITS), Signal(SPAN_BITS)
+        # Conservative: some r[j]*p*2**j >= 2**31, so the product might not fit in 32 bits.
+        product_overrun = Signal()
+        stages = {
+            "operands": [self.first.eq(self.base), r.eq(self.rows - 1), p.eq(self.pitch),
+                         w.eq(self.row)],
+            "carry_save": [
+                Cat(save_sum, save_carry).eq(Cat(*_carry_save(m, terms, SPAN_BITS))),
+                product_overrun.eq(Cat(*(r[j] & p[ADDR_BITS - 1 - j:].any()
+                                         for j in range(len(r)))).any()),
+            ],
+            "span": [self.span.eq(save_sum + save_carry), self.span_overrun.eq(product_overrun)],
+            "end": [self.end.eq(self.first + self.span), self.overrun.eq(self.span_overrun)],
+        }
+        assert tuple(stages) == RANGE_STAGES
+        for statements in stages.values():
+            m.d.sync += statements
+        return m
+
+
+class JobGuard(wiring.Component):
+    """Checks the head job's byte ranges against the Z range of the job started last and of its own.
+
+    Byte ranges, end exclusive: Z of the job started last ``[z, z + (M-1)*pitch + K*size)`` against
+    the head's X, W and (if read) Y; and the head's own Z against its X, W and (if read from another
+    address than Z) Y. Each of the head's ranges goes through a ``ByteRange``; Y and Z of a job have
+    the same span, so both Z ranges come from the Y pipeline. None of this is on the path from the
+    register file to the start of a job. A range whose ``(rows-1)*pitch`` might reach 2 GiB counts as
+    overlapping.
+
+    Ports:
+        head (in, ``StreamerJob``): the job at the head of the queue (a queued job cannot change).
+        valid (in): ``head`` is presented. take (in): the head is taken in this cycle.
+        checked (out): the results below are valid for the head: it has been presented for
+            ``LATENCY`` cycles since the last take.
+        beside_ok (out): checked, and the head reads nothing that the job started last writes
+            (meaningful while exactly that job runs).
+        self_overlap (out): the head's own Z range shares a byte with its X or W range, or with its
+            Y range when Y is read from another address than Z.
+    Latency: ``LATENCY`` cycles from a new head to ``checked``; the Z range of the job taken in
+    cycle t is complete from t + 4, before a next job's check can end (t + 6).
+    """
+
+    #: Cycles from a new head to its result: one per stage of a ``ByteRange``, then the comparison.
+    LATENCY = len(RANGE_STAGES) + 1
+
+    def __init__(self):
+        super().__init__({
+            "head": In(StreamerJob),
+            "valid": In(1),
+            "take": In(1),
+            "checked": Out(1),
+            "beside_ok": Out(1),
+            "self_overlap": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        head = self.head
+
+        def row_bytes(count, fmt):
+            return Mux(fmt.wide, count << 1, count)
+
+        ranges = []
+        for name, operands in (
+                ("x_range", (head.x_addr, head.m, head.x_pitch, row_bytes(head.n, head.in_fmt))),
+                ("w_range", (head.w_addr, head.n, head.w_pitch, row_bytes(head.k, head.in_fmt))),
+                ("y_range", (head.y_addr, head.m, head.z_pitch, row_bytes(head.k, head.out_fmt)))):
+            m.submodules[name] = byte_range = ByteRange()
+            for port, value in zip(("base", "rows", "pitch", "row"), operands):
+                m.d.comb += getattr(byte_range, port).eq(value)
+            ranges.append(byte_range)
+        y = ranges[2]
+        # The head's own Z range: Z_ADDR plus the Y span, in step with the Y pipeline.
+        own_z, own_z_end, y_apart = Signal(ADDR_BITS), Signal(SPAN_BITS + 1), Signal()
+        m.d.sync += [own_z.eq(head.z_addr), own_z_end.eq(own_z + y.span),
+                     y_apart.eq(head.y_addr != head.z_addr)]
+        # The Z range of the job started last: its Z_ADDR at the take, its span from the Y pipeline
+        # (the head's operands were sampled in the take cycle t, the span is there in t + 3).
+        z_lo, z_hi, z_over = Signal(ADDR_BITS), Signal(SPAN_BITS + 1), Signal()
+        taken = Signal(RANGE_STAGES.index("span") + 1)     # take, delayed by 1, 2, ... cycles
+        m.d.sync += taken.eq(Cat(self.take, taken[:-1]))
+        with m.If(self.take):
+            m.d.sync += z_lo.eq(head.z_addr)
+        with m.If(taken[-1]):
+            m.d.sync += [z_hi.eq(z_lo + y.span), z_over.eq(y.span_overrun)]
+        overlaps = [r.overrun | z_over | ((r.first < z_hi) & (z_lo < r.end)) for r in ranges]
+        own = [r.overrun | y.overrun | ((r.first < own_z_end) & (own_z < r.end)) for r in ranges]
+        uses_y, hazard = Signal(), Signal()
+        m.d.sync += [uses_y.eq(head.uses_y),
+                     hazard.eq(overlaps[0] | overlaps[1] | (uses_y & overlaps[2])),
+                     self.self_overlap.eq(own[0] | own[1] | (uses_y & y_apart & own[2]))]
+        age = Signal(range(self.LATENCY + 1))
+        with m.If(self.take | ~self.valid):
+            m.d.sync += age.eq(0)
+        with m.Elif(age != self.LATENCY):
+            m.d.sync += age.eq(age + 1)
+        m.d.comb += [self.checked.eq(age == self.LATENCY), self.beside_ok.eq(self.checked & ~hazard)]
+        return m
