@@ -127,9 +127,11 @@ class StreamerProperties(Elaboratable):
     Assumes what the controller and the engine guarantee: the ``job`` and ``z`` streams follow the
     stream rules, a job has M, N, K >= 1 and reads Y (MATMUL jobs are checked on the top), the
     engine offers a Z beat only after taking more X, W and Y beats than Z beats so far (as every Z
-    row needs them), and no job comes in an ``abort`` cycle or after it until ``idle`` (without that
-    assumption a job taken while an aborted request waits moves that request's address: the
-    streamer relies on the controller's wait for ``idle``)."""
+    row needs them), and no job comes in an ``abort`` cycle or after it until ``idle``. Without that
+    assumption ``tcdm_hold`` still holds (BMC, depth 14: the streamer keeps a waiting request
+    whole), but ``tcdm_outstanding`` does not: the credits restart at the abort while the aborted
+    job's responses are still in flight, so the streamer relies on the controller's wait for
+    ``idle``."""
 
     def __init__(self, config, *, props=None, **streamer_args):
         self.props = props or Properties()
