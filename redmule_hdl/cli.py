@@ -113,8 +113,42 @@ def _parser():
         e.add_argument("--seed", type=_non_negative_int, default=0,
                        help="seed of the data split, weights, batches and graph (default 0)")
         e.add_argument("--nodes", type=_positive_int, default=100, help="graph nodes (shortest-paths)")
+        add_trace_arguments(e)
     p.commands = {**sub.choices, **exs.choices}   # command name -> its parser (for later errors)
     return p
+
+
+def add_trace_arguments(p):
+    """``--trace FILE`` and ``--trace-window START:STOP`` of a command that simulates."""
+    p.add_argument("--trace", metavar="FILE",
+                   help="write a trace of the simulation: .fst or .vcd (waveforms; open with GTKWave "
+                        "or Surfer), .saif (switching activity); the amaranth backend writes .vcd only")
+    p.add_argument("--trace-window", metavar="START:STOP", default=None,
+                   help="trace only cycles START..STOP-1 (STOP empty: to the end)")
+
+
+def trace_options(sub, args, backend=None):
+    """``{"trace": ..., "trace_window": ...}`` of ``add_trace_arguments``'s options, checked (a usage
+    error naming the option otherwise); ``{}`` without ``--trace``."""
+    from redmule_hdl.sim.trace import check_trace
+    window = None
+    if args.trace_window is not None:
+        start, sep, stop = args.trace_window.partition(":")
+        try:
+            window = (int(start), int(stop) if stop else None)
+            if not sep:
+                raise ValueError
+        except ValueError:
+            sub.error(f"argument --trace-window: expected START:STOP (cycles), not {args.trace_window!r}")
+    try:
+        request = check_trace(args.trace, window, backend=backend or args.backend)
+    except (TypeError, ValueError) as e:
+        text = str(e).replace("trace_window", "argument --trace-window", 1) if str(e).startswith(
+            "trace_window") else "argument --" + str(e)
+        sub.error(text.replace("--trace: ", "--trace: ", 1))
+    if request is None:
+        return {}
+    return {"trace": request.path, "trace_window": request.window}
 
 
 def _int_at_least(low):
@@ -387,6 +421,7 @@ def main(argv=None):
         if args.command == "generate":
             return _generate(args, config)
         if args.command == "example":
+            args.trace_options = trace_options(parser.commands[args.example], args)
             from redmule_hdl.examples.cli import main as example
             return example(args, config)
         if args.command == "sweep":

@@ -97,18 +97,21 @@ def trim_vcd(path, window):
     the header, every variable's value at the start of cycle ``start`` as ``$dumpvars``, then the
     changes before the end of cycle ``stop - 1``."""
     start, stop = window
-    t0 = start * PERIOD_PS
-    t1 = None if stop is None else stop * PERIOD_PS
-    if t0 == 0 and t1 is None:
+    if start == 0 and stop is None:
         return
     path = Path(path)
     tmp = path.with_name(path.name + ".trim")
     values = {}       # id code -> last value line before t0
     with open(path, "rb") as src, open(tmp, "wb") as dst:
-        for line in src:          # header
+        header = []
+        for line in src:
             dst.write(line)
+            header.append(line.decode())
             if line.strip().startswith(b"$enddefinitions"):
                 break
+        scale = _timescale_ps(" ".join(header).split())     # ps per time unit of the file
+        t0 = int(start * PERIOD_PS / scale)
+        t1 = None if stop is None else int(stop * PERIOD_PS / scale)
         started = t0 == 0      # from cycle 0: the file's own $dumpvars, cut at t1
         for line in src:
             m = _TIME.match(line)
@@ -152,6 +155,19 @@ def _canonical(scope, name):
     return ".".join(parts + [name.split(" ")[0]])
 
 
+_UNITS_PS = {"s": 10**12, "ms": 10**9, "us": 10**6, "ns": 10**3, "ps": 1, "fs": Fraction(1, 1000)}
+
+
+def _timescale_ps(words):
+    """ps per time unit of a VCD header split into words (1 without a ``$timescale``)."""
+    if "$timescale" not in words:
+        return Fraction(1)
+    i = words.index("$timescale")
+    spec = "".join(words[i + 1:words.index("$end", i)])
+    m = re.fullmatch(r"(\d+)([a-z]+)", spec)
+    return Fraction(int(m.group(1)) * _UNITS_PS[m.group(2)])
+
+
 def read_vcd(path, names):
     """The value changes of the signals ``names`` (names below the top module, e.g. ``"evt"`` or
     ``"engine.array.ce_0_0.acc"``) in the VCD file ``path``: ``{name: [(time_ps, value), ...]}``
@@ -161,8 +177,7 @@ def read_vcd(path, names):
     want = set(names)
     ids = {}          # id code -> [names]
     out = {n: [] for n in want}
-    scope, scale, t = [], 1, 0
-    units = {"s": 10**12, "ms": 10**9, "us": 10**6, "ns": 10**3, "ps": 1, "fs": Fraction(1, 1000)}
+    scope, t = [], 0
     with open(path) as f:
         header = []
         for line in f:
@@ -170,14 +185,11 @@ def read_vcd(path, names):
             if "$enddefinitions" in line:
                 break
         words = " ".join(header).split()
+        scale = _timescale_ps(words)
         i = 0
         while i < len(words):
             w = words[i]
-            if w == "$timescale":
-                spec = "".join(words[i + 1:words.index("$end", i)])
-                m = re.fullmatch(r"(\d+)([a-z]+)", spec)
-                scale = Fraction(int(m.group(1)) * units[m.group(2)])
-            elif w == "$scope":
+            if w == "$scope":
                 scope.append(words[i + 2])
             elif w == "$upscope":
                 scope.pop()

@@ -1,0 +1,88 @@
+"""Trace files (``sim.trace``): the Verilator back end's VCD against the Amaranth back end's and the run.
+
+One 2x2x1 job is traced on both back ends (one Verilator build with VCD tracing, cached): every
+shared signal has the same value after every clock edge in both files, ``evt`` is high in exactly
+the cycle ``run_job`` reports, and a window keeps exactly its cycles.
+"""
+import numpy as np
+import pytest
+
+from redmule_hdl.config import Config
+from redmule_hdl.sim.run import run_job
+from redmule_hdl.sim.trace import PERIOD_PS, read_vcd, sample_edges
+
+from .helpers import random_matrix
+
+SMALL = Config(L=2, H=2, P=1)
+# Top-level ports and registers inside blocks that both back ends keep under the same name.
+SIGNALS = ("evt", "busy", "tcdm__req", "tcdm__add", "tcdm__wen", "tcdm__data", "periph__gnt",
+           "periph__r_valid", "periph__r_data", "engine.array.ce_0_0.a", "engine.array.ce_1_1.a")
+
+
+def _operands(seed=5):
+    rng = np.random.default_rng(seed)
+    return random_matrix(rng, (2, 3), "fp16", 0.0), random_matrix(rng, (3, 4), "fp16", 0.0)
+
+
+@pytest.fixture(scope="module")
+def traces(tmp_path_factory):
+    d = tmp_path_factory.mktemp("trace")
+    x, w = _operands()
+    out = {}
+    for backend in ("amaranth", "verilator"):
+        res = run_job(SMALL, "matmul", x, w, backend=backend, trace=d / f"{backend}.vcd")
+        out[backend] = (res, read_vcd(d / f"{backend}.vcd", SIGNALS))
+    return d, out
+
+
+def test_both_back_ends_trace_the_same_values_cycle_by_cycle(traces):
+    _, out = traces
+    (ra, a), (rv, v) = out["amaranth"], out["verilator"]
+    assert ra.sim_cycles == rv.sim_cycles
+    cycles = range(rv.sim_cycles)
+    for name in SIGNALS:
+        assert sample_edges(v[name], cycles) == sample_edges(a[name], cycles), name
+    # The values move: the check compares activity, not two constant lines.
+    assert len({x for x in sample_edges(v["engine.array.ce_0_0.a"], cycles)}) > 2
+    assert sum(sample_edges(v["tcdm__req"], cycles)) >= 4
+
+
+def test_evt_is_high_in_the_cycle_the_run_reports(traces):
+    _, out = traces
+    for backend, (res, sig) in out.items():
+        # The value after edge c - 1 is the value during cycle c.
+        high = [c + 1 for c, value in enumerate(sample_edges(sig["evt"], range(res.sim_cycles))) if value]
+        assert high == [res.runs[0].evt_cycle], backend
+
+
+@pytest.mark.parametrize("backend", ["verilator", "amaranth"])
+def test_window_keeps_its_cycles(traces, backend):
+    d, out = traces
+    res, full = out[backend]
+    x, w = _operands()
+    start, stop = 10, 20
+    run_job(SMALL, "matmul", x, w, backend=backend, trace=d / f"w-{backend}.vcd", trace_window=(start, stop))
+    part = read_vcd(d / f"w-{backend}.vcd", SIGNALS)
+    for name in SIGNALS:
+        times = [t for t, _ in part[name]]
+        assert times and min(times) == start * PERIOD_PS and max(times) < stop * PERIOD_PS, name
+        window = range(start, stop)
+        assert sample_edges(part[name], window) == sample_edges(full[name], window), name
+
+
+@pytest.mark.parametrize("backend", ["verilator", "amaranth"])
+def test_missing_folder_is_a_clear_error(tmp_path, backend):
+    x, w = _operands()
+    with pytest.raises(ValueError, match=r"^trace: the folder .*no-such-folder.* does not exist"):
+        run_job(SMALL, "matmul", x, w, backend=backend, trace=tmp_path / "no-such-folder" / "t.vcd")
+
+
+def test_cli_trace_into_a_missing_folder_is_one_line(tmp_path, capsys):
+    from redmule_hdl.cli import main
+    code = main(["example", "shortest-paths", "-L", "2", "-H", "2", "-P", "1",
+                 "--trace", str(tmp_path / "nowhere" / "t.fst")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--trace: the folder" in err, err
+    code = main(["example", "shortest-paths", "--trace", str(tmp_path / "t.vcd"), "--trace-window", "9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--trace-window" in err, err
