@@ -96,6 +96,17 @@ def _parser():
                     "(redmule_hdl/sweep.py).")
     from redmule_hdl.sweep import add_arguments as _sweep_arguments
     _sweep_arguments(swp)
+    pw = sub.add_parser(
+        "power", help="power per block, energy per job, pJ/FLOP and GFLOPS/W of a workload",
+        description="Run a job (default FP16 GEMM 96x96x96) on the Verilator back end with SAIF "
+                    "activity, price it on the netlist synth maps (the project's library at an "
+                    "OSU 0.18 um node by default, or --liberty) at the clock the critical path allows, "
+                    "and report dynamic and leakage power per block, energy per job, pJ/FLOP, "
+                    "GFLOPS/W and idle power (redmule_hdl/power.py, synth/power.py). Writes "
+                    "DIR/power.txt and DIR/power.json with -o.")
+    _add_config_args(pw, required_out=False)
+    from redmule_hdl.power import add_arguments as _power_arguments
+    _power_arguments(pw)
     ex = sub.add_parser(
         "example", help="real workloads through the tiling runtime (redmule_hdl.examples)",
         description="Run an example workload on the simulated engine and print a table "
@@ -424,6 +435,9 @@ def main(argv=None):
             args.trace_options = trace_options(parser.commands[args.example], args)
             from redmule_hdl.examples.cli import main as example
             return example(args, config)
+        if args.command == "power":
+            from redmule_hdl.power import main as power
+            return power(args, config, parser.commands["power"])
         if args.command == "sweep":
             from redmule_hdl.sweep import main as sweep
             return sweep(args=args)

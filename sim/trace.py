@@ -233,3 +233,49 @@ def sample_edges(changes, cycles):
             i += 1
         out.append(value)
     return out
+
+
+_SAIF_TOKEN = re.compile(r"\(|\)|[^\s()]+")
+
+
+def read_saif(path):
+    """The switching activity of a SAIF file (as the Verilator back end writes it): ``(duration_ps,
+    {bit name: (toggles, ps at 1)})`` with names below the top module as ``read_vcd`` names them, one
+    entry per bit (``"engine.array.ce_0_0.a[3]"``; one-bit signals without an index)."""
+    text = Path(path).read_text()
+    stack = [[]]              # lists under construction
+    for tok in _SAIF_TOKEN.findall(text):
+        if tok == "(":
+            stack.append([])
+        elif tok == ")":
+            done = stack.pop()
+            stack[-1].append(done)
+        else:
+            stack[-1].append(tok)
+    root = next(x for x in stack[0] if isinstance(x, list) and x and x[0] == "SAIFILE")
+    scale, duration = Fraction(1), 0
+    out = {}
+
+    def instance(node, scope):
+        for item in node[2:]:
+            if not isinstance(item, list) or not item:
+                continue
+            if item[0] == "INSTANCE":
+                instance(item, scope + [item[1]])
+            elif item[0] == "NET":
+                for net in item[1:]:
+                    fields = {f[0]: int(f[1]) for f in net[1:] if isinstance(f, list) and len(f) == 2}
+                    name = net[0].replace("\\", "")
+                    out[_canonical(".".join(scope), name)] = (fields.get("TC", 0),
+                                                              float(fields.get("T1", 0) * scale))
+
+    for item in root[1:]:
+        if isinstance(item, list) and item:
+            if item[0] == "TIMESCALE":
+                m = re.fullmatch(r"(\d+)([a-z]+)", "".join(item[1:]))
+                scale = Fraction(int(m.group(1)) * _UNITS_PS[m.group(2)])
+            elif item[0] == "DURATION":
+                duration = int(item[1])
+            elif item[0] == "INSTANCE":
+                instance(item, [item[1]])
+    return float(duration * scale), out
