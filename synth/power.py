@@ -318,11 +318,13 @@ def _interp2(x1, x2, grid, a, b):
 
 
 def analyze_power(netlist, top, library, activity, cycles, *, group=None, node=DEFAULT_NODE,
-                  reference=True, clock="clk", cell_specs=None):
+                  reference=True, clock="clk", cell_specs=None, bit_activity=None):
     """A ``PowerReport`` of the Yosys JSON ``netlist`` (dict, flattened module ``top``) mapped to
     ``library`` (``synth.liberty.Library``; ``reference``: it is the project's library, priced with
     ``node``), with ``activity`` ``{bit name: (toggles, cycles at 1)}`` over ``cycles`` cycles.
-    ``group``: block prefixes (``synth.blocks.synth_groups``); ``clock``: the clock port."""
+    ``group``: block prefixes (``synth.blocks.synth_groups``); ``clock``: the clock port.
+    ``bit_activity``: ``{bit: (toggles, cycles at 1)}`` by net bit instead of by name (e.g. every
+    net of a gate-level simulation, ``synth.gatesim.toggle_activity``)."""
     mods = netlist["modules"]
     mod = mods[top] if top in mods else mods["\\" + top]
     names = _bit_names(mod)
@@ -347,6 +349,9 @@ def analyze_power(netlist, top, library, activity, cycles, *, group=None, node=D
                 prob[b], dens[b] = min(max(high / cycles, 0.0), 1.0), tc / cycles
                 measured.add(b)
                 break
+    for b, (tc, high) in (bit_activity or {}).items():
+        prob[b], dens[b] = min(max(high / cycles, 0.0), 1.0), tc / cycles
+        measured.add(b)
     for b in clock_bits:
         prob[b], dens[b] = 0.5, 2.0
         measured.add(b)
