@@ -85,6 +85,7 @@ class PowerReport:
     library: str = ""
     unit_note: str = ""
     flip_flop_clock: dict = field(default_factory=dict)   # block -> pJ/cycle of clock pins (in internal)
+    clock_net: dict = field(default_factory=dict)   # block -> pJ/cycle of the clock pins' capacitance
 
     def dynamic_pj_per_cycle(self, block=None):
         rows = [self.blocks[block]] if block else self.blocks.values()
@@ -510,14 +511,16 @@ def analyze_power(netlist, top, library, activity, cycles, *, group=None, node=D
                     if p.clock:
                         ffclk[cell_block[cname]] = ffclk.get(cell_block[cname], 0.0) + e
     # the clock pins' capacitance (the clock net is switched by the clock port, an input)
+    clock_net = {}
     for b in clock_bits:
         for cname, p in sinks.get(b, ()):
             e = 2.0 * lib_cells[cells[cname][0]].pins[p].cap * cap_unit * half_cv2
             row(cell_block[cname])["switching"] += e
             ffclk[cell_block[cname]] = ffclk.get(cell_block[cname], 0.0) + e
+            clock_net[cell_block[cname]] = clock_net.get(cell_block[cname], 0.0) + e
     return PowerReport(cycles, blocks, nets_measured=len(measured & all_bits),
                        nets_estimated=len(all_bits - measured) - constant, nets_constant=constant,
-                       library=library.name, flip_flop_clock=ffclk,
+                       library=library.name, flip_flop_clock=ffclk, clock_net=clock_net,
                        unit_note=(node.source if reference else f"liberty {library.name}, {half_cv2 * 2:g} V^2"))
 
 
