@@ -313,7 +313,7 @@ def fma_netlist(P=1, liberty=None):
     from redmule_hdl.arith.fma import FMA
     from redmule_hdl.synth.flow import synthesize
     with tempfile.TemporaryDirectory(prefix="redmule-fma.") as work:
-        synthesize(FMA(pipeline=P), "fma", liberty=liberty, workdir=work)
+        synthesize(FMA(pipeline=P), "fma", liberty=liberty, workdir=work, timing=False, netlist=True)
         return json.loads(Path(work, "netlist.json").read_text())
 
 

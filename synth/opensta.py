@@ -99,19 +99,23 @@ def _vname(name):
     return "\\" + name + " "
 
 
-def netlist_verilog(netlist, top, cells):
+def netlist_verilog(netlist, top, cells, cut=()):
     """Structural Verilog of the flattened Yosys JSON ``netlist`` module ``top`` (instances of the
     liberty ``cells`` only, named ``c<k>`` for the k-th cell of the JSON), one wire per net bit
-    (``n<bit>``), ports as Yosys names them."""
+    (``n<bit>``), ports as Yosys names them. ``cut``: net bits driven by flip-flops to cut: such a
+    net is driven by a new input port ``q<bit>`` instead, and the flip-flop drives a new net
+    ``qd<bit>`` that nothing loads (the caller gives it the cut net's load)."""
     mods = netlist["modules"]
     mod = mods[top] if top in mods else mods["\\" + top]
     lines, assigns, wires = [], [], set()
     ports = mod["ports"]
+    cut = set(cut)
     decl = []
     for name, p in ports.items():
         w = len(p["bits"])
         rng = f"[{w - 1}:0] " if w > 1 else ""
         decl.append(f"  {p['direction']} {rng}{_vname(name)};")
+    decl += [f"  input q{b};" for b in sorted(cut)]
 
     def bit(b):
         if isinstance(b, str):
@@ -128,28 +132,34 @@ def netlist_verilog(netlist, top, cells):
                     wires.add(b)
             else:
                 assigns.append(f"  assign {ref} = {bit(b)};")
+    assigns += [f"  assign n{b} = q{b};" for b in sorted(cut)]
+    wires |= cut
     insts = []
     for k, (cname, c) in enumerate(mod["cells"].items()):
         ctype = c["type"].lstrip("\\")
         if ctype not in cells:
             continue
-        conns = ", ".join(f".{pin}({bit(bits[0])})" for pin, bits in c["connections"].items() if bits)
+        out = {p.name for p in cells[ctype].outputs()}
+        conns = ", ".join(
+            f".{pin}(qd{bits[0]})" if pin in out and bits[0] in cut else f".{pin}({bit(bits[0])})"
+            for pin, bits in c["connections"].items() if bits)
         insts.append(f"  {ctype} c{k}({conns});")
-    lines.append(f"module {_vname(top)}({', '.join(_vname(n) for n in ports)});")
+    all_ports = [_vname(n) for n in ports] + [f"q{b}" for b in sorted(cut)]
+    lines.append(f"module {_vname(top)}({', '.join(all_ports)});")
     lines += decl
     lines += [f"  wire n{b};" for b in sorted(wires)]
+    lines += [f"  wire qd{b};" for b in sorted(cut)]
     lines += assigns + insts
     lines.append("endmodule")
     return "\n".join(lines) + "\n"
 
 
 def opensta_power(netlist, top, liberty, activity, cycles, period_ns, group=None, *, clock="clk",
-                  workdir=None, annotate_all=False):
+                  workdir=None):
     """OpenSTA's power per block: ``{block: {"internal", "switching", "leakage"}}`` in mW (internal
     already scaled by ``INTERNAL_SCALE``), with ``activity`` ``{bit: (toggles, cycles at 1)}`` of the
-    flip-flop outputs and input ports over ``cycles`` cycles at ``period_ns``. ``annotate_all``:
-    hand over the activity of every cell output found in ``activity`` (no propagation: compares the
-    energy models alone)."""
+    flip-flop outputs and input ports over ``cycles`` cycles at ``period_ns`` (see the module
+    docstring for how it is handed over)."""
     from .liberty import Library
     exe = sta_available()
     if exe is None:
@@ -160,60 +170,84 @@ def opensta_power(netlist, top, liberty, activity, cycles, period_ns, group=None
     mods = netlist["modules"]
     mod = mods[top] if top in mods else mods["\\" + top]
     names = list(mod["cells"])
+    ports = mod["ports"]
+    # every flip-flop output net, and the load it drives
+    cut, loads = set(), {}
+    for c in mod["cells"].values():
+        ctype = c["type"].lstrip("\\")
+        if ctype in flops:
+            for p in lib.cells[ctype].outputs():
+                for b in c["connections"].get(p.name, ()):
+                    if isinstance(b, int):
+                        cut.add(b)
+    for c in mod["cells"].values():
+        ctype = c["type"].lstrip("\\")
+        if ctype not in lib.cells:
+            continue
+        for p in lib.cells[ctype].inputs():
+            for b in c["connections"].get(p.name, ()):
+                if b in cut:
+                    loads[b] = loads.get(b, 0.0) + p.cap
+    out_bits = [b for p in ports.values() if p["direction"] == "output" for b in p["bits"]]
+    from .timing import _smallest_inverter
+    from .power import OUTPUT_LOAD_INVERTERS
+    inv = _smallest_inverter(lib)
+    for b in out_bits:
+        if b in cut:
+            loads[b] = loads.get(b, 0.0) + OUTPUT_LOAD_INVERTERS * inv.inputs()[0].cap
     with tempfile.TemporaryDirectory(prefix="redmule-sta.") as work:
         work = Path(workdir or work)
         work.mkdir(parents=True, exist_ok=True)
         (work / "cells.lib").write_text(liberty_without_flops(lib_text, flops))
-        (work / "design.v").write_text(netlist_verilog(netlist, top, lib.cells))
+        (work / "design.v").write_text(netlist_verilog(netlist, top, lib.cells, cut))
         tcl = [f"read_liberty {work / 'cells.lib'}", f"read_verilog {work / 'design.v'}",
                f"link_design {{{top}}}",
                f"create_clock -name clk -period {period_ns:.6g} [get_ports {{{clock}}}]",
-               "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports {clk}]]"]
-        ports = mod["ports"]
+               "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports {clk}]]",
+               f"set_load {OUTPUT_LOAD_INVERTERS * inv.inputs()[0].cap / lib.cap_scale:.6g} [all_outputs]"]
+
+        def port_activity(ref, b):
+            if b in activity:
+                tc, high = activity[b]
+                tcl.append(f"sta::set_power_input_port_activity [get_ports {{{ref}}}] "
+                           f"{tc / cycles:.6g} {high / cycles:.6g}")
         for pname, p in ports.items():
             if p["direction"] != "input" or pname == clock:
                 continue
             for i, b in enumerate(p["bits"]):
-                if isinstance(b, int) and b in activity:
-                    tc, high = activity[b]
-                    ref = pname + (f"[{i}]" if len(p["bits"]) > 1 else "")
-                    tcl.append(f"sta::set_power_input_port_activity [get_ports {{{ref}}}] "
-                               f"{tc / cycles:.6g} {high / cycles:.6g}")
-        qpins = []
-        for k, (cname, c) in enumerate(mod["cells"].items()):
+                if isinstance(b, int):
+                    port_activity(pname + (f"[{i}]" if len(p["bits"]) > 1 else ""), b)
+        for k, c in enumerate(mod["cells"].values()):
             ctype = c["type"].lstrip("\\")
-            if ctype not in flops and not annotate_all:
+            if ctype not in flops:
                 continue
-            for pin in lib.cells[ctype].outputs():
-                bits = c["connections"].get(pin.name, [])
-                if ctype not in flops and not annotate_all:
-                    continue
-                if bits and bits[0] in activity:
-                    tc, high = activity[bits[0]]
-                    ref = f"{{c{k}/{pin.name}}}"
-                    if ctype in flops:
-                        qpins.append(ref)
-                    tcl.append(f"sta::set_power_pin_activity [get_pins {ref}] {tc / cycles:.6g} "
-                               f"{high / cycles:.6g}")
-        if qpins:
-            tcl.append("set_input_delay 0 -clock clk [get_pins {" + " ".join(p[1:-1] for p in qpins) + "}]")
+            for p in lib.cells[ctype].outputs():
+                bits = c["connections"].get(p.name, ())
+                if bits and bits[0] in cut:
+                    b = bits[0]
+                    port_activity(f"q{b}", b)
+                    if b in activity:
+                        tc, high = activity[b]
+                        tcl.append(f"sta::set_power_pin_activity [get_pins {{c{k}/{p.name}}}] "
+                                   f"{tc / cycles:.6g} {high / cycles:.6g}")
+                    tcl.append(f"set_load {loads.get(b, 0.0) / lib.cap_scale:.6g} [get_nets {{qd{b}}}]")
         tcl += ["set out [open power.txt w]",
                 "foreach inst [get_cells *] {",
                 "  puts $out \"[get_full_name $inst]\\t[sta::instance_power $inst [sta::cmd_corner]]\"",
-                "}", "close $out", "exit"]
+                "}", "close $out", "report_power", "exit"]
         (work / "power.tcl").write_text("\n".join(tcl) + "\n")
         proc = subprocess.run([exe, "-no_init", "-no_splash", "-exit", "power.tcl"], cwd=work,
                               capture_output=True, text=True)
         if proc.returncode != 0 or not (work / "power.txt").exists():
-            raise RuntimeError(f"OpenSTA failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+            raise RuntimeError(f"OpenSTA failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n"
+                               f"{proc.stderr[-2000:]}")
         blocks = {}
         for line in (work / "power.txt").read_text().splitlines():
             inst, _, nums = line.partition("\t")
             name = names[int(inst[1:])]
-            vals = [float(v) for v in nums.split()]
-            internal, switching, leakage = vals[:3]
-            row = blocks.setdefault(block_of_cell(name, group, top), {"internal": 0.0, "switching": 0.0,
-                                                                      "leakage": 0.0})
+            internal, switching, leakage = (float(v) for v in nums.split()[:3])
+            row = blocks.setdefault(block_of_cell(name, group, top),
+                                    {"internal": 0.0, "switching": 0.0, "leakage": 0.0})
             row["internal"] += internal * INTERNAL_SCALE * 1e3
             row["switching"] += switching * 1e3
             row["leakage"] += leakage * 1e3
