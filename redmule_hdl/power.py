@@ -181,8 +181,7 @@ def estimate(config, op="gemm", shape=DEFAULT_SHAPE, *, in_fmt="fp16", out_fmt=N
     """Run the workload and price it (see the module docstring); a ``PowerResult``."""
     from redmule_hdl.synth import blocks
     from redmule_hdl.synth.flow import load_library
-    from redmule_hdl.synth.power import DEFAULT_NODE, analyze_power
-    from redmule_hdl.sweep import DEFAULT_FO4_PS
+    from redmule_hdl.synth.power import DEFAULT_FO4_PS, DEFAULT_NODE, analyze_power
     node = node or DEFAULT_NODE
     fo4_ps = DEFAULT_FO4_PS if fo4_ps is None else fo4_ps
     seconds = {}

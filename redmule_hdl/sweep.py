@@ -33,6 +33,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from redmule_hdl.config import Config
+# FO4 delay (ps) that turns FO4 periods of the project's library into a clock: the OSU 0.18 um
+# library's FO4 as ``synth.liberty.Library.fo4_delay`` measures it (kept with the node's other figures).
+from redmule_hdl.synth.power import DEFAULT_FO4_PS
 
 __all__ = ["DEFAULT_GRID", "DEFAULT_FO4_PS", "parse_grid", "points", "load_workload", "evaluate",
            "evaluate_parts", "synthesize_point", "run_workload", "combine", "run_sweep", "pareto_front",
@@ -40,9 +43,6 @@ __all__ = ["DEFAULT_GRID", "DEFAULT_FO4_PS", "parse_grid", "points", "load_workl
 
 #: Default grid: 12 configurations.
 DEFAULT_GRID = {"L": [4, 8, 12], "H": [2, 4], "P": [1, 3]}
-#: FO4 delay (ps) used to turn FO4 periods of the project's library into a clock: the OSU 0.18 um
-#: library's FO4 as ``synth.liberty.Library.fo4_delay`` measures it.
-DEFAULT_FO4_PS = 99.5
 _PARAMS = ("L", "H", "P", "contexts", "misaligned", "write_responses", "beat_format")
 
 

@@ -47,7 +47,7 @@ import re
 from dataclasses import dataclass, field
 from itertools import product
 
-__all__ = ["Node", "DEFAULT_NODE", "PowerReport", "analyze_power", "cell_truth_table", "block_of_cell",
+__all__ = ["Node", "DEFAULT_NODE", "DEFAULT_FO4_PS", "PowerReport", "analyze_power", "cell_truth_table", "block_of_cell",
            "CLOCK_INTERNAL", "OUTPUT_LOAD_INVERTERS"]
 
 #: Internal clock capacitance of a flip-flop of the project's library, in C_inv (see the docstring).
@@ -65,6 +65,10 @@ class Node:
     leak_nw_per_ge: float
     source: str = ""
 
+
+#: FO4 delay (ps) of the OSU 0.18 um library as this project's flow measures it (``Library.fo4_delay``
+#: of osu018_stdcells.lib): converts the project's FO4 periods to a clock at the default node.
+DEFAULT_FO4_PS = 99.5
 
 #: OSU 0.18 um standard cells (Oklahoma State University, Debian package qflow-tech-osu018,
 #: osu018_stdcells.lib): INVX1 pin A capacitance 0.00932456 pF, nom_voltage 1.8 V, NAND2X1
