@@ -255,11 +255,28 @@ class _LibertyPower:
         inv = _smallest_inverter(lib)
         self.slew = _inverter_slew(lib, inv) if inv is not None else lib.default_slew
         self.cells = {}
+        self._tables = {}
+        self._pins = {}
         for g in root.find("cell"):
             self.cells[g.args[0]] = g
 
     def _lookup(self, tg, load):
-        from .liberty import _bilinear, _floats, _segment  # noqa: F401
+        key = id(tg)
+        if key not in self._tables:
+            self._tables[key] = self._parse_table(tg)
+        idx, roles, vals = self._tables[key]
+        if not idx:
+            return vals[0] * self.energy_pj
+        x = [load if r == "load" else self.slew for r in roles]
+        if len(idx) == 1:
+            return _interp1(idx[0], vals, x[0]) * self.energy_pj
+        n2 = len(idx[1])
+        grid = [vals[i * n2:(i + 1) * n2] for i in range(len(idx[0]))]
+        return _interp2(idx[0], idx[1], grid, x[0], x[1]) * self.energy_pj
+
+    def _parse_table(self, tg):
+        """``(index lists, their roles, values)`` of an energy table (parsed once per table)."""
+        from .liberty import _floats
         tmpl = self.lib.templates.get(tg.args[0] if tg.args else "", {})
         idx, roles = [], []
         for k in ("index_1", "index_2"):
@@ -272,32 +289,26 @@ class _LibertyPower:
             idx.append([x * scale for x in _floats(",".join(src[0]))])
             roles.append(role)
         rows = [_floats(r) for r in tg.complex.get("values", [[]])[0]]
-        vals = [x for r in rows for x in r]
-        if not idx:
-            return vals[0] * self.energy_pj
-        x = [load if r == "load" else self.slew for r in roles]
-        if len(idx) == 1:
-            return _interp1(idx[0], vals, x[0]) * self.energy_pj
-        n2 = len(idx[1])
-        grid = [vals[i * n2:(i + 1) * n2] for i in range(len(idx[0]))]
-        return _interp2(idx[0], idx[1], grid, x[0], x[1]) * self.energy_pj
+        return idx, roles, [x for r in rows for x in r]
 
     def pin_energy(self, cell, pin, load):
         """pJ per transition of ``pin`` of ``cell`` (internal power; outputs at ``load`` pF)."""
-        g = self.cells.get(cell)
-        if g is None:
+        key = (cell, pin)
+        if key not in self._pins:      # the internal_power groups of the pin: [(rise, fall) tables]
+            g = self.cells.get(cell)
+            groups = []
+            for pg in (g.find("pin") if g is not None else ()):
+                if pin in pg.args:
+                    for ip in pg.find("internal_power"):
+                        tables = {t.kind: t for t in ip.groups}
+                        ts = [tables[k] for k in ("rise_power", "fall_power") if k in tables]
+                        if ts:
+                            groups.append(ts)
+            self._pins[key] = groups
+        groups = self._pins[key]
+        if not groups:
             return 0.0
-        total, n = 0.0, 0
-        for pg in g.find("pin"):
-            if pin not in pg.args:
-                continue
-            for ip in pg.find("internal_power"):
-                tables = {t.kind: t for t in ip.groups}
-                es = [self._lookup(tables[k], load) for k in ("rise_power", "fall_power") if k in tables]
-                if es:
-                    total += sum(es) / len(es)
-                    n += 1
-        return total / n if n else 0.0
+        return sum(sum(self._lookup(t, load) for t in ts) / len(ts) for ts in groups) / len(groups)
 
     def leakage(self, cell):
         g = self.cells.get(cell)
