@@ -287,6 +287,24 @@ def main(args, config, parser):
             parser.error(f"argument --{name.replace('_', '-')}: must be > 0, not {v}")
     if args.liberty is not None and not args.liberty.is_file():
         parser.error(f"argument --liberty: cannot read {args.liberty}")
+    # The job's own arguments, checked as run_job checks them, before anything is built.
+    from redmule_hdl.sim.arguments import check_job_arguments
+    from redmule_hdl.spec.formats import format_by_name
+    for name in ("in_fmt", "out_fmt"):
+        value = getattr(args, name)
+        try:
+            if value is not None:
+                format_by_name(value)
+        except (KeyError, ValueError) as e:
+            parser.error(f"argument --{name.replace('_', '-')}: {e.args[0] if e.args else e}")
+    try:
+        x, w, y = _operands(args.shape[0], args.in_fmt, args.op, args.zeros, args.seed)
+        check_job_arguments(config, args.op, x, w, y, in_fmt=args.in_fmt, out_fmt=args.out_fmt,
+                            stall=args.stall, latency=args.latency, seed=args.seed, backend="verilator")
+    except (TypeError, ValueError) as e:
+        text = str(e)
+        name = text.split()[0].rstrip(":") if text else "op"
+        parser.error(f"argument --{name.replace('_', '-')}: {text}")
     node = DEFAULT_NODE
     over = {k: getattr(args, k) for k in ("cinv_ff", "vdd", "leak_nw_per_ge") if getattr(args, k) is not None}
     if over:

@@ -89,3 +89,15 @@ def test_zero_operands_cost_less_than_random_ones(fma):
     rand, zero = fma[False], fma[True]
     assert zero["reference_pj_per_cycle"] < 0.5 * rand["reference_pj_per_cycle"]
     assert zero["method_pj_per_cycle"] < 0.5 * rand["method_pj_per_cycle"]
+
+
+@pytest.mark.parametrize("argv,name", [
+    (["--op", "bogus"], "--op"), (["--in-fmt", "fp32"], "--in-fmt"), (["--stall", "1.5"], "--stall"),
+    (["--latency", "0"], "--latency"), (["--shape", "0x1x1"], "--shape"), (["--clock-ns", "-2"], "--clock-ns"),
+    (["--liberty", "/no/such.lib"], "--liberty"),
+])
+def test_power_cli_bad_arguments_are_one_line(argv, name, capsys):
+    from redmule_hdl.cli import main
+    assert main(["power", "-L", "2", "-H", "2", "-P", "1", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"argument {name}" in err, err
