@@ -81,12 +81,22 @@ class PowerResult:
         return out
 
 
+#: What the mapped netlist depends on: the hardware's sources and the synthesis flow's (not the tooling
+#: around them, so editing this file or the CLI keeps the cache).
+_NETLIST_SOURCES = ("spec", "arith", "engine", "system", "config.py", "interfaces.py", "export.py")
+
+
 def _sources_digest():
     import redmule_hdl
+    import redmule_hdl.synth
     h = hashlib.sha256()
     pkg = Path(redmule_hdl.__file__).resolve().parent
-    for path in sorted(pkg.rglob("*.py")):
-        h.update(str(path.relative_to(pkg)).encode())
+    paths = [p for name in _NETLIST_SOURCES for p in sorted((pkg / name).rglob("*.py"))
+             if (pkg / name).is_dir()] + [pkg / n for n in _NETLIST_SOURCES if n.endswith(".py")]
+    synth = Path(redmule_hdl.synth.__file__).resolve().parent
+    paths += [synth / n for n in ("flow.py", "yosys.py", "cells.py", "liberty.py", "blocks.py", "timing.py")]
+    for path in paths:
+        h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()
 
