@@ -103,7 +103,7 @@ def _parser():
                     "OSU 0.18 um node by default, or --liberty) at the clock the critical path allows, "
                     "and report dynamic and leakage power per block, energy per job, pJ/FLOP, "
                     "GFLOPS/W and idle power (redmule_hdl/power.py, synth/power.py). Writes "
-                    "DIR/power.txt and DIR/power.json with -o.")
+                    "DIR/power.txt, DIR/power.json and DIR/power.png with -o.")
     _add_config_args(pw, required_out=False)
     from redmule_hdl.power import add_arguments as _power_arguments
     _power_arguments(pw)

@@ -28,7 +28,7 @@ import numpy as np
 from redmule_hdl.config import Config
 
 __all__ = ["PowerResult", "estimate", "mapped_netlist", "job_activity", "idle_activity", "format_report",
-           "DEFAULT_SHAPE", "add_arguments", "main", "fma_netlist", "fma_propagation_error"]
+           "DEFAULT_SHAPE", "add_arguments", "main", "fma_netlist", "fma_propagation_error", "chart"]
 
 DEFAULT_SHAPE = (96, 96, 96)
 
@@ -64,7 +64,8 @@ class PowerResult:
                         "internal_mw": r["internal"] * self.clock_mhz * 1e-3,
                         "switching_mw": r["switching"] * self.clock_mhz * 1e-3,
                         "leakage_mw": r["leakage_mw"],
-                        "flip_flop_clock_mw": rep.flip_flop_clock.get(b, 0.0) * self.clock_mhz * 1e-3}
+                        "flip_flop_clock_mw": rep.flip_flop_clock.get(b, 0.0) * self.clock_mhz * 1e-3,
+                        "clock_net_mw": rep.clock_net.get(b, 0.0) * self.clock_mhz * 1e-3}
                     for b, r in rep.blocks.items()}
         e = self.energy_pj()
         out = {"config": repr(self.config), "op": self.op, "shape": list(self.shape), "in_fmt": self.in_fmt,
@@ -259,6 +260,42 @@ def format_report(r):
     return "\n".join(lines)
 
 
+def chart(path, r):
+    """PNG bar chart of a ``PowerResult``: per block, busy power split into the flip-flops' clock and
+    the rest, and idle power beside it."""
+    from redmule_hdl.sim.chart import Canvas
+    d = r.as_dict()
+    rows = list(d["blocks"].items())
+    W, H = 900, 90 + 46 * len(rows)
+    c = Canvas(W, H)
+    x0, x1 = 170, W - 120
+    top = max(row["dynamic_mw"] + row["leakage_mw"] for _, row in rows) or 1.0
+    clk, rest, idle, axis = (70, 110, 190), (220, 120, 50), (150, 150, 150), (60, 60, 60)
+    M, N, K = r.shape
+    c.text(20, 16, f"POWER PER BLOCK IN MILLIWATTS: {r.config} {r.op.upper()} {M}X{N}X{K} {r.in_fmt.upper()} "
+                   f"AT {r.clock_mhz:.0f} MHZ ({r.library.upper()})", (0, 0, 0))
+    c.rect(20, 40, 30, 50, clk)
+    c.text(34, 41, "FF CLOCK", axis)
+    c.rect(130, 40, 140, 50, rest)
+    c.text(144, 41, "REST OF BUSY POWER", axis)
+    c.rect(330, 40, 340, 50, idle)
+    c.text(344, 41, "IDLE", axis)
+
+    def px(v):
+        return x0 + (x1 - x0) * v / top
+    for k, (name, row) in enumerate(rows):
+        y = 70 + 46 * k
+        busy = row["dynamic_mw"] + row["leakage_mw"]
+        c.text(x0 - 8, y + 6, name.upper(), axis, anchor="right")
+        c.rect(x0, y, px(row["flip_flop_clock_mw"]), y + 18, clk)
+        c.rect(px(row["flip_flop_clock_mw"]), y, px(busy), y + 18, rest)
+        c.text(px(busy) + 6, y + 6, f"{busy:.1f}", axis)
+        if r.idle:
+            i = d["idle_blocks"].get(name, {})
+            c.rect(x0, y + 22, px(i.get("dynamic_mw", 0) + i.get("leakage_mw", 0)), y + 30, idle)
+    c.save(path)
+
+
 def add_arguments(p):
     """The options of ``redmule-hdl power`` (besides the configuration's)."""
     from redmule_hdl.config_args import parse_shapes
@@ -331,7 +368,8 @@ def main(args, config, parser):
         out.mkdir(parents=True, exist_ok=True)
         (out / "power.txt").write_text(text + "\n")
         (out / "power.json").write_text(json.dumps(r.as_dict(), indent=1) + "\n")
-        print(f"(wrote {out / 'power.txt'} and {out / 'power.json'})")
+        chart(out / "power.png", r)
+        print(f"(wrote {out / 'power.txt'}, {out / 'power.json'} and {out / 'power.png'})")
     return 0
 
 
