@@ -465,7 +465,7 @@ def analyze_power(netlist, top, library, activity, cycles, *, group=None, node=D
     # ---- energy ----------------------------------------------------------------------------------------
     blocks = {}
     ffclk = {}
-    cell_block = {c: block_of_cell(c, group) for c in cells}
+    cell_block = {c: block_of_cell(c, group, top) for c in cells}
 
     def row(block):
         return blocks.setdefault(block, {"internal": 0.0, "switching": 0.0, "leakage_mw": 0.0})
