@@ -118,3 +118,18 @@ def test_saif_counts_the_transitions_the_vcd_shows(traces):
             assert act[key][1] == pytest.approx(high, abs=PERIOD_PS // 2), (key, act[key], high)
             compared += toggles
     assert compared > 10
+
+
+@pytest.mark.parametrize("backend", ["amaranth", "verilator"])
+def test_session_trace_covers_its_window(tmp_path, backend):
+    """A live session (what ``Runtime`` runs on) writes its trace when closed, window included."""
+    from redmule_hdl.sim.session import Session
+    path = tmp_path / "session.vcd"
+    with Session(SMALL, 4096, backend=backend, trace=path, trace_window=(4, 40)) as s:
+        async def wait(ctx, d):
+            await d.idle(ctx, 50)
+        s.live.call(wait)
+    changes = read_vcd(path, ["clk", "busy"])
+    times = [t for t, _ in changes["clk"]]
+    assert min(times) == 4 * PERIOD_PS and max(times) < 40 * PERIOD_PS
+    assert len(times) >= 2 * (40 - 4) - 1
