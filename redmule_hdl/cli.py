@@ -133,6 +133,7 @@ def _parser():
     add_config_arguments(run)
     from redmule_hdl.sim.job_command import add_arguments as _run_arguments
     _run_arguments(run)
+    add_trace_arguments(run)
     frm = sub.add_parser(
         "formal", help="prove the port and job-ring properties with SymbiYosys (sim/formal.py)",
         description="Run every property of the formal harnesses (or of --block) with yowasp-sby "
@@ -156,6 +157,17 @@ def _parser():
                     "(redmule_hdl/sweep.py).")
     from redmule_hdl.sweep import add_arguments as _sweep_arguments
     _sweep_arguments(swp)
+    pw = sub.add_parser(
+        "power", help="power per block, energy per job, pJ/FLOP and GFLOPS/W of a workload",
+        description="Run a job (default FP16 GEMM 96x96x96) on the Verilator back end with SAIF "
+                    "activity, price it on the netlist synth maps (the project's library at an "
+                    "OSU 0.18 um node by default, or --liberty) at the clock the critical path allows, "
+                    "and report dynamic and leakage power per block, energy per job, pJ/FLOP, "
+                    "GFLOPS/W and idle power (redmule_hdl/power.py, synth/power.py). Writes "
+                    "DIR/power.txt, DIR/power.json and DIR/power.png with -o.")
+    _add_config_args(pw, required_out=False)
+    from redmule_hdl.power import add_arguments as _power_arguments
+    _power_arguments(pw)
     ex = sub.add_parser(
         "example", help="real workloads through the tiling runtime (redmule_hdl.examples)",
         description="Run an example workload on the simulated engine and print a table "
@@ -173,8 +185,42 @@ def _parser():
         e.add_argument("--seed", type=_non_negative_int, default=0,
                        help="seed of the data split, weights, batches and graph (default 0)")
         e.add_argument("--nodes", type=_positive_int, default=100, help="graph nodes (shortest-paths)")
+        add_trace_arguments(e)
     p.commands = {**sub.choices, **exs.choices}   # command name -> its parser (for later errors)
     return p
+
+
+def add_trace_arguments(p):
+    """``--trace FILE`` and ``--trace-window START:STOP`` of a command that simulates."""
+    p.add_argument("--trace", metavar="FILE",
+                   help="write a trace of the simulation: .fst or .vcd (waveforms; open with GTKWave "
+                        "or Surfer), .saif (switching activity); the amaranth backend writes .vcd only")
+    p.add_argument("--trace-window", metavar="START:STOP", default=None,
+                   help="trace only cycles START..STOP-1 (STOP empty: to the end)")
+
+
+def trace_options(sub, args, backend=None):
+    """``{"trace": ..., "trace_window": ...}`` of ``add_trace_arguments``'s options, checked (a usage
+    error naming the option otherwise); ``{}`` without ``--trace``."""
+    from redmule_hdl.sim.trace import check_trace
+    window = None
+    if args.trace_window is not None:
+        start, sep, stop = args.trace_window.partition(":")
+        try:
+            window = (int(start), int(stop) if stop else None)
+            if not sep:
+                raise ValueError
+        except ValueError:
+            sub.error(f"argument --trace-window: expected START:STOP (cycles), not {args.trace_window!r}")
+    try:
+        request = check_trace(args.trace, window, backend=backend or args.backend)
+    except (TypeError, ValueError) as e:
+        text = str(e).replace("trace_window", "argument --trace-window", 1) if str(e).startswith(
+            "trace_window") else "argument --" + str(e)
+        sub.error(text.replace("--trace: ", "--trace: ", 1))
+    if request is None:
+        return {}
+    return {"trace": request.path, "trace_window": request.window}
 
 
 def _int_at_least(low):
@@ -556,12 +602,17 @@ def main(argv=None):
         if args.command == "generate":
             return _generate(args, config)
         if args.command == "example":
+            args.trace_options = trace_options(parser.commands[args.example], args)
             from redmule_hdl.examples.cli import main as example
             return example(args, config)
+        if args.command == "power":
+            from redmule_hdl.power import main as power
+            return power(args, config, parser.commands["power"])
         if args.command == "sweep":
             from redmule_hdl.sweep import main as sweep
             return sweep(args=args)
         if args.command == "run":
+            args.trace_options = trace_options(parser.commands["run"], args)
             from redmule_hdl.sim.job_command import main as run
             return run(args, config)
         if args.command == "formal":

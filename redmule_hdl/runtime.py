@@ -162,16 +162,18 @@ class Runtime:
 
     backend: "verilator" (default) or "amaranth". ``stall``, ``latency``, ``seed`` and
     ``backend_options`` configure the memory model and the back end, as for ``sim.run_job``.
-    Use as a context manager, or call ``close()``.
+    ``trace``, ``trace_window``: a trace file (FST, VCD or SAIF by suffix) of the runtime's cycles,
+    complete once it is closed (``sim.trace``). Use as a context manager, or call ``close()``.
     """
 
     def __init__(self, config, *, tcdm_bytes=DEFAULT_TCDM_BYTES, backend="verilator", stall=0.0,
-                 latency=1, seed=0, backend_options=None):
+                 latency=1, seed=0, backend_options=None, trace=None, trace_window=None):
         from redmule_hdl.sim.session import Session
         self.config = check_config(config)
         self.tcdm_bytes = check_int("tcdm_bytes", tcdm_bytes, MIN_TCDM_BYTES, 1 << 31)
         self.session = Session(config, self.tcdm_bytes, backend=backend, stall=stall,
-                               latency=latency, seed=seed, backend_options=backend_options)
+                               latency=latency, seed=seed, backend_options=backend_options,
+                               trace=trace, trace_window=trace_window)
         self.totals = Stats(peak=config.L * config.H)
         self._plans = {}
 

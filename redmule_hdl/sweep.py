@@ -35,6 +35,9 @@ from pathlib import Path
 
 from redmule_hdl.config import Config
 from redmule_hdl.config_args import file_path, output_dir
+# FO4 delay (ps) that turns FO4 periods of the project's library into a clock: the OSU 0.18 um
+# library's FO4 as ``synth.liberty.Library.fo4_delay`` measures it (kept with the node's other figures).
+from redmule_hdl.synth.power import DEFAULT_FO4_PS
 
 __all__ = ["DEFAULT_GRID", "DEFAULT_FO4_PS", "parse_grid", "points", "load_workload", "evaluate",
            "evaluate_parts", "synthesize_point", "run_workload", "combine", "run_sweep", "pareto_front",
@@ -42,9 +45,6 @@ __all__ = ["DEFAULT_GRID", "DEFAULT_FO4_PS", "parse_grid", "points", "load_workl
 
 #: Default grid: 12 configurations.
 DEFAULT_GRID = {"L": [4, 8, 12], "H": [2, 4], "P": [1, 3]}
-#: FO4 delay (ps) used to turn FO4 periods of the project's library into a clock: the OSU 0.18 um
-#: library's FO4 as ``synth.liberty.Library.fo4_delay`` measures it.
-DEFAULT_FO4_PS = 99.5
 _PARAMS = ("L", "H", "P", "contexts", "misaligned", "write_responses", "beat_format")
 
 
@@ -170,6 +170,28 @@ def run_workload(params, workload):
             "seconds": time.monotonic() - t0}
 
 
+def energy_point(params, shape, liberty=None):
+    """Energy of one FP16 GEMM job of ``shape`` on one point (``redmule_hdl.power``): dynamic energy per
+    cycle (pJ), leakage (mW), the job's cycles and FLOP; a dict. Priced on the netlist that
+    ``power.mapped_netlist`` maps and caches (a synthesis of its own, besides the synth part's)."""
+    from redmule_hdl import power
+    t0 = time.monotonic()
+    r = power.estimate(Config(**params), "gemm", tuple(shape), liberty=liberty, clock_ns=1.0,
+                       idle_cycles=0)
+    return {"dynamic_pj_per_cycle": r.job.dynamic_pj_per_cycle(), "leakage_mw": r.job.leakage_mw(),
+            "job_cycles": r.job_cycles, "job_flop": r.flop, "shape": list(shape),
+            "seconds": time.monotonic() - t0}
+
+
+def energy_columns(energy, fmax_mhz):
+    """mW, pJ/FLOP and GFLOPS/W of an ``energy_point`` part at ``fmax_mhz``."""
+    dyn_mw = energy["dynamic_pj_per_cycle"] * fmax_mhz * 1e-3
+    e_pj = (energy["dynamic_pj_per_cycle"] * energy["job_cycles"]
+            + energy["leakage_mw"] * energy["job_cycles"] / fmax_mhz * 1e3)
+    return {"mw": dyn_mw + energy["leakage_mw"], "pj_per_flop": e_pj / energy["job_flop"],
+            "gflops_per_w": energy["job_flop"] / e_pj * 1e3}
+
+
 def evaluate_parts(params, workload, liberty=None, *, synth=True, cycles=True):
     """``(synth part or None, cycles part or None)`` of one point: the unit of work of a process or
     a Dask task."""
@@ -177,9 +199,9 @@ def evaluate_parts(params, workload, liberty=None, *, synth=True, cycles=True):
             run_workload(params, workload) if cycles else None)
 
 
-def combine(params, synth, cycles, fo4_ps=DEFAULT_FO4_PS):
+def combine(params, synth, cycles, fo4_ps=DEFAULT_FO4_PS, energy=None):
     """One point's result from its two parts: the derived figures (GFLOPS at Fmax, GFLOPS per kGE,
-    utilization)."""
+    utilization); with an ``energy`` part (``energy_point``) also mW, pJ/FLOP and GFLOPS/W at Fmax."""
     config = Config(**params)
     period_ns = synth["period_ns"] or synth["period_fo4"] * fo4_ps / 1000.0
     fmax_mhz = 1000.0 / period_ns
@@ -195,6 +217,7 @@ def combine(params, synth, cycles, fo4_ps=DEFAULT_FO4_PS):
         "peak_gflops": 2 * config.L * config.H * fmax_mhz / 1000.0, "bit_exact": cycles["bit_exact"],
         "library": synth["library"],
         "seconds": {"synth": synth["seconds"], "cycles": cycles["seconds"]},
+        **({"energy": {**energy_columns(energy, fmax_mhz), "shape": energy["shape"]}} if energy else {}),
     }
 
 
@@ -210,7 +233,7 @@ def _label(params):
 
 
 def run_sweep(grid_points, workload, out, *, liberty=None, fo4_ps=DEFAULT_FO4_PS, jobs=None,
-              scheduler=None, log=print):
+              scheduler=None, log=print, energy_shape=None):
     """Evaluate ``grid_points`` locally or on a Dask cluster; returns the results in grid order. Each
     point's two parts are cached in ``out/cache`` apart: a new workload re-runs no synthesis, a new
     library no workload."""
@@ -268,7 +291,34 @@ def run_sweep(grid_points, workload, out, *, liberty=None, fo4_ps=DEFAULT_FO4_PS
                        for i, n in need.items()}
             for fut in as_completed(futures):
                 finish(futures[fut], fut.result())
+    if energy_shape is not None:
+        # The energy part (``energy_point``), cached apart; run here, one point at a time (each one
+        # builds a SAIF-tracing harness and maps the netlist once).
+        shape = list(energy_shape)
+        for i, params in enumerate(grid_points):
+            path = cache / f"{cache_key('energy', params, [lib_text, shape], sources)}.json"
+            if path.is_file():
+                part = json.loads(path.read_text())
+            else:
+                part = energy_point(params, shape, liberty)
+                path.write_text(json.dumps(part, indent=1) + "\n")
+                log(f"  energy {_label(params)}: {part['dynamic_pj_per_cycle']:.1f} pJ/cycle "
+                    f"({part['seconds']:.0f} s)")
+            results[i] = {**combine(params, parts[i]["synth"], parts[i]["cycles"], fo4_ps, part),
+                          "cached": results[i]["cached"]}
     return results
+
+
+def energy_pareto_front(results):
+    """Indices of the points no other point beats in pJ/FLOP (lower) and in both area (lower) and
+    GFLOPS (higher); points without energy figures are left out."""
+    pts = [(i, r) for i, r in enumerate(results) if r.get("energy")]
+
+    def beats(o, r):
+        a = (o["energy"]["pj_per_flop"], o["kge"], -o["gflops"])
+        b = (r["energy"]["pj_per_flop"], r["kge"], -r["gflops"])
+        return all(x <= y for x, y in zip(a, b)) and a != b
+    return [i for i, r in pts if not any(beats(o, r) for _, o in pts)]
 
 
 def pareto_front(results):
@@ -284,16 +334,27 @@ def pareto_front(results):
 def markdown(results, workload, *, fo4_ps, library):
     front = set(pareto_front(results))
     ref = results and results[0]["area_unit"] == "GE"
+    energy = bool(results) and all(r.get("energy") for r in results)
+    efront = set(energy_pareto_front(results)) if energy else set()
     lines = [f"Workload: {len(workload)} FP16 GEMM shapes, {sum(M * N * K for M, N, K in workload):,} "
              f"MACs; library {library}" + (f", FO4 = {fo4_ps} ps" if ref else "") + ".",
              "",
              "| L x H x P | D | kGE | FFs | period (FO4) | Fmax (MHz) | cycles | GFLOPS | GFLOPS/kGE "
-             "| util | peak GFLOPS | Pareto |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|"]
+             "| util | peak GFLOPS | Pareto |" + (" mW | pJ/FLOP | GFLOPS/W | energy Pareto |" if energy else ""),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|" + ("---:|---:|---:|:---:|" if energy else "")]
+    if energy:
+        M, N, K = results[0]["energy"]["shape"]
+        lines.insert(1, f"Energy columns: one FP16 GEMM {M}x{N}x{K} job per point at its Fmax "
+                        f"(redmule-hdl power; node of the project's library unless --liberty).")
     for i, r in enumerate(results):
-        lines.append(f"| {_label(r['params'])} | {r['D']} | {r['kge']:.1f} | {r['ffs']} | {r['period_fo4']:.1f} "
-                     f"| {r['fmax_mhz']:.0f} | {r['cycles']} | {r['gflops']:.2f} | {r['gflops_per_kge']:.4f} "
-                     f"| {100 * r['utilization']:.1f}% | {r['peak_gflops']:.1f} | {'*' if i in front else ''} |")
+        line = (f"| {_label(r['params'])} | {r['D']} | {r['kge']:.1f} | {r['ffs']} | {r['period_fo4']:.1f} "
+                f"| {r['fmax_mhz']:.0f} | {r['cycles']} | {r['gflops']:.2f} | {r['gflops_per_kge']:.4f} "
+                f"| {100 * r['utilization']:.1f}% | {r['peak_gflops']:.1f} | {'*' if i in front else ''} |")
+        if energy:
+            e = r["energy"]
+            line += (f" {e['mw']:.1f} | {e['pj_per_flop']:.2f} | {e['gflops_per_w']:.2f} "
+                     f"| {'*' if i in efront else ''} |")
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
@@ -380,6 +441,14 @@ def _positive_int(text):
     return value
 
 
+def _shape(text):
+    from redmule_hdl.config_args import parse_shapes
+    shapes = parse_shapes(text)
+    if len(shapes) != 1:
+        raise argparse.ArgumentTypeError(f"one shape MxNxK, not {text!r}")
+    return shapes[0]
+
+
 def add_arguments(p):
     p.add_argument("--grid", nargs="+", metavar="NAME=V1,V2", default=None,
                    help="grid values per parameter (L, H, P, contexts, misaligned, write_responses, "
@@ -390,6 +459,9 @@ def add_arguments(p):
     p.add_argument("--liberty", type=file_path, metavar="FILE", help="a real liberty library")
     p.add_argument("--fo4-ps", type=_positive_float, default=DEFAULT_FO4_PS,
                    help=f"FO4 delay in ps for the project's library (default {DEFAULT_FO4_PS})")
+    p.add_argument("--energy", type=_shape, default=None, metavar="MxNxK",
+                   help="add mW, pJ/FLOP and GFLOPS/W at Fmax of one FP16 GEMM job of this shape per "
+                        "point (redmule-hdl power) and an energy Pareto column")
     p.add_argument("--jobs", type=_positive_int, default=None,
                    help="local processes, >= 1 (default: the cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
@@ -406,7 +478,8 @@ def main(argv=None, args=None):
     workload = getattr(args, "workload_shapes", None) or load_workload(args.workload)
     args.output.mkdir(parents=True, exist_ok=True)
     results = run_sweep(pts, workload, args.output, liberty=args.liberty, fo4_ps=args.fo4_ps,
-                        jobs=args.jobs, scheduler=args.scheduler)
+                        jobs=args.jobs, scheduler=args.scheduler,
+                        energy_shape=getattr(args, "energy", None))
     library = results[0]["library"] if results else ""
     write_outputs(args.output, results, workload, fo4_ps=args.fo4_ps, library=library)
     print(markdown(results, workload, fo4_ps=args.fo4_ps, library=library))

@@ -9,6 +9,7 @@ from redmule_hdl.config import Config
 
 from .backend import job_memory
 from .driver import PeriphDriver
+from .trace import check_trace, trim_vcd
 
 __all__ = ["AmaranthBench", "AmaranthLive", "compiled_configs", "forget_compiled"]
 
@@ -37,19 +38,28 @@ class AmaranthBench:
         self.cycles = 0
         self.seconds = 0.0
 
-    def run(self, script, *, vcd=None):
+    def run(self, script, *, vcd=None, trace=None, trace_window=None):
+        """Run the job script; ``trace`` (or ``vcd``): a VCD file of the cycles ``trace_window`` (see
+        ``sim.trace``)."""
+        if vcd is not None and trace is not None:
+            raise ValueError("give either vcd or trace, not both")
+        name = "vcd" if vcd is not None else "trace"
+        trace = check_trace(trace if vcd is None else vcd, trace_window, backend="amaranth", name=name)
         t0 = time.monotonic()
         dut = self.dut
         driver = PeriphDriver(dut.periph, evt=dut.evt, busy=dut.busy)
-        self._compiled.run(self, script, driver, vcd=vcd)
+        self._compiled.run(self, script, driver, vcd=None if trace is None else str(trace.path))
+        if trace is not None:
+            trim_vcd(trace.path, trace.window)
         self.cycles = driver.cycle
         self.seconds = time.monotonic() - t0
         return driver
 
-    def start(self):
+    def start(self, *, trace=None, trace_window=None):
         """An ``AmaranthLive``: this bench's design and memory in one simulation that stays alive
-        across scripts (``sim.session.Session``); use it instead of ``run``."""
-        return AmaranthLive(self)
+        across scripts (``sim.session.Session``); use it instead of ``run``. ``trace``,
+        ``trace_window``: a VCD file of the session's cycles, as for ``run``."""
+        return AmaranthLive(self, trace=check_trace(trace, trace_window, backend="amaranth"))
 
 
 def compiled_configs():
@@ -151,9 +161,11 @@ class AmaranthLive:
     PERIOD = 1e-6
     POLL = 1e-12
 
-    def __init__(self, bench):
+    def __init__(self, bench, trace=None):
         from amaranth.sim import Simulator
         self.config = bench.config
+        self._trace = trace
+        self._writer = None
         self.mem = bench.mem
         dut = bench.dut
         self.driver = PeriphDriver(dut.periph, evt=dut.evt, busy=dut.busy)
@@ -177,6 +189,9 @@ class AmaranthLive:
 
         self._sim.add_testbench(server, background=True)
         self.seconds = 0.0
+        if trace is not None:
+            self._writer = self._sim.write_vcd(str(trace.path))
+            self._writer.__enter__()
 
     @property
     def cycle(self):
@@ -206,5 +221,9 @@ class AmaranthLive:
         return m.cycle, m.reads, m.writes, m.refused, m.busy_cycles
 
     def close(self):
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.__exit__(None, None, None)
+            trim_vcd(self._trace.path, self._trace.window)
         self._sim = None
 

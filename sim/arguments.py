@@ -33,6 +33,7 @@ from redmule_hdl.spec.ops import GemmOp
 from redmule_hdl.spec.regmap import DIM_BITS, REGISTERS, Reg
 
 from .backend import BACKENDS, GUARD_BYTES, backend_class
+from .trace import check_trace
 
 __all__ = ["JobArguments", "check_job_arguments", "footprint", "check_probability", "check_seed",
            "check_cycles", "check_flag", "check_vcd", "check_dimensions", "MAX_LATENCY", "MAX_SIM_CYCLES",
@@ -44,8 +45,6 @@ MAX_LATENCY = 65535
 MAX_SIM_CYCLES = 1 << 40
 #: Bytes the accelerator can address (32-bit X_ADDR, W_ADDR, Z_ADDR, Y_ADDR).
 ADDRESS_SPACE = 1 << 32
-#: Back ends that write waveforms (``vcd=``).
-WAVEFORM_BACKENDS = ("amaranth",)
 #: Constructor keywords every back end takes from ``run_job``'s own arguments (not options).
 _COMMON_KEYWORDS = ("stall", "latency", "seed", "write_responses")
 
@@ -74,6 +73,7 @@ class JobArguments:
     abort_after: Optional[int]
     max_cycles: Optional[int]
     vcd: object                   # None, or a str / os.PathLike
+    trace: object                 # None, or a sim.trace.TraceRequest (from trace= or vcd=)
     backend: str
     backend_options: dict = field(default_factory=dict)   # keywords of the back end's constructor
     write_responses: Optional[bool] = None                # None: as config.write_responses
@@ -218,7 +218,7 @@ def _job_memory_bytes(a_rows, pitches, elem_bytes, queue, y_sep):
 def check_job_arguments(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
                         latency=1, seed=0, strides=None, y_sep=False, queue=1, abort_after=None,
                         max_cycles=None, vcd=None, backend="amaranth", verilog_flow=None,
-                        backend_options=None, write_responses=None):
+                        backend_options=None, write_responses=None, trace=None, trace_window=None):
     """Check the arguments of ``run_job`` (same names and defaults) and return them as
     ``JobArguments``; raises TypeError or ValueError naming the first wrong argument."""
     config = check_config(config)
@@ -243,9 +243,10 @@ def check_job_arguments(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None
     abort_after = check_cycles("abort_after", abort_after, lo=0)
     max_cycles = check_cycles("max_cycles", max_cycles)
     vcd = check_vcd(vcd)
-    if vcd is not None and backend not in WAVEFORM_BACKENDS:
-        raise ValueError(f"vcd (a waveform file) is only written by the "
-                         f"{' and '.join(WAVEFORM_BACKENDS)} backend, not by {backend!r}")
+    if vcd is not None and trace is not None:
+        raise ValueError("vcd: give either vcd or trace (the same file argument), not both")
+    trace = check_trace(vcd if trace is None else trace, trace_window, backend=backend,
+                        name="vcd" if vcd is not None else "trace")
     options = _backend_options(backend, backend_options, verilog_flow)
     if write_responses is not None:
         write_responses = check_flag("write_responses", write_responses)
@@ -253,5 +254,5 @@ def check_job_arguments(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None
         config=config, op=op, x=x, w=w, y=y, fin=fin, fout=fout,
         out_fmt=None if out_fmt is None else fout, M=M, N=N, K=K, stall=stall, latency=latency,
         seed=seed, strides=strides, pitches=pitches, y_sep=y_sep, queue=queue,
-        abort_after=abort_after, max_cycles=max_cycles, vcd=vcd, backend=backend,
+        abort_after=abort_after, max_cycles=max_cycles, vcd=vcd, trace=trace, backend=backend,
         backend_options=options, write_responses=write_responses)

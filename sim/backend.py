@@ -6,7 +6,7 @@ uses nothing but the ``Backend`` protocol below, so the back ends sit side by si
 
 * ``"amaranth"``: Amaranth's simulator (``sim.amaranth_backend.AmaranthBench``), with VCD output;
 * ``"verilator"``: a Verilator model run by a C++ harness (``sim.verilator.VerilatorBench``),
-  cycle-identical and much faster.
+  cycle-identical and much faster, with FST, VCD or SAIF output.
 
 ``make_backend(name, config, mem_size, ...)`` builds one; back-end specific options are passed as
 keywords (see each class). Every back end starts from the same memory (``job_memory``), so the same
@@ -52,8 +52,10 @@ class Backend(Protocol):
     #: Wall-clock seconds of the simulation proper in the last ``run`` (no build, no data set-up).
     seconds: float
 
-    def run(self, script, *, vcd=None):
-        """Run the job script; returns the driver. ``vcd``: a waveform file, where supported."""
+    def run(self, script, *, vcd=None, trace=None, trace_window=None):
+        """Run the job script; returns the driver. ``trace``: a trace file (FST, VCD or SAIF by
+        suffix, where the back end writes that format) of the cycles ``trace_window``; ``vcd`` is
+        another name of ``trace`` (see ``sim.trace``)."""
 
 
 def backend_class(name):

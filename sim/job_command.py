@@ -13,9 +13,9 @@ refuses (``spec.regmap.JobError``) is reported with its error code, and nothing 
 
 Every argument is checked before anything is built (usage errors: one line, exit status 2).
 
-Waveforms: ``run_job`` takes the waveform options (``vcd=`` today); a ``--trace FILE`` option is to be
-added in ``add_arguments`` and passed on in ``_run_job_arguments`` (the one place that maps arguments to
-``run_job``'s keywords).
+Waveforms: ``--trace FILE`` and ``--trace-window START:STOP`` (``redmule_hdl.cli.add_trace_arguments``,
+checked there) reach ``run_job`` through ``_run_job_arguments``, the one place that maps arguments to
+``run_job``'s keywords.
 """
 import argparse
 from pathlib import Path
@@ -143,9 +143,9 @@ def check(sub, args, config):
 
 
 def _run_job_arguments(args):
-    """``run_job``'s keywords from the arguments (a ``--trace`` option is passed on here)."""
+    """``run_job``'s keywords from the arguments, the trace options included."""
     return dict(in_fmt=args.in_fmt, out_fmt=args.out_fmt, stall=args.stall, latency=args.latency,
-                seed=args.seed, backend=args.backend)
+                seed=args.seed, backend=args.backend, **getattr(args, "trace_options", {}))
 
 
 def _float64_error(op, x, w, y, z, in_fmt, out_fmt):

@@ -69,7 +69,8 @@ class _Allocator:
 
 def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0, latency=1, seed=0,
             strides=None, y_sep=False, queue=1, abort_after=None, max_cycles=None, vcd=None,
-            backend="amaranth", verilog_flow=None, backend_options=None, write_responses=None):
+            backend="amaranth", verilog_flow=None, backend_options=None, write_responses=None,
+            trace=None, trace_window=None):
     """Compute GEMM-Op ``op`` on the accelerator; returns a ``JobResult``.
 
     Arguments as ``redmule_hdl.golden.gemm_op``: ``x`` (M x N) and ``w`` (N x K) are ``in_fmt`` bit
@@ -89,7 +90,11 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
     abort_after: first offload the job once more and SOFT_CLEAR it this many cycles after its
                trigger; the memory is checked (outside Z) and restored before the real jobs.
     max_cycles: time-out in cycles per job (default: generous, from the performance model).
-    vcd:       a waveform file to write (amaranth backend only).
+    trace:     a trace file to write, its format by suffix: FST or VCD waveforms, SAIF activity
+               (the amaranth backend writes VCD only); see ``sim.trace``.
+    trace_window: ``(start, stop)``: the cycles of the run the trace covers (stop None: to the end;
+               default: the whole run).
+    vcd:       another name of ``trace`` (the older one).
     backend:   "amaranth" (Amaranth's simulator) or "verilator" (``sim.verilator``: same register
                sequence, memory model and grant pattern, cycle-identical, much faster); see
                ``sim.backend``.
@@ -104,10 +109,10 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
                             latency=latency, seed=seed, strides=strides, y_sep=y_sep, queue=queue,
                             abort_after=abort_after, max_cycles=max_cycles, vcd=vcd, backend=backend,
                             verilog_flow=verilog_flow, backend_options=backend_options,
-                            write_responses=write_responses)
+                            write_responses=write_responses, trace=trace, trace_window=trace_window)
     op, x, w, y, fin, fout, M, N, K = a.op, a.x, a.w, a.y, a.fin, a.fout, a.M, a.N, a.K
     stall, latency, seed, y_sep, queue = a.stall, a.latency, a.seed, a.y_sep, a.queue
-    abort_after, max_cycles, vcd, options = a.abort_after, a.max_cycles, a.vcd, a.backend_options
+    abort_after, max_cycles, trace, options = a.abort_after, a.max_cycles, a.trace, a.backend_options
     write_responses = a.write_responses
     ies, oes = fin.bytes, fout.bytes
     (xs, ws, zs), (xp, wp, zp) = a.strides, a.pitches
@@ -200,7 +205,10 @@ def run_job(config, op, x, w, y=None, *, in_fmt="fp16", out_fmt=None, stall=0.0,
                 await d.wait_evt(ctx, timeout=max_cycles)
             await collect()
 
-    bench.run(script, vcd=vcd)
+    if trace is None:
+        bench.run(script)
+    else:
+        bench.run(script, trace=trace.path, trace_window=trace.window)
 
     message = state["guard"] or guard()
     if abort_after is not None:

@@ -36,6 +36,7 @@ from redmule_hdl.spec.regmap import JOB_REGS, JobError, Reg
 
 from .arguments import ADDRESS_SPACE, MAX_LATENCY, _backend_options, check_flag, check_probability, check_seed
 from .backend import BACKENDS, make_backend
+from .trace import check_trace
 
 __all__ = ["Session", "SessionJob", "Offload"]
 
@@ -78,13 +79,15 @@ class Session:
     stall, latency, seed, write_responses: the memory model, as for ``run_job``.
     backend_options: keywords of the back end (as ``run_job``'s; the Verilator ``wrapper`` is not
               supported by a session).
+    trace, trace_window: a trace file of the session's cycles (FST, VCD or SAIF by suffix; the
+              amaranth backend writes VCD only), complete once the session is closed; see ``sim.trace``.
 
     Arguments are checked as ``run_job`` checks them (``sim.arguments``). After a failure inside the
     simulation (a time-out, a bus protocol violation) the session is unusable and says so; close it.
     """
 
     def __init__(self, config, mem_size, *, backend="verilator", stall=0.0, latency=1, seed=0,
-                 write_responses=None, backend_options=None):
+                 write_responses=None, backend_options=None, trace=None, trace_window=None):
         self.config = config = check_config(config)
         if not isinstance(backend, str) or backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, "
@@ -97,6 +100,7 @@ class Session:
         if write_responses is None:
             write_responses = config.write_responses
         write_responses = check_flag("write_responses", write_responses)
+        trace = check_trace(trace, trace_window, backend=backend)
         options = _backend_options(backend, backend_options, None)
         if options.get("wrapper"):
             raise ValueError("backend_options: a session does not run the harness under a wrapper")
@@ -107,7 +111,8 @@ class Session:
                              write_responses=write_responses, **options)
         bench.mem.keep_log = False       # a long session keeps no request log
         self.mem = bench.mem
-        self._live = bench.start()
+        self._live = bench.start(**({} if trace is None else
+                                    {"trace": trace.path, "trace_window": trace.window}))
 
         async def clear(ctx, d):
             await d.soft_clear(ctx)

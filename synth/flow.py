@@ -190,9 +190,10 @@ def _block_of(name, top, group):
 
 
 def synthesize(component, top="top", *, liberty=None, group=None, timing=True, workdir=None,
-               extra_rtlil=(), design=None):
+               extra_rtlil=(), design=None, netlist=False):
     """Map ``component`` to a liberty library and time it; returns a ``MappedReport`` (see the module
-    docstring). ``design`` passes ready RTLIL text instead of a component."""
+    docstring). ``design`` passes ready RTLIL text instead of a component. ``netlist``: write the
+    flattened netlist (``workdir/netlist.json``) even without ``timing`` (for ``synth.power``)."""
     import time
     t0 = time.monotonic()
     lib, text, reference = load_library(liberty)
@@ -207,7 +208,7 @@ def synthesize(component, top="top", *, liberty=None, group=None, timing=True, w
         abc += " -constr abc.constr"
     commands += [abc, "opt_clean", f"tee -q -o stat.json stat -liberty {_LIB_FILE} -json"]
     outputs = ["stat.json"]
-    if timing:
+    if timing or netlist:
         commands += ["flatten", "opt_clean", "write_json netlist.json"]
         outputs.append("netlist.json")
     out = run_script(design, top, commands, outputs, liberty_text_=text, workdir=workdir,

@@ -85,3 +85,25 @@ def test_bad_arguments(tmp_path, capsys, monkeypatch, args, needle):
     lines = err.splitlines()
     assert len(lines) == 1 and needle in lines[0] and "error:" in lines[0], err
     assert out == "" and sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_trace_option_writes_the_job_waveform(tmp_path, capsys):
+    from redmule_hdl.sim.trace import PERIOD_PS, read_vcd, sample_edges
+    trace = tmp_path / "job.vcd"
+    assert main(["run", *SMALL, "--shape", "3x4x5", "-o", str(tmp_path / "z.npy"), "--trace", str(trace)]) == 0
+    cycles = int(_field(capsys.readouterr().out, "cycles"))
+    signals = read_vcd(trace, ["evt", "busy", "tcdm__req"])
+    edges = range(max(t for t, _ in signals["busy"]) // PERIOD_PS + 2)
+    # One job: one evt pulse, and the port was busy for at least the cycles the job counted.
+    assert sum(v or 0 for v in sample_edges(signals["evt"], edges)) == 1
+    assert sum(v or 0 for v in sample_edges(signals["busy"], edges)) >= cycles - 1
+    assert sum(v or 0 for v in sample_edges(signals["tcdm__req"], edges)) > 0
+
+
+def test_trace_into_a_missing_folder_is_one_line(tmp_path, capsys):
+    out = tmp_path / "z.npy"
+    assert main(["run", *SMALL, "--shape", "2x2x2", "-o", str(out),
+                 "--trace", str(tmp_path / "no" / "job.vcd")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--trace" in err[0]
+    assert not out.exists()

@@ -14,7 +14,8 @@ import redmule_hdl.sim
 import redmule_hdl.synth
 
 LAYERS = [("spec", "config"), ("interfaces",), ("arith",), ("engine",), ("system",),
-          ("sim", "synth", "config_args", "runtime", "examples", "export", "wrapper", "sweep", "diagram"), ("cli",)]
+          ("sim", "synth", "config_args", "runtime", "examples", "export", "wrapper", "sweep", "power",
+           "diagram"), ("cli",)]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
 

@@ -118,3 +118,18 @@ def test_a_new_fo4_delay_reruns_nothing(local_run, workload):
     local = json.loads((out / "sweep.json").read_text())["points"]
     for mine, theirs in zip(res, local):
         assert mine["period_ns"] == pytest.approx(theirs["period_ns"] * 50.0 / sweep.DEFAULT_FO4_PS)
+
+
+def test_energy_columns_arithmetic():
+    """The sweep's energy columns from an energy part: 100 pJ per cycle and 2 mW leakage over a
+    1000-cycle job of 64000 FLOP at 500 MHz: 52 mW, (100000 + 2 mW * 2 us) pJ / 64000 FLOP."""
+    from redmule_hdl import sweep
+    e = sweep.energy_columns({"dynamic_pj_per_cycle": 100.0, "leakage_mw": 2.0, "job_cycles": 1000,
+                              "job_flop": 64000}, 500.0)
+    assert e["mw"] == pytest.approx(52.0)
+    assert e["pj_per_flop"] == pytest.approx((100_000 + 4_000) / 64000)
+    assert e["gflops_per_w"] == pytest.approx(64000 / 104_000 * 1e3)
+    pts = [{"kge": 10, "gflops": 1.0, "energy": {"pj_per_flop": 5.0}},
+           {"kge": 20, "gflops": 2.0, "energy": {"pj_per_flop": 4.0}},
+           {"kge": 20, "gflops": 1.0, "energy": {"pj_per_flop": 6.0}}]
+    assert sweep.energy_pareto_front(pts) == [0, 1]

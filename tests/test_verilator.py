@@ -263,12 +263,6 @@ def test_missing_verilator_says_how_to_get_one(monkeypatch):
         vb.find_verilator()
 
 
-def test_vcd_refused():
-    x, w, y = _job(60, 2, 2, 4)
-    with pytest.raises(ValueError, match="amaranth"):
-        run_job(SMALL, "gemm", x, w, y, backend="verilator", vcd="/tmp/never.vcd")
-
-
 def test_scale_check_reduced():
     from redmule_hdl.sim.scale_check import CATEGORIES, scale_check
     summary = scale_check(MID, plan=CATEGORIES, M=48, K=64, seed=3, log=lambda *a: None)

@@ -14,7 +14,8 @@ def main(args, config):
     out = Path(args.output) if args.output is not None else None
     if args.example == "train-mlp":
         from . import train_mlp
-        results = train_mlp.run(config, backend=args.backend, epochs=args.epochs, seed=args.seed)
+        results = train_mlp.run(config, backend=args.backend, epochs=args.epochs, seed=args.seed,
+                                runtime_options=args.trace_options)
         table = train_mlp.format_tables(results, config)
         print(f"MLP 64-64-10 on the digits, {args.epochs} epochs, batch {train_mlp.BATCH}, SGD lr "
               f"{train_mlp.LR}, seed "
@@ -28,7 +29,8 @@ def main(args, config):
         ref = next(r for r in results if r.name == "float32")
         return 0 if abs(fp16.final_accuracy - ref.final_accuracy) <= 0.01 else 1
     from . import shortest_paths
-    r = shortest_paths.run(config, backend=args.backend, nodes=args.nodes, seed=args.seed)
+    r = shortest_paths.run(config, backend=args.backend, nodes=args.nodes, seed=args.seed,
+                           runtime_options=args.trace_options)
     table = shortest_paths.format_table(r, config)
     print(f"all-pairs shortest paths, seed {args.seed}\n")
     print(table)

@@ -58,10 +58,11 @@ def random_graph(nodes, seed=0, *, density=0.05):
 
 
 def run(config=None, *, backend="verilator", nodes=100, seed=0, density=0.05, verify=False,
-        progress=None, tcdm_bytes=DEFAULT_TCDM_BYTES):
+        progress=None, tcdm_bytes=DEFAULT_TCDM_BYTES, runtime_options=None):
     """Shortest paths of ``random_graph(nodes, seed, density=...)`` by ADDMIN squaring on the
     engine, checked against scipy; returns an ``ApspResult``. ``verify``: also check each squaring
-    bit for bit against ``golden.gemm_op``."""
+    bit for bit against ``golden.gemm_op``. ``runtime_options``: more keywords of the ``Runtime``
+    (e.g. ``trace``)."""
     from scipy.sparse.csgraph import csgraph_from_dense, shortest_path
     config = Config() if config is None else config
     if isinstance(nodes, bool) or not isinstance(nodes, int) or not 2 <= nodes <= FP16_EXACT:
@@ -74,7 +75,7 @@ def run(config=None, *, backend="verilator", nodes=100, seed=0, density=0.05, ve
     squarings = checked = 0
     t0 = time.monotonic()
     try:
-        with Runtime(config, tcdm_bytes=tcdm_bytes, backend=backend) as rt:
+        with Runtime(config, tcdm_bytes=tcdm_bytes, backend=backend, **(runtime_options or {})) as rt:
             while True:
                 r = rt.gemm_op("addmin", d, d, d)
                 squarings += 1

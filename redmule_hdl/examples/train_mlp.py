@@ -216,11 +216,11 @@ def train(math, data, *, epochs, batch, lr, seed, max_steps=None, progress=None,
 
 def run(config=None, *, backend="verilator", epochs=5, seed=0, batch=BATCH, lr=LR, runs=tuple(RUNS),
         train_samples=None, test_samples=None, max_steps=None, verify=False, progress=None,
-        tcdm_bytes=DEFAULT_TCDM_BYTES):
+        tcdm_bytes=DEFAULT_TCDM_BYTES, runtime_options=None):
     """Train once per run in ``runs`` (names of ``RUNS``) from the same seed; returns the
     ``RunResult``s in order. Engine runs share one ``Runtime`` (one simulated accelerator).
     ``verify``: check every engine product against ``golden``. ``progress``: draw a progress bar
-    (None: on a terminal)."""
+    (None: on a terminal). ``runtime_options``: more keywords of the ``Runtime`` (e.g. ``trace``)."""
     config = Config() if config is None else config
     for name in runs:
         if name not in RUNS:
@@ -239,7 +239,7 @@ def run(config=None, *, backend="verilator", epochs=5, seed=0, batch=BATCH, lr=L
                 math = NumpyMath()
             else:
                 if runtime is None:
-                    runtime = Runtime(config, tcdm_bytes=tcdm_bytes, backend=backend)
+                    runtime = Runtime(config, tcdm_bytes=tcdm_bytes, backend=backend, **(runtime_options or {}))
                 math = EngineMath(runtime, *formats, verify=verify)
             result = train(math, data, epochs=epochs, batch=batch, lr=lr, seed=seed,
                            max_steps=max_steps, progress=bar, name=name)

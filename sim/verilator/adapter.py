@@ -14,6 +14,7 @@ import numpy as np
 
 from ..backend import job_memory
 from ..driver import PeriphDriver
+from ..trace import check_trace
 from .builder import build
 from .harness import Harness, shm_dir
 
@@ -67,14 +68,26 @@ class VerilatorBench:
         self.mem = job_memory(config, mem_size, stall=stall, latency=latency, seed=seed,
                               write_responses=write_responses)
         self.build = build(config, flow=flow, cache_dir=cache_dir, fast_edge=fast_edge)
+        self._cache_dir = cache_dir
         self.wrapper = tuple(wrapper)
         self.req_rises = []
         self.cycles = 0
         self.seconds = 0.0
 
-    def run(self, script, *, vcd=None):
-        if vcd:
-            raise ValueError("vcd= is only supported by the amaranth backend")
+    def _traced(self, trace):
+        """The executable for ``trace`` (a ``sim.trace.TraceRequest`` or None): a harness built to
+        write its format, with the plain clock edge (the fast edge skips the model's bookkeeping of
+        which signals changed, so the trace would show register changes a cycle late)."""
+        if trace is None:
+            return self.build.path
+        return build(self.config, flow=self.build.flow, cache_dir=self._cache_dir, fast_edge=False,
+                     trace=trace.kind).path
+
+    def run(self, script, *, vcd=None, trace=None, trace_window=None):
+        """Run the job script; ``trace``: a file (FST, VCD or SAIF by suffix, see ``sim.trace``) of the
+        cycles ``trace_window``; ``vcd`` is the same as ``trace``."""
+        trace = _trace_request(vcd, trace, trace_window)
+        exe = self._traced(trace)
         mem = self.mem
         with tempfile.NamedTemporaryFile(dir=shm_dir(), prefix="redmule-mem.") as f:
             f.truncate(mem.size)
@@ -82,9 +95,10 @@ class VerilatorBench:
             shared = np.memmap(f.name, dtype=np.uint8, mode="r+", shape=(mem.size,))
             try:
                 t0 = time.monotonic()
-                with Harness(self.build.path, f.name, base=mem.base, size=mem.size,
+                with Harness(exe, f.name, base=mem.base, size=mem.size,
                              latency=mem.read_latency, p_refuse=mem.p_refuse, seed=mem.seed,
-                             write_responses=mem.write_responses, wrapper=self.wrapper) as harness, mem.served_by(harness, shared):
+                             write_responses=mem.write_responses, wrapper=self.wrapper,
+                             **_trace_args(trace)) as harness, mem.served_by(harness, shared):
                     driver = _HarnessDriver(harness)
                     _run_to_end(script(None, driver))
                     self.cycles = driver.cycle
@@ -99,10 +113,11 @@ class VerilatorBench:
         self.req_rises = stats.req_rises
         return driver
 
-    def start(self):
+    def start(self, *, trace=None, trace_window=None):
         """A ``VerilatorLive``: one harness process on this bench's memory that stays alive across
-        scripts (``sim.session.Session``); use it instead of ``run``."""
-        return VerilatorLive(self)
+        scripts (``sim.session.Session``); use it instead of ``run``. ``trace``, ``trace_window``: as
+        for ``run``, over the cycles of the whole session."""
+        return VerilatorLive(self, trace=_trace_request(None, trace, trace_window))
 
 
 class VerilatorLive:
@@ -117,7 +132,7 @@ class VerilatorLive:
     script doing the same work would.
     """
 
-    def __init__(self, bench):
+    def __init__(self, bench, trace=None):
         if bench.wrapper:
             raise ValueError("a live Verilator bench runs the harness without a wrapper")
         self.config = bench.config
@@ -130,9 +145,9 @@ class VerilatorLive:
             self._file.truncate(mem.size)
             self._file.flush()
             self._shared = np.memmap(self._file.name, dtype=np.uint8, mode="r+", shape=(mem.size,))
-            self.harness = Harness(bench.build.path, self._file.name, base=mem.base, size=mem.size,
+            self.harness = Harness(bench._traced(trace), self._file.name, base=mem.base, size=mem.size,
                                    latency=mem.read_latency, p_refuse=mem.p_refuse, seed=mem.seed,
-                                   write_responses=mem.write_responses)
+                                   write_responses=mem.write_responses, **_trace_args(trace))
             self._served = mem.served_by(self.harness, self._shared)
             self._served.__enter__()
         except BaseException:
@@ -173,6 +188,18 @@ class VerilatorLive:
             self._shared = None
             f, self._file = self._file, None
             f.close()
+
+
+def _trace_request(vcd, trace, trace_window):
+    """The ``sim.trace.TraceRequest`` of ``run``'s arguments (``vcd`` is another name of ``trace``)."""
+    if vcd is not None and trace is not None:
+        raise ValueError("give either vcd or trace, not both")
+    name = "vcd" if vcd is not None else "trace"
+    return check_trace(trace if vcd is None else vcd, trace_window, backend="verilator", name=name)
+
+
+def _trace_args(trace):
+    return {} if trace is None else {"trace": trace.path, "window": trace.window}
 
 
 def _run_for_value(coro):

@@ -22,7 +22,7 @@ from .cache import BuildCache, digest
 from .flows import check_flow, verilog
 from .toolchain import find_verilator
 
-__all__ = ["BuildInfo", "build", "HARNESS", "HEADER_NAME"]
+__all__ = ["BuildInfo", "build", "HARNESS", "HEADER_NAME", "TRACE_KINDS"]
 
 HARNESS = Path(__file__).parent / "harness.cpp"
 HEADER_NAME = "redmule.h"
@@ -33,6 +33,11 @@ VERILATOR_FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--no-tim
 # than -O2 on 12x4x3; -march=native, profile-guided optimization and --threads 2 gained nothing
 # measurable on the 2-core machines and are left out).
 OPT_FLAGS = ("OPT_FAST=-O3", "OPT_SLOW=-O1", "OPT_GLOBAL=-O3")
+#: Trace kinds (a model writes one of them): kind -> (Verilator flag, REDMULE_TRACE value in the
+#: harness). Signals up to 4096 bits wide are traced (Verilator's default stops at 256: the ports of
+#: the larger configurations are wider).
+TRACE_KINDS = {"fst": ("--trace-fst", 1), "vcd": ("--trace-vcd", 2), "saif": ("--trace-saif", 3)}
+TRACE_FLAGS = ("--trace-max-width", "4096")
 
 
 @dataclass(frozen=True)
@@ -44,12 +49,13 @@ class BuildInfo:
     seconds: float
     flow: str
     fast_edge: bool
+    trace: str = None   # the trace kind the harness writes (see TRACE_KINDS), or None
 
 
 _built = {}   # (config, flow, cache root, fast_edge, verilator) -> executable, per process
 
 
-def build(config, *, flow=None, cache_dir=None, fast_edge=None, jobs=None, verbose=False):
+def build(config, *, flow=None, cache_dir=None, fast_edge=None, trace=None, jobs=None, verbose=False):
     """Build (or find in the cache) the harness executable of ``RedMulE(config)``; a ``BuildInfo``.
 
     flow:      how the Verilog is made, see ``sim.verilator.FLOWS`` (default "sim").
@@ -57,11 +63,15 @@ def build(config, *, flow=None, cache_dir=None, fast_edge=None, jobs=None, verbo
     fast_edge: compile in the harness's fast clock edge (see ``sim.verilator.toolchain``): None
                (default) where checked for the Verilator version, False never, True always (raises
                ``ValueError`` if the version was not checked).
+    trace:     None (default), or "fst", "vcd" or "saif": the harness writes that trace file when
+               given one (``Harness(trace=...)``); each kind is a build of its own.
     jobs:      parallel compile jobs (default: the CPU count); ``verbose``: show Verilator's output.
     """
     if not isinstance(config, Config):
         raise TypeError(f"config must be a Config, not {config!r}")
     flow = check_flow(flow)
+    if trace is not None and trace not in TRACE_KINDS:
+        raise ValueError(f"trace must be None or one of {', '.join(map(repr, TRACE_KINDS))}, not {trace!r}")
     cache = BuildCache(cache_dir)
     tools = find_verilator()
     if fast_edge is None:
@@ -70,30 +80,35 @@ def build(config, *, flow=None, cache_dir=None, fast_edge=None, jobs=None, verbo
         raise ValueError(f"the fast clock edge was not checked against {tools.version}; "
                          f"use fast_edge=None or False")
     fast_edge = bool(fast_edge)
-    memo = (config, flow, str(cache.root), fast_edge, tools.command, tools.version)
+    memo = (config, flow, str(cache.root), fast_edge, trace, tools.command, tools.version)
     if memo in _built:
-        return BuildInfo(_built[memo], True, 0.0, flow, fast_edge)
+        return BuildInfo(_built[memo], True, 0.0, flow, fast_edge, trace)
     t0 = time.monotonic()
     from redmule_hdl.spec.render import c_header
     text = verilog(config, flow, cache)
     header = c_header(config)
     harness = HARNESS.read_bytes()
     defines = ("-DREDMULE_FAST_EDGE",) if fast_edge else ()
+    flags = VERILATOR_FLAGS
+    if trace is not None:
+        flag, value = TRACE_KINDS[trace]
+        defines += (f"-DREDMULE_TRACE={value}",)
+        flags += (flag, *TRACE_FLAGS)
     key = digest(text, harness, header, tools.version,
-                 " ".join(VERILATOR_FLAGS + OPT_FLAGS + tools.makeflags + defines))
+                 " ".join(flags + OPT_FLAGS + tools.makeflags + defines))
     exe = cache.build_dir(key) / "Vharness"
     cached = True
     if not exe.exists():
         with cache.building(key) as work:
             if work is not None:
                 cached = False
-                _verilate(config, text, header, work, tools, defines, jobs, verbose)
+                _verilate(config, text, header, work, tools, flags, defines, jobs, verbose)
     cache.touch(key)
     _built[memo] = exe
-    return BuildInfo(exe, cached, time.monotonic() - t0, flow, fast_edge)
+    return BuildInfo(exe, cached, time.monotonic() - t0, flow, fast_edge, trace)
 
 
-def _verilate(config, text, header, work, tools, defines, jobs, verbose):
+def _verilate(config, text, header, work, tools, flags, defines, jobs, verbose):
     """Verilate and compile in ``work``; the executable, Verilog and configuration go to
     ``work/final``."""
     (work / f"{TOP_NAME}.v").write_text(text)
@@ -102,7 +117,7 @@ def _verilate(config, text, header, work, tools, defines, jobs, verbose):
     jobs = jobs or os.cpu_count() or 1
     cmd = [
         *tools.command,
-        "--cc", "--exe", "--build", "-j", str(jobs), *VERILATOR_FLAGS,
+        "--cc", "--exe", "--build", "-j", str(jobs), *flags,
         "--top-module", TOP_NAME, "--Mdir", str(work / "obj"), "-o", "Vharness",
         "-CFLAGS", " ".join([f"-I{work}", *defines]),
         "-MAKEFLAGS", " ".join(tools.makeflags + OPT_FLAGS),
@@ -111,6 +126,10 @@ def _verilate(config, text, header, work, tools, defines, jobs, verbose):
     proc = subprocess.run(cmd, cwd=work, env=tools.env, stdout=None if verbose else subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
+        if "lz4.h" in (proc.stdout or ""):
+            raise RuntimeError("Verilator's FST writer needs the LZ4 library's C headers, which are not "
+                               "installed (Debian: apt-get install liblz4-dev); or write a .vcd or "
+                               ".saif trace instead")
         tail = "\n".join((proc.stdout or "").splitlines()[-40:])
         raise RuntimeError(f"Verilator build of RedMulE {config} failed (exit {proc.returncode}):\n"
                            f"{tail}")

@@ -8,8 +8,13 @@
 // come from redmule.h, the C header `redmule-hdl generate` writes (redmule_hdl.spec.render.c_header),
 // which the build puts beside this file.
 //
-// Usage: Vharness MEMFILE BASE SIZE LATENCY P_REFUSE(hex float) GNT_KEY GARBAGE_KEY
+// Usage: Vharness MEMFILE BASE SIZE LATENCY P_REFUSE(hex float) GNT_KEY GARBAGE_KEY WRITE_RESPONSES
+//                 [TRACE_FILE START STOP]
 //   MEMFILE is mapped shared (the Python side maps the same file as its memory array).
+//   TRACE_FILE (builds with REDMULE_TRACE only): the waveform or activity file of cycles [START, STOP)
+//   (STOP -1: to the end), in the format the build traces (FST, VCD or SAIF). Time is in ps with a
+//   1 us clock period, as Amaranth's simulator writes it: cycle c's inputs settle at c us (clk low),
+//   its rising edge is at c + 0.5 us (clk high).
 //   *_KEY are the MT19937 init_by_array keys of Python's random.Random(seed) (comma-separated 32-bit
 //   words, least significant first): GNT_KEY from seed, GARBAGE_KEY from seed ^ 0x5EED.
 // Then one command per line on stdin, one reply line per command on stdout:
@@ -45,6 +50,17 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#if REDMULE_TRACE == 1
+#include <verilated_fst_c.h>
+typedef VerilatedFstC TraceFile;
+#elif REDMULE_TRACE == 2
+#include <verilated_vcd_c.h>
+typedef VerilatedVcdC TraceFile;
+#elif REDMULE_TRACE == 3
+#include <verilated_saif_c.h>
+typedef VerilatedSaifC TraceFile;
+#endif
 
 #include "Vredmule_top.h"
 #include "Vredmule_top___024root.h"
@@ -232,6 +248,10 @@ public:
     double draw;
     bool check_stability = true;
     bool fast_edge = false;
+#if REDMULE_TRACE
+    TraceFile* trace = nullptr;
+    uint64_t trace_start = 0, trace_stop = 0;   // cycles [start, stop) are written
+#endif
 
     uint64_t cycle = 0;            // clock edges so far (memory, driver and monitor agree)
     int64_t last_accept = -1;
@@ -255,6 +275,9 @@ public:
             const std::vector<uint32_t>& xk)
         : mem(m), base(b), size(s), latency(lat), p_refuse(p), rng(gk), garbage(xk) {
         vctx = new VerilatedContext;
+#if REDMULE_TRACE
+        vctx->traceEverOn(true);
+#endif
         top = new Vredmule_top{vctx};
         resp_due.resize(lat + 2);
         resp_data.resize((size_t)(lat + 2) * NBYTES);
@@ -275,7 +298,43 @@ public:
         drive_garbage();
     }
 
+#if REDMULE_TRACE
+    // Trace cycles [start, stop) into path (stop == UINT64_MAX: to the end).
+    void open_trace(const char* path, uint64_t start, uint64_t stop) {
+        trace = new TraceFile;
+        top->trace(trace, 99);
+        trace->set_time_unit("1ps");
+        trace->set_time_resolution("1ps");
+        trace->open(path);
+        if (!trace->isOpen()) throw SimError("usage", std::string("cannot write the trace file ") + path);
+        trace_start = start;
+        trace_stop = stop;
+    }
+
+    void close_trace() {
+        if (trace) {
+            trace->close();
+            delete trace;
+            trace = nullptr;
+        }
+    }
+
+    inline void trace_dump(uint64_t c, bool high) {
+        if (trace && c >= trace_start) {
+            if (c >= trace_stop) {
+                close_trace();
+                return;
+            }
+            trace->dump(c * 1000000 + (high ? 500000 : 0));
+        }
+    }
+#else
+    inline void trace_dump(uint64_t, bool) {}
+    void close_trace() {}
+#endif
+
     ~Harness() {
+        close_trace();
         top->final();
         delete top;
         delete vctx;
@@ -343,8 +402,10 @@ public:
             get_bytes(t->TCDM(be), now.be, BE_BYTES);
             if (!now.wen) get_bytes(t->TCDM(data), now.data, NBYTES);
         }
+        trace_dump(c, false);
         t->clk = 1;
         edge();
+        trace_dump(c, true);
         t->clk = 0;
 
         // The memory process (sim/memory.py), for the cycle that just ended.
@@ -473,9 +534,10 @@ static std::vector<uint32_t> parse_key(const std::string& s) {
 
 int main(int argc, char** argv) {
     Verilated::commandArgs(1, argv);
-    if (argc != 9) {
+    if (argc != 9 && argc != 12) {
         std::fprintf(stderr,
-                     "usage: %s MEMFILE BASE SIZE LATENCY P_REFUSE GNT_KEY GARBAGE_KEY WRITE_RESPONSES\n",
+                     "usage: %s MEMFILE BASE SIZE LATENCY P_REFUSE GNT_KEY GARBAGE_KEY WRITE_RESPONSES "
+                     "[TRACE_FILE START STOP]\n",
                      argv[0]);
         return 2;
     }
@@ -489,8 +551,25 @@ int main(int argc, char** argv) {
     if (map == MAP_FAILED) { std::perror("mmap"); return 2; }
     close(fd);
 
+#if !REDMULE_TRACE
+    if (argc == 12) {
+        std::fprintf(stderr, "%s: this harness was built without tracing\n", argv[0]);
+        return 2;
+    }
+#endif
     Harness h((uint8_t*)map, base, size, latency, p_refuse, parse_key(argv[6]), parse_key(argv[7]));
     h.write_responses = std::atoi(argv[8]) != 0;
+#if REDMULE_TRACE
+    if (argc == 12) {
+        const long long stop = std::strtoll(argv[11], nullptr, 0);
+        try {
+            h.open_trace(argv[9], std::strtoull(argv[10], nullptr, 0), stop < 0 ? UINT64_MAX : (uint64_t)stop);
+        } catch (const SimError& e) {
+            std::fprintf(stderr, "%s\n", e.what());
+            return 2;
+        }
+    }
+#endif
     std::ios::sync_with_stdio(false);
     std::string line;
     while (std::getline(std::cin, line)) {
@@ -577,6 +656,7 @@ int main(int argc, char** argv) {
                 std::vector<LogEntry>().swap(h.log);
                 std::vector<uint64_t>().swap(h.req_rises);
             } else if (cmd == "quit") {
+                h.close_trace();
                 std::cout << "ok 0\n" << std::flush;
                 break;
             } else {

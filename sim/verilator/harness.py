@@ -65,13 +65,19 @@ class HarnessStatistics:
 class Harness:
     """A running harness executable ``exe`` serving the memory file ``memfile`` as the bytes
     ``[base, base + size)``, with read ``latency``, refusal probability ``p_refuse`` and the grant and
-    garbage generators of ``seed``, answering writes too if ``write_responses``. ``wrapper``: an argv prefix to run it under (e.g. ``["perf",
-    "record", "-o", "perf.data"]`` to profile it). Use as a context manager or call ``close()``."""
+    garbage generators of ``seed``, answering writes too if ``write_responses``. ``wrapper``: an argv
+    prefix to run it under (e.g. ``["perf", "record", "-o", "perf.data"]`` to profile it). ``trace``:
+    a file to write the trace of the harness's build into (``build(trace=...)`` chose its format),
+    for the cycles ``window = (start, stop)`` (``stop`` None: to the end). Use as a context manager
+    or call ``close()``."""
 
     def __init__(self, exe, memfile, *, base, size, latency, p_refuse, seed, write_responses=False,
-                 wrapper=()):
+                 wrapper=(), trace=None, window=(0, None)):
         args = [str(exe), str(memfile), str(base), str(size), str(latency), float(p_refuse).hex(),
                 py_random_key(seed), py_random_key(seed ^ 0x5EED), str(int(bool(write_responses)))]
+        if trace is not None:
+            start, stop = window
+            args += [os.fspath(trace), str(start), str(-1 if stop is None else stop)]
         self.proc = subprocess.Popen([*wrapper, *args], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1)
 

@@ -1,0 +1,420 @@
+"""``redmule-hdl power``: energy of a workload on a configuration, per block and in total.
+
+``estimate(config, ...)`` (and the CLI's ``main``):
+
+1. maps the export-mode top with ``synth.flow.synthesize`` (the project's library, or ``liberty``) and
+   keeps the flattened netlist and the reg->reg critical path (cached by configuration, library text
+   and the sources of ``redmule_hdl`` in ``$XDG_CACHE_HOME/redmule-hdl/power``);
+2. runs the job on the Verilator back end twice: once to learn its trigger and evt cycles, once more
+   writing a SAIF file of exactly the job's cycles (``sim.trace``: trigger .. evt); and ``idle_cycles``
+   cycles of the engine idle (clock running, no job, after a soft clear) into a second SAIF;
+3. prices both activities on the netlist (``synth.power.analyze_power``: register and port toggles from
+   the RTL run, probabilistic propagation into the logic ABC made) at the clock the critical path allows
+   (``clock_ns`` overrides; the project's library converts FO4 with ``fo4_ps``).
+
+Figures: dynamic and leakage power per block and in total (mW), energy per job (nJ), pJ per FLOP
+(2 FLOP per multiply-accumulated element: ``2 M N K``), GFLOPS/W, and the same power for idle.
+"""
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from redmule_hdl.config import Config
+
+__all__ = ["PowerResult", "estimate", "mapped_netlist", "job_activity", "idle_activity", "format_report",
+           "DEFAULT_SHAPE", "add_arguments", "main", "fma_netlist", "fma_propagation_error", "chart"]
+
+DEFAULT_SHAPE = (96, 96, 96)
+
+
+@dataclass
+class PowerResult:
+    config: Config
+    op: str
+    shape: tuple
+    in_fmt: str
+    clock_mhz: float
+    clock_source: str
+    job_cycles: int
+    job: object                 # synth.power.PowerReport of the job's cycles
+    idle: object                # PowerReport of idle cycles (or None)
+    library: str
+    node_note: str
+    seconds: dict
+
+    @property
+    def flop(self):
+        M, N, K = self.shape
+        return 2 * M * N * K
+
+    def energy_pj(self):
+        """Energy of the job (pJ): dynamic per cycle times cycles, plus leakage over its time."""
+        t_us = self.job_cycles / self.clock_mhz
+        return self.job.dynamic_pj_per_cycle() * self.job_cycles + self.job.leakage_mw() * t_us * 1e3
+
+    def as_dict(self):
+        def rows(rep):
+            return {b: {"dynamic_mw": rep.dynamic_pj_per_cycle(b) * self.clock_mhz * 1e-3,
+                        "internal_mw": r["internal"] * self.clock_mhz * 1e-3,
+                        "switching_mw": r["switching"] * self.clock_mhz * 1e-3,
+                        "leakage_mw": r["leakage_mw"],
+                        "flip_flop_clock_mw": rep.flip_flop_clock.get(b, 0.0) * self.clock_mhz * 1e-3,
+                        "clock_net_mw": rep.clock_net.get(b, 0.0) * self.clock_mhz * 1e-3}
+                    for b, r in rep.blocks.items()}
+        e = self.energy_pj()
+        out = {"config": repr(self.config), "op": self.op, "shape": list(self.shape), "in_fmt": self.in_fmt,
+               "library": self.library, "node": self.node_note, "clock_mhz": self.clock_mhz,
+               "clock_source": self.clock_source, "job_cycles": self.job_cycles,
+               "power_mw": self.job.power_mw(self.clock_mhz), "energy_nj": e * 1e-3,
+               "pj_per_flop": e / self.flop, "gflops_per_w": self.flop / e * 1e3,
+               "nets": {"measured": self.job.nets_measured, "estimated": self.job.nets_estimated,
+                        "no_activity": self.job.nets_constant},
+               "blocks": rows(self.job), "seconds": self.seconds}
+        if self.idle is not None:
+            out["idle_power_mw"] = self.idle.power_mw(self.clock_mhz)
+            out["idle_blocks"] = rows(self.idle)
+        return out
+
+
+#: What the mapped netlist depends on: the hardware's sources and the synthesis flow's (not the tooling
+#: around them, so editing this file or the CLI keeps the cache).
+_NETLIST_SOURCES = ("spec", "arith", "engine", "system", "config.py", "interfaces.py", "export.py")
+
+
+def _sources_digest():
+    import redmule_hdl
+    import redmule_hdl.synth
+    h = hashlib.sha256()
+    pkg = Path(redmule_hdl.__file__).resolve().parent
+    paths = [p for name in _NETLIST_SOURCES for p in sorted((pkg / name).rglob("*.py"))
+             if (pkg / name).is_dir()] + [pkg / n for n in _NETLIST_SOURCES if n.endswith(".py")]
+    synth = Path(redmule_hdl.synth.__file__).resolve().parent
+    paths += [synth / n for n in ("flow.py", "yosys.py", "cells.py", "liberty.py", "blocks.py", "timing.py")]
+    for path in paths:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def mapped_netlist(config, liberty=None, cache_dir=None):
+    """``(netlist dict, info)`` of ``RedMulE(config)`` mapped by ``synth.flow.synthesize``; ``info``:
+    ``{"reference", "period", "fo4", "library"}`` (period of the reg->reg critical path in FO4 for the
+    project's library, in ns for a liberty). Cached (see the module docstring)."""
+    from redmule_hdl.sim.verilator import default_cache_dir
+    from redmule_hdl.synth import blocks
+    from redmule_hdl.synth.flow import load_library, synthesize
+    _, lib_text, _ = load_library(liberty)
+    key = hashlib.sha256(f"{config!r}|{lib_text}|{_sources_digest()}".encode()).hexdigest()[:24]
+    root = Path(cache_dir) if cache_dir else default_cache_dir() / "power"
+    path = root / f"netlist-{key}.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        return data["netlist"], data["info"]
+    top, design, group = blocks.design(config, "top")
+    with tempfile.TemporaryDirectory(prefix="redmule-power.") as work:
+        rep = synthesize(None, top, liberty=liberty, group=group, workdir=work, design=design)
+        netlist = json.loads(Path(work, "netlist.json").read_text())
+    crit = rep.timing.critical
+    info = {"reference": rep.reference, "period": crit.delay if crit else None, "fo4": rep.fo4,
+            "library": rep.library, "kge": rep.kge(rep.area.area)}
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}")
+    tmp.write_text(json.dumps({"netlist": netlist, "info": info}))
+    os.replace(tmp, path)
+    return netlist, info
+
+
+def _operands(shape, in_fmt, op, zeros, seed):
+    from redmule_hdl.spec import golden
+    from redmule_hdl.spec.formats import format_by_name
+    from redmule_hdl.spec.ops import GemmOp
+    M, N, K = shape
+    f = format_by_name(in_fmt)
+    rng = np.random.default_rng(seed)
+
+    def mat(s):
+        if zeros:
+            return np.zeros(s, dtype=np.uint8 if f.width == 8 else np.uint16)
+        return golden.from_float(rng.normal(0.0, 1.0, size=s), f)
+    x, w = mat((M, N)), mat((N, K))
+    y = mat((M, K)) if GemmOp.parse(op).uses_y else None
+    return x, w, y
+
+
+def _activity(path, cycles):
+    from redmule_hdl.sim.trace import PERIOD_PS, read_saif
+    _, act = read_saif(path)
+    return {k: (tc, t1 / PERIOD_PS) for k, (tc, t1) in act.items()}
+
+
+def job_activity(config, op="gemm", shape=DEFAULT_SHAPE, *, in_fmt="fp16", out_fmt=None, stall=0.0,
+                 latency=1, seed=0, zeros=False):
+    """``(activity, cycles, result)`` of one job on the Verilator back end: the SAIF activity of its
+    cycles from the accepted TRIGGER write to its evt (``{bit: (toggles, cycles at 1)}``)."""
+    from redmule_hdl.sim.run import run_job
+    x, w, y = _operands(shape, in_fmt, op, zeros, seed)
+    kw = dict(in_fmt=in_fmt, out_fmt=out_fmt, stall=stall, latency=latency, seed=seed, backend="verilator")
+    first = run_job(config, op, x, w, y, **kw)
+    run = first.runs[0]
+    window = (run.trigger_cycle + 1, run.evt_cycle + 1)
+    with tempfile.TemporaryDirectory(prefix="redmule-power.") as work:
+        saif = Path(work, "job.saif")
+        res = run_job(config, op, x, w, y, trace=saif, trace_window=window, **kw)
+        if (res.runs[0].trigger_cycle, res.runs[0].evt_cycle) != (run.trigger_cycle, run.evt_cycle):
+            raise AssertionError("the traced run differs from the first one")
+        cycles = window[1] - window[0]
+        return _activity(saif, cycles), cycles, res
+
+
+def idle_activity(config, cycles=1000):
+    """``(activity, cycles)`` of the engine idle: clock running, no job, after a soft clear."""
+    from redmule_hdl.sim.session import Session
+    start = 64
+    with tempfile.TemporaryDirectory(prefix="redmule-power.") as work:
+        saif = Path(work, "idle.saif")
+        with Session(config, 4096, backend="verilator", trace=saif,
+                     trace_window=(start, start + cycles)) as s:
+            async def wait(ctx, d):
+                await d.idle(ctx, start + cycles + 1 - d.cycle)
+            s.live.call(wait)
+        return _activity(saif, cycles), cycles
+
+
+def estimate(config, op="gemm", shape=DEFAULT_SHAPE, *, in_fmt="fp16", out_fmt=None, stall=0.0,
+             latency=1, seed=0, zeros=False, liberty=None, clock_ns=None, fo4_ps=None, node=None,
+             idle_cycles=1000, cache_dir=None, log=lambda *a: None):
+    """Run the workload and price it (see the module docstring); a ``PowerResult``."""
+    from redmule_hdl.synth import blocks
+    from redmule_hdl.synth.flow import load_library
+    from redmule_hdl.synth.power import DEFAULT_FO4_PS, DEFAULT_NODE, analyze_power
+    node = node or DEFAULT_NODE
+    fo4_ps = DEFAULT_FO4_PS if fo4_ps is None else fo4_ps
+    seconds = {}
+    t0 = time.monotonic()
+    log("mapping the netlist (cached after the first run) ...")
+    netlist, info = mapped_netlist(config, liberty, cache_dir)
+    seconds["synth"] = time.monotonic() - t0
+    lib, _, reference = load_library(liberty)
+    group = blocks.synth_groups(config)
+    if clock_ns is not None:
+        clock_mhz, source = 1000.0 / clock_ns, f"--clock-ns {clock_ns:g}"
+    elif reference:
+        period_ns = info["period"] * fo4_ps / 1000.0
+        clock_mhz = 1000.0 / period_ns
+        source = f"critical path {info['period']:.1f} FO4 x {fo4_ps:g} ps"
+    else:
+        clock_mhz = 1000.0 / info["period"]
+        source = f"critical path {info['period']:.3f} ns"
+    t0 = time.monotonic()
+    log(f"simulating {op} {'x'.join(map(str, shape))} {in_fmt} on Verilator with SAIF activity ...")
+    act, cycles, res = job_activity(config, op, shape, in_fmt=in_fmt, out_fmt=out_fmt, stall=stall,
+                                    latency=latency, seed=seed, zeros=zeros)
+    idle = None
+    if idle_cycles:
+        iact, icycles = idle_activity(config, idle_cycles)
+    seconds["simulation"] = time.monotonic() - t0
+    t0 = time.monotonic()
+    rep = analyze_power(netlist, "top", lib, act, cycles, group=group, node=node, reference=reference)
+    if idle_cycles:
+        idle = analyze_power(netlist, "top", lib, iact, icycles, group=group, node=node, reference=reference)
+    seconds["power"] = time.monotonic() - t0
+    return PowerResult(config, op, tuple(shape), in_fmt, clock_mhz, source, cycles, rep, idle,
+                       info["library"], node.source if reference else f"liberty {info['library']}",
+                       seconds)
+
+
+def format_report(r):
+    """The plain-text table of a ``PowerResult``."""
+    d = r.as_dict()
+    M, N, K = r.shape
+    lines = [f"RedMulE {r.config}: {r.op} {M}x{N}x{K} {r.in_fmt}, {r.job_cycles} cycles at "
+             f"{r.clock_mhz:.1f} MHz ({r.clock_source}); library {r.library}"
+             + (f" ({r.node_note})" if r.node_note and not r.node_note.startswith("liberty") else ""),
+             f"{'block':<15} {'dynamic mW':>11} {'of it FF clock':>15} {'leakage mW':>11} {'share':>6}"
+             + (f" {'idle mW':>9}" if r.idle else "")]
+    total = d["power_mw"]
+    for b, row in d["blocks"].items():
+        p = row["dynamic_mw"] + row["leakage_mw"]
+        line = (f"{b:<15} {row['dynamic_mw']:>11.3f} {row['flip_flop_clock_mw']:>15.3f} "
+                f"{row['leakage_mw']:>11.5f} {100 * p / total:>5.1f}%")
+        if r.idle:
+            i = d["idle_blocks"].get(b, {})
+            line += f" {i.get('dynamic_mw', 0) + i.get('leakage_mw', 0):>9.3f}"
+        lines.append(line)
+    lines.append(f"{'total':<15} {sum(x['dynamic_mw'] for x in d['blocks'].values()):>11.3f} "
+                 f"{sum(x['flip_flop_clock_mw'] for x in d['blocks'].values()):>15.3f} "
+                 f"{sum(x['leakage_mw'] for x in d['blocks'].values()):>11.5f} {100.0:>5.1f}%"
+                 + (f" {d['idle_power_mw']:>9.3f}" if r.idle else ""))
+    lines.append(f"energy per job {d['energy_nj']:.3f} nJ, {d['pj_per_flop']:.3f} pJ/FLOP "
+                 f"({r.flop} FLOP), {d['gflops_per_w']:.2f} GFLOPS/W; idle "
+                 + (f"{d['idle_power_mw']:.3f} mW" if r.idle else "not run"))
+    n = d["nets"]
+    lines.append(f"activity: {n['measured']} nets from the RTL run's SAIF, {n['estimated']} estimated by "
+                 f"probabilistic propagation, {n['no_activity']} without activity")
+    return "\n".join(lines)
+
+
+def chart(path, r):
+    """PNG bar chart of a ``PowerResult``: per block, busy power split into the flip-flops' clock and
+    the rest, and idle power beside it."""
+    from redmule_hdl.sim.chart import Canvas
+    d = r.as_dict()
+    rows = list(d["blocks"].items())
+    W, H = 900, 90 + 46 * len(rows)
+    c = Canvas(W, H)
+    x0, x1 = 170, W - 120
+    top = max(row["dynamic_mw"] + row["leakage_mw"] for _, row in rows) or 1.0
+    clk, rest, idle, axis = (70, 110, 190), (220, 120, 50), (150, 150, 150), (60, 60, 60)
+    M, N, K = r.shape
+    c.text(20, 16, f"POWER PER BLOCK IN MILLIWATTS: {r.config} {r.op.upper()} {M}X{N}X{K} {r.in_fmt.upper()} "
+                   f"AT {r.clock_mhz:.0f} MHZ ({r.library.upper()})", (0, 0, 0))
+    c.rect(20, 40, 30, 50, clk)
+    c.text(34, 41, "FF CLOCK", axis)
+    c.rect(130, 40, 140, 50, rest)
+    c.text(144, 41, "REST OF BUSY POWER", axis)
+    c.rect(330, 40, 340, 50, idle)
+    c.text(344, 41, "IDLE", axis)
+
+    def px(v):
+        return x0 + (x1 - x0) * v / top
+    for k, (name, row) in enumerate(rows):
+        y = 70 + 46 * k
+        busy = row["dynamic_mw"] + row["leakage_mw"]
+        c.text(x0 - 8, y + 6, name.upper(), axis, anchor="right")
+        c.rect(x0, y, px(row["flip_flop_clock_mw"]), y + 18, clk)
+        c.rect(px(row["flip_flop_clock_mw"]), y, px(busy), y + 18, rest)
+        c.text(px(busy) + 6, y + 6, f"{busy:.1f}", axis)
+        if r.idle:
+            i = d["idle_blocks"].get(name, {})
+            c.rect(x0, y + 22, px(i.get("dynamic_mw", 0) + i.get("leakage_mw", 0)), y + 30, idle)
+    c.save(path)
+
+
+def add_arguments(p):
+    """The options of ``redmule-hdl power`` (besides the configuration's)."""
+    from redmule_hdl.config_args import parse_shapes
+    p.add_argument("--op", default="gemm", help="GEMM-Op (default gemm)")
+    p.add_argument("--in-fmt", default="fp16", help="input format (default fp16)")
+    p.add_argument("--out-fmt", default=None, help="output format (default: the input format)")
+    p.add_argument("--shape", type=parse_shapes, default=[DEFAULT_SHAPE], metavar="MxNxK",
+                   help="job shape (default 96x96x96)")
+    p.add_argument("--stall", type=float, default=0.0, help="probability the memory refuses a request")
+    p.add_argument("--latency", type=int, default=1, help="memory read latency (cycles)")
+    p.add_argument("--seed", type=int, default=0, help="operands and grant pattern")
+    p.add_argument("--zeros", action="store_true", help="all-zero operands instead of random ones")
+    p.add_argument("--liberty", type=Path, metavar="FILE",
+                   help="price with a real liberty (internal_power, capacitances, leakage_power)")
+    p.add_argument("--clock-ns", type=float, default=None, help="clock period (default: the critical path)")
+    p.add_argument("--fo4-ps", type=float, default=None,
+                   help="FO4 delay for the project's library (default: sweep's 99.5 ps, OSU 0.18 um)")
+    p.add_argument("--cinv-ff", type=float, default=None,
+                   help="unit inverter input capacitance in fF (default 9.32, OSU 0.18 um INVX1)")
+    p.add_argument("--vdd", type=float, default=None, help="supply in V (default 1.8, OSU 0.18 um)")
+    p.add_argument("--leak-nw-per-ge", type=float, default=None,
+                   help="leakage per GE in nW (default 0.0394, OSU 0.18 um NAND2X1)")
+    p.add_argument("--idle-cycles", type=int, default=1000, help="idle cycles to price (0: none)")
+
+
+def main(args, config, parser):
+    """Run ``redmule-hdl power`` with parsed ``args``; returns the exit status."""
+    from dataclasses import replace
+
+    from redmule_hdl.synth.power import DEFAULT_NODE
+    if len(args.shape) != 1:
+        parser.error("argument --shape: one shape MxNxK")
+    for name in ("clock_ns", "fo4_ps", "cinv_ff", "vdd", "leak_nw_per_ge"):
+        v = getattr(args, name)
+        if v is not None and not v > 0:
+            parser.error(f"argument --{name.replace('_', '-')}: must be > 0, not {v}")
+    if args.liberty is not None and not args.liberty.is_file():
+        parser.error(f"argument --liberty: cannot read {args.liberty}")
+    # The job's own arguments, checked as run_job checks them, before anything is built.
+    from redmule_hdl.sim.arguments import check_job_arguments
+    from redmule_hdl.spec.formats import format_by_name
+    for name in ("in_fmt", "out_fmt"):
+        value = getattr(args, name)
+        try:
+            if value is not None:
+                format_by_name(value)
+        except (KeyError, ValueError) as e:
+            parser.error(f"argument --{name.replace('_', '-')}: {e.args[0] if e.args else e}")
+    try:
+        x, w, y = _operands(args.shape[0], args.in_fmt, args.op, args.zeros, args.seed)
+        check_job_arguments(config, args.op, x, w, y, in_fmt=args.in_fmt, out_fmt=args.out_fmt,
+                            stall=args.stall, latency=args.latency, seed=args.seed, backend="verilator")
+    except (TypeError, ValueError) as e:
+        text = str(e)
+        name = text.split()[0].rstrip(":") if text else "op"
+        parser.error(f"argument --{name.replace('_', '-')}: {text}")
+    node = DEFAULT_NODE
+    over = {k: getattr(args, k) for k in ("cinv_ff", "vdd", "leak_nw_per_ge") if getattr(args, k) is not None}
+    if over:
+        node = replace(node, **over, source="; ".join(f"{k} {v:g}" for k, v in over.items())
+                       + " (given); rest " + DEFAULT_NODE.source)
+    r = estimate(config, args.op, args.shape[0], in_fmt=args.in_fmt, out_fmt=args.out_fmt,
+                 stall=args.stall, latency=args.latency, seed=args.seed, zeros=args.zeros,
+                 liberty=args.liberty, clock_ns=args.clock_ns, fo4_ps=args.fo4_ps, node=node,
+                 idle_cycles=args.idle_cycles, log=lambda m: print(m, flush=True))
+    text = format_report(r)
+    print(text)
+    out = args.output
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "power.txt").write_text(text + "\n")
+        (out / "power.json").write_text(json.dumps(r.as_dict(), indent=1) + "\n")
+        chart(out / "power.png", r)
+        print(f"(wrote {out / 'power.txt'}, {out / 'power.json'} and {out / 'power.png'})")
+    return 0
+
+
+def fma_netlist(P=1, liberty=None):
+    """The FMA (``pipeline=P``) mapped alone: Yosys JSON of the flattened module ``fma``."""
+    from redmule_hdl.arith.fma import FMA
+    from redmule_hdl.synth.flow import synthesize
+    with tempfile.TemporaryDirectory(prefix="redmule-fma.") as work:
+        synthesize(FMA(pipeline=P), "fma", liberty=liberty, workdir=work, timing=False, netlist=True)
+        return json.loads(Path(work, "netlist.json").read_text())
+
+
+def fma_propagation_error(P=1, *, cycles=400, seed=0, zeros=False, liberty=None, node=None, netlist=None):
+    """Measure ``synth.power``'s activity method on the FMA against a gate-level simulation.
+
+    The FMA (``pipeline=P``) is mapped alone; ``synth.gatesim`` runs it for ``cycles`` cycles with
+    random FP16 operands (or all-zero ones), enabled, mode FMA. Reference: every net's toggles from
+    that simulation. Method: only the nets an RTL run measures (nets with a public name: registers,
+    ports, named signals) from the same simulation, the rest propagated. Returns a dict of both
+    energies per cycle (pJ), ``error`` (method / reference - 1) and the net counts."""
+    from redmule_hdl.synth.flow import load_library
+    from redmule_hdl.synth.gatesim import simulate, toggle_activity
+    from redmule_hdl.synth.power import DEFAULT_NODE, analyze_power, _bit_names
+    from redmule_hdl.spec import golden
+    node = node or DEFAULT_NODE
+    lib, _, reference = load_library(liberty)
+    netlist = netlist or fma_netlist(P, liberty)
+    rng = np.random.default_rng(seed)
+    ops = {}
+    for port in ("a", "b", "c"):
+        ops[port] = (np.zeros(cycles, dtype=np.int64) if zeros else
+                     golden.from_float(rng.normal(0.0, 1.0, size=cycles)).astype(np.int64))
+    inputs = {**ops, "en": np.ones(cycles, dtype=np.int64)}
+    values = simulate(netlist, "fma", lib, inputs, cycles)
+    warm = P + 4
+    truth_bits = toggle_activity(values, warm)
+    n = cycles - warm
+    mod = netlist["modules"]["fma"]
+    names = _bit_names(mod)
+    by_name = {name: truth_bits[b] for b, ns in names.items() if b in truth_bits for name in ns}
+    truth = analyze_power(netlist, "fma", lib, {}, n, node=node, reference=reference,
+                          bit_activity=truth_bits)
+    method = analyze_power(netlist, "fma", lib, by_name, n, node=node, reference=reference)
+    e_truth, e_method = truth.dynamic_pj_per_cycle(), method.dynamic_pj_per_cycle()
+    return {"reference_pj_per_cycle": e_truth, "method_pj_per_cycle": e_method,
+            "error": e_method / e_truth - 1.0, "nets_measured": method.nets_measured,
+            "nets_estimated": method.nets_estimated, "cycles": n, "values": values,
+            "inputs": inputs, "z_bits": mod["ports"]["z"]["bits"], "truth": truth, "method": method}
