@@ -241,7 +241,10 @@ _SAIF_TOKEN = re.compile(r"\(|\)|[^\s()]+")
 def read_saif(path):
     """The switching activity of a SAIF file (as the Verilator back end writes it): ``(duration_ps,
     {bit name: (toggles, ps at 1)})`` with names below the top module as ``read_vcd`` names them, one
-    entry per bit (``"engine.array.ce_0_0.a[3]"``; one-bit signals without an index)."""
+    entry per bit (``"engine.array.ce_0_0.a[3]"``; one-bit signals without an index). The Verilator
+    back end writes a window's SAIF with times from the window's start; Verilator's SAIF starts every
+    bit at 0 before its first dump, so a bit that is 1 when the window opens counts one transition
+    there (at most one per bit per window)."""
     text = Path(path).read_text()
     stack = [[]]              # lists under construction
     for tok in _SAIF_TOKEN.findall(text):

@@ -325,6 +325,11 @@ public:
                 close_trace();
                 return;
             }
+#if REDMULE_TRACE == 3
+            // SAIF counts from time 0 with every bit at 0 before its first dump: times start at the
+            // window, so that its duration and toggles are the window's own.
+            c -= trace_start;
+#endif
             trace->dump(c * 1000000 + (high ? 500000 : 0));
         }
     }
