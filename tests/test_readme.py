@@ -105,3 +105,13 @@ def test_synth_figures_come_from_the_synth_results_file():
     assert len(shown) >= 10
     for line in shown:
         assert line in synth, f"README synth line not in docs/results/synth-12x4x3.txt: {line}"
+
+
+def test_sweep_figures_come_from_the_sweep_results_file():
+    """The README's sweep table is the committed `redmule-hdl sweep` output, row for row."""
+    sweep = (RESULTS / "sweep.md").read_text()
+    section = README.split("### Design-space sweep\n")[1].split("\n### ")[0]
+    rows = _figure_rows(section)
+    assert rows and rows == _figure_rows(sweep)
+    workload = re.search(r"^Workload: .*$", sweep, re.M).group(0)
+    assert workload in section
