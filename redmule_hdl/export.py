@@ -42,9 +42,10 @@ def verilog_of(top, ce, name=TOP_NAME):
                                back.convert(top, name=name, emit_src=False))
 
 
-def rtlil(config, name=TOP_NAME):
-    """The design as RTLIL text: the top ``name`` and its submodules, then ``CE_MODULE``'s."""
+def rtlil(config, name=TOP_NAME, platform=None):
+    """The design as RTLIL text: the top ``name`` and its submodules, then ``CE_MODULE``'s;
+    elaborated for ``platform`` (e.g. ``technology.STANDARD_CELLS``)."""
     from amaranth.back import rtlil as back
     top, ce = parts(config)
-    return back.convert(top, name=name, emit_src=False) + "\n" + back.convert(ce, name=CE_MODULE,
-                                                                              emit_src=False)
+    return (back.convert(top, name=name, platform=platform, emit_src=False) + "\n"
+            + back.convert(ce, name=CE_MODULE, platform=platform, emit_src=False))

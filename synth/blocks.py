@@ -111,18 +111,25 @@ def _component(config, block):
     raise ValueError(f"unknown block {block!r}; blocks: {', '.join(BLOCKS)}")
 
 
-def design(config, block="top"):
-    """``(top, rtlil, group)`` of ``block`` (one of ``BLOCKS``) for ``config``."""
+def design(config, block="top", technology=None):
+    """``(top, rtlil, group)`` of ``block`` (one of ``BLOCKS``) for ``config``, elaborated for
+    ``technology`` (``redmule_hdl.technology``; default ``STANDARD_CELLS``, the standard-cell flows;
+    the FPGA flow passes ``GENERIC``)."""
     from amaranth.back import rtlil
 
     from redmule_hdl import export
+    from redmule_hdl.technology import STANDARD_CELLS
+    platform = technology or STANDARD_CELLS
     if block == "top":
-        return "top", export.rtlil(config, name="top"), synth_groups(config)
+        return "top", export.rtlil(config, name="top", platform=platform), synth_groups(config)
     if block == "engine":
         from redmule_hdl.engine.ce import ComputeElement
         from redmule_hdl.engine.engine import Engine
-        text = (rtlil.convert(Engine(config, ce_module=export.CE_MODULE), name="engine", emit_src=False)
-                + "\n" + rtlil.convert(ComputeElement(config.P), name=export.CE_MODULE, emit_src=False))
+        text = (rtlil.convert(Engine(config, ce_module=export.CE_MODULE), name="engine", platform=platform,
+                              emit_src=False)
+                + "\n" + rtlil.convert(ComputeElement(config.P), name=export.CE_MODULE, platform=platform,
+                                        emit_src=False))
         group = block_prefixes(Engine(config, ce_module=export.CE_MODULE), "engine")
         return "engine", text, group
-    return block, rtlil.convert(_component(config, block), name=block, emit_src=False), None
+    return block, rtlil.convert(_component(config, block), name=block, platform=platform,
+                                emit_src=False), None

@@ -333,7 +333,9 @@ def synthesize(component, top="top", group=None, *, workdir=None, design=None):
 
     if not isinstance(top, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", top):
         raise ValueError(f"top must be a plain identifier, not {top!r}")
-    text = design if design is not None else rtlil.convert(component, name=top, emit_src=False)
+    from redmule_hdl.technology import STANDARD_CELLS
+    text = design if design is not None else rtlil.convert(component, name=top, platform=STANDARD_CELLS,
+                                                           emit_src=False)
 
     def run(path):
         (path / "design.il").write_text(text)
@@ -362,7 +364,9 @@ def rtlil_design(component, top, extra_rtlil=()):
     from amaranth.back import rtlil
     if not isinstance(top, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", top):
         raise ValueError(f"top must be a plain identifier, not {top!r}")
-    return "\n".join([rtlil.convert(component, name=top, emit_src=False), *extra_rtlil])
+    from redmule_hdl.technology import STANDARD_CELLS
+    return "\n".join([rtlil.convert(component, name=top, platform=STANDARD_CELLS, emit_src=False),
+                      *extra_rtlil])
 
 
 def run_script(design, top, commands, outputs=(), *, liberty_text_=None, workdir=None, files=None):

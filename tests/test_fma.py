@@ -13,6 +13,7 @@ from redmule_hdl.spec import golden
 from redmule_hdl.spec.formats import FP16, FP16_ONE
 from redmule_hdl.spec.ops import FmaMode
 from redmule_hdl.spec.pipeline import CUT_POINTS, MAX_PIPELINE, register_placement
+from redmule_hdl.technology import STANDARD_CELLS
 
 DEPTHS = (0, 1, 3)
 MODES = (FmaMode.FMA, FmaMode.ADD, FmaMode.MUL)
@@ -43,15 +44,16 @@ def reference(mode, a, b, c):
     return golden.fma(a, b, c)
 
 
-def simulate(pipeline, a, b, c, mode, en=None, junk_seed=0):
+def simulate(pipeline, a, b, c, mode, en=None, junk_seed=0, technology=None):
     """Run vectors through an FMA; vector i enters in the i-th enabled cycle.
 
     ``mode`` is one FmaMode for all vectors or an array. ``en`` (optional) is the clock enable of
     every cycle; vectors are only offered in enabled cycles, disabled cycles get random junk on the
     inputs. Returns the result sampled for every vector (once, in order) and a count of the stalled
-    cycles in which the output changed (must be 0).
+    cycles in which the output changed (must be 0). ``technology``: the FMA's arithmetic spelling
+    (``redmule_hdl.technology``; default: that of ``platform=None``, generic).
     """
-    dut = FMA(pipeline=pipeline)
+    dut = FMA(pipeline=pipeline, technology=technology)
     assert dut.latency == pipeline
     n = len(a)
     modes = np.broadcast_to(np.asarray(mode, dtype=np.int64), (n,))
@@ -254,6 +256,18 @@ def test_random_and_targeted(pipeline, mode):
     check(pipeline, mode, a, b, c)
 
 
+@pytest.mark.parametrize("pipeline, n", [(0, 100), (5, 1500), (MAX_PIPELINE, 3000)])
+def test_standard_cell_spelling(pipeline, n):
+    """The FMA as the standard-cell flows elaborate it (Kogge-Stone adds, carry-save product;
+    technology.STANDARD_CELLS) is as exact as the generic one, with the pipeline cut inside the
+    product's compressor tree and between prefix steps (P = 5, 8) or nowhere (P = 0). Fewer
+    vectors: the written-out arithmetic simulates about 10x slower."""
+    a, b, c = vectors(FmaMode.FMA, n, seed=7 + pipeline)
+    check(pipeline, FmaMode.FMA, a, b, c, technology=STANDARD_CELLS)
+    a, b, c = np.array(list(itertools.product(SPECIALS, repeat=3)), dtype=np.uint16).T[:, ::37]
+    check(pipeline, FmaMode.FMA, a, b, c, technology=STANDARD_CELLS)
+
+
 def test_exact_zero_signs():
     cases = [  # a, b, c, result
         (0x8000, 0x3C00, 0x8000, 0x8000),   # (-0)*(+1) + (-0) = -0
@@ -300,20 +314,17 @@ def test_latency_every_depth(pipeline):
 
 
 def test_placement_follows_the_measured_table():
-    assert len(CUT_POINTS) >= 7
+    assert len(CUT_POINTS) == MAX_PIPELINE == 8
     for pipeline in range(MAX_PIPELINE + 1):
         counts = register_placement(pipeline)
-        assert sum(counts) == pipeline
-        assert max(counts) <= (1 if pipeline <= len(CUT_POINTS) else 2)
+        assert sum(counts) == pipeline and max(counts, default=0) <= 1
         dut = FMA(pipeline)
         assert dut.placement == counts
         Fragment.get(dut, None)     # elaborates (and uses) it
-    # By delay: the wide add is always isolated once there are 2 registers (tests/test_pipeline.py
-    # re-measures the depths).
-    assert register_placement(1) == (0, 0, 0, 1, 0, 0, 0)
-    assert register_placement(3) == (0, 0, 1, 1, 0, 0, 1)
-    assert register_placement(7) == (1,) * 7
-    assert register_placement(8) == (1, 1, 1, 2, 1, 1, 1)
+        Fragment.get(FMA(pipeline), STANDARD_CELLS)
+    # The measured table (spec.pipeline.PLACEMENTS; tests/test_pipeline.py re-measures P = 3, 4, 6).
+    assert register_placement(1) == (0, 0, 0, 0, 1, 0, 0, 0)
+    assert register_placement(MAX_PIPELINE) == (1,) * 8
 
 
 @pytest.mark.parametrize("value, error", [

@@ -9,6 +9,7 @@ from redmule_hdl.cli import main
 from redmule_hdl.config import Config
 from redmule_hdl.synth import blocks
 from redmule_hdl.synth.fpga import RESOURCES, implement
+from redmule_hdl.technology import GENERIC
 
 
 def _register_bits(rtlil):
@@ -21,7 +22,7 @@ def _register_bits(rtlil):
 
 @pytest.fixture(scope="module")
 def fma_report(tmp_path_factory):
-    top, design, group = blocks.design(Config(L=1, H=1, P=2), "fma")
+    top, design, group = blocks.design(Config(L=1, H=1, P=2), "fma", GENERIC)
     cache = tmp_path_factory.mktemp("cache")
     return design, cache, implement(design, top, group, cache=cache)
 

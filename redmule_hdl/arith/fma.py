@@ -1,10 +1,13 @@
 """FP16 fused multiply-add unit with a configurable, distributed pipeline.
 
-The datapath is the classic single-path FMA: the 11x11-bit significand product stays in place and the
-addend is aligned against it in a window of ``3*11 + 4 = 37`` bits (plus a carry bit and an 11-bit
+The datapath is the classic single-path FMA: the 11x11-bit significand product stays in place (it
+starts at the ports, beside the exponent logic) and the addend is aligned against it in a window of ``3*11 + 4 = 37`` bits (plus a carry bit and an 11-bit
 sticky field), followed by one wide add, a leading-zero count, a normalizing left shift whose amount is
 clamped so that tiny results come out as subnormals, and one round-to-nearest-even step. No fixed-point
-accumulator over the whole exponent range is needed.
+accumulator over the whole exponent range is needed. For a short clock the subtraction computes
+P - A and A - P side by side instead of negating afterwards, the normalizing shift's subnormal
+limit is a marker bit in the value the leading-zero count reads (no compare after the count), and
+the rounding increment and the overflow test are prepared before the rounding decision.
 
 Why the window is enough (all positions below in window bits, product LSB at bit 2):
 
@@ -22,9 +25,12 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from redmule_hdl.arith.adders import (carry_save, csa_multiply, prefix_add, prefix_distances,
+                                     prefix_levels, prefix_start, prefix_sum)
 from redmule_hdl.spec.formats import FP16, FP16_NEG_ZERO, FP16_ONE, fp_layout
 from redmule_hdl.spec.ops import FmaMode
 from redmule_hdl.spec.pipeline import CUT_POINTS, check_pipeline, register_placement
+from redmule_hdl.technology import technology_of
 
 __all__ = ["FMA"]
 
@@ -48,6 +54,17 @@ _S_OFS = (_ADD_LSB - _GUARD) - (FP16.bias + _MAN)
 _X_OFS_PROD = _SUM - _SIG - 1 - FP16.bias - _MAN - _GUARD
 _X_OFS_ADD = _SUM - _SIG - 1 - _ADD_LSB
 _ESUM_MIN = 2                       # smallest esum: both effective exponents at 1
+_ADD_SPLIT = 19                     # bits of the wide adds below a register at "add_low"
+# Standard cells (technology.STANDARD_CELLS): the product's carry-save rows, the compressor levels
+# before the "unpack" cut (11 rows -> 8 -> 6 -> 4), Kogge-Stone steps before the "add_low" cut (of 6).
+_PROD_ROWS = _SUM - _GUARD
+_CSA_LEVELS_FIRST = 3
+_PREFIX_LOW = 4
+
+
+def _add(x, y, cin):
+    """``x + y + cin`` as one two-operand add (``cin`` as an extra LSB of both operands)."""
+    return (Cat(cin, x) + Cat(cin, y))[1:]
 
 
 def _lzc(value):
@@ -71,8 +88,12 @@ class FMA(wiring.Component):
     pipeline : int
         Register stages, 0..8 (0 = purely combinational). They are distributed over the cut points
         :data:`CUT_POINTS` by :func:`register_placement`, chosen by measured delay (the table
-        ``spec.pipeline.PLACEMENTS``): 1 -> add; 2 -> align, add; 3 -> align, add, round;
-        7 -> every cut point; 8 -> every cut point, two at add.
+        ``spec.pipeline.PLACEMENTS``): 1 -> add; 3 -> exponent, add_low, lzc; 8 -> every cut
+        point.
+    technology : redmule_hdl.technology.Technology or None
+        How the adds and the significand product are spelled (``GENERIC``: operators, for FPGAs
+        and the simulators; ``STANDARD_CELLS``: Kogge-Stone adders and a carry-save multiplier
+        written out). None: that of the platform ``elaborate`` gets (``technology_of``).
 
     Attributes
     ----------
@@ -101,15 +122,17 @@ class FMA(wiring.Component):
     en: In(1, init=1)
     z: Out(16)
 
-    def __init__(self, pipeline=0):
+    def __init__(self, pipeline=0, *, technology=None):
         check_pipeline(pipeline)
         self.pipeline = pipeline
+        self.technology = technology
         self.latency = pipeline
         self.placement = register_placement(pipeline)
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
+        cells = (self.technology or technology_of(platform)).spelled_out_arithmetic
 
         def cut(point, **values):
             """Register every live value as many times as there are registers at ``point``."""
@@ -146,60 +169,124 @@ class FMA(wiring.Component):
         # A zero product is aligned as if its exponent were the smallest one: the addend then never
         # shifts into the sticky field.
         esum = Mux(ua["zero"] | ub["zero"], _ESUM_MIN, ua["eexp"] + ub["eexp"])
-        s_raw = esum - uc["eexp"] + _S_OFS
-        shift = Mux(s_raw[-1], 0, Mux(s_raw > _SHIFT_MAX, _SHIFT_MAX, s_raw[:-1]))
-        x_prod = esum + _X_OFS_PROD
-        x_add = uc["eexp"] + _X_OFS_ADD
-        v = cut("unpack", ma=ua["sig"], mb=ub["sig"], mc=uc["sig"],
-                shift=shift[:_SHIFT_MAX.bit_length()],
-                x_win=Mux(x_prod > x_add, x_prod, x_add)[:_EXP + 1],
+        # The significand product starts at the ports, beside the exponent logic. Spelled out, its
+        # partial products are reduced to carry-save rows (_CSA_LEVELS_FIRST compressor levels
+        # here, the rest in segment 1) that are summed only in the wide add.
+        if cells:
+            rows = csa_multiply(m, "mul", ua["sig"], ub["sig"], _PROD_ROWS, _CSA_LEVELS_FIRST)
+            product = {f"prod{i}": row for i, row in enumerate(rows)}
+        else:
+            product = dict(product=(ua["sig"] * ub["sig"])[:_PROD])
+        v = cut("unpack", **product, esum=esum, ec=uc["eexp"], mc=uc["sig"],
                 sign_p=sign_p, eff_sub=eff_sub, zero_sign=sign_p & c.sign,
                 nan=ua["nan"] | ub["nan"] | uc["nan"] | invalid, inf=prod_inf | uc["inf"],
                 inf_sign=Mux(prod_inf, sign_p, c.sign))
 
-        # ---- segment 1: significand product -------------------------------------------------------
-        v = cut("multiply", product=(v.pop("ma") * v.pop("mb"))[:_PROD], **v)
+        # ---- segment 1: addend shift amount, window exponent; the product's last compressors ------
+        esum, ec = v.pop("esum"), v.pop("ec")
+        s_raw = esum - ec + _S_OFS
+        shift = Mux(s_raw[-1], 0, Mux(s_raw > _SHIFT_MAX, _SHIFT_MAX, s_raw[:-1]))
+        x_prod = esum + _X_OFS_PROD
+        x_add = ec + _X_OFS_ADD
+        if cells:
+            rows = carry_save(m, "mul_last", [v.pop(f"prod{i}") for i in range(len(rows))], _PROD_ROWS)
+            product = dict(prod_s=rows[0], prod_c=rows[1])
+        else:
+            product = dict(product=v.pop("product"))
+        v = cut("exponent", **product, shift=shift[:_SHIFT_MAX.bit_length()],
+                x_win=Mux(x_prod > x_add, x_prod, x_add)[:_EXP + 1], **v)
 
-        # ---- segment 2: addend alignment ----------------------------------------------------------
+        # ---- segment 2: addend alignment; LZC marker -----------------------------------------------
         aligned = ((v.pop("mc") << _WIN) >> v.pop("shift"))[:_WIN + _SIG]
-        v = cut("align", addend=aligned[_SIG:], sticky=aligned[:_SIG] != 0, **v)
+        # The normalizing shift is limited to x_win (tiny results stay subnormal): a one at window
+        # position _SUM - 1 - x_win, ORed into the value the LZC counts, stops the count there.
+        marker = Signal(_SUM, name="lzc_marker")
+        m.d.comb += marker.eq(Mux(v["x_win"] < _SUM, Const(1 << (_SUM - 1), _SUM) >> v["x_win"], 0))
+        v = cut("align", addend=aligned[_SIG:], sticky=aligned[:_SIG] != 0, marker=marker, **v)
 
-        # ---- segment 3: wide add / subtract, magnitude and sign -----------------------------------
-        total = ((v["product"] << _GUARD) + Mux(v["eff_sub"], ~v["addend"], v["addend"])
-                 + (v["eff_sub"] & ~v["sticky"]))[:_SUM]
+        # ---- segments 3 and 4: wide add / subtract, both signs computed side by side ---------------
+        # Effective addition: P + A. Effective subtraction: P - A (with a sticky tail below the
+        # window: P + ~A, the tail's borrow) and A - P; the first is negative when it has no carry
+        # out, and then the sticky tail is empty (module docstring), so A - P is exact. Every add
+        # has two operands (a carry-in rides below the LSB), so that synthesis maps it to one
+        # adder of its choice (a parallel-prefix adder in the project's flow); a register at
+        # "add_low" cuts both adds in two halves.
+        keep = ("sticky", "x_win", "sign_p", "zero_sign", "nan", "inf", "inf_sign", "eff_sub", "marker")
+        a_, sub = v["addend"], v["eff_sub"]
+        if cells:
+            # The product as carry-save rows S + C (modulo 2**_PROD_ROWS, so modulo 2**_SUM in the
+            # window): one 3:2 compressor level adds A, and A - P = A + ~S + ~C + 2. Kogge-Stone
+            # adders, cut halfway (between two prefix steps) by a register at "add_low".
+            ps, pc = (Cat(Const(0, _GUARD), v.pop(k))[:_SUM] for k in ("prod_s", "prod_c"))
+            first_s, first_c = carry_save(m, "first", [ps, pc, Mux(sub, ~a_, a_)], _SUM)
+            second_s, second_c = carry_save(m, "second", [a_, ~ps[:_WIN], ~pc[:_WIN]], _WIN)
+            gp = {"first": prefix_start(m, "first", first_s, first_c, sub & ~v["sticky"], _SUM),
+                  # A - P: the compressor's carry row has bit 0 free for one of the two ones
+                  "second": prefix_start(m, "second", second_s, second_c | 1, 1, _WIN)}
+            steps = {"first": prefix_distances(_SUM), "second": prefix_distances(_WIN)}
+            half = {name: _PREFIX_LOW for name in steps}
+            gp = {name: prefix_levels(x, steps[name][:half[name]]) for name, x in gp.items()}
+            v = cut("add_low", **{f"{name}_{k}": x for name, d in gp.items() for k, x in d.items()},
+                    **{k: v[k] for k in keep})
+            total, reverse = (prefix_sum(prefix_levels({k: v[f"{name}_{k}"] for k in ("g", "p", "half")},
+                                                       steps[name][half[name]:]))
+                              for name in ("first", "second"))
+        else:
+            # Two-operand adds (the carry-in rides below the LSB), so that synthesis maps each to one
+            # adder of its choice (an FPGA carry chain); a register at "add_low" cuts them in halves.
+            p_ = Cat(Const(0, _GUARD), v.pop("product"), Const(0, _WIN - _GUARD - _PROD))
+            first = (p_, Mux(sub, ~a_, a_), sub & ~v["sticky"])     # P +- A
+            second = (a_, ~p_, Const(1, 1))                         # A - P
+            if self.placement[CUT_POINTS.index("add_low")]:
+                v = cut("add_low", first_low=_add(*(x[:_ADD_SPLIT] for x in first[:2]), first[2]),
+                        second_low=_add(*(x[:_ADD_SPLIT] for x in second[:2]), second[2]),
+                        first_x=first[0][_ADD_SPLIT:], first_y=first[1][_ADD_SPLIT:],
+                        second_x=second[0][_ADD_SPLIT:], second_y=second[1][_ADD_SPLIT:],
+                        **{k: v[k] for k in keep})
+
+                def whole(name):
+                    low = v[f"{name}_low"]
+                    return Cat(low[:_ADD_SPLIT], _add(v[f"{name}_x"], v[f"{name}_y"], low[_ADD_SPLIT]))
+                total, reverse = whole("first"), whole("second")
+            else:
+                total, reverse = _add(*first), _add(*second)
+        total, reverse = total[:_SUM], reverse[:_WIN]
         negative = v["eff_sub"] & ~total[-1]     # subtraction without carry out: addend was larger
         magnitude = Signal(_SUM)
-        m.d.comb += magnitude.eq(Mux(v["eff_sub"], Mux(negative, -total, total)[:_WIN], total))
+        m.d.comb += magnitude.eq(Mux(v["eff_sub"], Mux(negative, reverse, total[:_WIN]), total))
         v = cut("add", magnitude=magnitude, sign=Mux(v["inf"], v["inf_sign"], v["sign_p"] ^ negative),
-                **{k: v[k] for k in ("sticky", "x_win", "zero_sign", "nan", "inf")})
+                **{k: v[k] for k in ("sticky", "x_win", "zero_sign", "nan", "inf", "marker")})
 
-        # ---- segment 4: leading-zero count, subnormal clamp ---------------------------------------
-        padded = Cat(Const(1 << (_LZC_WIDTH - _SUM - 1), _LZC_WIDTH - _SUM), v["magnitude"])
-        lzc = _lzc(padded)                  # a magnitude of 0 counts _SUM thanks to the padding 1
-        exact_zero = v["magnitude"] == 0    # the sticky bit is never set then (see module docstring)
+        # ---- segment 5: leading-zero count, limited by the marker ---------------------------------
+        padded = Cat(Const(1 << (_LZC_WIDTH - _SUM - 1), _LZC_WIDTH - _SUM), v["magnitude"] | v.pop("marker"))
         norm_shift = Signal(range(_SUM + 1))
-        m.d.comb += norm_shift.eq(Mux(lzc > v["x_win"], v["x_win"], lzc))
-        v = cut("lzc", magnitude=v["magnitude"], norm_shift=norm_shift,
-                exp_field=Mux(exact_zero, 0, v["x_win"] - norm_shift)[:_EXP + 1],
+        m.d.comb += norm_shift.eq(_lzc(padded))   # min(leading zeros, x_win); _SUM for 0 (padding 1)
+        exact_zero = v["magnitude"] == 0    # the sticky bit is never set then (see module docstring)
+        v = cut("lzc", magnitude=v["magnitude"], norm_shift=norm_shift, exact_zero=exact_zero,
                 sign=Mux(exact_zero & ~v["inf"], v["zero_sign"], v["sign"]),
-                **{k: v[k] for k in ("sticky", "nan", "inf")})
+                **{k: v[k] for k in ("sticky", "nan", "inf", "x_win")})
 
-        # ---- segment 5: normalizing shift ---------------------------------------------------------
-        v = cut("normalize", normalized=(v.pop("magnitude") << v.pop("norm_shift"))[:_SUM], **v)
+        # ---- segment 6: normalizing shift, exponent field -----------------------------------------
+        v = cut("normalize", normalized=(v["magnitude"] << v["norm_shift"])[:_SUM],
+                exp_field=Mux(v["exact_zero"], 0, v["x_win"] - v["norm_shift"])[:_EXP + 1],
+                **{k: v[k] for k in ("sticky", "nan", "inf", "sign")})
 
-        # ---- segment 6: round and sticky bits -----------------------------------------------------
+        # ---- segment 7: round and sticky bits; both rounding candidates ---------------------------
         n = v["normalized"]
         significand = n[_SUM - _SIG:]
         round_bit = n[_SUM - _SIG - 1]
         sticky = (n[:_SUM - _SIG - 1] != 0) | v["sticky"]
         # The hidden bit adds one to the exponent field: subnormals (hidden bit 0) keep field 0.
-        v = cut("round", truncated=((v["exp_field"] << _MAN) + significand)[:16],
+        truncated = ((v["exp_field"] << _MAN) + significand)[:16]
+        v = cut("round", truncated=truncated, incremented=(prefix_add(m, "incremented", truncated, Const(0, 16), 1, 16) if cells
+                             else truncated + 1)[:16],
                 round_up=round_bit & (sticky | significand[0]),
                 sign=v["sign"], nan=v["nan"], inf=v["inf"])
 
-        # ---- segment 7: rounding increment, overflow, specials, pack ------------------------------
-        rounded = v["truncated"] + v["round_up"]
-        overflow = v["inf"] | (rounded >= FP16.inf)
+        # ---- segment 8: choice of the rounded value, overflow, specials, pack ---------------------
+        rounded = Mux(v["round_up"], v["incremented"], v["truncated"])
+        # rounded >= Inf, decided beside the choice rather than after it
+        overflow = v["inf"] | (v["truncated"] >= FP16.inf) | (v["round_up"] & (v["truncated"] == FP16.inf - 1))
         m.d.comb += self.z.eq(Mux(v["nan"], FP16.canonical_nan,
                                   Cat(Mux(overflow, FP16.inf, rounded[:15]), v["sign"])))
         return m

@@ -11,58 +11,53 @@ __all__ = ["CUT_POINTS", "MAX_PIPELINE", "PLACEMENTS", "check_pipeline", "regist
 #: Natural cut points of the FMA datapath, in datapath order. A register at a cut point registers
 #: every value that is live there.
 CUT_POINTS = (
-    "unpack",     # after mode forcing, operand unpack, special-case detection and exponent compare
-    "multiply",   # after the 11x11-bit significand product
-    "align",      # after the addend alignment shifter (window + sticky)
-    "add",        # after the wide add / subtract and the conditional negation
+    "unpack",     # after operand unpack, special cases, the exponent sum and the first product stage
+    "exponent",   # after the addend shift amount, the window exponent and the product's last stage
+    "align",      # after the addend alignment shifter
+    "add_low",    # after the low half of the wide adds (P + A or P - A, and A - P)
+    "add",        # after their high half and the choice of the non-negative difference
     "lzc",        # after the leading-zero count and the subnormal clamp of the shift
     "normalize",  # after the normalizing left shift
     "round",      # after round/sticky extraction, before the rounding increment and packing
 )
 
-#: Largest accepted ``pipeline`` value (more registers than cut points double up at cut points).
-MAX_PIPELINE = len(CUT_POINTS) + 1
+#: Largest accepted ``pipeline`` value: a register at every cut point.
+MAX_PIPELINE = len(CUT_POINTS)
 
-#: Registers at each cut point for each ``pipeline`` value, chosen by delay. Each row was measured
-#: by synthesizing the FMA for every placement of that many registers (one register per cut point at
-#: most; 127 netlists, Yosys ``synth -flatten`` with ABC mapping to 2-input gates and MUX2) and taking
-#: the placement whose slowest stage has the fewest gate levels, ties broken by the next-slowest stage
-#: (levels sorted, slowest first):
+#: Registers at each cut point for each ``pipeline`` value, chosen by delay: for each P the
+#: placements a segment-delay estimate ranked first (five per P; the FMA with a register at every
+#: cut point, per segment) were mapped with the project's flow (``synth.flow``, the FMA in its
+#: standard-cell spelling with registered ports, ``synth.clock.Registered``), and the row is the
+#: one with the shortest clock period (FO4, issue 21; measured for issue 21):
 #:
-#: ==========  ====================================  ==============================
-#: pipeline    registers after                       gate levels per stage
-#: ==========  ====================================  ==============================
-#: 0           (none)                                185
-#: 1           add                                   98, 51
-#: 2           align, add                            64, 53, 44
-#: 3           align, add, round                     63, 44, 33, 19
-#: 4           unpack, align, add, normalize         63, 42, 27, 26, 25
-#: 5           unpack, multiply, align, add, lzc     63, 41, 27, 25, 24, 10
-#: 6           all but normalize                     63, 42, 24, 22, 18, 13, 11
-#: 7           every cut point                       63, 42, 27, 23, 19, 10, 8, 6
-#: 8           every cut point, two after add        (as 7)
-#: ==========  ====================================  ==============================
+#: ==========  ==============================================  ========
+#: pipeline    registers after                                 FO4
+#: ==========  ==============================================  ========
+#: 0           (none)                                          125.4
+#: 1           add                                             86.1
+#: 2           add_low, normalize                              59.9
+#: 3           exponent, add_low, lzc                          35.9
+#: 4           exponent, add_low, lzc, round                   33.6
+#: 5           unpack, exponent, add_low, add, normalize       33.7
+#: 6           all but add and round                           30.4
+#: 7           all but add                                     28.0
+#: 8           every cut point                                 23.2
+#: ==========  ==============================================  ========
 #:
-#: The wide add with its conditional negation (63 levels) is one segment that no register can split,
-#: so from 3 registers on the FMA's slowest stage stays at 63 levels: an extra register never makes
-#: the FMA slower (``tests/test_pipeline.py`` re-measures it).
-#:
-#: For 3 registers the rule ties between "align, add, normalize" (63, 44, 27, 26) and "align, add,
-#: round" (63, 44, 33, 19) up to the third stage, and the row takes the second: in the computing
-#: element the FMA's last stage also carries the output comparator and the result multiplexer, so
-#: the CE wants it short. Mapped to ``redmule_ge``, that stage of the CE takes 55 to 58 FO4 instead
-#: of 60 to 63 (``redmule-hdl synth --block ce``; 56.6 instead of 65.7 in the 12x4x3 top), below the
-#: wide add's 60 to 62; the round cut also registers 28 bits fewer.
+#: Each segment between two cut points takes 16 to 23 FO4 with its registers (clock-to-Q and setup
+#: included); from P = 4 on, the slowest stage is two segments, so P = 4 to 7 gain less than P = 3
+#: did. A register at "add_low" matters most: without it the two wide adds with their compressor
+#: level form one stage of about 50 FO4.
 PLACEMENTS = (
-    (0, 0, 0, 0, 0, 0, 0),
-    (0, 0, 0, 1, 0, 0, 0),
-    (0, 0, 1, 1, 0, 0, 0),
-    (0, 0, 1, 1, 0, 0, 1),
-    (1, 0, 1, 1, 0, 1, 0),
-    (1, 1, 1, 1, 1, 0, 0),
-    (1, 1, 1, 1, 1, 0, 1),
-    (1, 1, 1, 1, 1, 1, 1),
-    (1, 1, 1, 2, 1, 1, 1),
+    (0, 0, 0, 0, 0, 0, 0, 0),
+    (0, 0, 0, 0, 1, 0, 0, 0),
+    (0, 0, 0, 1, 0, 0, 1, 0),
+    (0, 1, 0, 1, 0, 1, 0, 0),
+    (0, 1, 0, 1, 0, 1, 0, 1),
+    (1, 1, 0, 1, 1, 0, 1, 0),
+    (1, 1, 1, 1, 0, 1, 1, 0),
+    (1, 1, 1, 1, 0, 1, 1, 1),
+    (1, 1, 1, 1, 1, 1, 1, 1),
 )
 assert all(len(p) == len(CUT_POINTS) and sum(p) == n for n, p in enumerate(PLACEMENTS))
 
