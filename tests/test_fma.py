@@ -256,7 +256,7 @@ def test_random_and_targeted(pipeline, mode):
     check(pipeline, mode, a, b, c)
 
 
-@pytest.mark.parametrize("pipeline, n", [(0, 100), (5, 1500), (MAX_PIPELINE, 3000)])
+@pytest.mark.parametrize("pipeline, n", [(0, 100), (5, 1000), (MAX_PIPELINE, 2000)])
 def test_standard_cell_spelling(pipeline, n):
     """The FMA as the standard-cell flows elaborate it (Kogge-Stone adds, carry-save product;
     technology.STANDARD_CELLS) is as exact as the generic one, with the pipeline cut inside the
