@@ -61,8 +61,8 @@ class Config:
         # the generated netlist within what Yosys and the simulators handle in reasonable time.
         check_int("L", self.L, 1, self.MAX_L)
         check_int("H", self.H, 1, self.MAX_H)
-        # P: the FMA spreads its registers over its natural cut points (spec.pipeline.CUT_POINTS); one
-        # more than there are cut points is accepted (two then share one), more would only add latency.
+        # P: the FMA spreads its registers over its natural cut points (spec.pipeline.CUT_POINTS), at
+        # most one at each: more would only add latency.
         check_int("P", self.P, 0, self.MAX_P)
         check_int("contexts", self.contexts, 1, self.MAX_CONTEXTS)
         for name in ("L", "H", "P", "contexts"):     # numpy integers become plain ints
