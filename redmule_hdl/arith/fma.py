@@ -88,8 +88,8 @@ class FMA(wiring.Component):
     pipeline : int
         Register stages, 0..8 (0 = purely combinational). They are distributed over the cut points
         :data:`CUT_POINTS` by :func:`register_placement`, chosen by measured delay (the table
-        ``spec.pipeline.PLACEMENTS``): 1 -> add; 3 -> exponent, add_low, lzc; 8 -> every cut
-        point.
+        ``spec.pipeline.PLACEMENTS``): 1 -> add; 3 -> exponent, add_low, normalize; 8 -> every
+        cut point.
     technology : redmule_hdl.technology.Technology or None
         How the adds and the significand product are spelled (``GENERIC``: operators, for FPGAs
         and the simulators; ``STANDARD_CELLS``: Kogge-Stone adders and a carry-save multiplier

@@ -24,38 +24,42 @@ CUT_POINTS = (
 #: Largest accepted ``pipeline`` value: a register at every cut point.
 MAX_PIPELINE = len(CUT_POINTS)
 
-#: Registers at each cut point for each ``pipeline`` value, chosen by delay: for each P the
-#: placements a segment-delay estimate ranked first (five per P; the FMA with a register at every
-#: cut point, per segment) were mapped with the project's flow (``synth.flow``, the FMA in its
-#: standard-cell spelling with registered ports, ``synth.clock.Registered``), and the row is the
-#: one with the shortest clock period (FO4, issue 21; measured for issue 21):
+#: Registers at each cut point for each ``pipeline`` value, chosen by delay (issue 21): for each P
+#: the placements that a segment-delay estimate ranked first (four or five per P) were mapped with
+#: the project's flow (``synth.flow``, standard-cell spelling, ports registered by
+#: ``synth.clock.Registered``), the FMA alone and inside the computing element, whose output
+#: comparator and result multiplexer follow the FMA's last stage. The rows take the shortest CE
+#: period (the engine's clock), then the shortest FMA period (FO4):
 #:
-#: ==========  ==============================================  ========
-#: pipeline    registers after                                 FO4
-#: ==========  ==============================================  ========
-#: 0           (none)                                          125.4
-#: 1           add                                             86.1
-#: 2           add_low, normalize                              59.9
-#: 3           exponent, add_low, lzc                          35.9
-#: 4           exponent, add_low, lzc, round                   33.6
-#: 5           unpack, exponent, add_low, add, normalize       33.7
-#: 6           all but add and round                           30.4
-#: 7           all but add                                     28.0
-#: 8           every cut point                                 23.2
-#: ==========  ==============================================  ========
+#: ==========  ==============================================  =======  =======
+#: pipeline    registers after                                 FMA      CE
+#: ==========  ==============================================  =======  =======
+#: 0           (none)                                          125.4    156.1
+#: 1           add                                             86.1     92.9
+#: 2           add_low, normalize                              59.9     63.8
+#: 3           exponent, add_low, normalize                    42.7     54.6
+#: 4           exponent, add_low, lzc, round                   33.6     37.7
+#: 5           unpack, exponent, add_low, lzc, round           33.7     37.8
+#: 6           all but align and add                           33.2     37.7
+#: 7           all but add                                     28.0     36.1
+#: 8           every cut point                                 23.4     37.4
+#: ==========  ==============================================  =======  =======
 #:
 #: Each segment between two cut points takes 16 to 23 FO4 with its registers (clock-to-Q and setup
-#: included); from P = 4 on, the slowest stage is two segments, so P = 4 to 7 gain less than P = 3
-#: did. A register at "add_low" matters most: without it the two wide adds with their compressor
-#: level form one stage of about 50 FO4.
+#: included). In the CE, a stage that ends at the output needs a register at "round": from P = 4 on
+#: the CE's clock is its output stage (rounding choice, packing, comparator, multiplexer: 36 to 38
+#: FO4) while the FMA alone keeps shrinking. A register at "add_low" matters most: without it the
+#: two wide adds with their compressor level form one stage of about 50 FO4. For P = 3 the FMA alone
+#: would be faster with registers after exponent, add_low and lzc (35.9 FO4), but its CE slower
+#: (58.9).
 PLACEMENTS = (
     (0, 0, 0, 0, 0, 0, 0, 0),
     (0, 0, 0, 0, 1, 0, 0, 0),
     (0, 0, 0, 1, 0, 0, 1, 0),
-    (0, 1, 0, 1, 0, 1, 0, 0),
+    (0, 1, 0, 1, 0, 0, 1, 0),
     (0, 1, 0, 1, 0, 1, 0, 1),
-    (1, 1, 0, 1, 1, 0, 1, 0),
-    (1, 1, 1, 1, 0, 1, 1, 0),
+    (1, 1, 0, 1, 0, 1, 0, 1),
+    (1, 1, 0, 1, 0, 1, 1, 1),
     (1, 1, 1, 1, 0, 1, 1, 1),
     (1, 1, 1, 1, 1, 1, 1, 1),
 )
