@@ -45,5 +45,5 @@ def test_cached_and_cli(fma_report, tmp_path, capsys):
     design, cache, rep = fma_report
     again = implement(design, "fma", cache=cache)
     assert again.cached and again.used == rep.used and again.fmax_mhz == rep.fmax_mhz
-    assert main(["fpga", "--block", "nope"]) == 2
+    assert main(["fpga", "--block", "nope", "-o", str(tmp_path)]) == 2
     assert "unknown block 'nope'" in capsys.readouterr().err
