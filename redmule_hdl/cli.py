@@ -104,9 +104,7 @@ def _parser():
     syn.set_defaults(output=Path("redmule-synth"))
     syn.add_argument("--liberty", type=file_path, metavar="FILE",
                      help="a real liberty library (reports um^2 and ns besides kGE and FO4)")
-    syn.add_argument("--block", default="top", metavar="NAME",
-                     help="synthesize one block alone: top (default), engine, ce, fma, xbuf, wbuf, "
-                          "zbuf, streamer, regfile, controller")
+    _add_block_argument(syn, "synthesize")
     syn.add_argument("--io-paths", action="store_true",
                      help="only list the combinational paths from an input to an output port of the "
                           "top (or --block) and exit with status 1 if there is any")
@@ -121,9 +119,7 @@ def _parser():
                     "DIR/fpga.json, keeps the tools' files in DIR and caches results in DIR/cache.")
     _add_config_args(fpg, required_out=False)
     fpg.set_defaults(output=Path("redmule-fpga"))
-    fpg.add_argument("--block", default="top", metavar="NAME",
-                     help="implement one block alone: top (default), engine, ce, fma, xbuf, wbuf, "
-                          "zbuf, streamer, regfile, controller")
+    _add_block_argument(fpg, "implement")
     fpg.add_argument("--device", default="85k", choices=("25k", "45k", "85k"),
                      help="ECP5 device (default 85k)")
     fpg.add_argument("--no-pnr", action="store_true",
@@ -205,6 +201,13 @@ def _parser():
         add_trace_arguments(e)
     p.commands = {**sub.choices, **exs.choices}   # command name -> its parser (for later errors)
     return p
+
+
+def _add_block_argument(p, verb):
+    """``--block NAME`` of a command that maps one block of ``synth.blocks.BLOCKS`` alone."""
+    from redmule_hdl.synth.blocks import BLOCKS
+    p.add_argument("--block", default="top", metavar="NAME",
+                   help=f"{verb} one block alone: {BLOCKS[0]} (default), {', '.join(BLOCKS[1:])}")
 
 
 def add_trace_arguments(p):

@@ -147,7 +147,7 @@ def _operands(shape, in_fmt, op, zeros, seed):
     return x, w, y
 
 
-def _activity(path, cycles):
+def _activity(path):
     from redmule_hdl.sim.trace import PERIOD_PS, read_saif
     _, act = read_saif(path)
     return {k: (tc, t1 / PERIOD_PS) for k, (tc, t1) in act.items()}
@@ -169,7 +169,7 @@ def job_activity(config, op="gemm", shape=DEFAULT_SHAPE, *, in_fmt="fp16", out_f
         if (res.runs[0].trigger_cycle, res.runs[0].evt_cycle) != (run.trigger_cycle, run.evt_cycle):
             raise AssertionError("the traced run differs from the first one")
         cycles = window[1] - window[0]
-        return _activity(saif, cycles), cycles, res
+        return _activity(saif), cycles, res
 
 
 def idle_activity(config, cycles=1000):
@@ -183,7 +183,7 @@ def idle_activity(config, cycles=1000):
             async def wait(ctx, d):
                 await d.idle(ctx, start + cycles + 1 - d.cycle)
             s.live.call(wait)
-        return _activity(saif, cycles), cycles
+        return _activity(saif), cycles
 
 
 def estimate(config, op="gemm", shape=DEFAULT_SHAPE, *, in_fmt="fp16", out_fmt=None, stall=0.0,
