@@ -5,15 +5,19 @@
 1. maps the export-mode top with ``synth.flow.synthesize`` (the project's library, or ``liberty``) and
    keeps the flattened netlist and the reg->reg critical path (cached by configuration, library text
    and the sources of ``redmule_hdl`` in ``$XDG_CACHE_HOME/redmule-hdl/power``);
-2. runs the job on the Verilator back end twice: once to learn its trigger and evt cycles, once more
-   writing a SAIF file of exactly the job's cycles (``sim.trace``: trigger .. evt); and ``idle_cycles``
-   cycles of the engine idle (clock running, no job, after a soft clear) into a second SAIF;
-3. prices both activities on the netlist (``synth.power.analyze_power``: register and port toggles from
+2. runs the job (or a runtime workload: one MLP training step) on the Verilator back end twice: once
+   to learn its trigger and evt cycles, once more writing a SAIF file of exactly the job's cycles
+   (``sim.trace``: trigger .. evt); then ``idle_cycles`` cycles of the engine idle (clock running,
+   no job since reset) and as many of a soft-cleared wait (the job cleared half-way) into two more
+   SAIFs. The memory holds its last response on ``r_data`` between responses (a TCDM bank with an
+   output register) unless ``hold_r_data=False``;
+3. prices the activities on the netlist (``synth.power.analyze_power``: register and port toggles from
    the RTL run, probabilistic propagation into the logic ABC made) at the clock the critical path allows
    (``clock_ns`` overrides; the project's library converts FO4 with ``fo4_ps``).
 
 Figures: dynamic and leakage power per block and in total (mW), energy per job (nJ), pJ per FLOP
-(2 FLOP per multiply-accumulated element: ``2 M N K``), GFLOPS/W, and the same power for idle.
+(2 FLOP per multiply-accumulated element: ``2 M N K``), GFLOPS/W, and the same power for idle and
+for the soft-cleared wait.
 """
 import hashlib
 import json
@@ -27,7 +31,8 @@ import numpy as np
 
 from redmule_hdl.config import Config
 
-__all__ = ["PowerResult", "estimate", "mapped_netlist", "job_activity", "idle_activity", "format_report",
+__all__ = ["PowerResult", "estimate", "mapped_netlist", "job_activity", "idle_activity", "soft_clear_activity",
+           "traced_session", "mlp_step_activity", "MLP_WORKLOADS", "format_report",
            "DEFAULT_SHAPE", "add_arguments", "main", "fma_netlist", "fma_propagation_error", "chart"]
 
 DEFAULT_SHAPE = (96, 96, 96)
@@ -36,22 +41,17 @@ DEFAULT_SHAPE = (96, 96, 96)
 @dataclass
 class PowerResult:
     config: Config
-    op: str
-    shape: tuple
-    in_fmt: str
+    workload: str               # what ran, e.g. "gemm 96x96x96 fp16"
+    flop: int                   # its useful FLOP (2 per multiply-accumulated element)
     clock_mhz: float
     clock_source: str
     job_cycles: int
     job: object                 # synth.power.PowerReport of the job's cycles
-    idle: object                # PowerReport of idle cycles (or None)
+    idle: object                # PowerReport of idle cycles after reset, no job (or None)
+    cleared: object             # PowerReport of a soft-cleared wait (or None)
     library: str
     node_note: str
     seconds: dict
-
-    @property
-    def flop(self):
-        M, N, K = self.shape
-        return 2 * M * N * K
 
     def energy_pj(self):
         """Energy of the job (pJ): dynamic per cycle times cycles, plus leakage over its time."""
@@ -68,7 +68,7 @@ class PowerResult:
                         "clock_net_mw": rep.clock_net.get(b, 0.0) * self.clock_mhz * 1e-3}
                     for b, r in rep.blocks.items()}
         e = self.energy_pj()
-        out = {"config": repr(self.config), "op": self.op, "shape": list(self.shape), "in_fmt": self.in_fmt,
+        out = {"config": repr(self.config), "workload": self.workload, "flop": self.flop,
                "library": self.library, "node": self.node_note, "clock_mhz": self.clock_mhz,
                "clock_source": self.clock_source, "job_cycles": self.job_cycles,
                "power_mw": self.job.power_mw(self.clock_mhz), "energy_nj": e * 1e-3,
@@ -79,6 +79,9 @@ class PowerResult:
         if self.idle is not None:
             out["idle_power_mw"] = self.idle.power_mw(self.clock_mhz)
             out["idle_blocks"] = rows(self.idle)
+        if self.cleared is not None:
+            out["soft_clear_power_mw"] = self.cleared.power_mw(self.clock_mhz)
+            out["soft_clear_blocks"] = rows(self.cleared)
         return out
 
 
@@ -153,43 +156,160 @@ def _activity(path):
     return {k: (tc, t1 / PERIOD_PS) for k, (tc, t1) in act.items()}
 
 
-def job_activity(config, op="gemm", shape=DEFAULT_SHAPE, *, in_fmt="fp16", out_fmt=None, stall=0.0,
-                 latency=1, seed=0, zeros=False):
-    """``(activity, cycles, result)`` of one job on the Verilator back end: the SAIF activity of its
-    cycles from the accepted TRIGGER write to its evt (``{bit: (toggles, cycles at 1)}``)."""
-    from redmule_hdl.sim.run import run_job
-    x, w, y = _operands(shape, in_fmt, op, zeros, seed)
-    kw = dict(in_fmt=in_fmt, out_fmt=out_fmt, stall=stall, latency=latency, seed=seed, backend="verilator")
-    first = run_job(config, op, x, w, y, **kw)
-    run = first.runs[0]
-    window = (run.trigger_cycle + 1, run.evt_cycle + 1)
-    with tempfile.TemporaryDirectory(prefix="redmule-power.") as work:
-        saif = Path(work, "job.saif")
-        res = run_job(config, op, x, w, y, trace=saif, trace_window=window, **kw)
-        if (res.runs[0].trigger_cycle, res.runs[0].evt_cycle) != (run.trigger_cycle, run.evt_cycle):
-            raise AssertionError("the traced run differs from the first one")
-        cycles = window[1] - window[0]
-        return _activity(saif), cycles, res
+def _job_layout(config, x, w, y, op, in_fmt, out_fmt):
+    """``(mem_size, regs, places, z_addr)``: the job's operands placed one after the other, each at a
+    port-aligned address; ``places`` is ``[(addr, bits), ...]``."""
+    from redmule_hdl.spec.formats import format_by_name
+    from redmule_hdl.spec.jobs import job_registers
+    align = config.port_width // 8
+    fin = format_by_name(in_fmt)
+    fout = format_by_name(out_fmt or in_fmt)
+    (M, N), K = x.shape, w.shape[1]
+    addr, places = 0, []
+    for bits in (x, w):
+        places.append((addr, bits))
+        addr += -(-bits.size * fin.bytes // align) * align
+    z_addr = addr
+    if y is not None:
+        places.append((z_addr, y))
+    addr += -(-M * K * max(fin.bytes, fout.bytes) // align) * align
+    regs = job_registers(x_addr=0, w_addr=places[1][0], z_addr=z_addr, m=M, n=N, k=K, op=op,
+                         in_fmt=in_fmt, out_fmt=out_fmt)
+    return addr, regs, places, z_addr
 
 
-def idle_activity(config, cycles=1000):
-    """``(activity, cycles)`` of the engine idle: clock running, no job, after a soft clear."""
+def traced_session(config, mem_size, places, fmt, script, *, stall=0.0, latency=1, seed=0, hold_r_data=True):
+    """Run ``script(ctx, driver)`` in a ``Session`` that holds ``places`` (``[(addr, bits)]`` of
+    ``fmt``); it returns the cycle window ``(start, stop)`` it is about. The first run learns the
+    window, the second writes a SAIF of exactly it (the runs are deterministic; checked). Returns
+    ``(activity, cycles, session memory)``. ``hold_r_data``: see ``TcdmMemory.hold_r_data``."""
     from redmule_hdl.sim.session import Session
-    start = 64
+
+    def run(saif=None, window=None):
+        with Session(config, mem_size, backend="verilator", stall=stall, latency=latency, seed=seed,
+                     trace=saif, trace_window=window) as s:
+            s.mem.hold_r_data = hold_r_data
+            for addr, bits in places:
+                s.place_matrix(addr, bits, fmt)
+            return s.live.call(script), s.mem
+
+    window, _ = run()
     with tempfile.TemporaryDirectory(prefix="redmule-power.") as work:
-        saif = Path(work, "idle.saif")
-        with Session(config, 4096, backend="verilator", trace=saif,
-                     trace_window=(start, start + cycles)) as s:
-            async def wait(ctx, d):
-                await d.idle(ctx, start + cycles + 1 - d.cycle)
-            s.live.call(wait)
-        return _activity(saif), cycles
+        saif = Path(work, "activity.saif")
+        again, mem = run(saif, window)
+        if again != window:
+            raise AssertionError(f"the traced run covers cycles {again}, the first one {window}")
+        return _activity(saif), window[1] - window[0], mem
+
+
+def job_activity(config, op="gemm", shape=DEFAULT_SHAPE, *, in_fmt="fp16", out_fmt=None, stall=0.0,
+                 latency=1, seed=0, zeros=False, hold_r_data=True):
+    """``(activity, cycles)`` of one job on the Verilator back end: the SAIF activity of its cycles from
+    the accepted TRIGGER write to its evt (``{bit: (toggles, cycles at 1)}``). The result is checked
+    bit for bit against ``golden.gemm_op``."""
+    from redmule_hdl.spec import golden
+    from redmule_hdl.spec.regmap import JobError, Reg
+    x, w, y = _operands(shape, in_fmt, op, zeros, seed)
+    mem_size, regs, places, z_addr = _job_layout(config, x, w, y, op, in_fmt, out_fmt)
+    errors = []
+
+    async def script(ctx, d):
+        await d.acquire(ctx)
+        await d.program(ctx, regs)
+        trigger = await d.trigger(ctx)
+        evt = await d.wait_evt(ctx)
+        errors.append(await d.read(ctx, Reg.ERROR))
+        return trigger + 1, evt + 1
+
+    act, cycles, mem = traced_session(config, mem_size, places, in_fmt, script, stall=stall, latency=latency,
+                                     seed=seed, hold_r_data=hold_r_data)
+    out = out_fmt or in_fmt
+    if errors[-1] != JobError.OK:
+        raise AssertionError(f"the job was refused: ERROR = {errors[-1]} ({JobError(errors[-1]).name})")
+    z = mem.read_matrix(z_addr, (shape[0], shape[2]), out)
+    if not np.array_equal(z, golden.gemm_op(op, x, w, y, in_fmt=in_fmt, out_fmt=out_fmt)):
+        raise AssertionError("the job's Z differs from golden.gemm_op")
+    return act, cycles
+
+
+def idle_activity(config, cycles=1000, *, hold_r_data=True):
+    """``(activity, cycles)`` of the engine idle: clock running, no job since reset (and the soft
+    clear a session starts with)."""
+    start = 64
+
+    async def script(ctx, d):
+        await d.idle(ctx, start + cycles + 1 - d.cycle)
+        return start, start + cycles
+
+    act, n, _ = traced_session(config, 64, [], "fp16", script, hold_r_data=hold_r_data)
+    return act, n
+
+
+def soft_clear_activity(config, op="gemm", shape=DEFAULT_SHAPE, *, in_fmt="fp16", out_fmt=None, seed=0,
+                        zeros=False, after=None, cycles=1000, hold_r_data=True):
+    """``(activity, cycles)`` of a soft-cleared wait: the job starts, SOFT_CLEAR is written ``after``
+    cycles later (default: half its compute bound), and the window is the ``cycles`` cycles from the
+    accepted write on: the engine drops the job, drains the memory responses still outstanding and
+    waits, its pipelines and buffers holding the dropped job's last values."""
+    x, w, y = _operands(shape, in_fmt, op, zeros, seed)
+    mem_size, regs, places, _ = _job_layout(config, x, w, y, op, in_fmt, out_fmt)
+    after = config.compute_bound(*shape) // 2 if after is None else after
+
+    async def script(ctx, d):
+        await d.acquire(ctx)
+        await d.program(ctx, regs)
+        await d.trigger(ctx)
+        await d.idle(ctx, after)
+        await d.soft_clear(ctx)
+        clear = d.last_accept
+        await d.idle(ctx, clear + cycles + 2 - d.cycle)
+        return clear + 1, clear + 1 + cycles
+
+    act, n, _ = traced_session(config, mem_size, places, in_fmt, script, seed=seed, hold_r_data=hold_r_data)
+    return act, n
+
+
+#: ``--workload`` names: one training step of ``examples.train_mlp`` with the formats of its run.
+MLP_WORKLOADS = {"mlp-fp16": "fp16", "mlp-fp8": "fp8"}
+
+
+def mlp_step_activity(config, run="fp16", *, seed=0, hold_r_data=True):
+    """``(activity, cycles, flop, text)`` of one training step of ``examples.train_mlp`` (minibatch of
+    ``BATCH`` digits, the five products of ``train_step`` through a ``Runtime`` with the formats of
+    ``RUNS[run]``): the whole step, from the runtime's first cycle after its soft clear to its last
+    (register programming, CYCLES and ERROR reads between the jobs included); ``flop``: 2 per useful
+    multiply-accumulate."""
+    from redmule_hdl.examples import train_mlp
+    from redmule_hdl.runtime import Runtime
+    x_tr, y_tr, _, _ = train_mlp.load_data(seed)
+    x, labels = x_tr[:train_mlp.BATCH], y_tr[:train_mlp.BATCH]
+
+    def step(saif=None, window=None):
+        w1, w2 = train_mlp.init_weights(seed, x.shape[1])
+        with Runtime(config, seed=seed, trace=saif, trace_window=window) as rt:
+            rt.session.mem.hold_r_data = hold_r_data
+            start = rt.session.cycle
+            math = train_mlp.EngineMath(rt, *train_mlp.RUNS[run])
+            train_mlp.train_step(math, x, labels, w1, w2, train_mlp.LR)
+            return (start, rt.session.cycle), math.stats["train"]
+
+    window, stats = step()
+    with tempfile.TemporaryDirectory(prefix="redmule-power.") as work:
+        saif = Path(work, "step.saif")
+        again, _ = step(saif, window)
+        if again != window:
+            raise AssertionError(f"the traced step covers cycles {again}, the first one {window}")
+        text = (f"one MLP training step ({run}: {'/'.join(train_mlp.RUNS[run])}, batch {train_mlp.BATCH}, "
+                f"{stats.jobs} jobs)")
+        return _activity(saif), window[1] - window[0], 2 * stats.fmas, text
 
 
 def estimate(config, op="gemm", shape=DEFAULT_SHAPE, *, in_fmt="fp16", out_fmt=None, stall=0.0,
              latency=1, seed=0, zeros=False, liberty=None, clock_ns=None, fo4_ps=None, node=None,
-             idle_cycles=1000, cache_dir=None, log=lambda *a: None):
-    """Run the workload and price it (see the module docstring); a ``PowerResult``."""
+             idle_cycles=1000, cache_dir=None, workload=None, hold_r_data=True, log=lambda *a: None):
+    """Run the job (or ``workload``, a name of ``MLP_WORKLOADS``) and price it (see the module
+    docstring); a ``PowerResult``. ``hold_r_data``: the memory keeps its last response on ``r_data``
+    (``TcdmMemory.hold_r_data``); False drives the model's garbage there, as the tests do."""
     from redmule_hdl.synth import blocks
     from redmule_hdl.synth.flow import load_library
     from redmule_hdl.synth.power import DEFAULT_FO4_PS, DEFAULT_NODE, analyze_power
@@ -212,19 +332,33 @@ def estimate(config, op="gemm", shape=DEFAULT_SHAPE, *, in_fmt="fp16", out_fmt=N
         clock_mhz = 1000.0 / info["period"]
         source = f"critical path {info['period']:.3f} ns"
     t0 = time.monotonic()
-    log(f"simulating {op} {'x'.join(map(str, shape))} {in_fmt} on Verilator with SAIF activity ...")
-    act, cycles, res = job_activity(config, op, shape, in_fmt=in_fmt, out_fmt=out_fmt, stall=stall,
-                                    latency=latency, seed=seed, zeros=zeros)
-    idle = None
+    if workload is None:
+        text = f"{op} {'x'.join(map(str, shape))} {in_fmt}" + (f" -> {out_fmt}" if out_fmt else "")
+        log(f"simulating {text} on Verilator with SAIF activity ...")
+        act, cycles = job_activity(config, op, shape, in_fmt=in_fmt, out_fmt=out_fmt, stall=stall,
+                                   latency=latency, seed=seed, zeros=zeros, hold_r_data=hold_r_data)
+        M, N, K = shape
+        flop = 2 * M * N * K
+    else:
+        log(f"simulating {workload} on Verilator with SAIF activity ...")
+        act, cycles, flop, text = mlp_step_activity(config, MLP_WORKLOADS[workload], seed=seed,
+                                                    hold_r_data=hold_r_data)
+    idle = cleared = None
     if idle_cycles:
-        iact, icycles = idle_activity(config, idle_cycles)
+        iact, icycles = idle_activity(config, idle_cycles, hold_r_data=hold_r_data)
+        cact, ccycles = soft_clear_activity(config, op, shape, in_fmt=in_fmt, out_fmt=out_fmt, seed=seed,
+                                            zeros=zeros, cycles=idle_cycles, hold_r_data=hold_r_data)
     seconds["simulation"] = time.monotonic() - t0
     t0 = time.monotonic()
     rep = analyze_power(netlist, "top", lib, act, cycles, group=group, node=node, reference=reference)
     if idle_cycles:
         idle = analyze_power(netlist, "top", lib, iact, icycles, group=group, node=node, reference=reference)
+        cleared = analyze_power(netlist, "top", lib, cact, ccycles, group=group, node=node,
+                                reference=reference)
     seconds["power"] = time.monotonic() - t0
-    return PowerResult(config, op, tuple(shape), in_fmt, clock_mhz, source, cycles, rep, idle,
+    if not hold_r_data:
+        text += ", garbage on r_data between responses"
+    return PowerResult(config, text, flop, clock_mhz, source, cycles, rep, idle, cleared,
                        info["library"], node.source if reference else f"liberty {info['library']}",
                        seconds)
 
@@ -232,12 +366,11 @@ def estimate(config, op="gemm", shape=DEFAULT_SHAPE, *, in_fmt="fp16", out_fmt=N
 def format_report(r):
     """The plain-text table of a ``PowerResult``."""
     d = r.as_dict()
-    M, N, K = r.shape
-    lines = [f"RedMulE {r.config}: {r.op} {M}x{N}x{K} {r.in_fmt}, {r.job_cycles} cycles at "
+    lines = [f"RedMulE {r.config}: {r.workload}, {r.job_cycles} cycles at "
              f"{r.clock_mhz:.1f} MHz ({r.clock_source}); library {r.library}"
              + (f" ({r.node_note})" if r.node_note and not r.node_note.startswith("liberty") else ""),
              f"{'block':<15} {'dynamic mW':>11} {'of it FF clock':>15} {'leakage mW':>11} {'share':>6}"
-             + (f" {'idle mW':>9}" if r.idle else "")]
+             + (f" {'idle mW':>9}" if r.idle else "") + (f" {'cleared mW':>10}" if r.cleared else "")]
     total = d["power_mw"]
     for b, row in d["blocks"].items():
         p = row["dynamic_mw"] + row["leakage_mw"]
@@ -246,14 +379,19 @@ def format_report(r):
         if r.idle:
             i = d["idle_blocks"].get(b, {})
             line += f" {i.get('dynamic_mw', 0) + i.get('leakage_mw', 0):>9.3f}"
+        if r.cleared:
+            c = d["soft_clear_blocks"].get(b, {})
+            line += f" {c.get('dynamic_mw', 0) + c.get('leakage_mw', 0):>10.3f}"
         lines.append(line)
     lines.append(f"{'total':<15} {sum(x['dynamic_mw'] for x in d['blocks'].values()):>11.3f} "
                  f"{sum(x['flip_flop_clock_mw'] for x in d['blocks'].values()):>15.3f} "
                  f"{sum(x['leakage_mw'] for x in d['blocks'].values()):>11.5f} {100.0:>5.1f}%"
-                 + (f" {d['idle_power_mw']:>9.3f}" if r.idle else ""))
+                 + (f" {d['idle_power_mw']:>9.3f}" if r.idle else "")
+                 + (f" {d['soft_clear_power_mw']:>10.3f}" if r.cleared else ""))
     lines.append(f"energy per job {d['energy_nj']:.3f} nJ, {d['pj_per_flop']:.3f} pJ/FLOP "
                  f"({r.flop} FLOP), {d['gflops_per_w']:.2f} GFLOPS/W; idle "
-                 + (f"{d['idle_power_mw']:.3f} mW" if r.idle else "not run"))
+                 + (f"{d['idle_power_mw']:.3f} mW" if r.idle else "not run")
+                 + (f", soft-cleared wait {d['soft_clear_power_mw']:.3f} mW" if r.cleared else ""))
     n = d["nets"]
     lines.append(f"activity: {n['measured']} nets from the RTL run's SAIF, {n['estimated']} estimated by "
                  f"probabilistic propagation, {n['no_activity']} without activity")
@@ -271,8 +409,7 @@ def chart(path, r):
     x0, x1 = 170, W - 120
     top = max(row["dynamic_mw"] + row["leakage_mw"] for _, row in rows) or 1.0
     clk, rest, idle, axis = (70, 110, 190), (220, 120, 50), (150, 150, 150), (60, 60, 60)
-    M, N, K = r.shape
-    c.text(20, 16, f"POWER PER BLOCK IN MILLIWATTS: {r.config} {r.op.upper()} {M}X{N}X{K} {r.in_fmt.upper()} "
+    c.text(20, 16, f"POWER PER BLOCK IN MILLIWATTS: {r.config} {r.workload.upper()} "
                    f"AT {r.clock_mhz:.0f} MHZ ({r.library.upper()})", (0, 0, 0))
     c.rect(20, 40, 30, 50, clk)
     c.text(34, 41, "FF CLOCK", axis)
@@ -318,7 +455,14 @@ def add_arguments(p):
     p.add_argument("--vdd", type=float, default=None, help="supply in V (default 1.8, OSU 0.18 um)")
     p.add_argument("--leak-nw-per-ge", type=float, default=None,
                    help="leakage per GE in nW (default 0.0394, OSU 0.18 um NAND2X1)")
-    p.add_argument("--idle-cycles", type=int, default=1000, help="idle cycles to price (0: none)")
+    p.add_argument("--idle-cycles", type=int, default=1000,
+                   help="cycles to price of the engine idle and of a soft-cleared wait (0: none)")
+    p.add_argument("--workload", choices=sorted(MLP_WORKLOADS), default=None,
+                   help="instead of one job: one training step of the MLP example (its fp16 or fp8 run; "
+                        "needs the [examples] extra)")
+    p.add_argument("--r-data", choices=("hold", "random"), default="hold",
+                   help="what the memory drives on r_data between responses: its last response "
+                        "(default, as a memory with an output register) or the test model's garbage")
 
 
 def main(args, config, parser):
@@ -352,6 +496,11 @@ def main(args, config, parser):
         text = str(e)
         name = text.split()[0].rstrip(":") if text else "op"
         parser.error(f"argument --{name.replace('_', '-')}: {text}")
+    if args.workload is not None:
+        try:
+            import sklearn  # noqa: F401  (the MLP example's data set)
+        except ImportError:
+            parser.error("argument --workload: needs scikit-learn: pip install 'redmule-hdl[examples]'")
     node = DEFAULT_NODE
     over = {k: getattr(args, k) for k in ("cinv_ff", "vdd", "leak_nw_per_ge") if getattr(args, k) is not None}
     if over:
@@ -360,7 +509,8 @@ def main(args, config, parser):
     r = estimate(config, args.op, args.shape[0], in_fmt=args.in_fmt, out_fmt=args.out_fmt,
                  stall=args.stall, latency=args.latency, seed=args.seed, zeros=args.zeros,
                  liberty=args.liberty, clock_ns=args.clock_ns, fo4_ps=args.fo4_ps, node=node,
-                 idle_cycles=args.idle_cycles, log=lambda m: print(m, flush=True))
+                 idle_cycles=args.idle_cycles, workload=args.workload, hold_r_data=args.r_data == "hold",
+                 log=lambda m: print(m, flush=True))
     text = format_report(r)
     print(text)
     out = args.output

@@ -51,7 +51,10 @@ class TcdmMemory:
     ``writes`` (accepted requests), ``refused`` (cycles with ``req`` high and ``gnt`` low),
     ``busy_cycles`` (cycles with an accepted request), ``log`` (if ``keep_log``: one tuple
     ``(cycle, "r"|"w", add, be)`` per accepted request), ``check_stability`` (set to False to
-    tolerate a withdrawn request, e.g. around a deliberate abort).
+    tolerate a withdrawn request, e.g. around a deliberate abort), ``hold_r_data`` (set to True to
+    keep the last response on ``r_data`` between responses instead of garbage, as a memory with an
+    output register does: activity runs for power use it, so that the engine is not charged for the
+    model's garbage).
     """
 
     def __init__(self, size, *, base=0, read_latency=1, p_refuse=0.0, seed=0, keep_log=False,
@@ -73,6 +76,7 @@ class TcdmMemory:
         self.write_responses = bool(write_responses)
         self._server = None
         self._check_stability = True
+        self._hold_r_data = False
         self._snapshot = None
         self.cycle = 0
         self.reads = self.writes = self.refused = self.busy_cycles = 0
@@ -89,14 +93,25 @@ class TcdmMemory:
         if self._server is not None:
             self._server.set_check_stability(self._check_stability)
 
+    @property
+    def hold_r_data(self):
+        """Whether ``r_data`` keeps the last response between responses (default False: garbage)."""
+        return self._hold_r_data
+
+    @hold_r_data.setter
+    def hold_r_data(self, value):
+        self._hold_r_data = bool(value)
+        if self._server is not None:
+            self._server.set_hold_r_data(self._hold_r_data)
+
     @contextmanager
     def served_by(self, server, array):
         """Let ``server`` serve the port instead of ``process`` for the duration of the block.
 
         ``array`` (a writable ``uint8`` array of ``size`` bytes, e.g. a memory map shared with another
         process) becomes ``self.mem``, initialized from the current contents; ``server`` gets the
-        current ``check_stability`` and every later change of it through
-        ``server.set_check_stability(bool)``. The server keeps the statistics (``cycle``, ``reads``,
+        current ``check_stability`` and ``hold_r_data`` and every later change of them through
+        ``server.set_check_stability(bool)`` and ``server.set_hold_r_data(bool)``. The server keeps the statistics (``cycle``, ``reads``,
         ..., ``log``) up to date itself. On exit the contents are copied back into a private array.
         """
         if self._server is not None:
@@ -108,6 +123,7 @@ class TcdmMemory:
         self._server = server
         try:
             server.set_check_stability(self._check_stability)
+            server.set_hold_r_data(self._hold_r_data)
             yield self
         finally:
             self._server = None
@@ -259,7 +275,8 @@ class TcdmMemory:
                     ctx.set(port.r_data, responses.popleft()[1] & all_ones)
                 else:
                     ctx.set(port.r_valid, 0)
-                    ctx.set(port.r_data, garbage.getrandbits(len(port.r_data)))
+                    if not self._hold_r_data:
+                        ctx.set(port.r_data, garbage.getrandbits(len(port.r_data)))
         return process
 
     def _index_checked(self, cycle, addr, nbytes, what):

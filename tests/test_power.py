@@ -5,7 +5,10 @@
 * the gate-level reference (``synth.gatesim``) computes the FMA bit for bit (so it can serve as the
   reference), and the probabilistic propagation's error against it on the FMA stays within the
   bound the README states;
-* all-zero operands cost less than random ones.
+* all-zero operands cost less than random ones;
+* the engine's activity: the CE array holds while the engine is idle (after a job, after a soft
+  clear), the memory model can hold ``r_data`` between responses, and the MLP workload counts the
+  FLOP of its five products.
 """
 import json
 import tempfile
@@ -17,6 +20,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from redmule_hdl import power
+from redmule_hdl.config import Config
 from redmule_hdl.power import fma_netlist, fma_propagation_error
 from redmule_hdl.spec import golden
 from redmule_hdl.synth.flow import load_library, synthesize
@@ -101,3 +106,60 @@ def test_power_cli_bad_arguments_are_one_line(argv, name, capsys):
     assert main(["power", "-L", "2", "-H", "2", "-P", "1", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"argument {name}" in err, err
+
+
+# ---- activity of the whole engine (Verilator with SAIF, the build test_trace.py uses) --------------
+SMALL = Config(L=2, H=2, P=1)
+
+
+def _toggles(activity, prefix, cycles):
+    """Transitions of the bits named ``prefix...`` (clocks left out) in a window of ``cycles``, less the
+    one Verilator's SAIF counts for a bit that is 1 when the window opens (``sim.trace.read_saif``;
+    such a bit shows 1 transition and cycles - 1/2 at 1), so a bit at 1 throughout counts none."""
+    return sum(tc - (tc == 1 and t1 >= cycles - 1) for name, (tc, t1) in activity.items()
+               if name.startswith(prefix) and not name.endswith("clk"))
+
+
+def _after_the_job(config, start, cycles, *, hold_r_data=True):
+    """Activity of ``cycles`` cycles from ``start`` cycles after a 6x5x7 GEMM's evt."""
+    x, w, y = power._operands((6, 5, 7), "fp16", "gemm", False, 0)
+    mem_size, regs, places, _ = power._job_layout(config, x, w, y, "gemm", "fp16", None)
+
+    async def script(ctx, d):
+        await d.acquire(ctx)
+        await d.program(ctx, regs)
+        await d.trigger(ctx)
+        evt = await d.wait_evt(ctx)
+        await d.idle(ctx, evt + start + cycles + 1 - d.cycle)
+        return evt + start, evt + start + cycles
+
+    act, _, _ = power.traced_session(config, mem_size, places, "fp16", script, hold_r_data=hold_r_data)
+    return act
+
+
+def test_the_array_holds_while_the_engine_is_idle():
+    # Before the fix every CE kept accumulating stale operands after a job: each bit of the array's
+    # output toggled about every cycle of the idle engine.
+    busy, n = power.job_activity(SMALL, "gemm", (6, 5, 7))
+    assert _toggles(busy, "engine.array.", n) > 1000
+    assert _toggles(_after_the_job(SMALL, 20, 200), "engine.array.", 200) == 0
+    cleared, _ = power.soft_clear_activity(SMALL, "gemm", (6, 5, 7), after=20, cycles=n)
+    assert _toggles(cleared, "engine.array.", n) < _toggles(busy, "engine.array.", n) / 10
+
+
+def test_the_memory_can_hold_r_data_between_responses():
+    held = _after_the_job(SMALL, 20, 100, hold_r_data=True)
+    garbage = _after_the_job(SMALL, 20, 100, hold_r_data=False)
+    assert _toggles(held, "tcdm__r_data", 100) == 0
+    assert _toggles(garbage, "tcdm__r_data", 100) > 100 * SMALL.port_width // 4
+
+
+def test_mlp_step_workload_counts_its_five_products():
+    pytest.importorskip("sklearn")
+    from redmule_hdl.examples.train_mlp import BATCH
+    act, cycles, flop, text = power.mlp_step_activity(SMALL, "fp16")
+    # forward [X 1] @ W1, [A1 1] @ W2; backward [A1 1].T @ G2, G2 @ W2[:64].T, [X 1].T @ G1
+    products = [(BATCH, 65, 64), (BATCH, 65, 10), (65, BATCH, 10), (BATCH, 10, 64), (65, BATCH, 64)]
+    assert flop == 2 * sum(m * n * k for m, n, k in products)
+    assert cycles > flop // (2 * SMALL.L * SMALL.H)
+    assert "5 jobs" in text and _toggles(act, "engine.array.", cycles) > 0

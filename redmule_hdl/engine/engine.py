@@ -100,7 +100,7 @@ class Engine(wiring.Component):
             seq.w_valid.eq(self.w.valid), seq.x_ready.eq(xbuf.can_take), seq.z_ready.eq(zctl.ready),
             xbuf.take.eq(seq.x_take), xbuf.take_last.eq(seq.x_take_last),
             wbuf.column.eq(seq.column), wbuf.feed.eq(seq.feed), wbuf.shift.eq(seq.en),
-            array.en.eq(seq.en), array.ctrl.eq(seq.ce), array.step.eq(seq.step),
+            array.en.eq(seq.array_en), array.ctrl.eq(seq.ce), array.step.eq(seq.step),
             array.real.eq(seq.real), array.column.eq(seq.column), array.first.eq(seq.first),
             array.uses_y.eq(seq.uses_y), array.x.eq(xbuf.head), array.w_next.eq(wbuf.w_next),
             array.y.eq(zbuf.head),

@@ -26,7 +26,10 @@ class Sequencer(wiring.Component):
         w_valid: a W beat is there.   x_ready: the X-buffer has an element for the step
             (``can_take``).   z_ready: the Z-buffer is ready for the next window.
         abort: back to idle at once.
-        en: the array's global enable.
+        en: the global enable of the datapath's steps.
+        array_en: ``en`` while the array has work: a job is running, flushing or waiting in its
+            walker, or a window is still open. Idle, the array's registers hold (its ring would
+            otherwise keep accumulating stale operands, burning about its busy power for nothing).
         ce: the CE control of the jobs in the array (a register, loaded when a job starts in an
             empty array).
         step: a step is fed to CE column ``column`` in this cycle (when ``en``); ``real``: it is a
@@ -53,7 +56,7 @@ class Sequencer(wiring.Component):
         super().__init__({
             "walker": In(WalkerSignature(EngineJob, depth)),
             "w_valid": In(1), "x_ready": In(1), "z_ready": In(1), "abort": In(1),
-            "en": Out(1), "ce": Out(CeControl),
+            "en": Out(1), "array_en": Out(1), "ce": Out(CeControl),
             "step": Out(1), "real": Out(1), "column": Out(range(config.H)), "first": Out(1),
             "uses_y": Out(1), "feed": Out(1), "x_take": Out(1), "x_take_last": Out(1),
             "window": Out(1), "window_start": Out(1),
@@ -85,6 +88,7 @@ class Sequencer(wiring.Component):
         en = self.en
         m.d.comb += [
             en.eq(feed_ok & z_ok),
+            self.array_en.eq(en & ((state != State.IDLE) | self.window | seq.active)),
             self.step.eq(feeding), self.real.eq(real), self.first.eq(n == 0),
             self.uses_y.eq(job.uses_y),
             self.feed.eq(feeding & real),

@@ -30,7 +30,8 @@ from redmule_hdl.spec import golden
 
 from .progress import Progress
 
-__all__ = ["RUNS", "CLOCK_MHZ", "EpochLog", "RunResult", "load_data", "train", "run", "format_tables",
+__all__ = ["RUNS", "CLOCK_MHZ", "EpochLog", "RunResult", "EngineMath", "load_data", "init_weights",
+           "train_step", "train", "run", "format_tables",
            "plot"]
 
 #: The three runs: name -> (forward input format, backward input format); None: numpy float32.
@@ -175,6 +176,24 @@ def init_weights(seed, n_in=64):
     return w1, w2
 
 
+def train_step(math, x, labels, w1, w2, lr):
+    """One SGD step on the minibatch ``x`` (``labels``): five products through ``math`` (two forward,
+    three backward), ``w1`` and ``w2`` updated in place; returns the minibatch's mean loss."""
+    z1, a1, z2 = _forward(math, x, w1, w2, "fwd")
+    p = _softmax(z2)
+    rows = np.arange(len(x))
+    loss = float(-np.mean(np.log(np.maximum(p[rows, labels], 1e-30))))
+    g2 = p.copy()
+    g2[rows, labels] -= 1.0          # d(summed loss)/dZ2
+    dw2 = math.mm(_ones(a1), g2, phase="bwd", ta=True) / len(x)
+    da1 = math.mm(g2, w2[:HIDDEN], phase="bwd", tb=True)
+    g1 = (da1 * (z1 > 0)).astype(np.float32)
+    dw1 = math.mm(_ones(x), g1, phase="bwd", ta=True) / len(x)
+    w1 -= np.float32(lr) * dw1.astype(np.float32)
+    w2 -= np.float32(lr) * dw2.astype(np.float32)
+    return loss
+
+
 def train(math, data, *, epochs, batch, lr, seed, max_steps=None, progress=None, name=""):
     """Train from ``init_weights(seed)`` with batches in the order of ``seed``; returns a
     ``RunResult`` (without the engine statistics). ``max_steps``: steps per epoch at most."""
@@ -191,18 +210,7 @@ def train(math, data, *, epochs, batch, lr, seed, max_steps=None, progress=None,
         losses = []
         for s in range(steps):
             idx = perm[s * batch:(s + 1) * batch]
-            x, labels = x_tr[idx], y_tr[idx]
-            z1, a1, z2 = _forward(math, x, w1, w2, "fwd")
-            p = _softmax(z2)
-            losses.append(float(-np.mean(np.log(np.maximum(p[np.arange(len(idx)), labels], 1e-30)))))
-            g2 = p.copy()
-            g2[np.arange(len(idx)), labels] -= 1.0          # d(summed loss)/dZ2
-            dw2 = math.mm(_ones(a1), g2, phase="bwd", ta=True) / len(idx)
-            da1 = math.mm(g2, w2[:HIDDEN], phase="bwd", tb=True)
-            g1 = (da1 * (z1 > 0)).astype(np.float32)
-            dw1 = math.mm(_ones(x), g1, phase="bwd", ta=True) / len(idx)
-            w1 -= np.float32(lr) * dw1.astype(np.float32)
-            w2 -= np.float32(lr) * dw2.astype(np.float32)
+            losses.append(train_step(math, x_tr[idx], y_tr[idx], w1, w2, lr))
             result.steps += 1
             if progress is not None:
                 progress.update(note=f"{name} epoch {epoch} loss {np.mean(losses):.3f}")

@@ -23,6 +23,7 @@
 //   acquire MAX_POLLS          poll ACQUIRE until != -1; value: the context id
 //   wait COUNT TIMEOUT         tick until COUNT more evt pulses; value: cycle of the last one
 //   stab 0|1                   TcdmMemory.check_stability
+//   hold 0|1                   TcdmMemory.hold_r_data
 //   dump PATH                  write statistics, the request log and the req rises to PATH
 //   rng KEY N                  N draws of random.Random (self-test of the generator)
 //   info                       reply "ok FAST_EDGE PORT_BITS": whether the fast clock edge runs
@@ -247,6 +248,7 @@ public:
     PyRandom rng, garbage;
     double draw;
     bool check_stability = true;
+    bool hold_r_data = false;      // r_data keeps the last response between responses (no garbage)
     bool fast_edge = false;
 #if REDMULE_TRACE
     TraceFile* trace = nullptr;
@@ -487,7 +489,7 @@ public:
             resp_count--;
         } else {
             t->TCDM(r_valid) = 0;
-            drive_garbage();
+            if (!hold_r_data) drive_garbage();
         }
         return pgnt;
     }
@@ -632,6 +634,10 @@ int main(int argc, char** argv) {
                 int v;
                 in >> v;
                 h.check_stability = v != 0;
+            } else if (cmd == "hold") {
+                int v;
+                in >> v;
+                h.hold_r_data = v != 0;
             } else if (cmd == "dump") {
                 std::string path;
                 in >> path;

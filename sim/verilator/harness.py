@@ -110,6 +110,10 @@ class Harness:
         """``TcdmMemory.check_stability`` of the harness's memory model."""
         self.command(f"stab {int(bool(value))}")
 
+    def set_hold_r_data(self, value):
+        """``TcdmMemory.hold_r_data`` of the harness's memory model."""
+        self.command(f"hold {int(bool(value))}")
+
     def info(self):
         """``{"fast_edge": bool, "port_width": int}``: how the harness was built."""
         fast_edge, port_width = self.command("info")
