@@ -33,7 +33,8 @@ from redmule_hdl.config import Config
 
 __all__ = ["PowerResult", "estimate", "mapped_netlist", "job_activity", "idle_activity", "soft_clear_activity",
            "traced_session", "mlp_step_activity", "MLP_WORKLOADS", "format_report",
-           "DEFAULT_SHAPE", "add_arguments", "main", "fma_netlist", "fma_propagation_error", "chart"]
+           "DEFAULT_SHAPE", "add_arguments", "main", "block_netlist", "fma_netlist", "ce_netlist", "propagation_error",
+           "fma_propagation_error", "ce_propagation_error", "chart"]
 
 DEFAULT_SHAPE = (96, 96, 96)
 
@@ -523,48 +524,84 @@ def main(args, config, parser):
     return 0
 
 
-def fma_netlist(P=1, liberty=None):
-    """The FMA (``pipeline=P``) mapped alone: Yosys JSON of the flattened module ``fma``."""
-    from redmule_hdl.arith.fma import FMA
+def block_netlist(component, name, liberty=None):
+    """``component`` mapped alone (the FMA, a CE): Yosys JSON of the flattened module ``name``."""
     from redmule_hdl.synth.flow import synthesize
-    with tempfile.TemporaryDirectory(prefix="redmule-fma.") as work:
-        synthesize(FMA(pipeline=P), "fma", liberty=liberty, workdir=work, timing=False, netlist=True)
+    with tempfile.TemporaryDirectory(prefix=f"redmule-{name}.") as work:
+        synthesize(component, name, liberty=liberty, workdir=work, timing=False, netlist=True)
         return json.loads(Path(work, "netlist.json").read_text())
 
 
-def fma_propagation_error(P=1, *, cycles=400, seed=0, zeros=False, liberty=None, node=None, netlist=None):
-    """Measure ``synth.power``'s activity method on the FMA against a gate-level simulation.
+def fma_netlist(P=1, liberty=None):
+    """The FMA (``pipeline=P``) mapped alone: Yosys JSON of the flattened module ``fma``."""
+    from redmule_hdl.arith.fma import FMA
+    return block_netlist(FMA(pipeline=P), "fma", liberty)
 
-    The FMA (``pipeline=P``) is mapped alone; ``synth.gatesim`` runs it for ``cycles`` cycles with
-    random FP16 operands (or all-zero ones), enabled, mode FMA. Reference: every net's toggles from
-    that simulation. Method: only the nets an RTL run measures (nets with a public name: registers,
-    ports, named signals) from the same simulation, the rest propagated. Returns a dict of both
-    energies per cycle (pJ), ``error`` (method / reference - 1) and the net counts."""
+
+def ce_netlist(P=1, liberty=None):
+    """One computing element (``P``) mapped alone: Yosys JSON of the flattened module ``ce``."""
+    from redmule_hdl.engine.ce import ComputeElement
+    return block_netlist(ComputeElement(P), "ce", liberty)
+
+
+def propagation_error(netlist, top, inputs, cycles, *, warm, liberty=None, node=None):
+    """Measure ``synth.power``'s activity method on the mapped block ``top`` against a gate-level
+    simulation of it (``synth.gatesim``) driven by ``inputs`` (``{port: values per cycle}``).
+    Reference: every net's toggles from that simulation after ``warm`` cycles. Method: only the nets
+    an RTL run measures (nets with a public name: registers, ports, named signals) from the same
+    simulation, the rest propagated. Returns a dict of both energies per cycle (pJ), ``error``
+    (method / reference - 1), the net counts and the simulation's ``values``."""
     from redmule_hdl.synth.flow import load_library
     from redmule_hdl.synth.gatesim import simulate, toggle_activity
     from redmule_hdl.synth.power import DEFAULT_NODE, analyze_power, _bit_names
-    from redmule_hdl.spec import golden
     node = node or DEFAULT_NODE
     lib, _, reference = load_library(liberty)
-    netlist = netlist or fma_netlist(P, liberty)
-    rng = np.random.default_rng(seed)
-    ops = {}
-    for port in ("a", "b", "c"):
-        ops[port] = (np.zeros(cycles, dtype=np.int64) if zeros else
-                     golden.from_float(rng.normal(0.0, 1.0, size=cycles)).astype(np.int64))
-    inputs = {**ops, "en": np.ones(cycles, dtype=np.int64)}
-    values = simulate(netlist, "fma", lib, inputs, cycles)
-    warm = P + 4
+    values = simulate(netlist, top, lib, inputs, cycles)
     truth_bits = toggle_activity(values, warm)
     n = cycles - warm
-    mod = netlist["modules"]["fma"]
+    mod = netlist["modules"][top]
     names = _bit_names(mod)
     by_name = {name: truth_bits[b] for b, ns in names.items() if b in truth_bits for name in ns}
-    truth = analyze_power(netlist, "fma", lib, {}, n, node=node, reference=reference,
-                          bit_activity=truth_bits)
-    method = analyze_power(netlist, "fma", lib, by_name, n, node=node, reference=reference)
+    truth = analyze_power(netlist, top, lib, {}, n, node=node, reference=reference, bit_activity=truth_bits)
+    method = analyze_power(netlist, top, lib, by_name, n, node=node, reference=reference)
     e_truth, e_method = truth.dynamic_pj_per_cycle(), method.dynamic_pj_per_cycle()
     return {"reference_pj_per_cycle": e_truth, "method_pj_per_cycle": e_method,
             "error": e_method / e_truth - 1.0, "nets_measured": method.nets_measured,
             "nets_estimated": method.nets_estimated, "cycles": n, "values": values,
-            "inputs": inputs, "z_bits": mod["ports"]["z"]["bits"], "truth": truth, "method": method}
+            "truth": truth, "method": method}
+
+
+def _fp16_operands(rng, cycles, zeros):
+    from redmule_hdl.spec import golden
+    if zeros:
+        return np.zeros(cycles, dtype=np.int64)
+    return golden.from_float(rng.normal(0.0, 1.0, size=cycles)).astype(np.int64)
+
+
+def fma_propagation_error(P=1, *, cycles=400, seed=0, zeros=False, liberty=None, node=None, netlist=None):
+    """``propagation_error`` on the FMA (``pipeline=P``, mapped alone): ``cycles`` cycles of random
+    FP16 operands (or all-zero ones), enabled, mode FMA; also returns the ``inputs`` and the bits
+    of ``z``."""
+    netlist = netlist or fma_netlist(P, liberty)
+    rng = np.random.default_rng(seed)
+    inputs = {port: _fp16_operands(rng, cycles, zeros) for port in ("a", "b", "c")}
+    inputs["en"] = np.ones(cycles, dtype=np.int64)
+    r = propagation_error(netlist, "fma", inputs, cycles, warm=P + 4, liberty=liberty, node=node)
+    return {**r, "inputs": inputs, "z_bits": netlist["modules"]["fma"]["ports"]["z"]["bits"]}
+
+
+def ce_propagation_error(P=1, *, cycles=400, seed=0, zeros=False, liberty=None, node=None, netlist=None):
+    """``propagation_error`` on one computing element (``P``, mapped alone) in a GEMM's regime: X held
+    for the P + 1 cycles of a step (``x_next`` the next step's), a new W and addend every cycle,
+    random FP16 values (or all-zero ones), control of GEMM, enabled, no padding."""
+    from redmule_hdl.interfaces import CeControl, ce_control
+    from redmule_hdl.spec.ops import GemmOp
+    netlist = netlist or ce_netlist(P, liberty)
+    rng = np.random.default_rng(seed)
+    steps = _fp16_operands(rng, cycles // (P + 1) + 2, zeros)
+    x = np.repeat(steps, P + 1)
+    inputs = {"x": x[:cycles], "x_next": x[1:cycles + 1], "w_next": _fp16_operands(rng, cycles, zeros),
+              "acc": _fp16_operands(rng, cycles, zeros),
+              "ctrl": np.full(cycles, CeControl.const(ce_control(GemmOp.GEMM)).as_value().value, dtype=np.int64),
+              "pad": np.zeros(cycles, dtype=np.int64), "en": np.ones(cycles, dtype=np.int64)}
+    return propagation_error(netlist, "ce", inputs, cycles, warm=P + 4, liberty=liberty, node=node)
