@@ -401,7 +401,7 @@ def format_report(r):
 
 def chart(path, r):
     """PNG bar chart of a ``PowerResult``: per block, busy power split into the flip-flops' clock and
-    the rest, and idle power beside it."""
+    the rest, and beneath it the power idle and in the soft-cleared wait."""
     from redmule_hdl.sim.chart import Canvas
     d = r.as_dict()
     rows = list(d["blocks"].items())
@@ -409,7 +409,7 @@ def chart(path, r):
     c = Canvas(W, H)
     x0, x1 = 170, W - 120
     top = max(row["dynamic_mw"] + row["leakage_mw"] for _, row in rows) or 1.0
-    clk, rest, idle, axis = (70, 110, 190), (220, 120, 50), (150, 150, 150), (60, 60, 60)
+    clk, rest, idle, cleared, axis = (70, 110, 190), (220, 120, 50), (150, 150, 150), (90, 170, 110), (60, 60, 60)
     c.text(20, 16, f"POWER PER BLOCK IN MILLIWATTS: {r.config} {r.workload.upper()} "
                    f"AT {r.clock_mhz:.0f} MHZ ({r.library.upper()})", (0, 0, 0))
     c.rect(20, 40, 30, 50, clk)
@@ -418,6 +418,8 @@ def chart(path, r):
     c.text(144, 41, "REST OF BUSY POWER", axis)
     c.rect(330, 40, 340, 50, idle)
     c.text(344, 41, "IDLE", axis)
+    c.rect(400, 40, 410, 50, cleared)
+    c.text(414, 41, "SOFT-CLEARED WAIT", axis)
 
     def px(v):
         return x0 + (x1 - x0) * v / top
@@ -431,6 +433,9 @@ def chart(path, r):
         if r.idle:
             i = d["idle_blocks"].get(name, {})
             c.rect(x0, y + 22, px(i.get("dynamic_mw", 0) + i.get("leakage_mw", 0)), y + 30, idle)
+        if r.cleared:
+            i = d["soft_clear_blocks"].get(name, {})
+            c.rect(x0, y + 32, px(i.get("dynamic_mw", 0) + i.get("leakage_mw", 0)), y + 40, cleared)
     c.save(path)
 
 
