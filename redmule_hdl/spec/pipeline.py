@@ -5,7 +5,8 @@ registers with ``register_placement``, and the min/max unit and the computing el
 ``pipeline`` parameter with ``check_pipeline``.
 """
 
-__all__ = ["CUT_POINTS", "MAX_PIPELINE", "PLACEMENTS", "check_pipeline", "register_placement"]
+__all__ = ["CUT_POINTS", "FAST_CUT_POINTS", "FAST_PLACEMENTS", "MAX_PIPELINE", "PLACEMENTS",
+           "check_pipeline", "register_placement"]
 
 
 #: Natural cut points of the FMA datapath, in datapath order. A register at a cut point registers
@@ -66,6 +67,51 @@ PLACEMENTS = (
 )
 assert all(len(p) == len(CUT_POINTS) and sum(p) == n for n, p in enumerate(PLACEMENTS))
 
+#: Cut points of the fast datapath (``FMA(fast=True)``, ``Config.fast_fma``), in datapath order.
+FAST_CUT_POINTS = (
+    "unpack",     # after operand unpack, special cases, the exponent sum and the first product stage
+    "exponent",   # after the addend shift amount, the window exponent and the product's last stage
+    "align",      # after the addend alignment shifter
+    "add_low",    # after the low half of the wide adds (P + A or P - A, and A - P)
+    "add",        # after their high half and the choice of the non-negative difference
+    "lzc",        # after the leading-zero count and the subnormal clamp of the shift
+    "normalize",  # after the normalizing left shift
+    "round",      # after round/sticky extraction, before the rounding increment and packing
+)
+
+#: Registers at each cut point of the fast datapath for each ``pipeline`` value. The rows were
+#: chosen on branch ``fpga`` (commit 60408e3) by mapping the placements a segment-delay estimate
+#: ranked first, the FMA alone and inside the computing element, whose output comparator and
+#: result multiplexer follow the FMA's last stage; the shortest CE period wins. The delays this
+#: tree measures for them are in ``docs/results/clock-per-P.md``.
+#:
+#: ==========  ==============================================
+#: pipeline    registers after
+#: ==========  ==============================================
+#: 0           (none)
+#: 1           add
+#: 2           add_low, normalize
+#: 3           exponent, add_low, normalize
+#: 4           exponent, add_low, lzc, round
+#: 5           unpack, exponent, add_low, lzc, round
+#: 6           all but align and add
+#: 7           all but add
+#: 8           every cut point
+#: ==========  ==============================================
+FAST_PLACEMENTS = (
+    (0, 0, 0, 0, 0, 0, 0, 0),
+    (0, 0, 0, 0, 1, 0, 0, 0),
+    (0, 0, 0, 1, 0, 0, 1, 0),
+    (0, 1, 0, 1, 0, 0, 1, 0),
+    (0, 1, 0, 1, 0, 1, 0, 1),
+    (1, 1, 0, 1, 0, 1, 0, 1),
+    (1, 1, 0, 1, 0, 1, 1, 1),
+    (1, 1, 1, 1, 0, 1, 1, 1),
+    (1, 1, 1, 1, 1, 1, 1, 1),
+)
+assert len(FAST_PLACEMENTS) == MAX_PIPELINE + 1
+assert all(len(p) == len(FAST_CUT_POINTS) and sum(p) == n for n, p in enumerate(FAST_PLACEMENTS))
+
 _PLACEMENT_RULE = (f"pipeline must be an int in 0..{MAX_PIPELINE}; the registers go to the cut points "
                    f"{', '.join(CUT_POINTS)} as the table PLACEMENTS says")
 
@@ -79,7 +125,8 @@ def check_pipeline(pipeline):
     return pipeline
 
 
-def register_placement(pipeline):
-    """Registers at each cut point (a tuple aligned with :data:`CUT_POINTS`) for ``pipeline`` stages:
-    the row ``PLACEMENTS[pipeline]``, chosen by measured delay."""
-    return PLACEMENTS[check_pipeline(pipeline)]
+def register_placement(pipeline, fast=False):
+    """Registers at each cut point (a tuple aligned with :data:`CUT_POINTS`, or with
+    :data:`FAST_CUT_POINTS` for the fast datapath) for ``pipeline`` stages: the row
+    ``PLACEMENTS[pipeline]`` (``FAST_PLACEMENTS[pipeline]``), chosen by measured delay."""
+    return (FAST_PLACEMENTS if fast else PLACEMENTS)[check_pipeline(pipeline)]
