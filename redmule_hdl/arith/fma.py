@@ -333,6 +333,7 @@ class FMA(wiring.Component):
         # rounded >= Inf, decided beside the choice rather than after it
         overflow = (v["inf"] | (v["truncated"] >= FP16.inf)
                     | (v["round_up"] & (v["truncated"] == FP16.inf - 1)))
-        m.d.comb += self.z.eq(Mux(v["nan"], FP16.canonical_nan,
-                                  Cat(Mux(overflow, FP16.inf, rounded[:15]), v["sign"])))
+        v = cut("pack", z=Mux(v["nan"], FP16.canonical_nan,
+                              Cat(Mux(overflow, FP16.inf, rounded[:15]), v["sign"])))
+        m.d.comb += self.z.eq(v["z"])
         return m

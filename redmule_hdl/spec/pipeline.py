@@ -76,7 +76,8 @@ FAST_CUT_POINTS = (
     "add",        # after their high half and the choice of the non-negative difference
     "lzc",        # after the leading-zero count and the subnormal clamp of the shift
     "normalize",  # after the normalizing left shift
-    "round",      # after round/sticky extraction, before the rounding increment and packing
+    "round",      # after round/sticky extraction and the rounding increment
+    "pack",       # after the rounding choice, overflow, specials and packing: the result
 )
 
 #: Registers at each cut point of the fast datapath for each ``pipeline`` value. The rows were
@@ -99,15 +100,15 @@ FAST_CUT_POINTS = (
 #: 8           every cut point
 #: ==========  ==============================================
 FAST_PLACEMENTS = (
-    (0, 0, 0, 0, 0, 0, 0, 0),
-    (0, 0, 0, 0, 1, 0, 0, 0),
-    (0, 0, 0, 1, 0, 0, 1, 0),
-    (0, 1, 0, 1, 0, 0, 1, 0),
-    (0, 1, 0, 1, 0, 1, 0, 1),
-    (1, 1, 0, 1, 0, 1, 0, 1),
-    (1, 1, 0, 1, 0, 1, 1, 1),
-    (1, 1, 1, 1, 0, 1, 1, 1),
-    (1, 1, 1, 1, 1, 1, 1, 1),
+    (0, 0, 0, 0, 0, 0, 0, 0, 0),
+    (0, 0, 0, 0, 1, 0, 0, 0, 0),
+    (0, 0, 0, 1, 0, 0, 1, 0, 0),
+    (0, 1, 0, 1, 0, 0, 1, 0, 0),
+    (0, 1, 0, 1, 0, 1, 0, 1, 0),
+    (1, 1, 0, 1, 0, 1, 0, 1, 0),
+    (1, 1, 0, 1, 0, 1, 0, 1, 1),
+    (1, 1, 0, 1, 0, 1, 1, 1, 1),
+    (1, 1, 1, 1, 0, 1, 1, 1, 1),
 )
 assert len(FAST_PLACEMENTS) == MAX_PIPELINE + 1
 assert all(len(p) == len(FAST_CUT_POINTS) and sum(p) == n for n, p in enumerate(FAST_PLACEMENTS))
