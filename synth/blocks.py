@@ -118,6 +118,11 @@ def design(config, block="top"):
     from redmule_hdl import export
     if block == "top":
         return "top", export.rtlil(config, name="top"), synth_groups(config)
+    if block == "ce":
+        # Named as in the top: mapped alone (synth.flow.SEPARATE), it is the netlist the array uses.
+        from redmule_hdl.engine.ce import ComputeElement
+        return (export.CE_MODULE, rtlil.convert(ComputeElement(config.P, fast_fma=config.fast_fma),
+                                                name=export.CE_MODULE, emit_src=False), None)
     if block == "engine":
         from redmule_hdl.engine.ce import ComputeElement
         from redmule_hdl.engine.engine import Engine
