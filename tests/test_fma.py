@@ -318,27 +318,28 @@ def test_placement_follows_the_measured_table():
 
 
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.name)
-@pytest.mark.parametrize("pipeline", (4, MAX_PIPELINE))
+@pytest.mark.parametrize("pipeline", (4,))
 def test_fast_datapath_bit_exact(pipeline, mode):
     # FMA(fast=True): the same function, a different datapath and cut points; random and targeted
     # vectors with the clock enable randomly low (results once, in order, held while stalled).
-    n = 3000
+    n = 2000
     a, b, c = vectors(mode, n, seed=500 + 10 * pipeline + mode)
     en = (np.random.default_rng(pipeline).random(3 * n) < 0.7).astype(int)
     check(pipeline, mode, a, b, c, en=en, junk_seed=pipeline, fast=True)
 
 
 def test_fast_datapath_specials_and_every_depth():
-    a, b, c = np.array(list(itertools.product(SPECIALS, repeat=3)), dtype=np.uint16).T
-    check(3, FmaMode.FMA, a, b, c, fast=True)
+    addends = SPECIALS[::3]
+    a, b, c = np.array(list(itertools.product(SPECIALS, SPECIALS, addends)), dtype=np.uint16).T
+    check(MAX_PIPELINE, FmaMode.FMA, a, b, c, fast=True)
     for pipeline in range(MAX_PIPELINE + 1):
         dut = FMA(pipeline, fast=True)
         Fragment.get(dut, None)     # elaborates (and uses) it
         assert dut.latency == pipeline
         assert dut.placement == register_placement(pipeline, fast=True)
         assert len(dut.placement) == len(FAST_CUT_POINTS) and sum(dut.placement) == pipeline
-    for pipeline in (0, 1, 2, 5, 6, 7):
-        a, b, c = vectors(FmaMode.FMA, 300, seed=2000 + pipeline)
+    for pipeline in (0, 1, 2, 3, 5, 6, 7):
+        a, b, c = vectors(FmaMode.FMA, 200, seed=2000 + pipeline)
         check(pipeline, FmaMode.FMA, a, b, c, fast=True)
     with pytest.raises(TypeError, match="fast must be a bool"):
         FMA(3, fast=1)
