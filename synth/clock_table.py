@@ -80,6 +80,7 @@ def measure(kind, config, work):
             if sta_available():
                 rec["opensta_ns"] = round(opensta_period(work, top, liberty), 3)
         if kind == "top":
+            (work / "synth.txt").write_text(rep.format() + "\n")     # as ``redmule-hdl synth`` writes it
             rec["blocks"] = {b: round(rep.fo4s(p["reg->reg"].delay), 1)
                              for b, p in rep.block_paths.items()}
             rec["block_kge"] = {b: round(rep.kge(a.area), 2) for b, a in rep.blocks.items()}
