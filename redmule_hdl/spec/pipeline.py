@@ -85,11 +85,14 @@ FAST_CUT_POINTS = (
     "pack",       # after the rounding choice, overflow, specials and packing: the result
 )
 
-#: Registers at each cut point of the fast datapath for each ``pipeline`` value. The rows were
+#: Registers at each cut point of the fast datapath for each ``pipeline`` value. Rows 0..4 are those
 #: chosen on branch ``fpga`` (commit 60408e3) by mapping the placements a segment-delay estimate
 #: ranked first, the FMA alone and inside the computing element, whose output comparator and
-#: result multiplexer follow the FMA's last stage; the shortest CE period wins. The delays this
-#: tree measures for them are in ``docs/results/clock-per-P.md``.
+#: result multiplexer follow the FMA's last stage (the shortest CE period wins). From P = 4 on the
+#: CE's output stage (rounding choice, packing, comparator, multiplexer) took 37.7 FO4 whatever came
+#: before, so rows 6..8 put a register after packing ("pack"); row 7 was first "all but align and
+#: add" (32.0 FO4, but 2.98 ns on osu018, slower than P = 6), now "all but add and round" (28.0 FO4,
+#: 2.53 ns). Each row's CE delay: ``docs/results/clock-per-P.md``.
 #:
 #: ==========  ==============================================
 #: pipeline    registers after
@@ -100,9 +103,9 @@ FAST_CUT_POINTS = (
 #: 3           exponent, add_low, normalize
 #: 4           exponent, add_low, lzc, round
 #: 5           unpack, exponent, add_low, lzc, round
-#: 6           all but align and add
-#: 7           all but add
-#: 8           every cut point
+#: 6           unpack, exponent, add_low, lzc, round, pack
+#: 7           all but add and round
+#: 8           all but add
 #: ==========  ==============================================
 FAST_PLACEMENTS = (
     (0, 0, 0, 0, 0, 0, 0, 0, 0),
@@ -112,7 +115,7 @@ FAST_PLACEMENTS = (
     (0, 1, 0, 1, 0, 1, 0, 1, 0),
     (1, 1, 0, 1, 0, 1, 0, 1, 0),
     (1, 1, 0, 1, 0, 1, 0, 1, 1),
-    (1, 1, 0, 1, 0, 1, 1, 1, 1),
+    (1, 1, 1, 1, 0, 1, 1, 0, 1),
     (1, 1, 1, 1, 0, 1, 1, 1, 1),
 )
 assert len(FAST_PLACEMENTS) == MAX_PIPELINE + 1
