@@ -12,8 +12,10 @@ modulo ``2**width``.
   register may sit between two calls (``prefix_distances`` lists the steps of a width);
 * ``prefix_sum(gp)``: the ``width + 1``-bit sum (carry on top) once every step is done;
 * ``prefix_add(m, name, x, y, cin, width)``: all of the above at once;
-* ``fast_add(m, name, x, y, width)``: ``(x + y) % 2**width`` as one (the address and range adds of
-  the streamer and the job guard: 32 bits take 42 FO4 instead of 59 as ``+``, +0.08 kGE);
+* ``fast_add(m, name, x, y, width)``: ``(x + y) % 2**width`` as one (the job guard's range adds: a
+  32-bit add between registers maps to 42 FO4 instead of 59 as ``+``, +0.08 kGE; in the streamer's
+  address generators, where the add ends in a multiplexer whose select comes late, ABC rebuilt it as
+  a chain merged with that select, 85 FO4 instead of 62, so they keep ``+``);
 * ``carry_save(m, name, rows, width)``: 3:2 compressor levels until two rows remain (one signal
   per level, so that the simulator evaluates each level once);
 * ``csa_multiply(m, name, a, b, width, levels=None)``: the partial products of ``a * b`` reduced to two rows.

@@ -1,8 +1,5 @@
 """The streamer's address generators: the element address of each stream's next beat.
 
-The address adds are Kogge-Stone adders (``arith.adders.fast_add``): as ``+`` (mapped by ABC to
-a near ripple chain) a 32-bit add set the streamer's clock at 62 FO4.
-
 Each generator walks its stream in the schedule's order (``spec.schedule``) with a
 ``engine.tile_walk.TileWalk`` and advances when its request is granted; at the end of a job it moves
 on to the next job in the streamer's ``JobSlots`` on its own (through its walker port).
@@ -11,7 +8,6 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.arith.adders import fast_add
 from redmule_hdl.config import check_config
 from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT, WalkerSignature
 from redmule_hdl.engine.tile_walk import ROWS, TileWalk
@@ -129,14 +125,14 @@ class XAddress(_Generator):
         job = self.walker.job
         tile, chunk, cur = self._pointers()
         with m.If(walk.steps.r):
-            m.d.sync += cur.eq(fast_add(m, "next_row", cur, job.x_pitch, ADDR_BITS))
+            m.d.sync += cur.eq(cur + job.x_pitch)
         with m.Elif(walk.steps.n0):
-            next_chunk = fast_add(m, "next_chunk", chunk, self._chunk_bytes(job.in_fmt), ADDR_BITS)
+            next_chunk = chunk + self._chunk_bytes(job.in_fmt)
             m.d.sync += [chunk.eq(next_chunk), cur.eq(next_chunk)]
         with m.Elif(walk.steps.k0):
             m.d.sync += [chunk.eq(tile), cur.eq(tile)]
         with m.Else():
-            next_tile = fast_add(m, "next_tile", tile, self._lpitch, ADDR_BITS)
+            next_tile = tile + self._lpitch
             m.d.sync += [tile.eq(next_tile), chunk.eq(next_tile), cur.eq(next_tile)]
 
 
@@ -162,9 +158,9 @@ class WAddress(_Generator):
         job = self.walker.job
         col, cur = self._pointers()
         with m.If(walk.steps.row):
-            m.d.sync += cur.eq(fast_add(m, "next_row", cur, job.w_pitch, ADDR_BITS))
+            m.d.sync += cur.eq(cur + job.w_pitch)
         with m.Elif(walk.steps.k0):
-            next_col = fast_add(m, "next_col", col, self._chunk_bytes(job.in_fmt), ADDR_BITS)
+            next_col = col + self._chunk_bytes(job.in_fmt)
             m.d.sync += [col.eq(next_col), cur.eq(next_col)]
         with m.Else():
             m.d.sync += [col.eq(job.w_addr), cur.eq(job.w_addr)]
@@ -200,10 +196,10 @@ class RowAddress(_Generator):
         job = self.walker.job
         tile, col, cur = self._pointers()
         with m.If(walk.steps.r):
-            m.d.sync += cur.eq(fast_add(m, "next_row", cur, job.z_pitch, ADDR_BITS))
+            m.d.sync += cur.eq(cur + job.z_pitch)
         with m.Elif(walk.steps.k0):
-            next_col = fast_add(m, "next_col", col, self._chunk_bytes(job.out_fmt), ADDR_BITS)
+            next_col = col + self._chunk_bytes(job.out_fmt)
             m.d.sync += [col.eq(next_col), cur.eq(next_col)]
         with m.Else():
-            next_tile = fast_add(m, "next_tile", tile, self._lpitch, ADDR_BITS)
+            next_tile = tile + self._lpitch
             m.d.sync += [tile.eq(next_tile), col.eq(next_tile), cur.eq(next_tile)]
