@@ -38,6 +38,9 @@ class Config:
         per beat, FP16 streams two, the low then the high D bytes of the beat). Without
         ``misaligned``, ``"fp8"`` needs D to be a multiple of 4 (the high half of an FP16 beat starts
         D bytes after its low half and must be word aligned).
+    fast_fma: the FMA's datapath for a short clock at deep pipelines (``FMA(fast=True)``: Kogge-Stone
+        adds, a carry-save product, P - A and A - P side by side), in every flow; bit- and
+        cycle-identical to the default, larger (docs/results/clock-per-P.md).
     """
     L: int = 12
     H: int = 4
@@ -46,6 +49,7 @@ class Config:
     misaligned: bool = True
     write_responses: bool = False
     beat_format: str = "fp16"
+    fast_fma: bool = False
 
     #: The values of ``beat_format``, with the bytes of one element of each.
     BEAT_FORMATS = MappingProxyType({"fp16": 2, "fp8": 1})
@@ -67,7 +71,7 @@ class Config:
         check_int("contexts", self.contexts, 1, self.MAX_CONTEXTS)
         for name in ("L", "H", "P", "contexts"):     # numpy integers become plain ints
             object.__setattr__(self, name, int(getattr(self, name)))
-        for name in ("misaligned", "write_responses"):
+        for name in ("misaligned", "write_responses", "fast_fma"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")
         if not isinstance(self.beat_format, str):

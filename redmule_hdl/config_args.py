@@ -40,7 +40,7 @@ def add_config_arguments(parser):
     parameters"; returns the group.
 
     The values land in ``args.L``, ``args.H``, ``args.P``, ``args.contexts``, ``args.misaligned``,
-    ``args.write_responses`` and ``args.beat_format``; ``config_from_args`` turns them into a ``Config``.
+    ``args.write_responses``, ``args.beat_format`` and ``args.fast_fma``; ``config_from_args`` turns them into a ``Config``.
     """
     g = parser.add_argument_group("generator parameters")
     g.add_argument("-L", type=int, default=Config.L, metavar="L",
@@ -63,6 +63,9 @@ def add_config_arguments(parser):
     g.add_argument("--beat-format", choices=tuple(Config.BEAT_FORMATS), default=Config.beat_format,
                    help="elements of one port transfer: D FP16 (16*D-bit port) or D FP8 (8*D-bit "
                         "port; FP16 beats take two transfers) (default fp16)")
+    g.add_argument("--fast-fma", action="store_true", default=Config.fast_fma,
+                   help="the FMA datapath for a short clock at deep P (Kogge-Stone adds, carry-save "
+                        "product; larger, same results and cycles)")
     return g
 
 
@@ -75,7 +78,7 @@ def config_from_args(args, parser):
     try:
         return Config(L=args.L, H=args.H, P=args.P, contexts=args.contexts,
                       misaligned=args.misaligned, write_responses=args.write_responses,
-                      beat_format=args.beat_format)
+                      beat_format=args.beat_format, fast_fma=args.fast_fma)
     except (TypeError, ValueError) as e:
         parser.error((str(e).splitlines() or [type(e).__name__])[0])
         raise   # only reached with a parser whose error() returns
@@ -85,7 +88,7 @@ def config_summary(config):
     """One line naming every parameter of ``config``, as the entry points print it first."""
     return (f"L={config.L} H={config.H} P={config.P} (D={config.D}), contexts={config.contexts}, "
             f"misaligned={config.misaligned}, write_responses={config.write_responses}, "
-            f"beat_format={config.beat_format}")
+            f"beat_format={config.beat_format}" + (", fast_fma" if config.fast_fma else ""))
 
 
 def parse_shapes(text):

@@ -242,3 +242,9 @@ def test_utilization():
     assert c.utilization(96, 96, 96, 18432) == pytest.approx(1.0)
     assert c.utilization(96, 96, 96, 18511) == pytest.approx(96 ** 3 / (48 * 18511))
     assert 0.99 < c.utilization(96, 96, 96, 18511) < 1.0
+
+
+@pytest.mark.parametrize("value", [1, None, "yes"])
+def test_fast_fma_must_be_a_bool(value):
+    with pytest.raises(TypeError, match=r"^fast_fma must be a bool"):
+        Config(fast_fma=value)

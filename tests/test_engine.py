@@ -144,3 +144,13 @@ def test_identical_jobs_cost_their_compute_bound_each():
     C = config.compute_bound(M, N, K)
     gaps = [b.cycles - a.cycles for a, b in zip(results, results[1:])]
     assert gaps == [C] * 3, (gaps, C)
+
+
+@pytest.mark.parametrize("op", [GemmOp.GEMM, GemmOp.MINMAX], ids=lambda o: o.name.lower())
+def test_fast_fma_build_is_bit_and_cycle_identical(op):
+    # Config.fast_fma changes the FMA's datapath only: the same Z and the same cycles, with stalls.
+    shape = dict(M=3, N=5, K=5, seed=20 + int(op), stall=0.3, special_fraction=0.1)
+    default = check(Config(L=2, H=1, P=4), op, **shape)
+    fast = check(Config(L=2, H=1, P=4, fast_fma=True), op, **shape)
+    assert (fast.z == default.z).all()
+    assert fast.cycles == default.cycles

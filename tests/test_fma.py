@@ -12,7 +12,8 @@ from redmule_hdl.arith.fma import FMA
 from redmule_hdl.spec import golden
 from redmule_hdl.spec.formats import FP16, FP16_ONE
 from redmule_hdl.spec.ops import FmaMode
-from redmule_hdl.spec.pipeline import CUT_POINTS, MAX_PIPELINE, register_placement
+from redmule_hdl.spec.pipeline import (CUT_POINTS, FAST_CUT_POINTS, MAX_PIPELINE,
+                                      register_placement)
 
 DEPTHS = (0, 1, 3)
 MODES = (FmaMode.FMA, FmaMode.ADD, FmaMode.MUL)
@@ -43,15 +44,15 @@ def reference(mode, a, b, c):
     return golden.fma(a, b, c)
 
 
-def simulate(pipeline, a, b, c, mode, en=None, junk_seed=0):
+def simulate(pipeline, a, b, c, mode, en=None, junk_seed=0, fast=False):
     """Run vectors through an FMA; vector i enters in the i-th enabled cycle.
 
     ``mode`` is one FmaMode for all vectors or an array. ``en`` (optional) is the clock enable of
     every cycle; vectors are only offered in enabled cycles, disabled cycles get random junk on the
     inputs. Returns the result sampled for every vector (once, in order) and a count of the stalled
-    cycles in which the output changed (must be 0).
+    cycles in which the output changed (must be 0). ``fast``: the fast datapath (``FMA(fast=True)``).
     """
-    dut = FMA(pipeline=pipeline)
+    dut = FMA(pipeline=pipeline, fast=fast)
     assert dut.latency == pipeline
     n = len(a)
     modes = np.broadcast_to(np.asarray(mode, dtype=np.int64), (n,))
@@ -314,6 +315,34 @@ def test_placement_follows_the_measured_table():
     assert register_placement(3) == (0, 0, 1, 1, 0, 0, 1)
     assert register_placement(7) == (1,) * 7
     assert register_placement(8) == (1, 1, 1, 2, 1, 1, 1)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.name)
+@pytest.mark.parametrize("pipeline", (4,))
+def test_fast_datapath_bit_exact(pipeline, mode):
+    # FMA(fast=True): the same function, a different datapath and cut points; random and targeted
+    # vectors with the clock enable randomly low (results once, in order, held while stalled).
+    n = 2000
+    a, b, c = vectors(mode, n, seed=500 + 10 * pipeline + mode)
+    en = (np.random.default_rng(pipeline).random(3 * n) < 0.7).astype(int)
+    check(pipeline, mode, a, b, c, en=en, junk_seed=pipeline, fast=True)
+
+
+def test_fast_datapath_specials_and_every_depth():
+    addends = SPECIALS[::3]
+    a, b, c = np.array(list(itertools.product(SPECIALS, SPECIALS, addends)), dtype=np.uint16).T
+    check(MAX_PIPELINE, FmaMode.FMA, a, b, c, fast=True)
+    for pipeline in range(MAX_PIPELINE + 1):
+        dut = FMA(pipeline, fast=True)
+        Fragment.get(dut, None)     # elaborates (and uses) it
+        assert dut.latency == pipeline
+        assert dut.placement == register_placement(pipeline, fast=True)
+        assert len(dut.placement) == len(FAST_CUT_POINTS) and sum(dut.placement) == pipeline
+    for pipeline in (0, 1, 2, 3, 5, 6, 7):
+        a, b, c = vectors(FmaMode.FMA, 200, seed=2000 + pipeline)
+        check(pipeline, FmaMode.FMA, a, b, c, fast=True)
+    with pytest.raises(TypeError, match="fast must be a bool"):
+        FMA(3, fast=1)
 
 
 @pytest.mark.parametrize("value, error", [

@@ -115,3 +115,11 @@ def test_sweep_figures_come_from_the_sweep_results_file():
     assert rows and rows == _figure_rows(sweep)
     workload = re.search(r"^Workload: .*$", sweep, re.M).group(0)
     assert workload in section
+
+
+def test_clock_per_p_figures_come_from_the_results_file():
+    """The README's clock-per-P table is the committed `synth/clock_table.py` output, row for row."""
+    table = (RESULTS / "clock-per-P.md").read_text()
+    section = README.split("### Clock per P\n")[1].split("\n### ")[0]
+    rows = _figure_rows(section)
+    assert len(rows) == 18 and rows == _figure_rows(table)

@@ -247,3 +247,32 @@ def test_synth_groups_of_the_top():
     assert list(dict.fromkeys(group.values())) == list(REPORT_BLOCKS)
     assert sum(block == "array (CEs)" for block in group.values()) == 2 * 3 + 1    # + the CE module
     assert group["top"] == "control"
+
+
+@pytest.mark.parametrize("fast_fma", [False, True])
+def test_synth_and_generate_use_one_ce(fast_fma):
+    """The CE that ``synth --block ce`` maps is the module ``generate`` exports, text for text, with
+    the same FMA datapath (``Config.fast_fma``); the top's flow maps that module alone
+    (``synth.flow.SEPARATE``), so it is one netlist inside any top."""
+    import gc
+    import warnings
+
+    from amaranth.back import rtlil
+    from amaranth.hdl import UnusedElaboratable
+
+    from redmule_hdl import export
+    from redmule_hdl.config import Config
+    from redmule_hdl.synth import blocks
+    from redmule_hdl.synth.flow import SEPARATE
+    config = Config(L=1, H=2, P=3, fast_fma=fast_fma)
+    top, text, _ = blocks.design(config, "ce")
+    assert top == export.CE_MODULE and top in SEPARATE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)     # the top of parts() is not elaborated
+        parts = export.parts(config)    # the top and the CE module ``generate`` emits
+        exported = parts[1]
+        del parts
+        gc.collect()
+    assert exported.fast_fma == fast_fma
+    assert rtlil.convert(exported, name=export.CE_MODULE, emit_src=False) == text
+    assert ("mul_csa0" in text) == fast_fma       # the fast datapath's carry-save product

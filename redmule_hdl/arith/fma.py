@@ -6,6 +6,16 @@ sticky field), followed by one wide add, a leading-zero count, a normalizing lef
 clamped so that tiny results come out as subnormals, and one round-to-nearest-even step. No fixed-point
 accumulator over the whole exponent range is needed.
 
+``FMA(fast=True)`` builds the same function with a datapath for a short clock at deep pipelines
+(issue 21): the subtraction computes P - A and A - P side by side instead of negating afterwards,
+the normalizing shift's subnormal limit is a marker bit in the value the leading-zero count reads
+(no compare after the count), the rounding increment and the overflow test are prepared before the
+rounding decision, and the wide adds, the rounding increment and the significand product are written
+out as Kogge-Stone adders and a carry-save tree (``arith/adders.py``), whatever the flow (``synth``,
+``generate``, the simulators and the FPGA flow all elaborate the same spelling). Its cut points are
+``spec.pipeline.FAST_CUT_POINTS``. It costs area (measured in ``docs/results/clock-per-P.md``), so
+it is off by default (``Config.fast_fma``).
+
 Why the window is enough (all positions below in window bits, product LSB at bit 2):
 
 * addend much larger than the product: the addend is clamped to bits 26..36, two zero bits above the
@@ -22,9 +32,12 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from redmule_hdl.arith.adders import (carry_save, csa_multiply, prefix_add, prefix_distances,
+                                     prefix_levels, prefix_start, prefix_sum)
 from redmule_hdl.spec.formats import FP16, FP16_NEG_ZERO, FP16_ONE, fp_layout
 from redmule_hdl.spec.ops import FmaMode
-from redmule_hdl.spec.pipeline import CUT_POINTS, check_pipeline, register_placement
+from redmule_hdl.spec.pipeline import (CUT_POINTS, FAST_CUT_POINTS, check_pipeline,
+                                      register_placement)
 
 __all__ = ["FMA"]
 
@@ -48,6 +61,11 @@ _S_OFS = (_ADD_LSB - _GUARD) - (FP16.bias + _MAN)
 _X_OFS_PROD = _SUM - _SIG - 1 - FP16.bias - _MAN - _GUARD
 _X_OFS_ADD = _SUM - _SIG - 1 - _ADD_LSB
 _ESUM_MIN = 2                       # smallest esum: both effective exponents at 1
+# The fast datapath: the product's carry-save rows, the compressor levels before the "unpack" cut
+# (11 rows -> 8 -> 6 -> 4), Kogge-Stone steps before the "add_low" cut (of 6).
+_PROD_ROWS = _SUM - _GUARD
+_CSA_LEVELS_FIRST = 3
+_PREFIX_LOW = 4
 
 
 def _lzc(value):
@@ -72,7 +90,10 @@ class FMA(wiring.Component):
         Register stages, 0..8 (0 = purely combinational). They are distributed over the cut points
         :data:`CUT_POINTS` by :func:`register_placement`, chosen by measured delay (the table
         ``spec.pipeline.PLACEMENTS``): 1 -> add; 2 -> align, add; 3 -> align, add, round;
-        7 -> every cut point; 8 -> every cut point, two at add.
+        7 -> every cut point; 8 -> every cut point, two at add. With ``fast``: the cut points
+        :data:`FAST_CUT_POINTS` and the table ``FAST_PLACEMENTS``.
+    fast : bool
+        The datapath for a short clock (module docstring): bit- and cycle-identical, larger.
 
     Attributes
     ----------
@@ -101,19 +122,22 @@ class FMA(wiring.Component):
     en: In(1, init=1)
     z: Out(16)
 
-    def __init__(self, pipeline=0):
+    def __init__(self, pipeline=0, *, fast=False):
         check_pipeline(pipeline)
+        if not isinstance(fast, bool):
+            raise TypeError(f"fast must be a bool, not {fast!r}")
         self.pipeline = pipeline
+        self.fast = fast
         self.latency = pipeline
-        self.placement = register_placement(pipeline)
+        self.placement = register_placement(pipeline, fast=fast)
         super().__init__()
 
-    def elaborate(self, platform):
-        m = Module()
+    def _cutter(self, m):
+        points = FAST_CUT_POINTS if self.fast else CUT_POINTS
 
         def cut(point, **values):
             """Register every live value as many times as there are registers at ``point``."""
-            index = CUT_POINTS.index(point)
+            index = points.index(point)
             for stage in range(self.placement[index]):
                 regs = {name: Signal.like(value, name=f"{point}{stage}_{name}")
                         for name, value in values.items()}
@@ -121,11 +145,10 @@ class FMA(wiring.Component):
                     m.d.sync += [regs[name].eq(value) for name, value in values.items()]
                 values = regs
             return values
+        return cut
 
-        # Intermediate values are plain expressions unless they fan out widely: every combinational
-        # signal in a chain costs the Python simulator one more evaluation pass of the whole module.
-
-        # ---- segment 0: mode forcing, unpack, special cases, exponent compare ----------------------
+    def _operands(self):
+        """Segment 0, shared by both datapaths: mode forcing, unpack, special cases."""
         a = data.View(fp_layout(FP16), self.a)
         b = data.View(fp_layout(FP16), Mux(self.mode == FmaMode.ADD, FP16_ONE, self.b))
         c = data.View(fp_layout(FP16), Mux(self.mode == FmaMode.MUL, FP16_NEG_ZERO, self.c))
@@ -146,6 +169,21 @@ class FMA(wiring.Component):
         # A zero product is aligned as if its exponent were the smallest one: the addend then never
         # shifts into the sticky field.
         esum = Mux(ua["zero"] | ub["zero"], _ESUM_MIN, ua["eexp"] + ub["eexp"])
+        return dict(ua=ua, ub=ub, uc=uc, esum=esum, sign_p=sign_p, eff_sub=eff_sub,
+                    zero_sign=sign_p & c.sign, nan=ua["nan"] | ub["nan"] | uc["nan"] | invalid,
+                    inf=prod_inf | uc["inf"], inf_sign=Mux(prod_inf, sign_p, c.sign))
+
+    def elaborate(self, platform):
+        if self.fast:
+            return self._elaborate_fast()
+        m = Module()
+        cut = self._cutter(m)
+        # Intermediate values are plain expressions unless they fan out widely: every combinational
+        # signal in a chain costs the Python simulator one more evaluation pass of the whole module.
+
+        # ---- segment 0: mode forcing, unpack, special cases, exponent compare ----------------------
+        o = self._operands()
+        ua, ub, uc, esum = o["ua"], o["ub"], o["uc"], o["esum"]
         s_raw = esum - uc["eexp"] + _S_OFS
         shift = Mux(s_raw[-1], 0, Mux(s_raw > _SHIFT_MAX, _SHIFT_MAX, s_raw[:-1]))
         x_prod = esum + _X_OFS_PROD
@@ -153,9 +191,7 @@ class FMA(wiring.Component):
         v = cut("unpack", ma=ua["sig"], mb=ub["sig"], mc=uc["sig"],
                 shift=shift[:_SHIFT_MAX.bit_length()],
                 x_win=Mux(x_prod > x_add, x_prod, x_add)[:_EXP + 1],
-                sign_p=sign_p, eff_sub=eff_sub, zero_sign=sign_p & c.sign,
-                nan=ua["nan"] | ub["nan"] | uc["nan"] | invalid, inf=prod_inf | uc["inf"],
-                inf_sign=Mux(prod_inf, sign_p, c.sign))
+                **{k: o[k] for k in ("sign_p", "eff_sub", "zero_sign", "nan", "inf", "inf_sign")})
 
         # ---- segment 1: significand product -------------------------------------------------------
         v = cut("multiply", product=(v.pop("ma") * v.pop("mb"))[:_PROD], **v)
@@ -202,4 +238,102 @@ class FMA(wiring.Component):
         overflow = v["inf"] | (rounded >= FP16.inf)
         m.d.comb += self.z.eq(Mux(v["nan"], FP16.canonical_nan,
                                   Cat(Mux(overflow, FP16.inf, rounded[:15]), v["sign"])))
+        return m
+
+    def _elaborate_fast(self):
+        m = Module()
+        cut = self._cutter(m)
+        # ---- segment 0: mode forcing, unpack, special cases, exponent sum; the product starts ------
+        o = self._operands()
+        ua, ub, uc, esum = o["ua"], o["ub"], o["uc"], o["esum"]
+        # The significand product starts at the ports, beside the exponent logic: its partial
+        # products are reduced to carry-save rows (_CSA_LEVELS_FIRST compressor levels here, the
+        # rest in segment 1) that are summed only in the wide add.
+        rows = csa_multiply(m, "mul", ua["sig"], ub["sig"], _PROD_ROWS, _CSA_LEVELS_FIRST)
+        v = cut("unpack", **{f"prod{i}": row for i, row in enumerate(rows)}, esum=esum,
+                ec=uc["eexp"], mc=uc["sig"],
+                **{k: o[k] for k in ("sign_p", "eff_sub", "zero_sign", "nan", "inf", "inf_sign")})
+
+        # ---- segment 1: addend shift amount, window exponent; the product's last compressors ------
+        esum, ec = v.pop("esum"), v.pop("ec")
+        s_raw = esum - ec + _S_OFS
+        shift = Mux(s_raw[-1], 0, Mux(s_raw > _SHIFT_MAX, _SHIFT_MAX, s_raw[:-1]))
+        x_prod = esum + _X_OFS_PROD
+        x_add = ec + _X_OFS_ADD
+        rows = carry_save(m, "mul_last", [v.pop(f"prod{i}") for i in range(len(rows))], _PROD_ROWS)
+        v = cut("exponent", prod_s=rows[0], prod_c=rows[1], shift=shift[:_SHIFT_MAX.bit_length()],
+                x_win=Mux(x_prod > x_add, x_prod, x_add)[:_EXP + 1], **v)
+
+        # ---- segment 2: addend alignment; LZC marker -----------------------------------------------
+        aligned = ((v.pop("mc") << _WIN) >> v.pop("shift"))[:_WIN + _SIG]
+        # The normalizing shift is limited to x_win (tiny results stay subnormal): a one at window
+        # position _SUM - 1 - x_win, ORed into the value the LZC counts, stops the count there.
+        marker = Signal(_SUM, name="lzc_marker")
+        m.d.comb += marker.eq(Mux(v["x_win"] < _SUM, Const(1 << (_SUM - 1), _SUM) >> v["x_win"], 0))
+        v = cut("align", addend=aligned[_SIG:], sticky=aligned[:_SIG] != 0, marker=marker, **v)
+
+        # ---- segments 3 and 4: wide add / subtract, both signs computed side by side ---------------
+        # Effective addition: P + A. Effective subtraction: P - A (with a sticky tail below the
+        # window: P + ~A, the tail's borrow) and A - P; the first is negative when it has no carry
+        # out, and then the sticky tail is empty (module docstring), so A - P is exact. The product
+        # is carry-save rows S + C (modulo 2**_PROD_ROWS, so modulo 2**_SUM in the window): one 3:2
+        # compressor level adds A, and A - P = A + ~S + ~C + 2. Kogge-Stone adders, cut halfway
+        # (between two prefix steps) by a register at "add_low".
+        keep = ("sticky", "x_win", "sign_p", "zero_sign", "nan", "inf", "inf_sign", "eff_sub", "marker")
+        a_, sub = v["addend"], v["eff_sub"]
+        ps, pc = (Cat(Const(0, _GUARD), v.pop(k))[:_SUM] for k in ("prod_s", "prod_c"))
+        first_s, first_c = carry_save(m, "first", [ps, pc, Mux(sub, ~a_, a_)], _SUM)
+        second_s, second_c = carry_save(m, "second", [a_, ~ps[:_WIN], ~pc[:_WIN]], _WIN)
+        gp = {"first": prefix_start(m, "first", first_s, first_c, sub & ~v["sticky"], _SUM),
+              # A - P: the compressor's carry row has bit 0 free for one of the two ones
+              "second": prefix_start(m, "second", second_s, second_c | 1, 1, _WIN)}
+        steps = {"first": prefix_distances(_SUM), "second": prefix_distances(_WIN)}
+        gp = {name: prefix_levels(x, steps[name][:_PREFIX_LOW]) for name, x in gp.items()}
+        v = cut("add_low", **{f"{name}_{k}": x for name, d in gp.items() for k, x in d.items()},
+                **{k: v[k] for k in keep})
+        total, reverse = (prefix_sum(prefix_levels({k: v[f"{name}_{k}"] for k in ("g", "p", "half")},
+                                                   steps[name][_PREFIX_LOW:]))
+                          for name in ("first", "second"))
+        total, reverse = total[:_SUM], reverse[:_WIN]
+        negative = v["eff_sub"] & ~total[-1]     # subtraction without carry out: addend was larger
+        magnitude = Signal(_SUM)
+        m.d.comb += magnitude.eq(Mux(v["eff_sub"], Mux(negative, reverse, total[:_WIN]), total))
+        v = cut("add", magnitude=magnitude, sign=Mux(v["inf"], v["inf_sign"], v["sign_p"] ^ negative),
+                **{k: v[k] for k in ("sticky", "x_win", "zero_sign", "nan", "inf", "marker")})
+
+        # ---- segment 5: leading-zero count, limited by the marker ---------------------------------
+        padded = Cat(Const(1 << (_LZC_WIDTH - _SUM - 1), _LZC_WIDTH - _SUM),
+                     v["magnitude"] | v.pop("marker"))
+        norm_shift = Signal(range(_SUM + 1))
+        m.d.comb += norm_shift.eq(_lzc(padded))   # min(leading zeros, x_win); _SUM for 0 (padding 1)
+        exact_zero = v["magnitude"] == 0    # the sticky bit is never set then (see module docstring)
+        v = cut("lzc", magnitude=v["magnitude"], norm_shift=norm_shift, exact_zero=exact_zero,
+                sign=Mux(exact_zero & ~v["inf"], v["zero_sign"], v["sign"]),
+                **{k: v[k] for k in ("sticky", "nan", "inf", "x_win")})
+
+        # ---- segment 6: normalizing shift, exponent field -----------------------------------------
+        v = cut("normalize", normalized=(v["magnitude"] << v["norm_shift"])[:_SUM],
+                exp_field=Mux(v["exact_zero"], 0, v["x_win"] - v["norm_shift"])[:_EXP + 1],
+                **{k: v[k] for k in ("sticky", "nan", "inf", "sign")})
+
+        # ---- segment 7: round and sticky bits; both rounding candidates ---------------------------
+        n = v["normalized"]
+        significand = n[_SUM - _SIG:]
+        round_bit = n[_SUM - _SIG - 1]
+        sticky = (n[:_SUM - _SIG - 1] != 0) | v["sticky"]
+        # The hidden bit adds one to the exponent field: subnormals (hidden bit 0) keep field 0.
+        truncated = ((v["exp_field"] << _MAN) + significand)[:16]
+        v = cut("round", truncated=truncated,
+                incremented=prefix_add(m, "incremented", truncated, Const(0, 16), 1, 16)[:16],
+                round_up=round_bit & (sticky | significand[0]),
+                sign=v["sign"], nan=v["nan"], inf=v["inf"])
+
+        # ---- segment 8: choice of the rounded value, overflow, specials, pack ---------------------
+        rounded = Mux(v["round_up"], v["incremented"], v["truncated"])
+        # rounded >= Inf, decided beside the choice rather than after it
+        overflow = (v["inf"] | (v["truncated"] >= FP16.inf)
+                    | (v["round_up"] & (v["truncated"] == FP16.inf - 1)))
+        v = cut("pack", z=Mux(v["nan"], FP16.canonical_nan,
+                              Cat(Mux(overflow, FP16.inf, rounded[:15]), v["sign"])))
+        m.d.comb += self.z.eq(v["z"])
         return m

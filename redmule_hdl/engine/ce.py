@@ -52,17 +52,21 @@ class ComputeElement(wiring.Component):
             ``compare_first`` is decoded with mode MUL only (``interfaces.ce_control``).
         pad: the step is a padded slot.   en: low freezes every register.
         z: FP16 result, registered, ``P + 1`` enabled cycles after ``x``, ``w`` and ``acc``.
-    Parameters: ``P`` pipeline registers inside the FMA.
+    Parameters: ``P`` pipeline registers inside the FMA; ``fast_fma``: its datapath for a short clock
+    (``FMA(fast=True)``, same results and latency).
     """
 
-    def __init__(self, P):
+    def __init__(self, P, *, fast_fma=False):
         self.P = check_pipeline(P)
+        if not isinstance(fast_fma, bool):
+            raise TypeError(f"fast_fma must be a bool, not {fast_fma!r}")
+        self.fast_fma = fast_fma
         self.latency = P + 1
         super().__init__(CE_SIGNATURE)
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fma = fma = FMA(pipeline=self.P)
+        m.submodules.fma = fma = FMA(pipeline=self.P, fast=self.fast_fma)
         m.submodules.pre = pre = MinMax()
         m.submodules.post = post = MinMax()
 

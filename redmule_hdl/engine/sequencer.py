@@ -75,11 +75,14 @@ class Sequencer(wiring.Component):
         n = Signal(DIM_BITS + 1)         # reduction step within the tile
         e = Signal(range(D))             # n mod D: position in the X chunk
         flush = Signal(range(D))
+        # real = n < job.n as a register, updated with n: the comparison is off the path from the
+        # sequencer to the CEs' operand registers. Every tile starts with n = 0, which is a real
+        # step since the job decoder refuses N = 0.
+        real = Signal(init=1)
         m.submodules.tile = tile = TileWalk(c)
         m.d.comb += [tile.m.eq(job.m), tile.k.eq(job.k)]
 
         feeding = (state == State.RUN) & (cyc == 0)
-        real = n < job.n
         window = ((state == State.RUN) & (n < H)) | (state == State.FLUSH)
         window_start = ((state == State.RUN) & (n == 0) & (cyc == 0)) | \
                        ((state == State.FLUSH) & (flush == 0))
@@ -107,14 +110,14 @@ class Sequencer(wiring.Component):
                 # A new job starts once the previous window (the last flush) has left the datapath.
                 with m.If(seq.active & ~self.window):
                     m.d.comb += self.start.eq(1)
-                    m.d.sync += [state.eq(State.RUN), cyc.eq(0), n.eq(0), h_cur.eq(0), e.eq(0),
-                                 self.ce.eq(job.ce)]
+                    m.d.sync += [state.eq(State.RUN), cyc.eq(0), n.eq(0), real.eq(1), h_cur.eq(0),
+                                 e.eq(0), self.ce.eq(job.ce)]
             with m.Case(State.RUN):
                 with m.If(en):
                     with m.If(cyc == P):
                         m.d.sync += cyc.eq(0)
                         with m.If((h_cur == H - 1) & (n + 1 >= job.n)):
-                            m.d.sync += [n.eq(0), h_cur.eq(0), e.eq(0)]
+                            m.d.sync += [n.eq(0), real.eq(1), h_cur.eq(0), e.eq(0)]
                             m.d.comb += tile.advance.eq(1)
                             with m.If(tile.is_last):
                                 m.d.comb += [seq.finish.eq(1), tile.restart.eq(1)]
@@ -123,7 +126,7 @@ class Sequencer(wiring.Component):
                                     m.d.sync += [state.eq(State.FLUSH), flush.eq(0)]
                         with m.Else():
                             m.d.sync += [
-                                n.eq(n + 1),
+                                n.eq(n + 1), real.eq(n + 1 < job.n),
                                 h_cur.eq(Mux(h_cur == H - 1, 0, h_cur + 1)),
                                 e.eq(Mux(e == D - 1, 0, e + 1)),
                             ]

@@ -5,7 +5,8 @@ registers with ``register_placement``, and the min/max unit and the computing el
 ``pipeline`` parameter with ``check_pipeline``.
 """
 
-__all__ = ["CUT_POINTS", "MAX_PIPELINE", "PLACEMENTS", "check_pipeline", "register_placement"]
+__all__ = ["CUT_POINTS", "FAST_CUT_POINTS", "FAST_PLACEMENTS", "MAX_PIPELINE", "PLACEMENTS",
+           "check_pipeline", "register_placement"]
 
 
 #: Natural cut points of the FMA datapath, in datapath order. A register at a cut point registers
@@ -37,7 +38,7 @@ MAX_PIPELINE = len(CUT_POINTS) + 1
 #: 2           align, add                            64, 53, 44
 #: 3           align, add, round                     63, 44, 33, 19
 #: 4           unpack, align, add, normalize         63, 42, 27, 26, 25
-#: 5           unpack, multiply, align, add, lzc     63, 41, 27, 25, 24, 10
+#: 5           unpack, multiply, align, add, round   63, ... (see below)
 #: 6           all but normalize                     63, 42, 24, 22, 18, 13, 11
 #: 7           every cut point                       63, 42, 27, 23, 19, 10, 8, 6
 #: 8           every cut point, two after add        (as 7)
@@ -46,6 +47,13 @@ MAX_PIPELINE = len(CUT_POINTS) + 1
 #: The wide add with its conditional negation (63 levels) is one segment that no register can split,
 #: so from 3 registers on the FMA's slowest stage stays at 63 levels: an extra register never makes
 #: the FMA slower (``tests/test_pipeline.py`` re-measures it).
+#:
+#: Row 5 was "unpack, multiply, align, add, lzc" (63, 41, 27, 25, 24, 10 levels), but in the CE its
+#: last stage (normalizing shift, rounding, packing, output comparator) took 73.6 FO4 against 61.2
+#: at P = 4; with registers after unpack, multiply, align, add and round the CE takes 60.5 FO4
+#: (alternatives with 63 levels: "multiply, align, add, normalize, round" 62.3, "align, add, lzc,
+#: normalize, round" 62.1; "unpack, align, add, normalize, round" has 64 levels), set by the wide
+#: add like every P >= 3 (``docs/results/clock-per-P.md``).
 #:
 #: For 3 registers the rule ties between "align, add, normalize" (63, 44, 27, 26) and "align, add,
 #: round" (63, 44, 33, 19) up to the third stage, and the row takes the second: in the computing
@@ -59,12 +67,61 @@ PLACEMENTS = (
     (0, 0, 1, 1, 0, 0, 0),
     (0, 0, 1, 1, 0, 0, 1),
     (1, 0, 1, 1, 0, 1, 0),
-    (1, 1, 1, 1, 1, 0, 0),
+    (1, 1, 1, 1, 0, 0, 1),
     (1, 1, 1, 1, 1, 0, 1),
     (1, 1, 1, 1, 1, 1, 1),
     (1, 1, 1, 2, 1, 1, 1),
 )
 assert all(len(p) == len(CUT_POINTS) and sum(p) == n for n, p in enumerate(PLACEMENTS))
+
+#: Cut points of the fast datapath (``FMA(fast=True)``, ``Config.fast_fma``), in datapath order.
+FAST_CUT_POINTS = (
+    "unpack",     # after operand unpack, special cases, the exponent sum and the first product stage
+    "exponent",   # after the addend shift amount, the window exponent and the product's last stage
+    "align",      # after the addend alignment shifter
+    "add_low",    # after the low half of the wide adds (P + A or P - A, and A - P)
+    "add",        # after their high half and the choice of the non-negative difference
+    "lzc",        # after the leading-zero count and the subnormal clamp of the shift
+    "normalize",  # after the normalizing left shift
+    "round",      # after round/sticky extraction and the rounding increment
+    "pack",       # after the rounding choice, overflow, specials and packing: the result
+)
+
+#: Registers at each cut point of the fast datapath for each ``pipeline`` value. Rows 0..4 are those
+#: chosen on branch ``fpga`` (commit 60408e3) by mapping the placements a segment-delay estimate
+#: ranked first, the FMA alone and inside the computing element, whose output comparator and
+#: result multiplexer follow the FMA's last stage (the shortest CE period wins). From P = 4 on the
+#: CE's output stage (rounding choice, packing, comparator, multiplexer) took 37.7 FO4 whatever came
+#: before, so rows 6..8 put a register after packing ("pack"); row 7 was first "all but align and
+#: add" (32.0 FO4, but 2.98 ns on osu018, slower than P = 6), now "all but add and round" (28.0 FO4,
+#: 2.53 ns). Each row's CE delay: ``docs/results/clock-per-P.md``.
+#:
+#: ==========  ==============================================
+#: pipeline    registers after
+#: ==========  ==============================================
+#: 0           (none)
+#: 1           add
+#: 2           add_low, normalize
+#: 3           exponent, add_low, normalize
+#: 4           exponent, add_low, lzc, round
+#: 5           unpack, exponent, add_low, lzc, round
+#: 6           unpack, exponent, add_low, lzc, round, pack
+#: 7           all but add and round
+#: 8           all but add
+#: ==========  ==============================================
+FAST_PLACEMENTS = (
+    (0, 0, 0, 0, 0, 0, 0, 0, 0),
+    (0, 0, 0, 0, 1, 0, 0, 0, 0),
+    (0, 0, 0, 1, 0, 0, 1, 0, 0),
+    (0, 1, 0, 1, 0, 0, 1, 0, 0),
+    (0, 1, 0, 1, 0, 1, 0, 1, 0),
+    (1, 1, 0, 1, 0, 1, 0, 1, 0),
+    (1, 1, 0, 1, 0, 1, 0, 1, 1),
+    (1, 1, 1, 1, 0, 1, 1, 0, 1),
+    (1, 1, 1, 1, 0, 1, 1, 1, 1),
+)
+assert len(FAST_PLACEMENTS) == MAX_PIPELINE + 1
+assert all(len(p) == len(FAST_CUT_POINTS) and sum(p) == n for n, p in enumerate(FAST_PLACEMENTS))
 
 _PLACEMENT_RULE = (f"pipeline must be an int in 0..{MAX_PIPELINE}; the registers go to the cut points "
                    f"{', '.join(CUT_POINTS)} as the table PLACEMENTS says")
@@ -79,7 +136,8 @@ def check_pipeline(pipeline):
     return pipeline
 
 
-def register_placement(pipeline):
-    """Registers at each cut point (a tuple aligned with :data:`CUT_POINTS`) for ``pipeline`` stages:
-    the row ``PLACEMENTS[pipeline]``, chosen by measured delay."""
-    return PLACEMENTS[check_pipeline(pipeline)]
+def register_placement(pipeline, fast=False):
+    """Registers at each cut point (a tuple aligned with :data:`CUT_POINTS`, or with
+    :data:`FAST_CUT_POINTS` for the fast datapath) for ``pipeline`` stages: the row
+    ``PLACEMENTS[pipeline]`` (``FAST_PLACEMENTS[pipeline]``), chosen by measured delay."""
+    return (FAST_PLACEMENTS if fast else PLACEMENTS)[check_pipeline(pipeline)]

@@ -1,8 +1,9 @@
 """The job guard: byte ranges of the head job against the running job's Z and against its own Z."""
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from redmule_hdl.arith.adders import fast_add, prefix_add
 from redmule_hdl.interfaces import StreamerJob
 from redmule_hdl.spec.regmap import ADDR_BITS, DIM_BITS
 
@@ -36,6 +37,20 @@ def _carry_save(m, terms, width):
             reduced += [named(a ^ b ^ c), named(((a & b) | (a & c) | (b & c)) << 1)]
         terms = reduced + terms
     return terms
+
+
+def _add(m, name, base, span):
+    """``base + span`` (``SPAN_BITS + 1`` bits, no wrap) as a Kogge-Stone adder: as ``+``, mapped by
+    ABC to a near ripple chain, each such add set the guard's stage at 62 FO4."""
+    return prefix_add(m, name, base, span, 0, SPAN_BITS)
+
+
+def _less(m, name, a, b):
+    """``a < b`` (unsigned, up to ``SPAN_BITS + 1`` bits): the borrow of ``a - b``, from the carry of
+    a Kogge-Stone ``a + ~b + 1``."""
+    width = SPAN_BITS + 1
+    return ~prefix_add(m, name, a, ~b.as_unsigned()[:width] if len(b) >= width else
+                       ~Cat(b, Const(0, width - len(b))), 1, width)[width]
 
 
 class ByteRange(wiring.Component):
@@ -75,8 +90,10 @@ class ByteRange(wiring.Component):
                 product_overrun.eq(Cat(*(r[j] & p[ADDR_BITS - 1 - j:].any()
                                          for j in range(len(r)))).any()),
             ],
-            "span": [self.span.eq(save_sum + save_carry), self.span_overrun.eq(product_overrun)],
-            "end": [self.end.eq(self.first + self.span), self.overrun.eq(self.span_overrun)],
+            "span": [self.span.eq(fast_add(m, "span", save_sum, save_carry, SPAN_BITS)),
+                     self.span_overrun.eq(product_overrun)],
+            "end": [self.end.eq(_add(m, "end", self.first, self.span)),
+                    self.overrun.eq(self.span_overrun)],
         }
         assert tuple(stages) == RANGE_STAGES
         for statements in stages.values():
@@ -139,7 +156,7 @@ class JobGuard(wiring.Component):
         y = ranges[2]
         # The head's own Z range: Z_ADDR plus the Y span, in step with the Y pipeline.
         own_z, own_z_end, y_apart = Signal(ADDR_BITS), Signal(SPAN_BITS + 1), Signal()
-        m.d.sync += [own_z.eq(head.z_addr), own_z_end.eq(own_z + y.span),
+        m.d.sync += [own_z.eq(head.z_addr), own_z_end.eq(_add(m, "own_z_end", own_z, y.span)),
                      y_apart.eq(head.y_addr != head.z_addr)]
         # The Z range of the job started last: its Z_ADDR at the take, its span from the Y pipeline
         # (the head's operands were sampled in the take cycle t, the span is there in t + 3).
@@ -149,9 +166,11 @@ class JobGuard(wiring.Component):
         with m.If(self.take):
             m.d.sync += z_lo.eq(head.z_addr)
         with m.If(taken[-1]):
-            m.d.sync += [z_hi.eq(z_lo + y.span), z_over.eq(y.span_overrun)]
-        overlaps = [r.overrun | z_over | ((r.first < z_hi) & (z_lo < r.end)) for r in ranges]
-        own = [r.overrun | y.overrun | ((r.first < own_z_end) & (own_z < r.end)) for r in ranges]
+            m.d.sync += [z_hi.eq(_add(m, "z_hi", z_lo, y.span)), z_over.eq(y.span_overrun)]
+        overlaps = [r.overrun | z_over | (_less(m, "below_z_hi", r.first, z_hi)
+                                          & _less(m, "z_lo_below", z_lo, r.end)) for r in ranges]
+        own = [r.overrun | y.overrun | (_less(m, "below_own_end", r.first, own_z_end)
+                                        & _less(m, "own_below", own_z, r.end)) for r in ranges]
         uses_y, hazard = Signal(), Signal()
         m.d.sync += [uses_y.eq(head.uses_y),
                      hazard.eq(overlaps[0] | overlaps[1] | (uses_y & overlaps[2])),
