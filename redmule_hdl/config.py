@@ -38,6 +38,11 @@ class Config:
         per beat, FP16 streams two, the low then the high D bytes of the beat). Without
         ``misaligned``, ``"fp8"`` needs D to be a multiple of 4 (the high half of an FP16 beat starts
         D bytes after its low half and must be word aligned).
+    memories: how the X-buffer and the streamer's load FIFOs hold their data: ``"flops"`` (registers:
+        the ASIC build, the default) or ``"ram"`` (``amaranth.lib.memory.Memory`` banks with one write
+        port and one asynchronous read port each, which FPGA synthesis maps to distributed RAM). Both
+        builds are bit- and cycle-identical; the W- and Z-buffers are registers in both
+        (docs/architecture.md, "FPGA memories").
     """
     L: int = 12
     H: int = 4
@@ -46,9 +51,12 @@ class Config:
     misaligned: bool = True
     write_responses: bool = False
     beat_format: str = "fp16"
+    memories: str = "flops"
 
     #: The values of ``beat_format``, with the bytes of one element of each.
     BEAT_FORMATS = MappingProxyType({"fp16": 2, "fp8": 1})
+    #: The values of ``memories``.
+    MEMORIES = ("flops", "ram")
 
     # Hardware limits of this design; each is explained where it is checked.
     MAX_L = 64
@@ -75,6 +83,11 @@ class Config:
         if self.beat_format not in self.BEAT_FORMATS:
             raise ValueError(f"beat_format must be one of {', '.join(map(repr, self.BEAT_FORMATS))}, "
                              f"not {self.beat_format!r}")
+        if not isinstance(self.memories, str):
+            raise TypeError(f"memories must be a str, not {self.memories!r}")
+        if self.memories not in self.MEMORIES:
+            raise ValueError(f"memories must be one of {', '.join(map(repr, self.MEMORIES))}, "
+                             f"not {self.memories!r}")
         if self.H * (self.P + 1) < 2:
             # A ring of one element (D = 1) would need the CE output in the same cycle as its input.
             raise ValueError(f"D = H*(P+1) must be >= 2, not {self.D} (H={self.H}, P={self.P})")

@@ -3,7 +3,7 @@
 ``redmule-hdl`` (generate, synth, bench), ``python -m redmule_hdl.sim.bench``,
 ``python -m redmule_hdl.sim.scale_check`` and ``python -m redmule_hdl.sim.bench_engine`` name a
 configuration with ``-L``, ``-H``, ``-P``, ``--contexts``, ``--no-misaligned``, ``--write-responses`` and
-``--beat-format``::
+``--beat-format`` and ``--memories``::
 
     parser = config_args.ArgumentParser(prog="...")
     config_args.add_config_arguments(parser)
@@ -36,11 +36,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def add_config_arguments(parser):
     """Add ``-L``, ``-H``, ``-P``, ``--contexts``, ``--no-misaligned``, ``--write-responses`` and
-    ``--beat-format`` (defaults from ``Config``) to ``parser`` in an argument group "generator
+    ``--beat-format``, ``--memories`` (defaults from ``Config``) to ``parser`` in an argument group "generator
     parameters"; returns the group.
 
     The values land in ``args.L``, ``args.H``, ``args.P``, ``args.contexts``, ``args.misaligned``,
-    ``args.write_responses`` and ``args.beat_format``; ``config_from_args`` turns them into a ``Config``.
+    ``args.write_responses``, ``args.beat_format`` and ``args.memories``; ``config_from_args`` turns them into a ``Config``.
     """
     g = parser.add_argument_group("generator parameters")
     g.add_argument("-L", type=int, default=Config.L, metavar="L",
@@ -63,6 +63,10 @@ def add_config_arguments(parser):
     g.add_argument("--beat-format", choices=tuple(Config.BEAT_FORMATS), default=Config.beat_format,
                    help="elements of one port transfer: D FP16 (16*D-bit port) or D FP8 (8*D-bit "
                         "port; FP16 beats take two transfers) (default fp16)")
+    g.add_argument("--memories", choices=Config.MEMORIES, default=Config.memories,
+                   help="X-buffer and load FIFOs in registers (flops, the ASIC build) or in "
+                        "memories that FPGA synthesis maps to RAM (ram); both behave identically "
+                        "(default flops)")
     return g
 
 
@@ -75,7 +79,7 @@ def config_from_args(args, parser):
     try:
         return Config(L=args.L, H=args.H, P=args.P, contexts=args.contexts,
                       misaligned=args.misaligned, write_responses=args.write_responses,
-                      beat_format=args.beat_format)
+                      beat_format=args.beat_format, memories=args.memories)
     except (TypeError, ValueError) as e:
         parser.error((str(e).splitlines() or [type(e).__name__])[0])
         raise   # only reached with a parser whose error() returns
