@@ -139,12 +139,13 @@ class XBuffer(wiring.Component):
             m.submodules[f"bank{b}"] = bank = Memory(shape=16, depth=2 << row_bits, init=[])
             wr, rd = bank.write_port(), bank.read_port(domain="comb")
             # Bank b holds element (b - r) mod B of row r; only elements below D exist.
-            from_row = Mux(wr_row <= b, b - wr_row, b + B - wr_row)
+            from_row = _minus_mod(b, wr_row, L - 1, B)
+            every_row = all((b - r) % B < D for r in range(L))
             # Bank b serves row (b - element) mod B in a take (rows from L on are not read).
-            to_row = Mux(element <= b, b - element, b + B - element)
+            to_row = _minus_mod(b, element, D - 1, B)
             m.d.comb += [
                 wr.addr.eq(Cat(wr_row, ~active_group)), wr.data.eq(rotated[16 * b:16 * (b + 1)]),
-                wr.en.eq(write & (from_row < D)),
+                wr.en.eq(write if every_row else write & (from_row < D)),
                 rd.addr.eq(Cat(to_row[:row_bits], read_group)),
             ]
             outputs.append(rd.data)
@@ -152,3 +153,10 @@ class XBuffer(wiring.Component):
         banks = Cat(*outputs)
         m.d.comb += self.head.as_value().eq(Cat(banks, banks).bit_select(element * 16, 16 * L))
         return m
+
+
+def _minus_mod(b, value, most, B):
+    """``(b - value) mod B`` for a constant ``b`` and a ``value`` of at most ``most`` (< B)."""
+    if b >= most:
+        return b - value
+    return Mux(value <= b, b - value, b + B - value)
