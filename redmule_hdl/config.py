@@ -38,11 +38,12 @@ class Config:
         per beat, FP16 streams two, the low then the high D bytes of the beat). Without
         ``misaligned``, ``"fp8"`` needs D to be a multiple of 4 (the high half of an FP16 beat starts
         D bytes after its low half and must be word aligned).
-    memories: how the X-buffer and the streamer's load FIFOs hold their data: ``"flops"`` (registers:
-        the ASIC build, the default) or ``"ram"`` (``amaranth.lib.memory.Memory`` banks with one write
-        port and one asynchronous read port each, which FPGA synthesis maps to distributed RAM). Both
-        builds are bit- and cycle-identical; the W- and Z-buffers are registers in both
-        (docs/architecture.md, "FPGA memories").
+    memories: what holds its data in ``amaranth.lib.memory.Memory`` (one write port and one
+        asynchronous read port each, which FPGA synthesis maps to distributed RAM) instead of
+        registers: ``"flops"`` nothing (the ASIC build, the default), ``"fifos"`` the streamer's load
+        FIFOs, ``"ram"`` the load FIFOs and the X-buffer (``MEMORIES``). All builds are bit- and
+        cycle-identical; the W- and Z-buffers are registers in all (docs/architecture.md, "FPGA
+        memories").
     """
     L: int = 12
     H: int = 4
@@ -55,8 +56,9 @@ class Config:
 
     #: The values of ``beat_format``, with the bytes of one element of each.
     BEAT_FORMATS = MappingProxyType({"fp16": 2, "fp8": 1})
-    #: The values of ``memories``.
-    MEMORIES = ("flops", "ram")
+    #: The values of ``memories``, each with the parts it puts into memories ("fifos": the three
+    #: load FIFOs, "xbuf": the X-buffer).
+    MEMORIES = MappingProxyType({"flops": (), "fifos": ("fifos",), "ram": ("fifos", "xbuf")})
 
     # Hardware limits of this design; each is explained where it is checked.
     MAX_L = 64
@@ -101,6 +103,10 @@ class Config:
             # Without the shifter a beat must start and end on word boundaries: 2*D bytes of FP16.
             raise ValueError(f"misaligned=False needs an even D = H*(P+1) (a beat of D FP16 elements "
                              f"must be whole 32-bit words), not D={self.D} (H={self.H}, P={self.P})")
+
+    def storage(self, part):
+        """How ``part`` ("fifos" or "xbuf") stores its data under ``memories``: "ram" or "flops"."""
+        return "ram" if part in self.MEMORIES[self.memories] else "flops"
 
     @property
     def D(self):

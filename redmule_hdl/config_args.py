@@ -63,10 +63,10 @@ def add_config_arguments(parser):
     g.add_argument("--beat-format", choices=tuple(Config.BEAT_FORMATS), default=Config.beat_format,
                    help="elements of one port transfer: D FP16 (16*D-bit port) or D FP8 (8*D-bit "
                         "port; FP16 beats take two transfers) (default fp16)")
-    g.add_argument("--memories", choices=Config.MEMORIES, default=Config.memories,
-                   help="X-buffer and load FIFOs in registers (flops, the ASIC build) or in "
-                        "memories that FPGA synthesis maps to RAM (ram); both behave identically "
-                        "(default flops)")
+    g.add_argument("--memories", choices=tuple(Config.MEMORIES), default=Config.memories,
+                   help="what is built from memories that FPGA synthesis maps to RAM instead of "
+                        "registers: nothing (flops, the ASIC build), the load FIFOs (fifos), the load "
+                        "FIFOs and the X-buffer (ram); all behave identically (default flops)")
     return g
 
 

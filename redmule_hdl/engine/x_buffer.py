@@ -10,7 +10,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.config import Config, check_int
+from redmule_hdl.config import check_int
 from redmule_hdl.interfaces import beat_layout
 
 __all__ = ["XBuffer"]
@@ -32,7 +32,8 @@ class XBuffer(wiring.Component):
         can_take: an element is available (active chunk non-empty or pending group complete).
         head: the element ``take`` consumes, one per row (combinational).
         clear: empty both stages (abort, job start).
-    Parameters: ``L`` rows, ``D`` elements per beat; ``memories`` (``Config.memories``).
+    Parameters: ``L`` rows, ``D`` elements per beat; ``memories``, "flops" or "ram"
+    (``Config.storage("xbuf")``).
     Storage: ``"flops"``: ``L * (2*D - 1)`` FP16 elements in registers. ``"ram"``: two groups
     (pending, active; they swap roles at a chunk's first take) in ``B = max(L, D)`` banks of
     16-bit words, each with one write port and one asynchronous read port: element ``j`` of row
@@ -43,9 +44,8 @@ class XBuffer(wiring.Component):
 
     def __init__(self, L, D, *, memories="flops"):
         self.L, self.D = L, D = check_int("L", L, 1), check_int("D", D, 2)
-        if memories not in Config.MEMORIES:
-            raise ValueError(f"memories must be one of {', '.join(map(repr, Config.MEMORIES))}, "
-                             f"not {memories!r}")
+        if memories not in ("flops", "ram"):
+            raise ValueError(f"memories must be 'flops' or 'ram', not {memories!r}")
         self.memories = memories
         super().__init__({
             "beat": In(stream.Signature(beat_layout(D))),

@@ -7,7 +7,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.arith.cast import Fp8ToFp16
-from redmule_hdl.config import Config, check_config, check_int
+from redmule_hdl.config import check_config, check_int
 from redmule_hdl.engine.job_slots import ring_next
 from redmule_hdl.interfaces import ElementFormat, beat_layout
 from redmule_hdl.system.streamer.arbiter import Source
@@ -128,16 +128,15 @@ class LoadFifo(wiring.Component):
     refused: the streamer's credits guarantee room); ``out`` (stream out to the engine);
     ``take``, ``take_last`` (out: the engine takes a beat, and that beat's group-last flag);
     ``clear`` (in: empty the FIFO at the end of the cycle). Latency: 0 through the bypass.
-    ``memories`` (``Config.memories``): the entries are registers (``"flops"``) or one
+    ``memories`` (``Config.storage("fifos")``): the entries are registers (``"flops"``) or one
     ``amaranth.lib.memory.Memory`` with a write port and an asynchronous read port (``"ram"``);
     the two behave identically.
     """
 
     def __init__(self, D, depth, *, memories="flops"):
         self.depth = check_int("depth", depth, 1)
-        if memories not in Config.MEMORIES:
-            raise ValueError(f"memories must be one of {', '.join(map(repr, Config.MEMORIES))}, "
-                             f"not {memories!r}")
+        if memories not in ("flops", "ram"):
+            raise ValueError(f"memories must be 'flops' or 'ram', not {memories!r}")
         self.memories = memories
         super().__init__({
             "push_valid": In(1),
