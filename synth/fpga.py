@@ -84,7 +84,9 @@ class FpgaReport:
         w = max(len(r) for r in RESOURCES)
         lines.append(f"{'':<{w}}  {'used':>8}  {'of':>8}  {'%':>6}")
         for name in RESOURCES:
-            used, avail = self.used.get(name, 0), self.available.get(name)
+            if name not in self.used:      # COMB sites: a placed design only
+                continue
+            used, avail = self.used[name], self.available.get(name)
             pct = f"{100 * used / avail:6.1f}" if avail else f"{'':>6}"
             lines.append(f"{name:<{w}}  {used:>8}  {avail if avail else '':>8}  {pct}")
         lines.append("LUT4s: " + ", ".join(f"{n} {k}" for k, n in self.lut4.items()))
