@@ -382,7 +382,7 @@ def describe(config, ports, options=None):
         "c_macro_prefix": options.c_prefix,
         "parameters": {"L": c.L, "H": c.H, "P": c.P, "contexts": c.contexts,
                        "misaligned": c.misaligned, "write_responses": c.write_responses,
-                       "beat_format": c.beat_format},
+                       "beat_format": c.beat_format, "memories": c.memories},
         "derived": {
             "D": c.D, "beat_width": c.beat_width, "transfer_width": c.transfer_width,
             "transfers_per_beat": {f.name: c.transfers_per_beat(f) for f in FORMATS.values()},
@@ -543,7 +543,8 @@ def _generate(args, config):
     modules = sum(1 for line in text.splitlines() if line.startswith("module "))
     print(f"RedMulE {config} (D={config.D}, contexts={config.contexts}, "
           f"misaligned={config.misaligned}, write_responses={config.write_responses}, "
-          f"beat_format={config.beat_format}), top module {options.top}")
+          f"beat_format={config.beat_format}"
+          f"{'' if config.memories == 'flops' else f', memories={config.memories}'}), top module {options.top}")
     for name in files:
         path = out / name
         print(f"  wrote {path} ({path.stat().st_size} bytes)")

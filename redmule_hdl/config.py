@@ -41,6 +41,12 @@ class Config:
     fast_fma: the FMA's datapath for a short clock at deep pipelines (``FMA(fast=True)``: Kogge-Stone
         adds, a carry-save product, P - A and A - P side by side), in every flow; bit- and
         cycle-identical to the default, larger (docs/results/clock-per-P.md).
+    memories: what holds its data in ``amaranth.lib.memory.Memory`` (one write port and one
+        asynchronous read port each, which FPGA synthesis maps to distributed RAM) instead of
+        registers: ``"flops"`` nothing (the ASIC build, the default), ``"fifos"`` the streamer's load
+        FIFOs, ``"ram"`` the load FIFOs and the X-buffer (``MEMORIES``). All builds are bit- and
+        cycle-identical; the W- and Z-buffers are registers in all (docs/architecture.md, "FPGA
+        memories").
     """
     L: int = 12
     H: int = 4
@@ -50,9 +56,13 @@ class Config:
     write_responses: bool = False
     beat_format: str = "fp16"
     fast_fma: bool = False
+    memories: str = "flops"
 
     #: The values of ``beat_format``, with the bytes of one element of each.
     BEAT_FORMATS = MappingProxyType({"fp16": 2, "fp8": 1})
+    #: The values of ``memories``, each with the parts it puts into memories ("fifos": the three
+    #: load FIFOs, "xbuf": the X-buffer).
+    MEMORIES = MappingProxyType({"flops": (), "fifos": ("fifos",), "ram": ("fifos", "xbuf")})
 
     # Hardware limits of this design; each is explained where it is checked.
     MAX_L = 64
@@ -79,6 +89,11 @@ class Config:
         if self.beat_format not in self.BEAT_FORMATS:
             raise ValueError(f"beat_format must be one of {', '.join(map(repr, self.BEAT_FORMATS))}, "
                              f"not {self.beat_format!r}")
+        if not isinstance(self.memories, str):
+            raise TypeError(f"memories must be a str, not {self.memories!r}")
+        if self.memories not in self.MEMORIES:
+            raise ValueError(f"memories must be one of {', '.join(map(repr, self.MEMORIES))}, "
+                             f"not {self.memories!r}")
         if self.H * (self.P + 1) < 2:
             # A ring of one element (D = 1) would need the CE output in the same cycle as its input.
             raise ValueError(f"D = H*(P+1) must be >= 2, not {self.D} (H={self.H}, P={self.P})")
@@ -92,6 +107,10 @@ class Config:
             # Without the shifter a beat must start and end on word boundaries: 2*D bytes of FP16.
             raise ValueError(f"misaligned=False needs an even D = H*(P+1) (a beat of D FP16 elements "
                              f"must be whole 32-bit words), not D={self.D} (H={self.H}, P={self.P})")
+
+    def storage(self, part):
+        """How ``part`` ("fifos" or "xbuf") stores its data under ``memories``: "ram" or "flops"."""
+        return "ram" if part in self.MEMORIES[self.memories] else "flops"
 
     @property
     def D(self):

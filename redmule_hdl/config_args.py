@@ -3,7 +3,7 @@
 ``redmule-hdl`` (generate, synth, bench), ``python -m redmule_hdl.sim.bench``,
 ``python -m redmule_hdl.sim.scale_check`` and ``python -m redmule_hdl.sim.bench_engine`` name a
 configuration with ``-L``, ``-H``, ``-P``, ``--contexts``, ``--no-misaligned``, ``--write-responses`` and
-``--beat-format``::
+``--beat-format`` and ``--memories``::
 
     parser = config_args.ArgumentParser(prog="...")
     config_args.add_config_arguments(parser)
@@ -36,11 +36,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def add_config_arguments(parser):
     """Add ``-L``, ``-H``, ``-P``, ``--contexts``, ``--no-misaligned``, ``--write-responses`` and
-    ``--beat-format`` (defaults from ``Config``) to ``parser`` in an argument group "generator
+    ``--beat-format``, ``--memories`` (defaults from ``Config``) to ``parser`` in an argument group "generator
     parameters"; returns the group.
 
     The values land in ``args.L``, ``args.H``, ``args.P``, ``args.contexts``, ``args.misaligned``,
-    ``args.write_responses``, ``args.beat_format`` and ``args.fast_fma``; ``config_from_args`` turns them into a ``Config``.
+    ``args.write_responses``, ``args.beat_format``, ``args.fast_fma`` and ``args.memories``; ``config_from_args`` turns them into a ``Config``.
     """
     g = parser.add_argument_group("generator parameters")
     g.add_argument("-L", type=int, default=Config.L, metavar="L",
@@ -66,6 +66,10 @@ def add_config_arguments(parser):
     g.add_argument("--fast-fma", action="store_true", default=Config.fast_fma,
                    help="the FMA datapath for a short clock at deep P (Kogge-Stone adds, carry-save "
                         "product; larger, same results and cycles)")
+    g.add_argument("--memories", choices=tuple(Config.MEMORIES), default=Config.memories,
+                   help="what is built from memories that FPGA synthesis maps to RAM instead of "
+                        "registers: nothing (flops, the ASIC build), the load FIFOs (fifos), the load "
+                        "FIFOs and the X-buffer (ram); all behave identically (default flops)")
     return g
 
 
@@ -78,7 +82,8 @@ def config_from_args(args, parser):
     try:
         return Config(L=args.L, H=args.H, P=args.P, contexts=args.contexts,
                       misaligned=args.misaligned, write_responses=args.write_responses,
-                      beat_format=args.beat_format, fast_fma=args.fast_fma)
+                      beat_format=args.beat_format, fast_fma=args.fast_fma,
+                      memories=args.memories)
     except (TypeError, ValueError) as e:
         parser.error((str(e).splitlines() or [type(e).__name__])[0])
         raise   # only reached with a parser whose error() returns

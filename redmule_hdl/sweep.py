@@ -13,6 +13,9 @@ points of L = 4, 8, 12 x H = 2, 4 x P = 1, 3). For each point (``evaluate``):
   per shape, 1-cycle memory, no refused grants, every Z checked bit for bit against ``golden``;
 * derived: GFLOPS at Fmax (``2*sum(M*N*K)`` FLOP in ``sum(cycles)`` cycles), GFLOPS per kGE, CE
   utilization ``sum(M*N*K) / (L*H*sum(cycles))``.
+* with ``--fpga DEVICE``: the top on an ECP5 (``synth.fpga.implement``, placed and routed out of
+  context when it fits): fits, LUT %, Fmax, GFLOPS of the workload at that Fmax, and an FPGA Pareto
+  front (LUT4s against those GFLOPS), cached apart like ``--energy``.
 
 Each point is cached in two parts in ``DIR/cache``: its synthesis (``synth-<key>.json``, keyed by
 the point, the library's text and the sources of ``redmule_hdl``) and its workload run
@@ -41,15 +44,15 @@ from redmule_hdl.synth.power import DEFAULT_FO4_PS
 
 __all__ = ["DEFAULT_GRID", "DEFAULT_FO4_PS", "parse_grid", "points", "load_workload", "evaluate",
            "evaluate_parts", "synthesize_point", "run_workload", "combine", "run_sweep", "pareto_front",
-           "markdown", "chart", "main"]
+           "markdown", "chart", "main", "fpga_point", "fpga_columns", "fpga_pareto_front"]
 
 #: Default grid: 12 configurations.
 DEFAULT_GRID = {"L": [4, 8, 12], "H": [2, 4], "P": [1, 3]}
-_PARAMS = ("L", "H", "P", "contexts", "misaligned", "write_responses", "beat_format")
+_PARAMS = ("L", "H", "P", "contexts", "misaligned", "write_responses", "beat_format", "memories")
 
 
 def _value(name, text):
-    if name == "beat_format":
+    if name in ("beat_format", "memories"):
         return text          # Config checks it
     if name in ("misaligned", "write_responses"):
         if text.lower() in ("1", "true", "yes", "on"):
@@ -192,6 +195,30 @@ def energy_columns(energy, fmax_mhz):
             "gflops_per_w": energy["job_flop"] / e_pj * 1e3}
 
 
+def fpga_point(params, device="85k"):
+    """ECP5 figures of one point's top (``synth.fpga.implement``, placed and routed out of context
+    when its synthesized counts fit ``device``): whether it fits, LUT4s used and the device's, Fmax
+    (None when it does not fit); a dict."""
+    from redmule_hdl.synth import blocks
+    from redmule_hdl.synth.fpga import implement
+
+    t0 = time.monotonic()
+    top, design, group = blocks.design(Config(**params), "top")
+    rep = implement(design, top, group, device=device, pnr=True)
+    return {"device": device, "fits": bool(rep.fits), "used": rep.used, "available": rep.available,
+            "fmax_mhz": rep.fmax_mhz, "seconds": time.monotonic() - t0}
+
+
+def fpga_columns(fpga, cycles):
+    """Fits, LUT % and Fmax of an ``fpga_point`` part, and GFLOPS of the workload's cycles
+    (``run_workload``) at that Fmax (None when the point does not fit)."""
+    lut_pct = 100.0 * fpga["used"]["LUT4"] / fpga["available"]["LUT4"]
+    fmax = fpga["fmax_mhz"] if fpga["fits"] else None
+    gflops = None if fmax is None else 2 * cycles["macs"] * fmax / (1000.0 * cycles["cycles"])
+    return {"device": fpga["device"], "fits": fpga["fits"], "lut_pct": lut_pct, "luts": fpga["used"]["LUT4"],
+            "fmax_mhz": fmax, "gflops": gflops}
+
+
 def evaluate_parts(params, workload, liberty=None, *, synth=True, cycles=True):
     """``(synth part or None, cycles part or None)`` of one point: the unit of work of a process or
     a Dask task."""
@@ -199,9 +226,10 @@ def evaluate_parts(params, workload, liberty=None, *, synth=True, cycles=True):
             run_workload(params, workload) if cycles else None)
 
 
-def combine(params, synth, cycles, fo4_ps=DEFAULT_FO4_PS, energy=None):
+def combine(params, synth, cycles, fo4_ps=DEFAULT_FO4_PS, energy=None, fpga=None):
     """One point's result from its two parts: the derived figures (GFLOPS at Fmax, GFLOPS per kGE,
-    utilization); with an ``energy`` part (``energy_point``) also mW, pJ/FLOP and GFLOPS/W at Fmax."""
+    utilization); with an ``energy`` part (``energy_point``) also mW, pJ/FLOP and GFLOPS/W at Fmax;
+    with an ``fpga`` part (``fpga_point``) the ECP5 columns (``fpga_columns``)."""
     config = Config(**params)
     period_ns = synth["period_ns"] or synth["period_fo4"] * fo4_ps / 1000.0
     fmax_mhz = 1000.0 / period_ns
@@ -218,6 +246,7 @@ def combine(params, synth, cycles, fo4_ps=DEFAULT_FO4_PS, energy=None):
         "library": synth["library"],
         "seconds": {"synth": synth["seconds"], "cycles": cycles["seconds"]},
         **({"energy": {**energy_columns(energy, fmax_mhz), "shape": energy["shape"]}} if energy else {}),
+        **({"fpga": fpga_columns(fpga, cycles)} if fpga else {}),
     }
 
 
@@ -233,7 +262,7 @@ def _label(params):
 
 
 def run_sweep(grid_points, workload, out, *, liberty=None, fo4_ps=DEFAULT_FO4_PS, jobs=None,
-              scheduler=None, log=print, energy_shape=None):
+              scheduler=None, log=print, energy_shape=None, fpga_device=None):
     """Evaluate ``grid_points`` locally or on a Dask cluster; returns the results in grid order. Each
     point's two parts are cached in ``out/cache`` apart: a new workload re-runs no synthesis, a new
     library no workload."""
@@ -306,6 +335,19 @@ def run_sweep(grid_points, workload, out, *, liberty=None, fo4_ps=DEFAULT_FO4_PS
                     f"({part['seconds']:.0f} s)")
             results[i] = {**combine(params, parts[i]["synth"], parts[i]["cycles"], fo4_ps, part),
                           "cached": results[i]["cached"]}
+    if fpga_device is not None:
+        # The ECP5 part (``fpga_point``), cached apart; run here, one point at a time (nextpnr is long).
+        for i, params in enumerate(grid_points):
+            path = cache / f"{cache_key('fpga', params, fpga_device, sources)}.json"
+            if path.is_file():
+                part = json.loads(path.read_text())
+            else:
+                part = fpga_point(params, fpga_device)
+                path.write_text(json.dumps(part, indent=1) + "\n")
+                fmax = f"{part['fmax_mhz']:.1f} MHz" if part["fits"] else "does not fit"
+                log(f"  ECP5-{fpga_device} {_label(params)}: {part['used']['LUT4']} LUT4, {fmax} "
+                    f"({part['seconds']:.0f} s)")
+            results[i] = {**results[i], "fpga": fpga_columns(part, parts[i]["cycles"])}
     return results
 
 
@@ -319,6 +361,17 @@ def energy_pareto_front(results):
         b = (r["energy"]["pj_per_flop"], r["kge"], -r["gflops"])
         return all(x <= y for x, y in zip(a, b)) and a != b
     return [i for i, r in pts if not any(beats(o, r) for _, o in pts)]
+
+
+def fpga_pareto_front(results):
+    """Indices of the points that fit the FPGA and that no other fitting point beats in both LUT4s
+    (lower) and GFLOPS at the FPGA's Fmax (higher)."""
+    pts = [(i, r["fpga"]) for i, r in enumerate(results) if r.get("fpga") and r["fpga"]["fits"]]
+
+    def beats(o, f):
+        return (o["luts"] <= f["luts"] and o["gflops"] >= f["gflops"]
+                and (o["luts"] < f["luts"] or o["gflops"] > f["gflops"]))
+    return [i for i, f in pts if not any(beats(o, f) for _, o in pts)]
 
 
 def pareto_front(results):
@@ -336,16 +389,23 @@ def markdown(results, workload, *, fo4_ps, library):
     ref = results and results[0]["area_unit"] == "GE"
     energy = bool(results) and all(r.get("energy") for r in results)
     efront = set(energy_pareto_front(results)) if energy else set()
+    fpga = bool(results) and all(r.get("fpga") for r in results)
+    ffront = set(fpga_pareto_front(results)) if fpga else set()
     lines = [f"Workload: {len(workload)} FP16 GEMM shapes, {sum(M * N * K for M, N, K in workload):,} "
              f"MACs; library {library}" + (f", FO4 = {fo4_ps} ps" if ref else "") + ".",
              "",
              "| L x H x P | D | kGE | FFs | period (FO4) | Fmax (MHz) | cycles | GFLOPS | GFLOPS/kGE "
-             "| util | peak GFLOPS | Pareto |" + (" mW | pJ/FLOP | GFLOPS/W | energy Pareto |" if energy else ""),
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|" + ("---:|---:|---:|:---:|" if energy else "")]
+             "| util | peak GFLOPS | Pareto |" + (" mW | pJ/FLOP | GFLOPS/W | energy Pareto |" if energy else "")
+             + (" ECP5 fits | LUT % | ECP5 Fmax (MHz) | ECP5 GFLOPS | FPGA Pareto |" if fpga else ""),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|" + ("---:|---:|---:|:---:|" if energy else "")
+             + (":---:|---:|---:|---:|:---:|" if fpga else "")]
     if energy:
         M, N, K = results[0]["energy"]["shape"]
         lines.insert(1, f"Energy columns: one FP16 GEMM {M}x{N}x{K} job per point at its Fmax "
                         f"(redmule-hdl power; node of the project's library unless --liberty).")
+    if fpga:
+        lines.insert(1, f"ECP5 columns: the top on an ECP5-{results[0]['fpga']['device']} (redmule-hdl fpga: "
+                        f"synth_ecp5, nextpnr-ecp5 out of context), GFLOPS of the workload at that Fmax.")
     for i, r in enumerate(results):
         line = (f"| {_label(r['params'])} | {r['D']} | {r['kge']:.1f} | {r['ffs']} | {r['period_fo4']:.1f} "
                 f"| {r['fmax_mhz']:.0f} | {r['cycles']} | {r['gflops']:.2f} | {r['gflops_per_kge']:.4f} "
@@ -354,6 +414,11 @@ def markdown(results, workload, *, fo4_ps, library):
             e = r["energy"]
             line += (f" {e['mw']:.1f} | {e['pj_per_flop']:.2f} | {e['gflops_per_w']:.2f} "
                      f"| {'*' if i in efront else ''} |")
+        if fpga:
+            f = r["fpga"]
+            line += (f" {'yes' if f['fits'] else 'no'} | {f['lut_pct']:.1f} | "
+                     + (f"{f['fmax_mhz']:.1f} | {f['gflops']:.2f}" if f["fits"] else "- | -")
+                     + f" | {'*' if i in ffront else ''} |")
         lines.append(line)
     return "\n".join(lines) + "\n"
 
@@ -452,7 +517,7 @@ def _shape(text):
 def add_arguments(p):
     p.add_argument("--grid", nargs="+", metavar="NAME=V1,V2", default=None,
                    help="grid values per parameter (L, H, P, contexts, misaligned, write_responses, "
-                        "beat_format); "
+                        "beat_format, memories); "
                         "default L=4,8,12 H=2,4 P=1,3")
     p.add_argument("--workload", type=Path, metavar="FILE",
                    help="lines M,N,K (default: the original's 24 regression shapes)")
@@ -462,6 +527,9 @@ def add_arguments(p):
     p.add_argument("--energy", type=_shape, default=None, metavar="MxNxK",
                    help="add mW, pJ/FLOP and GFLOPS/W at Fmax of one FP16 GEMM job of this shape per "
                         "point (redmule-hdl power) and an energy Pareto column")
+    p.add_argument("--fpga", choices=("25k", "45k", "85k"), default=None, metavar="DEVICE",
+                   help="add ECP5 columns per point (redmule-hdl fpga on this device, 25k, 45k or 85k: "
+                        "fits, LUT %%, Fmax, GFLOPS at that Fmax) and an FPGA Pareto column")
     p.add_argument("--jobs", type=_positive_int, default=None,
                    help="local processes, >= 1 (default: the cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
@@ -479,7 +547,8 @@ def main(argv=None, args=None):
     args.output.mkdir(parents=True, exist_ok=True)
     results = run_sweep(pts, workload, args.output, liberty=args.liberty, fo4_ps=args.fo4_ps,
                         jobs=args.jobs, scheduler=args.scheduler,
-                        energy_shape=getattr(args, "energy", None))
+                        energy_shape=getattr(args, "energy", None),
+                        fpga_device=getattr(args, "fpga", None))
     library = results[0]["library"] if results else ""
     write_outputs(args.output, results, workload, fo4_ps=args.fo4_ps, library=library)
     print(markdown(results, workload, fo4_ps=args.fo4_ps, library=library))

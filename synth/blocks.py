@@ -92,7 +92,7 @@ def _component(config, block):
         return ComputeElement(c.P, fast_fma=c.fast_fma)
     if block == "xbuf":
         from redmule_hdl.engine.x_buffer import XBuffer
-        return XBuffer(c.L, c.D)
+        return XBuffer(c.L, c.D, memories=c.storage("xbuf"))
     if block == "wbuf":
         from redmule_hdl.engine.w_buffer import WBuffer
         return WBuffer(c.H, c.D)

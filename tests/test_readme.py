@@ -123,3 +123,13 @@ def test_clock_per_p_figures_come_from_the_results_file():
     section = README.split("### Clock per P\n")[1].split("\n### ")[0]
     rows = _figure_rows(section)
     assert len(rows) == 18 and rows == _figure_rows(table)
+
+
+def test_fpga_figures_come_from_the_fpga_results_file():
+    """The README's ECP5 utilization table is the one in the committed `redmule-hdl fpga` results."""
+    results = (RESULTS / "fpga-12x4x3.md").read_text()
+    section = README.split("### FPGA (Lattice ECP5)\n")[1].split("\n### ")[0]
+    rows = re.findall(r"^\| `\w+` \|.*\|$", section, re.M)
+    assert [row.split("`")[1] for row in rows] == ["flops", "fifos", "ram"]
+    for row in rows:
+        assert row in results, f"README row not in docs/results/fpga-12x4x3.md: {row}"

@@ -133,3 +133,31 @@ def test_energy_columns_arithmetic():
            {"kge": 20, "gflops": 2.0, "energy": {"pj_per_flop": 4.0}},
            {"kge": 20, "gflops": 1.0, "energy": {"pj_per_flop": 6.0}}]
     assert sweep.energy_pareto_front(pts) == [0, 1]
+
+
+def test_fpga_columns_and_table():
+    """The ECP5 columns from an fpga part: 41,820 of 83,640 LUT4s is 50 %; 2*1000 MACs in 100 cycles
+    at 50 MHz is 1 GFLOPS; a point that does not fit has no Fmax and is not on the FPGA front. (The
+    flow itself is tested in tests/test_fpga.py; a whole top takes minutes.)"""
+    cycles = {"cycles": 100, "macs": 1000, "shapes": 1, "bit_exact": True, "seconds": 0}
+    synth = {"kge": 10.0, "cells": 1, "ffs": 1, "area": 1.0, "area_unit": "GE", "period_fo4": 50.0,
+             "period_ns": None, "critical_path": {}, "library": "lib", "seconds": 0}
+
+    def part(luts, fits, fmax):
+        return {"device": "85k", "fits": fits, "used": {"LUT4": luts},
+                "available": {"LUT4": 83640}, "fmax_mhz": fmax, "seconds": 0}
+    f = sweep.fpga_columns(part(41820, True, 50.0), cycles)
+    assert (f["fits"], f["lut_pct"], f["fmax_mhz"]) == (True, pytest.approx(50.0), 50.0)
+    assert f["gflops"] == pytest.approx(1.0)
+    assert sweep.fpga_columns(part(90000, False, None), cycles)["gflops"] is None
+    params = [{"L": 1, "H": 2, "P": 0}, {"L": 2, "H": 2, "P": 0}, {"L": 4, "H": 2, "P": 0}]
+    parts = [part(20000, True, 60.0), part(30000, True, 50.0), part(90000, False, None)]
+    results = [sweep.combine(p, synth, cycles, fpga=fp) for p, fp in zip(params, parts)]
+    assert sweep.fpga_pareto_front(results) == [0]     # fewer LUTs and faster than point 1
+    table = sweep.markdown(results, [(10, 10, 10)], fo4_ps=100.0, library="lib")
+    assert "| ECP5 fits | LUT % | ECP5 Fmax (MHz) | ECP5 GFLOPS | FPGA Pareto |" in table
+    rows = [line for line in table.splitlines() if line.startswith("| 1x2x0") or line.startswith("| 4x2x0")]
+    assert rows[0].endswith(" yes | 23.9 | 60.0 | 1.20 | * |")
+    assert rows[1].endswith(" no | 107.6 | - | - |  |")
+    grid = sweep.parse_grid(["L=2", "H=2", "P=1", "memories=flops,ram"])
+    assert [p["memories"] for p in sweep.points(grid)] == ["flops", "ram"]

@@ -77,7 +77,7 @@ class Engine(wiring.Component):
         m.submodules.xfill = xfill
         m.submodules.zctl = zctl
         m.submodules.array = array = CeArray(c, ce_module=self.ce_module)
-        m.submodules.xbuf = xbuf = XBuffer(c.L, c.D)
+        m.submodules.xbuf = xbuf = XBuffer(c.L, c.D, memories=c.storage("xbuf"))
         m.submodules.wbuf = wbuf = WBuffer(c.H, c.D)
         m.submodules.zbuf = zbuf = ZBuffer(c.L, c.D)
 

@@ -1,9 +1,13 @@
 """The X-buffer: per row of the array, a pending X beat and the chunk being consumed.
 
-Flip-flops, not RAM: every cycle it feeds all L rows at once.
+It takes a beat (D elements of one row) per cycle and gives one element of every row per take: a
+corner turn. In flip-flops (``memories="flops"``) each row is a register and a shift register; in
+RAM (``memories="ram"``) the elements are spread over ``max(L, D)`` memory banks diagonally, so that
+both a row and a column touch each bank at most once (see ``XBuffer``).
 """
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import check_int
@@ -28,12 +32,21 @@ class XBuffer(wiring.Component):
         can_take: an element is available (active chunk non-empty or pending group complete).
         head: the element ``take`` consumes, one per row (combinational).
         clear: empty both stages (abort, job start).
-    Parameters: ``L`` rows, ``D`` elements per beat.
-    Storage: ``L * (2*D - 1)`` FP16 elements.
+    Parameters: ``L`` rows, ``D`` elements per beat; ``memories``, "flops" or "ram"
+    (``Config.storage("xbuf")``).
+    Storage: ``"flops"``: ``L * (2*D - 1)`` FP16 elements in registers. ``"ram"``: two groups
+    (pending, active; they swap roles at a chunk's first take) in ``B = max(L, D)`` banks of
+    16-bit words, each with one write port and one asynchronous read port: element ``j`` of row
+    ``r`` is in bank ``(j + r) mod B`` at address ``(group, r)``. A beat writes each bank at most
+    once (rotated by its row), a take reads each bank at most once (each bank at its own address,
+    the outputs rotated by the element index); both builds behave identically, cycle for cycle.
     """
 
-    def __init__(self, L, D):
+    def __init__(self, L, D, *, memories="flops"):
         self.L, self.D = L, D = check_int("L", L, 1), check_int("D", D, 2)
+        if memories not in ("flops", "ram"):
+            raise ValueError(f"memories must be 'flops' or 'ram', not {memories!r}")
+        self.memories = memories
         super().__init__({
             "beat": In(stream.Signature(beat_layout(D))),
             "fill_enable": In(1),
@@ -46,6 +59,8 @@ class XBuffer(wiring.Component):
         })
 
     def elaborate(self, platform):
+        if self.memories == "ram":
+            return self._elaborate_banks()
         m = Module()
         L, D = self.L, self.D
         pending = Array(Signal(beat_layout(D), name=f"pending{r}") for r in range(L))
@@ -80,3 +95,68 @@ class XBuffer(wiring.Component):
         with m.If(self.clear):
             m.d.sync += [pending_full.eq(0), active_full.eq(0), wr_row.eq(0)]
         return m
+
+    def _elaborate_banks(self):
+        m = Module()
+        L, D = self.L, self.D
+        B = max(L, D)
+        pending_full = Signal()
+        active_full = Signal()
+        wr_row = Signal(range(L))
+        active_group = Signal()        # the group being consumed; the other one is pending
+        index = Signal(range(D))       # the active chunk's head element
+
+        from_pending = ~active_full
+        m.d.comb += self.can_take.eq(active_full | pending_full)
+        with m.If(self.take):
+            m.d.sync += [active_full.eq(~self.take_last), index.eq(Mux(from_pending, 1, index + 1))]
+            with m.If(from_pending):
+                m.d.sync += [pending_full.eq(0), active_group.eq(~active_group)]
+
+        write = Signal()
+        m.d.comb += [self.beat.ready.eq(self.fill_enable & ~pending_full),
+                     write.eq(self.beat.valid & self.beat.ready)]
+        with m.If(write):
+            with m.If(wr_row == self.fill_rows - 1):
+                m.d.comb += self.group_done.eq(1)
+                m.d.sync += [wr_row.eq(0), pending_full.eq(1)]
+            with m.Else():
+                m.d.sync += wr_row.eq(wr_row + 1)
+        with m.If(self.clear):
+            m.d.sync += [pending_full.eq(0), active_full.eq(0), wr_row.eq(0)]
+
+        # The beat of row r, rotated by r: bank b takes element (b - r) mod B (if it is < D).
+        beat = Cat(self.beat.payload.as_value(), Const(0, 16 * (B - D)))
+        start = Signal(range(B + 1))
+        m.d.comb += start.eq(B - wr_row)
+        rotated = Cat(beat, beat).bit_select(start * 16, 16 * B)
+        # The element read now: the pending group's first, or the active chunk's head.
+        element = Mux(from_pending, 0, index)
+        read_group = Mux(from_pending, ~active_group, active_group)
+        row_bits = len(wr_row)
+        outputs = []
+        for b in range(B):
+            m.submodules[f"bank{b}"] = bank = Memory(shape=16, depth=2 << row_bits, init=[])
+            wr, rd = bank.write_port(), bank.read_port(domain="comb")
+            # Bank b holds element (b - r) mod B of row r; only elements below D exist.
+            from_row = _minus_mod(b, wr_row, L - 1, B)
+            every_row = all((b - r) % B < D for r in range(L))
+            # Bank b serves row (b - element) mod B in a take (rows from L on are not read).
+            to_row = _minus_mod(b, element, D - 1, B)
+            m.d.comb += [
+                wr.addr.eq(Cat(wr_row, ~active_group)), wr.data.eq(rotated[16 * b:16 * (b + 1)]),
+                wr.en.eq(write if every_row else write & (from_row < D)),
+                rd.addr.eq(Cat(to_row[:row_bits], read_group)),
+            ]
+            outputs.append(rd.data)
+        # Row r's element is in bank (element + r) mod B.
+        banks = Cat(*outputs)
+        m.d.comb += self.head.as_value().eq(Cat(banks, banks).bit_select(element * 16, 16 * L))
+        return m
+
+
+def _minus_mod(b, value, most, B):
+    """``(b - value) mod B`` for a constant ``b`` and a ``value`` of at most ``most`` (< B)."""
+    if b >= most:
+        return b - value
+    return Mux(value <= b, b - value, b + B - value)

@@ -3,6 +3,7 @@ FIFO (with bypass) of each load stream."""
 from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.arith.cast import Fp8ToFp16
@@ -127,10 +128,16 @@ class LoadFifo(wiring.Component):
     refused: the streamer's credits guarantee room); ``out`` (stream out to the engine);
     ``take``, ``take_last`` (out: the engine takes a beat, and that beat's group-last flag);
     ``clear`` (in: empty the FIFO at the end of the cycle). Latency: 0 through the bypass.
+    ``memories`` (``Config.storage("fifos")``): the entries are registers (``"flops"``) or one
+    ``amaranth.lib.memory.Memory`` with a write port and an asynchronous read port (``"ram"``);
+    the two behave identically.
     """
 
-    def __init__(self, D, depth):
+    def __init__(self, D, depth, *, memories="flops"):
         self.depth = check_int("depth", depth, 1)
+        if memories not in ("flops", "ram"):
+            raise ValueError(f"memories must be 'flops' or 'ram', not {memories!r}")
+        self.memories = memories
         super().__init__({
             "push_valid": In(1),
             "push_beat": In(beat_layout(D)),
@@ -145,12 +152,18 @@ class LoadFifo(wiring.Component):
         m = Module()
         depth = self.depth
         beat = self.push_beat.as_value()
-        entries = Array(Signal(len(beat) + 1, name=f"entry{i}") for i in range(depth))
         rp = Signal(range(depth))
         wp = Signal(range(depth))
         level = Signal(range(depth + 1))
         nonempty = level != 0
-        head = entries[rp]
+        if self.memories == "ram":
+            m.submodules.entries = entries = Memory(shape=len(beat) + 1, depth=depth, init=[])
+            write, read = entries.write_port(), entries.read_port(domain="comb")
+            m.d.comb += [write.addr.eq(wp), write.data.eq(Cat(beat, self.push_last)), read.addr.eq(rp)]
+            head = read.data
+        else:
+            entries = Array(Signal(len(beat) + 1, name=f"entry{i}") for i in range(depth))
+            head = entries[rp]
         m.d.comb += [
             self.out.valid.eq(nonempty | self.push_valid),
             self.out.payload.eq(Mux(nonempty, head[:-1], beat)),
@@ -160,7 +173,11 @@ class LoadFifo(wiring.Component):
         push = self.push_valid & (nonempty | ~self.out.ready)
         pop = self.take & nonempty
         with m.If(push):
-            m.d.sync += [entries[wp].eq(Cat(beat, self.push_last)), wp.eq(ring_next(wp, depth))]
+            m.d.sync += wp.eq(ring_next(wp, depth))
+            if self.memories == "ram":
+                m.d.comb += write.en.eq(1)
+            else:
+                m.d.sync += entries[wp].eq(Cat(beat, self.push_last))
         with m.If(pop):
             m.d.sync += rp.eq(ring_next(rp, depth))
         m.d.sync += level.eq(level + push - pop)

@@ -197,7 +197,7 @@ class Streamer(wiring.Component):
         fifo, credits = {}, {}
         for s, port in loads.items():
             name = s.name.lower()
-            m.submodules[f"{name}_fifo"] = fifo[s] = LoadFifo(c.D, depth[s])
+            m.submodules[f"{name}_fifo"] = fifo[s] = LoadFifo(c.D, depth[s], memories=c.storage("fifos"))
             m.d.comb += [
                 fifo[s].push_valid.eq(responses.deliver[s.value]),
                 fifo[s].push_beat.eq(responses.beat),
