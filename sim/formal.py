@@ -29,7 +29,8 @@ from amaranth.back import rtlil
 
 from redmule_hdl.config import Config
 from redmule_hdl.engine.properties import JobSlotsProperties, Properties, parameters_only
-from redmule_hdl.system.properties import RegFileProperties, StreamerProperties, TopProperties
+from redmule_hdl.system.properties import (ControllerProperties, RegFileProperties, StreamerProperties,
+                                           TopProperties)
 
 __all__ = ["BLOCKS", "MODES", "TABLE", "MUTANTS", "FormalResult", "check", "properties_of", "run_table",
            "run", "main"]
@@ -39,6 +40,7 @@ BLOCKS = {
     "top": lambda config, props: TopProperties(config, props=props),
     "streamer": lambda config, props: StreamerProperties(config, props=props),
     "regfile": lambda config, props: RegFileProperties(config.contexts, props=props),
+    "controller": lambda config, props: ControllerProperties(config, props=props),
     "job_slots": lambda config, props: JobSlotsProperties(props=props),
 }
 MODES = ("bmc", "prove", "cover")
