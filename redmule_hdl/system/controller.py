@@ -109,7 +109,8 @@ class Controller(wiring.Component):
         m.d.comb += [
             decoder.regs.eq(self.head.payload),
             guard.head.eq(sjob),
-            guard.valid.eq(self.head.valid),
+            # A head presented in a clear cycle is new (a TRIGGER in that cycle): its check starts over.
+            guard.valid.eq(self.head.valid & ~clear),
             guard.take.eq(self.head.valid & self.head.ready),
             streamer_job.payload.eq(sjob),
             engine_job.payload.eq(ejob),

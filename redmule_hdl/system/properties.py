@@ -35,10 +35,11 @@ def response_capacity(config, streamer):
     return beats * (2 if config.beat_format == "fp8" else 1)
 
 
-def stream_source_rules(p, m, stream, abort=None):
+def stream_source_rules(p, m, stream, abort=None, dropped=None):
     """Assume the rules of ``amaranth.lib.stream`` for a stream the block receives: once ``valid``
     is high it stays high, with the same payload, until ``ready``; except after an ``abort`` cycle,
-    when the source drops what it offered (as the engine drops its Z beat)."""
+    when the source drops what it offered (as the engine drops its Z beat), or in a ``dropped``
+    cycle (the register file empties its queue at the edge into the cycle of its ``clear``)."""
     first = started(m)
     was_valid = past(m, stream.valid, name="past_valid")
     was_ready = past(m, stream.ready, name="past_ready")
@@ -46,6 +47,8 @@ def stream_source_rules(p, m, stream, abort=None):
     waiting = first & was_valid & ~was_ready & ~past(m, ResetSignal(), name="past_rst_stream")
     if abort is not None:
         waiting &= ~past(m, abort, name="past_abort_stream")
+    if dropped is not None:
+        waiting &= ~dropped
     p.assume(m, ~waiting | (stream.valid & (stream.payload.as_value() == was_payload)))
 
 
@@ -392,8 +395,9 @@ class _ShortGuardController(Controller):
 class ControllerProperties(Elaboratable):
     """``Controller`` with free inputs: the job guard.
 
-    Assumes: the head follows the stream rules (a soft clear may drop it); ``stored`` only while a
-    job runs. The jobs running are recorded from the ``streamer.job`` handshakes and ``stored``.
+    Assumes: the head follows the stream rules, except that the register file empties its queue at
+    the edge into a ``clear`` cycle (the head may then be new: a TRIGGER written in that cycle, so
+    not if the next cycle clears too); ``stored`` only while a job runs. The jobs running are recorded from the ``streamer.job`` handshakes and ``stored``.
     Asserts:
       ``guard_beside``: a job starts beside a running job only if no byte of its X, W or (if read)
           Y range lies in that job's Z range (so that, with the streamer's windows, none of its
@@ -418,7 +422,10 @@ class ControllerProperties(Elaboratable):
         p, c = self.props, self.config
         m.submodules.dut = dut = self.dut
         clear = dut.status.clear
-        stream_source_rules(p, m, dut.head, abort=clear)
+        stream_source_rules(p, m, dut.head, dropped=clear)
+        # The register file presents a job in a clear cycle only for a TRIGGER written in it, so not
+        # if the next cycle clears too (that needs a SOFT_CLEAR write in the same cycle).
+        p.assume(m, ~(clear & past(m, clear, name="past_clear") & past(m, dut.head.valid, name="past_head_valid")))
         sjob = dut.streamer.job
         started = sjob.valid & sjob.ready
         finished = dut.streamer.stored & ~clear
