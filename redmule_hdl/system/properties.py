@@ -19,7 +19,8 @@ from redmule_hdl.system.streamer import Streamer
 from redmule_hdl.system.top import RedMulE
 
 __all__ = ["stream_source_rules", "tcdm_contract", "periph_contract", "job_ring", "address_windows",
-           "StreamerProperties", "RegFileProperties", "ControllerProperties", "TopProperties", "response_capacity", "WINDOW_DIM"]
+           "job_regions", "StreamerProperties", "RegFileProperties", "ControllerProperties",
+           "TopProperties", "response_capacity", "WINDOW_DIM", "WINDOW_ADDR_BITS"]
 
 #: The address-window properties look at jobs of at most this many rows and columns (M, N, K), so
 #: that a byte's row is found by comparing with each row (no division by a free pitch).
@@ -144,6 +145,9 @@ def job_ring(m, put, job, release, clear, depth=JOBS_IN_FLIGHT):
     jobs = [Signal(StreamerJob, name=f"ring_job{i}") for i in range(depth)]
     left = Signal(range(depth + 1), name="ring_left")      # jobs kept after a release
     m.d.comb += left.eq(count - (release & (count != 0)))
+    # A release with no job held releases the job put in that cycle (as the controller counts it:
+    # a ``stored`` in a job's start cycle, which the solver may choose in the first step).
+    put = put & ~(release & (count == 0))
     with m.If(clear):
         m.d.sync += count.eq(0)
     with m.Else():
@@ -299,7 +303,8 @@ class StreamerProperties(Elaboratable):
             # Addresses and pitches below 2**WINDOW_ADDR_BITS: the same arithmetic in fewer bits
             # for the solver (a wrap past 2**32 is not looked at).
             for name in ("x_addr", "w_addr", "y_addr", "z_addr", "x_pitch", "w_pitch", "z_pitch"):
-                self.props.assume(m, ~dut.control.job.valid | ~(getattr(job, name) >> WINDOW_ADDR_BITS).any())
+                high = getattr(job, name)[WINDOW_ADDR_BITS:]
+                self.props.assume(m, ~dut.control.job.valid | ~high.any())
             self._engine_masks(m, count, jobs)
         address_windows(self.props, m, dut.tcdm, count, jobs, stored=dut.control.stored, D=self.config.D,
                         mutant_past_end=self.props.mutated("z_write_past_end"))
@@ -361,8 +366,13 @@ class RegFileProperties(Elaboratable):
 
 
 def _byte_range(base, rows, pitch, row):
-    """``(base, length)`` of the bytes from a matrix's first to its last element (length < 2**49)."""
-    return base, (rows - 1) * pitch + row
+    """``(base, length)`` of the bytes from a matrix's first to its last element, for at most
+    ``WINDOW_DIM`` rows (a multiplication by a free row count would ask the solver to prove the
+    guard's carry-save multiplier equal to its own: no SAT solver does that in time)."""
+    span = 0
+    for i in range(1, WINDOW_DIM):
+        span = Mux(rows == i + 1, pitch * i, span)
+    return base, span + row
 
 
 def _ranges_meet(a, b):
@@ -405,7 +415,8 @@ class ControllerProperties(Elaboratable):
           cycle before ``stored``);
       ``guard_self``: a job of more than one tile (M > L or K > D) starts only if its Z range shares
           no byte with its own X or W range, nor with its Y range when Y is read from elsewhere.
-    Ranges are modulo 2**32 as the address generators count. Covers ``two_jobs_running``,
+    Ranges are modulo 2**32 as the address generators count; jobs have at most ``WINDOW_DIM`` rows
+    and columns (pitches and addresses free). Covers ``two_jobs_running``,
     ``overlap_refused`` (ERROR reads OVERLAP after an evt). Mutant ``guard_short``: a ``JobGuard``
     that reports its result one cycle early.
     """
@@ -425,12 +436,25 @@ class ControllerProperties(Elaboratable):
         stream_source_rules(p, m, dut.head, dropped=clear)
         # The register file presents a job in a clear cycle only for a TRIGGER written in it, so not
         # if the next cycle clears too (that needs a SOFT_CLEAR write in the same cycle).
-        p.assume(m, ~(clear & past(m, clear, name="past_clear") & past(m, dut.head.valid, name="past_head_valid")))
+        p.assume(m, ~(clear & past(m, clear, name="past_clear")
+                      & past(m, dut.head.valid, name="past_head_valid")))
         sjob = dut.streamer.job
         started = sjob.valid & sjob.ready
         finished = dut.streamer.stored & ~clear
         count, jobs = job_ring(m, started, sjob.payload, finished, clear)
-        p.assume(m, ~dut.streamer.stored | (count != 0))
+        # Jobs of 1 to WINDOW_DIM rows and columns (see ``_byte_range``); addresses within
+        # 2**WINDOW_ADDR_BITS of 0 or of 2**32 (so ranges may still wrap), strides below
+        # 2**WINDOW_ADDR_BITS: fewer free bits, the same arithmetic. Assumed in every cycle (the
+        # guard samples the head whether valid or not), and as bits, which the solver uses at once.
+        head = dut.head.payload
+        assert WINDOW_DIM < 4
+        for dim in (head.mcfg0.m, head.mcfg1.n, head.mcfg0.k):
+            p.assume(m, ~dim[2:].any() & dim[:2].any() & (dim <= WINDOW_DIM))
+        for name in ("x_addr", "w_addr", "y_addr", "z_addr"):
+            high = getattr(head, name)[WINDOW_ADDR_BITS:]
+            p.assume(m, ~high.any() | high.all())
+        for name in ("x_stride", "w_stride", "z_stride"):
+            p.assume(m, ~getattr(head, name)[WINDOW_ADDR_BITS:].any())
         new = job_regions(sjob.payload)
         reads = [new["x"], new["w"]]
         hazard = 0
