@@ -249,7 +249,12 @@ class StreamerProperties(Elaboratable):
     assumption ``tcdm_hold`` still holds (BMC, depth 14: the streamer keeps a waiting request
     whole), but ``tcdm_outstanding`` does not: the credits restart at the abort while the aborted
     job's responses are still in flight, so the streamer relies on the controller's wait for
-    ``idle``."""
+    ``idle``.
+
+    Also the address windows (``address_windows``) against the jobs taken on ``job`` (``job_ring``),
+    for jobs of at most ``WINDOW_DIM`` rows and columns and addresses and pitches below
+    ``2**WINDOW_ADDR_BITS``, with the engine's Z masks of ``spec.schedule`` (``_engine_masks``);
+    covers ``job_stored``, ``two_jobs_in_flight`` and, on an FP8 port, ``beat_in_two_transfers``."""
 
     def __init__(self, config, *, props=None, **streamer_args):
         self.props = props or Properties()
