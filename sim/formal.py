@@ -155,8 +155,10 @@ TABLE = [
     ("streamer", SMALL, "prove", 12, TCDM),
     ("streamer", Config(L=1, H=1, P=1, contexts=1, write_responses=True), "prove", 12, TCDM),
     ("streamer", FP8, "bmc", 12, TCDM + ("beat_in_two_transfers",)),
-    ("streamer", SMALL, "bmc", 10, WINDOWS),
-    ("controller", SMALL, "bmc", 9, None),
+    ("streamer", SMALL, "bmc", 10, ("window_write", "job_stored", "two_jobs_in_flight")),
+    ("streamer", SMALL, "bmc", 6, ("window_read",)),
+    ("controller", SMALL, "bmc", 8, ("guard_beside", "two_jobs_running", "overlap_refused")),
+    ("controller", SMALL, "bmc", 6, ("guard_self",)),
     ("top", SMALL, "bmc", 16, None),
 ]
 
@@ -167,7 +169,7 @@ MUTANTS = [
     ("streamer", SMALL, "tcdm_no_request_after_reset", "tcdm_req_in_reset", 4),
     ("streamer", SMALL, "tcdm_outstanding", "tcdm_extra_credit", 12),
     ("streamer", SMALL, "window_write", "z_write_past_end", 10),
-    ("controller", SMALL, "guard_beside", "guard_short", 9),
+    ("controller", SMALL, "guard_beside", "guard_short", 8),
     ("top", SMALL, "tcdm_hold", "tcdm_add_drops_hold", 10),
     ("regfile", SMALL, "periph_id", "periph_wrong_id", 4),
     ("top", SMALL, "evt_per_job", "evt_double", 8),
