@@ -32,7 +32,7 @@ from redmule_hdl.engine.properties import JobSlotsProperties, Properties, parame
 from redmule_hdl.system.properties import (ControllerProperties, RegFileProperties, StreamerProperties,
                                            TopProperties)
 
-__all__ = ["BLOCKS", "MODES", "TABLE", "MUTANTS", "TCDM", "WINDOWS", "FormalResult", "check", "properties_of", "run_table",
+__all__ = ["BLOCKS", "MODES", "TABLE", "MUTANTS", "TCDM", "FormalResult", "check", "properties_of", "run_table",
            "run", "main"]
 
 #: Harness factories by block name: ``factory(config, props)``.
@@ -143,7 +143,6 @@ def check(block, prop, *, mode="bmc", depth=10, config=None, mutant=None, workdi
 
 #: The TCDM port's properties and covers on the streamer (the address windows have a line of their own).
 TCDM = ("tcdm_hold", "tcdm_no_request_after_reset", "tcdm_outstanding", "tcdm_wait", "tcdm_wait_across_abort")
-WINDOWS = ("window_write", "window_read", "job_stored", "two_jobs_in_flight")
 FP8 = Config(L=2, H=2, P=1, contexts=1, beat_format="fp8")
 
 #: The full run: (block, config, mode, depth, properties) per line; ``None``: every property of the
