@@ -157,7 +157,8 @@ TABLE = [
     ("streamer", SMALL, "bmc", 10, ("window_write", "job_stored", "two_jobs_in_flight")),
     ("streamer", SMALL, "bmc", 6, ("window_read",)),
     ("controller", SMALL, "bmc", 8, ("guard_beside", "two_jobs_running", "overlap_refused")),
-    ("controller", SMALL, "bmc", 6, ("guard_self",)),
+    # guard_self is not in the run: its first multi-tile start needs depth 6, and step 5 did not
+    # finish in 6 minutes here (README "Formal"); run it with ``check("controller", "guard_self")``.
     ("top", SMALL, "bmc", 16, None),
 ]
 
