@@ -148,13 +148,14 @@ def _parser():
     _run_arguments(run)
     add_trace_arguments(run)
     frm = sub.add_parser(
-        "formal", help="prove the port and job-ring properties with SymbiYosys (sim/formal.py)",
+        "formal", help="prove the port, address-window, job-guard and job-ring properties with "
+                       "SymbiYosys (sim/formal.py)",
         description="Run every property of the formal harnesses (or of --block) with yowasp-sby "
                     "and the Yices solver, in BMC or k-induction mode, on small configurations; "
                     "print a table per property: proven, bounded to depth N, counterexample (VCD "
                     "trace), cover reached. Exit status 1 if any counterexample or unreached cover.")
     frm.add_argument("--block", default=None, metavar="NAME",
-                     help="top, streamer, regfile or job_slots (default: all)")
+                     help="top, streamer, controller, regfile or job_slots (default: all)")
     frm.add_argument("--depth", type=_positive_int, default=None,
                      help="BMC depth / induction length (default: per block, see sim/formal.py)")
     frm.add_argument("--mode", default=None, choices=("bmc", "prove"),

@@ -139,6 +139,9 @@ async def offload(ctx, d, regs):
     ({"z_addr": 0x1000, "m": 2, "k": 5}, JobError.OVERLAP),       # two tiles
     ({"z_addr": 0x1000, "x_addr": 0x1001}, JobError.MISALIGNED),  # a decode fault comes first
     ({"z_stride": 1 << 31}, JobError.OVERLAP),                    # a span of 2 GiB overlaps all
+    # X (5 rows of 14 bytes) past 2**32 wraps around onto Z at 0 (found by formal's guard_self)
+    ({"x_addr": (1 << 32) - 16, "z_addr": 0}, JobError.OVERLAP),
+    ({"x_addr": (1 << 32) - 70, "z_addr": 0}, JobError.OK),       # X ends at 2**32 exactly
 ])
 def test_refusals(kw, expected):
     config = Config(L=2, H=2, P=1)
@@ -353,6 +356,46 @@ def test_guard_counts_a_span_of_2gib_or_more_as_overlapping(which):
         second = regs_of(m=5, k=4, x_addr=0x8000_3000, x_stride=1 << 31, z_addr=0x5000)
     run_two_jobs(h, first, second)
     assert h.starts[1][0] == h.evts[0] + 1
+
+
+def test_guard_counts_a_range_past_the_top_of_the_address_space_as_overlapping():
+    """The streamer's addresses count modulo 2**32: W (7 rows of 8 bytes) from 0xFFFF_FFF0 wraps
+    around to [0, 40) and reads the running job's Z at [0, 24), so the second job waits for the
+    first one's evt. (Found by formal's ``guard_beside``: the guard compared the ranges without
+    the wrap and started it beside the first.)"""
+    h = Harness(Config(L=2, H=2, P=1), latency=30)
+    first = regs_of(m=3, k=4, z_addr=0)
+    second = regs_of(m=2, k=4, w_addr=0xFFFF_FFF0, z_addr=0x5000)
+    run_two_jobs(h, first, second)
+    assert h.starts[1][0] == h.evts[0] + 1
+
+
+def test_job_triggered_in_the_cycle_of_a_soft_clear_gets_its_own_overlap_check():
+    """A job queued while another waits for its overlap check, then a SOFT_CLEAR and, in the cycle
+    of its clear pulse, a TRIGGER of a context holding a job that overlaps itself: the guard's
+    check starts over for it and it is refused, not started on the result of the job before.
+    (Found by formal's ``guard_self``: the guard's age ran on across the clear.)"""
+    h = Harness(Config(L=2, H=2, P=1, contexts=2), latency=30)
+    # X rows 0x1000 apart: X spans [0x1000, 0x500E), Z at 0x3000 inside it; 3 x 3 tiles.
+    overlapping = regs_of(x_stride=0x1000)
+
+    async def bench(ctx, d):
+        await d.soft_clear(ctx)
+        await d.acquire(ctx)                   # context 0: the overlapping job, refused
+        await d.program(ctx, overlapping)
+        await d.trigger(ctx)
+        await d.wait_evt(ctx)
+        assert await d.read(ctx, Reg.ERROR) == JobError.OVERLAP
+        await d.acquire(ctx)                   # context 1: a good job, waiting for its check
+        await d.program(ctx, regs_of())
+        await d.trigger(ctx)
+        await d.soft_clear(ctx, 1)             # keep the registers
+        await d.trigger(ctx)                   # in the clear cycle: context 0 again
+        await d.wait_evt(ctx)
+        assert await d.read(ctx, Reg.ERROR) == JobError.OVERLAP
+
+    h.run(bench)
+    assert h.starts == []
 
 
 def test_third_job_waits_for_a_free_slot():

@@ -26,6 +26,25 @@ def test_property_holds_and_its_mutant_is_caught(tmp_path, block, prop, mutant, 
     assert bad.trace is not None and bad.trace.read_text().startswith("$")
 
 
+@pytest.mark.parametrize("block,prop,mutant,depth", [
+    ("streamer", "window_write", "z_write_past_end", 8),     # a store one element past its row
+    ("controller", "guard_beside", "guard_short", 7),        # the guard's result one cycle early
+], ids=lambda v: str(v))
+def test_window_and_guard_mutants_are_caught(tmp_path, block, prop, mutant, depth):
+    """The address-window and job-guard properties (their unbroken runs take minutes: README
+    "Formal") give a counterexample on a design broken on purpose."""
+    bad = formal.check(block, prop, mode="bmc", depth=depth, mutant=mutant, workdir=tmp_path)
+    assert bad.status == "counterexample", bad.log[-2000:]
+    assert bad.trace is not None and bad.trace.read_text().startswith("$")
+
+
+def test_a_job_finishes_and_an_overlap_is_refused(tmp_path):
+    """Covers: a job's last store granted (streamer), ERROR reading OVERLAP after an evt (controller)."""
+    for block, prop, depth in (("streamer", "job_stored", 10), ("controller", "overlap_refused", 9)):
+        r = formal.check(block, prop, mode="cover", depth=depth, workdir=tmp_path / prop)
+        assert r.status == "reached", r.log[-2000:]
+
+
 def test_peripheral_response_is_proven_by_induction(tmp_path):
     r = formal.check("regfile", "periph_response", mode="prove", depth=3, workdir=tmp_path)
     assert r.status == "proven", r.log[-2000:]

@@ -27,11 +27,15 @@ class Properties:
         self.mutant = mutant
         self.kinds = {}      # name -> "assert" / "cover", in definition order
 
+    def emits(self, *names):
+        """One of ``names`` is emitted (a harness adds the assumptions only those need)."""
+        return self.only is None or self.only in names
+
     def _add(self, m, kind, name, test):
         if name in self.kinds:
             raise ValueError(f"property {name!r} is defined twice")
         self.kinds[name] = kind
-        if self.only is None or self.only == name:
+        if self.emits(name):
             m.d.comb += (Assert if kind == "assert" else Cover)(test)
 
     def check(self, m, name, test):

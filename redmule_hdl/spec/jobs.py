@@ -122,7 +122,7 @@ def byte_ranges(regs):
     """``{"x", "w", "y", "z"}`` -> ``(start, end, overruns)`` of a valid job's byte ranges, end
     exclusive: ``[addr, addr + (rows-1)*pitch + row bytes)`` (Y and Z: M rows of K output elements,
     Z's pitch; X: M rows of N input elements; W: N rows of K); ``overruns`` as the controller's
-    check (``(rows-1)*pitch`` might reach 2 GiB). Y is Z's range unless Y_SEP."""
+    check (``(rows-1)*pitch`` might reach 2 GiB, or the end passes 2**32). Y is Z's range unless Y_SEP."""
     m, k = unpack_mcfg0(regs[Reg.MCFG0])
     n = unpack_mcfg1(regs[Reg.MCFG1])
     cfg = unpack_macfg(regs[Reg.MACFG])
@@ -134,7 +134,9 @@ def byte_ranges(regs):
                                          ("w", regs[Reg.W_ADDR], n, w_pitch, k * si),
                                          ("y", y_addr, m, z_pitch, k * so),
                                          ("z", regs[Reg.Z_ADDR], m, z_pitch, k * so)):
-        out[name] = (addr, addr + (rows - 1) * pitch + row, _span_overruns(rows - 1, pitch))
+        end = addr + (rows - 1) * pitch + row
+        # A range past 2**32 wraps around to address 0: it overruns too.
+        out[name] = (addr, end, _span_overruns(rows - 1, pitch) or end > 1 << 32)
     return out
 
 

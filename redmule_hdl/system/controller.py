@@ -73,6 +73,8 @@ class Controller(wiring.Component):
     #: Cycles a queued job's checks against the running job's Z and its own (``JobGuard``) take.
     GUARD_CYCLES = JobGuard.LATENCY
     assert GUARD_CYCLES == OVERLAP_CHECK_CYCLES
+    #: The guard's class (a formal harness swaps in a broken one to show that its property catches it).
+    Guard = JobGuard
 
     def __init__(self, *, misaligned, D, L):
         if not isinstance(misaligned, bool):
@@ -100,14 +102,15 @@ class Controller(wiring.Component):
         refused_cycles = Signal(range(self.GUARD_CYCLES + 2))
 
         m.submodules.decoder = decoder = JobDecoder(misaligned=self.misaligned, D=self.D)
-        m.submodules.guard = guard = JobGuard()
+        m.submodules.guard = guard = self.Guard()
         error, sjob, ejob = decoder.error, decoder.streamer_job, decoder.engine_job
         clear = self.status.clear
         engine_job, streamer_job = self.engine.job, self.streamer.job
         m.d.comb += [
             decoder.regs.eq(self.head.payload),
             guard.head.eq(sjob),
-            guard.valid.eq(self.head.valid),
+            # A head presented in a clear cycle is new (a TRIGGER in that cycle): its check starts over.
+            guard.valid.eq(self.head.valid & ~clear),
             guard.take.eq(self.head.valid & self.head.ready),
             streamer_job.payload.eq(sjob),
             engine_job.payload.eq(ejob),

@@ -108,8 +108,8 @@ class JobGuard(wiring.Component):
     the head's X, W and (if read) Y; and the head's own Z against its X, W and (if read from another
     address than Z) Y. Each of the head's ranges goes through a ``ByteRange``; Y and Z of a job have
     the same span, so both Z ranges come from the Y pipeline. None of this is on the path from the
-    register file to the start of a job. A range whose ``(rows-1)*pitch`` might reach 2 GiB counts as
-    overlapping.
+    register file to the start of a job. A range whose ``(rows-1)*pitch`` might reach 2 GiB, or
+    whose end passes 2**32 (its addresses wrap around to 0), counts as overlapping.
 
     Ports:
         head (in, ``StreamerJob``): the job at the head of the queue (a queued job cannot change).
@@ -167,10 +167,16 @@ class JobGuard(wiring.Component):
             m.d.sync += z_lo.eq(head.z_addr)
         with m.If(taken[-1]):
             m.d.sync += [z_hi.eq(_add(m, "z_hi", z_lo, y.span)), z_over.eq(y.span_overrun)]
-        overlaps = [r.overrun | z_over | (_less(m, "below_z_hi", r.first, z_hi)
-                                          & _less(m, "z_lo_below", z_lo, r.end)) for r in ranges]
-        own = [r.overrun | y.overrun | (_less(m, "below_own_end", r.first, own_z_end)
-                                        & _less(m, "own_below", own_z, r.end)) for r in ranges]
+        # A range past the top of the address space wraps around to 0 (the streamer's addresses count
+        # modulo 2**32): like an overrun, it counts as overlapping (found by formal's guard_beside).
+        def wraps(end):
+            return end > (1 << ADDR_BITS)
+        overlaps = [r.overrun | wraps(r.end) | z_over | wraps(z_hi)
+                    | (_less(m, "below_z_hi", r.first, z_hi) & _less(m, "z_lo_below", z_lo, r.end))
+                    for r in ranges]
+        own = [r.overrun | wraps(r.end) | y.overrun | wraps(own_z_end)
+               | (_less(m, "below_own_end", r.first, own_z_end) & _less(m, "own_below", own_z, r.end))
+               for r in ranges]
         uses_y, hazard = Signal(), Signal()
         m.d.sync += [uses_y.eq(head.uses_y),
                      hazard.eq(overlaps[0] | overlaps[1] | (uses_y & overlaps[2])),

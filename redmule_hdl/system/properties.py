@@ -4,17 +4,29 @@ Each harness instantiates a block with free inputs and adds properties that read
 (see ``engine/properties.py``); ``sim/formal.py`` runs them. Assumptions describe the environment:
 a memory that answers in order, at least one cycle after the grant, only what was asked.
 """
-from amaranth.hdl import ClockSignal, Elaboratable, Module, ResetSignal, Signal
+from amaranth.hdl import Elaboratable, Module, Mux, ResetSignal, Signal
 
 from redmule_hdl.config import Config
+from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT
 from redmule_hdl.engine.properties import Properties, parameters_only, past, port_signals, started
-from redmule_hdl.spec.regmap import Reg, WINDOW_BITS
+from redmule_hdl.interfaces import StreamerJob
+from redmule_hdl.spec.regmap import ADDR_BITS, WINDOW_BITS, JobError, Reg
+from redmule_hdl.spec.schedule import Schedule
+from redmule_hdl.system.controller import Controller
+from redmule_hdl.system.job_guard import JobGuard
 from redmule_hdl.system.regfile import RegFile
 from redmule_hdl.system.streamer import Streamer
 from redmule_hdl.system.top import RedMulE
 
-__all__ = ["stream_source_rules", "tcdm_contract", "periph_contract", "StreamerProperties", "RegFileProperties",
-           "TopProperties", "response_capacity"]
+__all__ = ["stream_source_rules", "tcdm_contract", "periph_contract", "job_ring", "address_windows",
+           "job_regions", "StreamerProperties", "RegFileProperties", "ControllerProperties",
+           "TopProperties", "response_capacity", "WINDOW_DIM", "WINDOW_ADDR_BITS"]
+
+#: The address-window properties look at jobs of at most this many rows and columns (M, N, K), so
+#: that a byte's row is found by comparing with each row (no division by a free pitch).
+WINDOW_DIM = 3
+#: ... and addresses and pitches below 2**WINDOW_ADDR_BITS.
+WINDOW_ADDR_BITS = 10
 
 
 def response_capacity(config, streamer):
@@ -24,10 +36,11 @@ def response_capacity(config, streamer):
     return beats * (2 if config.beat_format == "fp8" else 1)
 
 
-def stream_source_rules(p, m, stream, abort=None):
+def stream_source_rules(p, m, stream, abort=None, dropped=None):
     """Assume the rules of ``amaranth.lib.stream`` for a stream the block receives: once ``valid``
     is high it stays high, with the same payload, until ``ready``; except after an ``abort`` cycle,
-    when the source drops what it offered (as the engine drops its Z beat)."""
+    when the source drops what it offered (as the engine drops its Z beat), or in a ``dropped``
+    cycle (the register file empties its queue at the edge into the cycle of its ``clear``)."""
     first = started(m)
     was_valid = past(m, stream.valid, name="past_valid")
     was_ready = past(m, stream.ready, name="past_ready")
@@ -35,6 +48,8 @@ def stream_source_rules(p, m, stream, abort=None):
     waiting = first & was_valid & ~was_ready & ~past(m, ResetSignal(), name="past_rst_stream")
     if abort is not None:
         waiting &= ~past(m, abort, name="past_abort_stream")
+    if dropped is not None:
+        waiting &= ~dropped
     p.assume(m, ~waiting | (stream.valid & (stream.payload.as_value() == was_payload)))
 
 
@@ -121,6 +136,109 @@ def periph_contract(p, m, port, evt=None):
     p.cover(m, "evt_raised", seen_evt)
 
 
+
+def job_ring(m, put, job, release, clear, depth=JOBS_IN_FLIGHT):
+    """The jobs a block holds, as its ports show them: ``job`` enters when ``put``, the oldest
+    leaves when ``release`` (the cycle after), all leave on ``clear``. Returns ``(count, jobs)``,
+    ``jobs[0]`` the oldest (valid while ``count > 0``)."""
+    count = Signal(range(depth + 1), name="ring_count")
+    jobs = [Signal(StreamerJob, name=f"ring_job{i}") for i in range(depth)]
+    left = Signal(range(depth + 1), name="ring_left")      # jobs kept after a release
+    m.d.comb += left.eq(count - (release & (count != 0)))
+    # A release with no job held releases the job put in that cycle (as the controller counts it:
+    # a ``stored`` in a job's start cycle, which the solver may choose in the first step).
+    put = put & ~(release & (count == 0))
+    with m.If(clear):
+        m.d.sync += count.eq(0)
+    with m.Else():
+        m.d.sync += count.eq(left + put)
+        for i in range(depth):
+            # A put lands behind the jobs kept; a release moves the others forward.
+            with m.If(put & (left == i)):
+                m.d.sync += jobs[i].eq(job)
+            if i + 1 < depth:
+                with m.Elif(release):
+                    m.d.sync += jobs[i].eq(jobs[i + 1])
+    return count, jobs
+
+
+def _in_span(addr, start, length):
+    """``addr`` lies in ``[start, start + length)``, addresses modulo 2**32 (as the generators count)."""
+    return (addr - start)[:ADDR_BITS] < length
+
+
+def _rows(base, rows, pitch, length):
+    """``(valid, start, length)`` of the first ``WINDOW_DIM`` rows of a matrix (``valid``: row < rows)."""
+    out, start = [], base
+    for i in range(WINDOW_DIM):
+        out.append((rows > i, start, length))
+        start = (start + pitch)[:ADDR_BITS]
+    return out
+
+
+def _row_bytes(cols, fmt):
+    return Mux(fmt.wide, cols << 1, cols)
+
+
+def _whole_beats(cols, D):
+    """``cols`` (1 .. WINDOW_DIM) rounded up to whole beats of ``D`` elements."""
+    value = cols
+    for c in range(1, WINDOW_DIM + 1):
+        value = Mux(cols == c, -(-c // D) * D, value)
+    return value
+
+
+def address_windows(p, m, port, count, jobs, *, stored, D, mutant_past_end=False):
+    """Address windows of a TCDM initiator ``port`` against the ``jobs`` it holds (``job_ring``).
+
+    Asserts:
+      ``window_write``: every enabled byte of a write lies in the Z region (M rows of K elements at
+          ``z_pitch``) of the oldest job, or of the next one in the cycle of ``stored`` (the Z
+          generator moves on at the oldest's last grant, ``stored`` follows a cycle later);
+      ``window_read``: the first word ``[add, add+4)`` of every read holds a byte of the X, W or Y
+          region of a job held, each row taken in whole beats of ``D`` elements (the streamer reads
+          whole beats: the high half of a two-transfer beat may lie past a row's last element).
+    No request at all while no job is held. Both only for jobs of at most ``WINDOW_DIM`` rows and
+    columns (the caller assumes it). Mutant ``z_write_past_end``: each write seen with one element
+    more enabled after every enabled one (a store one element past its row).
+    """
+    lanes = len(port.be)
+    held = [count > i for i in range(len(jobs))]
+
+    def z_rows(job):
+        return _rows(job.z_addr, job.m, job.z_pitch, _row_bytes(job.k, job.out_fmt))
+
+    def read_rows(job):
+        beats = lambda cols, fmt: _row_bytes(_whole_beats(cols, D), fmt)
+        return (_rows(job.x_addr, job.m, job.x_pitch, beats(job.n, job.in_fmt))
+                + _rows(job.w_addr, job.n, job.w_pitch, beats(job.k, job.in_fmt))
+                + [(job.uses_y & v, s, n) for v, s, n in
+                   _rows(job.y_addr, job.m, job.z_pitch, beats(job.k, job.out_fmt))])
+
+    be = port.be
+    if mutant_past_end:
+        be = Mux(jobs[0].out_fmt.wide, be | (be << 2), be | (be << 1))[:lanes]
+    owners = [held[0]] + [stored & held[1]]
+    lane_ok = []
+    for j in range(lanes):
+        byte = (port.add + j)[:ADDR_BITS]
+        inside = 0
+        for owner, job in zip(owners, jobs):
+            for valid, start, length in z_rows(job):
+                inside = inside | (owner & valid & _in_span(byte, start, length))
+        lane_ok.append(~be[j] | inside)
+    writes_ok = 1
+    for ok in lane_ok:
+        writes_ok = writes_ok & ok
+    p.check(m, "window_write", ~(port.req & ~port.wen) | writes_ok)
+    read_ok = 0
+    for owner, job in zip(held, jobs):
+        for valid, start, length in read_rows(job):
+            read_ok = read_ok | (owner & valid & (_in_span(port.add, start, length)
+                                                  | _in_span(start, port.add, 4)))
+    p.check(m, "window_read", ~(port.req & port.wen) | read_ok)
+
+
 class StreamerProperties(Elaboratable):
     """``Streamer(config)`` with free inputs: the TCDM port contract, with ``abort``.
 
@@ -131,7 +249,12 @@ class StreamerProperties(Elaboratable):
     assumption ``tcdm_hold`` still holds (BMC, depth 14: the streamer keeps a waiting request
     whole), but ``tcdm_outstanding`` does not: the credits restart at the abort while the aborted
     job's responses are still in flight, so the streamer relies on the controller's wait for
-    ``idle``."""
+    ``idle``.
+
+    Also the address windows (``address_windows``) against the jobs taken on ``job`` (``job_ring``),
+    for jobs of at most ``WINDOW_DIM`` rows and columns and addresses and pitches below
+    ``2**WINDOW_ADDR_BITS``, with the engine's Z masks of ``spec.schedule`` (``_engine_masks``);
+    covers ``job_stored``, ``two_jobs_in_flight`` and, on an FP8 port, ``beat_in_two_transfers``."""
 
     def __init__(self, config, *, props=None, **streamer_args):
         self.props = props or Properties()
@@ -175,7 +298,61 @@ class StreamerProperties(Elaboratable):
         self.props.assume(m, ~dut.control.job.valid | job.uses_y)
         tcdm_contract(self.props, m, dut.tcdm, capacity=response_capacity(self.config, self.bound_of),
                       write_responses=self.config.write_responses, abort=dut.control.abort)
+        # The jobs held, as the ports show them: taken on ``job``, released by ``stored``; after an
+        # abort they stay until ``idle`` (a request waiting at the abort still belongs to its job).
+        count, jobs = job_ring(m, dut.control.job.valid & dut.control.job.ready, job,
+                               dut.control.stored, draining & dut.control.idle)
+        if self.props.emits("window_write", "window_read"):
+            self.props.assume(m, ~dut.control.job.valid
+                              | ((job.m <= WINDOW_DIM) & (job.n <= WINDOW_DIM) & (job.k <= WINDOW_DIM)))
+            # Addresses and pitches below 2**WINDOW_ADDR_BITS: the same arithmetic in fewer bits
+            # for the solver (a wrap past 2**32 is not looked at).
+            for name in ("x_addr", "w_addr", "y_addr", "z_addr", "x_pitch", "w_pitch", "z_pitch"):
+                high = getattr(job, name)[WINDOW_ADDR_BITS:]
+                self.props.assume(m, ~dut.control.job.valid | ~high.any())
+            self._engine_masks(m, count, jobs)
+        address_windows(self.props, m, dut.tcdm, count, jobs, stored=dut.control.stored, D=self.config.D,
+                        mutant_past_end=self.props.mutated("z_write_past_end"))
+        self.props.cover(m, "job_stored", dut.control.stored)
+        self.props.cover(m, "two_jobs_in_flight", count == 2)
+        if self.config.splits_fp16:
+            # An FP16 X beat (two transfers on this port) reaches the engine.
+            self.props.cover(m, "beat_in_two_transfers",
+                             dut.x.valid & dut.x.ready & (count == 1) & jobs[0].in_fmt.wide)
         return m
+
+
+    def _engine_masks(self, m, count, jobs):
+        """Assume the engine's Z masks: the n-th Z beat of a job enables the columns of the n-th beat
+        of ``spec.schedule``'s Z walk (the columns below K of its k-tile), for jobs of at most
+        ``WINDOW_DIM`` rows and columns. The beats are counted per job, the oldest first; after the
+        oldest's last beat (``moved``) they belong to the next until ``stored`` releases the oldest."""
+        dut = self.dut
+        taken = dut.z.valid & dut.z.ready
+        beats = Signal(range(2 * WINDOW_DIM * WINDOW_DIM + 1), name="z_beat")
+        moved = Signal(name="z_moved")
+        job = Signal(StreamerJob, name="z_job")
+        m.d.comb += job.eq(Mux(moved, jobs[1].as_value(), jobs[0].as_value()))
+        expected, total = Signal(self.config.D, name="z_mask"), Signal.like(beats, name="z_beats")
+        for mm in range(1, WINDOW_DIM + 1):
+            for kk in range(1, WINDOW_DIM + 1):
+                walk = list(Schedule(self.config, mm, 1, kk).z_beats())
+                with m.If((job.m == mm) & (job.k == kk)):
+                    m.d.comb += total.eq(len(walk))
+                    with m.Switch(beats):
+                        for i, beat in enumerate(walk):
+                            with m.Case(i):
+                                m.d.comb += expected.eq((1 << beat.count) - 1)
+        self.props.assume(m, ~dut.z.valid | (dut.z.payload.mask == expected))
+        with m.If(dut.control.abort):
+            m.d.sync += [beats.eq(0), moved.eq(0)]
+        with m.Else():
+            with m.If(taken):
+                m.d.sync += beats.eq(Mux(beats == total - 1, 0, beats + 1))
+            with m.If(taken & (beats == total - 1)):
+                m.d.sync += moved.eq(1)
+            with m.Elif(dut.control.stored):
+                m.d.sync += moved.eq(0)
 
 
 class RegFileProperties(Elaboratable):
@@ -190,6 +367,116 @@ class RegFileProperties(Elaboratable):
         m = Module()
         m.submodules.dut = dut = self.dut
         periph_contract(self.props, m, dut.periph)
+        return m
+
+
+def _byte_range(base, rows, pitch, row):
+    """``(base, length)`` of the bytes from a matrix's first to its last element, for at most
+    ``WINDOW_DIM`` rows (a multiplication by a free row count would ask the solver to prove the
+    guard's carry-save multiplier equal to its own: no SAT solver does that in time)."""
+    span = 0
+    for i in range(1, WINDOW_DIM):
+        span = Mux(rows == i + 1, pitch * i, span)
+    return base, span + row
+
+
+def _ranges_meet(a, b):
+    """Two byte ranges ``(base, length)`` (length >= 1) share a byte, addresses modulo 2**32 (as
+    the address generators count); a range of 2**32 bytes or more meets every other."""
+    (a_base, a_len), (b_base, b_len) = a, b
+    whole = (a_len >> ADDR_BITS).any() | (b_len >> ADDR_BITS).any()
+    return whole | _in_span(b_base, a_base, a_len) | _in_span(a_base, b_base, b_len)
+
+
+def job_regions(job):
+    """The byte ranges of a ``StreamerJob``: ``{"x", "w", "y", "z": (base, length)}``."""
+    return {
+        "x": _byte_range(job.x_addr, job.m, job.x_pitch, _row_bytes(job.n, job.in_fmt)),
+        "w": _byte_range(job.w_addr, job.n, job.w_pitch, _row_bytes(job.k, job.in_fmt)),
+        "y": _byte_range(job.y_addr, job.m, job.z_pitch, _row_bytes(job.k, job.out_fmt)),
+        "z": _byte_range(job.z_addr, job.m, job.z_pitch, _row_bytes(job.k, job.out_fmt)),
+    }
+
+
+class _ShortGuard(JobGuard):
+    """Mutant ``guard_short``: the guard's result taken one cycle early."""
+    LATENCY = JobGuard.LATENCY - 1
+
+
+class _ShortGuardController(Controller):
+    Guard = _ShortGuard
+
+
+class ControllerProperties(Elaboratable):
+    """``Controller`` with free inputs: the job guard.
+
+    Assumes: the head follows the stream rules, except that the register file empties its queue at
+    the edge into a ``clear`` cycle (the head may then be new: a TRIGGER written in that cycle, so
+    not if the next cycle clears too); ``stored`` only while a job runs. The jobs running are recorded from the ``streamer.job`` handshakes and ``stored``.
+    Asserts:
+      ``guard_beside``: a job starts beside a running job only if no byte of its X, W or (if read)
+          Y range lies in that job's Z range (so that, with the streamer's windows, none of its
+          reads can overtake a store of the running job: that job's last Z store is granted the
+          cycle before ``stored``);
+      ``guard_self``: a job of more than one tile (M > L or K > D) starts only if its Z range shares
+          no byte with its own X or W range, nor with its Y range when Y is read from elsewhere.
+    Ranges are modulo 2**32 as the address generators count; jobs have at most ``WINDOW_DIM`` rows
+    and columns (pitches and addresses free). Covers ``two_jobs_running``,
+    ``overlap_refused`` (ERROR reads OVERLAP after an evt). Mutant ``guard_short``: a ``JobGuard``
+    that reports its result one cycle early.
+    """
+
+    def __init__(self, config, *, props=None):
+        self.props = props or Properties()
+        self.config = config
+        cls = _ShortGuardController if self.props.mutated("guard_short") else Controller
+        self.dut = cls(misaligned=config.misaligned, D=config.D, L=config.L)
+        self.ports = port_signals(self.dut)
+
+    def elaborate(self, platform):
+        m = Module()
+        p, c = self.props, self.config
+        m.submodules.dut = dut = self.dut
+        clear = dut.status.clear
+        stream_source_rules(p, m, dut.head, dropped=clear)
+        # The register file presents a job in a clear cycle only for a TRIGGER written in it, so not
+        # if the next cycle clears too (that needs a SOFT_CLEAR write in the same cycle).
+        p.assume(m, ~(clear & past(m, clear, name="past_clear")
+                      & past(m, dut.head.valid, name="past_head_valid")))
+        sjob = dut.streamer.job
+        started = sjob.valid & sjob.ready
+        finished = dut.streamer.stored & ~clear
+        count, jobs = job_ring(m, started, sjob.payload, finished, clear)
+        # Jobs of 1 to WINDOW_DIM rows and columns (see ``_byte_range``); addresses within
+        # 2**WINDOW_ADDR_BITS of 0 or of 2**32 (so ranges may still wrap), strides below
+        # 2**WINDOW_ADDR_BITS: fewer free bits, the same arithmetic. Assumed in every cycle (the
+        # guard samples the head whether valid or not), and as bits, which the solver uses at once.
+        head = dut.head.payload
+        assert WINDOW_DIM < 4
+        for dim in (head.mcfg0.m, head.mcfg1.n, head.mcfg0.k):
+            p.assume(m, ~dim[2:].any() & dim[:2].any() & (dim <= WINDOW_DIM))
+        for name in ("x_addr", "w_addr", "y_addr", "z_addr"):
+            high = getattr(head, name)[WINDOW_ADDR_BITS:]
+            p.assume(m, ~high.any() | high.all())
+        for name in ("x_stride", "w_stride", "z_stride"):
+            p.assume(m, ~getattr(head, name)[WINDOW_ADDR_BITS:].any())
+        new = job_regions(sjob.payload)
+        reads = [new["x"], new["w"]]
+        hazard = 0
+        for i, job in enumerate(jobs):
+            z = job_regions(job)["z"]
+            meets = _ranges_meet(new["x"], z) | _ranges_meet(new["w"], z) \
+                | (sjob.payload.uses_y & _ranges_meet(new["y"], z))
+            hazard = hazard | ((count > i) & meets)
+        p.check(m, "guard_beside", ~started | ~hazard)
+        job = sjob.payload
+        multi_tile = (job.m > c.L) | (job.k > c.D)
+        own = _ranges_meet(new["x"], new["z"]) | _ranges_meet(new["w"], new["z"]) \
+            | (job.uses_y & (job.y_addr != job.z_addr) & _ranges_meet(new["y"], new["z"]))
+        p.check(m, "guard_self", ~(started & multi_tile) | ~own)
+        p.cover(m, "two_jobs_running", count == 2)
+        refused = past(m, dut.evt, name="past_evt") & (dut.status.error == JobError.OVERLAP)
+        p.cover(m, "overlap_refused", refused)
         return m
 
 
