@@ -179,6 +179,19 @@ def _job_layout(config, x, w, y, op, in_fmt, out_fmt):
     return addr, regs, places, z_addr
 
 
+def _twice(run):
+    """Run ``run(saif=None, window=None) -> ((start, stop), value)`` twice: the first run learns the
+    cycle window, the second writes a SAIF of exactly it (the runs are deterministic; checked).
+    Returns ``(activity, cycles, value of the traced run)``."""
+    window, _ = run()
+    with tempfile.TemporaryDirectory(prefix="redmule-power.") as work:
+        saif = Path(work, "activity.saif")
+        again, value = run(saif, window)
+        if again != window:
+            raise AssertionError(f"the traced run covers cycles {again}, the first one {window}")
+        return _activity(saif), window[1] - window[0], value
+
+
 def traced_session(config, mem_size, places, fmt, script, *, stall=0.0, latency=1, seed=0, hold_r_data=True):
     """Run ``script(ctx, driver)`` in a ``Session`` that holds ``places`` (``[(addr, bits)]`` of
     ``fmt``); it returns the cycle window ``(start, stop)`` it is about. The first run learns the
@@ -194,13 +207,7 @@ def traced_session(config, mem_size, places, fmt, script, *, stall=0.0, latency=
                 s.place_matrix(addr, bits, fmt)
             return s.live.call(script), s.mem
 
-    window, _ = run()
-    with tempfile.TemporaryDirectory(prefix="redmule-power.") as work:
-        saif = Path(work, "activity.saif")
-        again, mem = run(saif, window)
-        if again != window:
-            raise AssertionError(f"the traced run covers cycles {again}, the first one {window}")
-        return _activity(saif), window[1] - window[0], mem
+    return _twice(run)
 
 
 def job_activity(config, op="gemm", shape=DEFAULT_SHAPE, *, in_fmt="fp16", out_fmt=None, stall=0.0,
@@ -294,15 +301,10 @@ def mlp_step_activity(config, run="fp16", *, seed=0, hold_r_data=True):
             train_mlp.train_step(math, x, labels, w1, w2, train_mlp.LR)
             return (start, rt.session.cycle), math.stats["train"]
 
-    window, stats = step()
-    with tempfile.TemporaryDirectory(prefix="redmule-power.") as work:
-        saif = Path(work, "step.saif")
-        again, _ = step(saif, window)
-        if again != window:
-            raise AssertionError(f"the traced step covers cycles {again}, the first one {window}")
-        text = (f"one MLP training step ({run}: {'/'.join(train_mlp.RUNS[run])}, batch {train_mlp.BATCH}, "
-                f"{stats.jobs} jobs)")
-        return _activity(saif), window[1] - window[0], 2 * stats.fmas, text
+    act, cycles, stats = _twice(step)
+    text = (f"one MLP training step ({run}: {'/'.join(train_mlp.RUNS[run])}, batch {train_mlp.BATCH}, "
+            f"{stats.jobs} jobs)")
+    return act, cycles, 2 * stats.fmas, text
 
 
 def estimate(config, op="gemm", shape=DEFAULT_SHAPE, *, in_fmt="fp16", out_fmt=None, stall=0.0,
