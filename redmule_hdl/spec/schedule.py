@@ -18,12 +18,20 @@ elements, ``Config.beat_format == "fp8"``; else one).
 import numbers
 from dataclasses import dataclass
 
-__all__ = ["Tile", "Beat", "Schedule", "OVERLAP_CHECK_CYCLES"]
+__all__ = ["Tile", "Beat", "Schedule", "OVERLAP_CHECK_CYCLES", "LOAD_FIFO_CYCLES", "Z_REGISTER_CYCLES"]
 
 #: Cycles a job of more than one tile waits at the head of the queue while nothing runs: the
 #: controller's check that its Z shares no byte with its operands (``Controller.GUARD_CYCLES``,
 #: the stages of its range pipelines).
 OVERLAP_CHECK_CYCLES = 5
+
+#: Cycles from a read response to the engine: the streamer writes it into its load FIFO, whose head
+#: the engine reads (no bypass, for the clock: ``system.streamer.loads.LoadFifo``).
+LOAD_FIFO_CYCLES = 1
+
+#: Cycles from the engine's Z beat to its store request: the streamer's Z beat register (the Z-buffer's
+#: select and the cast-out in separate cycles, for the clock).
+Z_REGISTER_CYCLES = 1
 
 
 @dataclass(frozen=True)
@@ -138,12 +146,14 @@ class Schedule:
         every request granted (docs/architecture.md, "Timing model"), X and W stored as ``in_fmt``
         and Y and Z as ``out_fmt`` (default ``in_fmt``)::
 
-            check + 1 + t_in*(r0 + 1) + t_out*uses_y*r0 + D + t_out*r1 + 1
+            check + 1 + t_in*(r0 + 1) + LOAD_FIFO_CYCLES + t_out*uses_y*r0 + D + Z_REGISTER_CYCLES
+                  + t_out*r1 + 1
 
         One cycle from the start to the first request; the first tile's X group (``r0`` rows), one W
-        beat and its Y (``r0`` rows) before the first step, ``t`` transfers a beat; after the last
-        step D cycles for the last tile's Z to leave the ring, its ``r1`` rows stored one per
-        ``t_out`` cycles, and the registered ``evt`` one cycle after the last grant. ``r0`` and
+        beat and its Y (``r0`` rows) before the first step, ``t`` transfers a beat, the last of them
+        through its load FIFO; after the last step D cycles for the last tile's Z to leave the ring,
+        the streamer's Z beat register, its ``r1`` rows stored one per ``t_out`` cycles, and the
+        registered ``evt`` one cycle after the last grant. ``r0`` and
         ``r1`` are the rows of the first and the last tile; ``check`` is ``OVERLAP_CHECK_CYCLES``
         for a job of more than one tile (its overlap check), else 0."""
         out_fmt = in_fmt if out_fmt is None else out_fmt
@@ -152,4 +162,5 @@ class Schedule:
         r0 = min(c.L, self.M)
         r1 = self.M - (self.m_tiles - 1) * c.L
         check = OVERLAP_CHECK_CYCLES if self.m_tiles * self.k_tiles > 1 else 0
-        return check + 1 + t_in * (r0 + 1) + t_out * self.uses_y * r0 + c.D + t_out * r1 + 1
+        return (check + 1 + t_in * (r0 + 1) + LOAD_FIFO_CYCLES + t_out * self.uses_y * r0 + c.D
+                + Z_REGISTER_CYCLES + t_out * r1 + 1)

@@ -122,12 +122,16 @@ class ResponsePath(wiring.Component):
 
 
 class LoadFifo(wiring.Component):
-    """A FIFO of ``depth`` beats in registers whose output bypasses it when it is empty.
+    """A FIFO of ``depth`` beats in registers; the engine reads its head.
 
     Ports: ``push_valid``, ``push_beat``, ``push_last`` (in: a response for this stream, never
     refused: the streamer's credits guarantee room); ``out`` (stream out to the engine);
     ``take``, ``take_last`` (out: the engine takes a beat, and that beat's group-last flag);
-    ``clear`` (in: empty the FIFO at the end of the cycle). Latency: 0 through the bypass.
+    ``clear`` (in: empty the FIFO at the end of the cycle). Latency: 1, push to ``out.valid``.
+    There is no bypass: a response is shifted and cast into an entry, and the engine's operand
+    logic starts from a register, which keeps the response path (tag, shift, cast-in) and the
+    engine's operand select (the X/W buffers, a CE's comparators) in separate cycles; a stream
+    then needs ``read latency + 2`` entries to move one beat per cycle.
     ``memories`` (``Config.storage("fifos")``): the entries are registers (``"flops"``) or one
     ``amaranth.lib.memory.Memory`` with a write port and an asynchronous read port (``"ram"``);
     the two behave identically.
@@ -165,13 +169,13 @@ class LoadFifo(wiring.Component):
             entries = Array(Signal(len(beat) + 1, name=f"entry{i}") for i in range(depth))
             head = entries[rp]
         m.d.comb += [
-            self.out.valid.eq(nonempty | self.push_valid),
-            self.out.payload.eq(Mux(nonempty, head[:-1], beat)),
-            self.take_last.eq(Mux(nonempty, head[-1], self.push_last)),
+            self.out.valid.eq(nonempty),
+            self.out.payload.eq(head[:-1]),
+            self.take_last.eq(head[-1]),
             self.take.eq(self.out.valid & self.out.ready),
         ]
-        push = self.push_valid & (nonempty | ~self.out.ready)
-        pop = self.take & nonempty
+        push = self.push_valid
+        pop = self.take
         with m.If(push):
             m.d.sync += wp.eq(ring_next(wp, depth))
             if self.memories == "ram":

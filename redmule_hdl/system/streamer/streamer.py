@@ -38,9 +38,10 @@ with the high half's grant.
 Flow control. Each load stream owns ``depth`` credits (its FIFO depth): a beat's reads are issued only
 while ``beats in flight + beats buffered < depth``, so responses, which arrive in order with no
 backpressure, always have room. A tag FIFO (depth: the sum of the credits times the transfers per
-beat, rounded up to a power of two) records the stream of every read in flight. A beat is forwarded
-to the engine in the cycle its (last) response arrives when its FIFO is empty (bypass); otherwise it
-is queued. With a read latency of 1, a depth of 2 lets a stream sustain one beat per cycle (one per
+beat, rounded up to a power of two) records the stream of every read in flight. A beat is written
+into its FIFO in the cycle its (last) response arrives and offered to the engine from the next cycle
+(no bypass: the response's shift and cast-in and the engine's operand logic are separate cycles, for
+the clock). With a read latency of 1, a depth of 3 lets a stream sustain one beat per cycle (one per
 two cycles for a two-transfer beat: the port's rate).
 
 Arbitration (one request per cycle; a raised request stays unchanged until granted, the arbiter
@@ -60,21 +61,21 @@ re-arbitrates only after a grant). Priority, highest first:
 A stream that has no credit does not request, so no stream can hold the port while the engine waits
 for another: the scheme cannot deadlock.
 
-Latencies (cycles): ``start`` -> first request: 1. ``r_valid`` -> engine stream ``valid``: 0 (the
-response is forwarded combinationally when the FIFO is empty; for a two-transfer beat, from its high
-half's ``r_valid``). Engine ``z.valid`` -> store request: 0 (combinational; ``z.ready`` is the grant of
-the beat's last transfer), unless an urgent W request or a request still waiting for ``gnt`` goes
-first. Last store grant of a job -> ``stored``: 1 (registered); ``idle`` rises in the same cycle
-unless responses are outstanding or another job is in the slots.
+Latencies (cycles): ``start`` -> first request: 1. ``r_valid`` -> engine stream ``valid``: 1 (the
+response is written into the FIFO; for a two-transfer beat, from its high half's ``r_valid``).
+Engine ``z`` handshake -> store request: 1 (the Z beat register; ``z.ready`` is high while it is
+empty or its beat's last transfer is granted), unless an urgent W request or a request still waiting
+for ``gnt`` goes first. Last store grant of a job -> ``stored``: 1 (registered); ``idle`` rises in the
+same cycle unless responses are outstanding or another job is in the slots.
 
 Jobs in a row. The streamer holds two jobs (``JobSlots``). Each address generator walks the jobs in
 order on its own: when it has requested the last beat of one job it moves to the next at once, so
 the next job's X, W and Y loads overlap the current job's last computations and stores. Credits,
 FIFOs and the tag FIFO simply continue; each read's tag carries its element format.
 
-Combinational paths this costs (for timing closure): ``tcdm.r_valid/r_data`` -> shift -> cast-in ->
-engine stream ``valid/payload`` (and, through the engine's W handshake, its array enable);
-engine ``z.payload`` -> cast-out -> shift -> ``tcdm.data/be``; ``tcdm.gnt`` -> ``z.ready``.
+Combinational paths (for timing closure): ``tcdm.r_valid/r_data`` -> shift -> cast-in -> a FIFO
+entry; the Z beat register -> cast-out -> shift -> ``tcdm.data/be``; ``tcdm.gnt`` -> ``z.ready``.
+Neither the engine's operand streams nor its Z-buffer share a cycle with the port's data.
 
 Write responses (``Config.write_responses``): the memory answers every granted write too, in order
 with the reads. Each write then gets a tag like a read, its response is dropped, and at most
@@ -129,19 +130,21 @@ class Streamer(wiring.Component):
             stored (out): one-cycle pulse per job, the cycle after its last Z store is granted
                 (jobs finish in the order they started).
         x, w, y (streams out): operand beats for the engine (D FP16 elements).
-        z (stream in): result beats from the engine (``data``, ``mask``); ``ready`` is the grant of
-            the beat's last store transfer.
+        z (stream in): result beats from the engine (``data``, ``mask``) into a one-beat register;
+            ``ready``: it is empty, or the grant of its beat's last store transfer.
         tcdm (``TcdmSignature``): the memory port.
     Parameters:
         config: L, D, port width, ``misaligned``, ``write_responses``, ``beat_format``.
         x_depth, w_depth, y_depth: FIFO depth (= read credits, in beats) of each load stream; default
-            2, which sustains one beat per cycle at a read latency of 1 (``latency + 1`` in general).
+            3, which sustains one beat per cycle at a read latency of 1 (``latency + 2`` in general:
+            a response is written into the FIFO and read by the engine in the next cycle).
         z_depth: Z beats in flight with ``write_responses`` (ignored otherwise).
-    Storage: ``(x_depth + w_depth + y_depth) * (16*D + 1)`` bits of FIFOs, a tag FIFO of 7-bit entries
+    Storage: ``(x_depth + w_depth + y_depth) * (16*D + 1)`` bits of FIFOs, the Z beat register
+    (``17*D`` bits), a tag FIFO of 7-bit entries
     (8-bit and twice as many, and an ``8*D``-bit assembly register, with ``splits_fp16``).
     """
 
-    def __init__(self, config, *, x_depth=2, w_depth=2, y_depth=2, z_depth=2):
+    def __init__(self, config, *, x_depth=3, w_depth=3, y_depth=3, z_depth=2):
         for name, value in (("x_depth", x_depth), ("w_depth", w_depth), ("y_depth", y_depth),
                             ("z_depth", z_depth)):
             check_int(name, value, 1, 64)
@@ -212,12 +215,27 @@ class Streamer(wiring.Component):
                 m.d.comb += [credits[s].issued_last.eq(gen[s].group_last),
                              credits[s].consumed_last.eq(fifo[s].take_last)]
         want = {s: gen[s].active & credits[s].available for s in loads}
-        want[Source.Z] = gen[Source.Z].active & self.z.valid
         if c.write_responses:
             m.submodules.z_credits = z_credits = Credits(self.z_depth)
             m.d.comb += [z_credits.issued.eq(first[Source.Z]),
                          z_credits.consumed.eq(responses.deliver[Source.Z.value]),
                          z_credits.clear.eq(abort)]
+
+        # ---- the Z beat register: the engine's Z-buffer select and the cast-out in separate cycles --
+        # A pipeline register of one beat: it takes a beat when it is empty or its beat leaves in
+        # this cycle (the grant of its last transfer), so Z still moves one beat per store.
+        z_beat = Signal.like(self.z.payload, name="z_beat")
+        z_full = Signal()
+        z_take = self.z.valid & self.z.ready
+        m.d.comb += self.z.ready.eq(~z_full | last[Source.Z])
+        with m.If(z_take):
+            m.d.sync += z_beat.eq(self.z.payload)
+        with m.If(abort):
+            m.d.sync += z_full.eq(0)
+        with m.Elif(z_take | last[Source.Z]):
+            m.d.sync += z_full.eq(z_take)
+        want[Source.Z] = gen[Source.Z].active & z_full
+        if c.write_responses:
             want[Source.Z] &= z_credits.available
 
         # ---- arbiter and the request ------------------------------------------------------------------
@@ -284,7 +302,7 @@ class Streamer(wiring.Component):
                 m.d.comb += [first[s].eq(grant[s]), last[s].eq(grant[s])]
             store_offset = gen[Source.Z].cur[:2]
         m.d.comb += [
-            stores.beat.eq(self.z.payload),
+            stores.beat.eq(z_beat),
             stores.fmt.eq(walk[Source.Z].job.out_fmt),
             stores.offset.eq(store_offset),
             request.raised.eq(arbiter.req),
@@ -293,7 +311,6 @@ class Streamer(wiring.Component):
             request.data.eq(stores.data),
             request.be.eq(stores.be),
             request.abort.eq(abort),
-            self.z.ready.eq(last[Source.Z]),
         ]
 
         # ---- responses ----------------------------------------------------------------------------------
