@@ -4,7 +4,7 @@ Each generator walks its stream in the schedule's order (``spec.schedule``) with
 ``engine.tile_walk.TileWalk`` and advances when its request is granted; at the end of a job it moves
 on to the next job in the streamer's ``JobSlots`` on its own (through its walker port).
 """
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -95,6 +95,36 @@ class _Generator(wiring.Component):
         m.d.sync += lpitch.eq(pitch * L)
         return lpitch
 
+    @staticmethod
+    def _add(m, name, a, b):
+        """``(a + b) % 2**ADDR_BITS`` as a carry-select adder: the low and the high half add in
+        parallel (the high half for both carries), the low half's carry picks. A ripple-carry
+        ``+`` of 32 bits was the streamer's longest path (about 55 FO4 of the 60 from a register
+        to ``cur``); a Kogge-Stone add (``arith.adders``) was rebuilt by ABC as a chain merged with
+        the late select of the address registers."""
+        half = ADDR_BITS // 2
+        a, b = a.as_unsigned(), b.as_unsigned()
+        low = Signal(half + 1, name=f"{name}_low")
+        high0 = Signal(half, name=f"{name}_high0")
+        high1 = Signal(half, name=f"{name}_high1")
+        m.d.comb += [
+            low.eq(a[:half] + b[:half]),
+            high0.eq(a[half:ADDR_BITS] + b[half:ADDR_BITS]),
+            high1.eq(a[half:ADDR_BITS] + b[half:ADDR_BITS] + 1),
+        ]
+        return Cat(low[:half], Mux(low[half], high1, high0))
+
+    @staticmethod
+    def _pick(cases):
+        """The value of the one true select of ``cases`` (``(select, value)`` pairs, exactly one
+        select true), as an AND-OR. Not an ``m.If`` chain: Yosys' ``opt_share`` would merge the
+        adders feeding such a multiplexer into one with multiplexed operands, putting the late
+        select (the grant) in front of the carry chain."""
+        out = 0
+        for select, value in cases:
+            out = out | (value & select.replicate(ADDR_BITS))
+        return out
+
     def _chunk_bytes(self, fmt):
         """Bytes of D elements of format ``fmt`` (an ``ElementFormat``)."""
         D = self.config.D
@@ -124,16 +154,19 @@ class XAddress(_Generator):
     def _move(self, m, walk):
         job = self.walker.job
         tile, chunk, cur = self._pointers()
-        with m.If(walk.steps.r):
-            m.d.sync += cur.eq(cur + job.x_pitch)
-        with m.Elif(walk.steps.n0):
-            next_chunk = chunk + self._chunk_bytes(job.in_fmt)
-            m.d.sync += [chunk.eq(next_chunk), cur.eq(next_chunk)]
-        with m.Elif(walk.steps.k0):
-            m.d.sync += [chunk.eq(tile), cur.eq(tile)]
-        with m.Else():
-            next_tile = tile + self._lpitch
-            m.d.sync += [tile.eq(next_tile), chunk.eq(next_tile), cur.eq(next_tile)]
+        # The loop that steps, innermost first (one-hot).
+        row = walk.steps.r
+        n0 = ~row & walk.steps.n0
+        k0 = ~row & ~walk.steps.n0 & walk.steps.k0
+        m0 = ~row & ~walk.steps.n0 & ~walk.steps.k0
+        next_row = self._add(m, "row", cur, job.x_pitch)
+        next_chunk = self._add(m, "chunk", chunk, self._chunk_bytes(job.in_fmt))
+        next_tile = self._add(m, "tile", tile, self._lpitch)
+        m.d.sync += [
+            cur.eq(self._pick([(row, next_row), (n0, next_chunk), (k0, tile), (m0, next_tile)])),
+            chunk.eq(self._pick([(row, chunk), (n0, next_chunk), (k0, tile), (m0, next_tile)])),
+            tile.eq(self._pick([(~m0, tile), (m0, next_tile)])),
+        ]
 
 
 class WAddress(_Generator):
@@ -157,13 +190,15 @@ class WAddress(_Generator):
     def _move(self, m, walk):
         job = self.walker.job
         col, cur = self._pointers()
-        with m.If(walk.steps.row):
-            m.d.sync += cur.eq(cur + job.w_pitch)
-        with m.Elif(walk.steps.k0):
-            next_col = col + self._chunk_bytes(job.in_fmt)
-            m.d.sync += [col.eq(next_col), cur.eq(next_col)]
-        with m.Else():
-            m.d.sync += [col.eq(job.w_addr), cur.eq(job.w_addr)]
+        row = walk.steps.row
+        k0 = ~row & walk.steps.k0
+        m0 = ~row & ~walk.steps.k0
+        next_row = self._add(m, "row", cur, job.w_pitch)
+        next_col = self._add(m, "col", col, self._chunk_bytes(job.in_fmt))
+        m.d.sync += [
+            cur.eq(self._pick([(row, next_row), (k0, next_col), (m0, job.w_addr)])),
+            col.eq(self._pick([(row, col), (k0, next_col), (m0, job.w_addr)])),
+        ]
 
 
 class RowAddress(_Generator):
@@ -195,11 +230,14 @@ class RowAddress(_Generator):
     def _move(self, m, walk):
         job = self.walker.job
         tile, col, cur = self._pointers()
-        with m.If(walk.steps.r):
-            m.d.sync += cur.eq(cur + job.z_pitch)
-        with m.Elif(walk.steps.k0):
-            next_col = col + self._chunk_bytes(job.out_fmt)
-            m.d.sync += [col.eq(next_col), cur.eq(next_col)]
-        with m.Else():
-            next_tile = tile + self._lpitch
-            m.d.sync += [tile.eq(next_tile), col.eq(next_tile), cur.eq(next_tile)]
+        row = walk.steps.r
+        k0 = ~row & walk.steps.k0
+        m0 = ~row & ~walk.steps.k0
+        next_row = self._add(m, "row", cur, job.z_pitch)
+        next_col = self._add(m, "col", col, self._chunk_bytes(job.out_fmt))
+        next_tile = self._add(m, "tile", tile, self._lpitch)
+        m.d.sync += [
+            cur.eq(self._pick([(row, next_row), (k0, next_col), (m0, next_tile)])),
+            col.eq(self._pick([(row, col), (k0, next_col), (m0, next_tile)])),
+            tile.eq(self._pick([(~m0, tile), (m0, next_tile)])),
+        ]
