@@ -24,25 +24,31 @@ class _Generator(wiring.Component):
     Ports:
         walker (a flipped ``WalkerSignature`` of the streamer's ``JobSlots``): the job walked.
         offered: the job offered to the streamer in this cycle; if it starts (enters the slots)
-            while the generator has nothing before it (its walker is idle, or just finishes its last
-            job), its first beat is loaded at once.
+            while the generator's walker is idle, its first beat is loaded at once.
         advance: the grant of the beat's last transfer: step to the next beat (at the last beat of a
             job, on to the walker's next job).
         skip: the walker's job has no beat in this stream: finish it without requests.
         cur: element byte address of the next beat.
-        active: beats of the walker's job remain to be requested (its walker is active, no ``skip``).
+        active: beats of the walker's job remain to be requested (its walker is active, no ``skip``,
+            and its first beat is loaded: not in the cycle after the walker moved on from a job).
         group_last: the next beat is the last of its group (the innermost loop is at its last value).
         finishing: the walker finishes its job in this cycle (last beat granted, or skipped).
     Subclasses give the loops inside the tile walk (``_inner``), the job's first address
     (``_base``), the address registers (``_pointers``, ``cur`` last) and their moves (``_move``).
+
+    Job to job: when the walker finishes a job (the grant of its last beat) it moves to the next one
+    at the clock edge, and the generator loads that job's first beat in the following cycle, during
+    which it requests nothing. The grant thus only advances the address registers (the job switch
+    is not on the path from the grant), at the price of one cycle without a request from this stream
+    between two jobs in a row.
     """
 
-    #: The fields of the walker's job the generator reads, and those it reads from the next job only.
-    FIELDS = NEXT_FIELDS = ()
+    #: The fields of the walker's job the generator reads.
+    FIELDS = ()
 
     def __init__(self, config, *, depth=JOBS_IN_FLIGHT):
         self.config = check_config(config)
-        walker = WalkerSignature(StreamerJob, depth, fields=self.FIELDS, next_fields=self.NEXT_FIELDS)
+        walker = WalkerSignature(StreamerJob, depth, fields=self.FIELDS)
         super().__init__({
             "walker": In(walker),
             "offered": In(StreamerJob),
@@ -58,24 +64,26 @@ class _Generator(wiring.Component):
         for port in walk.signature.members:
             if walk.signature.members[port].flow == In and port not in ("advance", "restart"):
                 m.d.comb += getattr(walk, port).eq(getattr(w.job, port))
+        moved = Signal()    # the walker moved on from a job at the last clock edge
+        m.d.sync += moved.eq(self.finishing)
         m.d.comb += [
-            self.active.eq(w.active & ~self.skip),
+            self.active.eq(w.active & ~self.skip & ~moved),
             self.group_last.eq(walk.last[self._inner()[-1][0]]),
-            self.finishing.eq((self.advance & walk.is_last) | (w.active & self.skip)),
+            self.finishing.eq((self.advance & walk.is_last) | (w.active & ~moved & self.skip)),
             w.finish.eq(self.finishing),
         ]
-        # The next job is loaded when the walker moves on to it. A generator with nothing to do after
-        # this cycle (its walker is idle, or finishes its last job now) loads the job offered to the
-        # streamer in every cycle, whether it starts or not: the load does not wait for the
-        # controller's decision, which keeps the job checks off the path to these registers, and
-        # is harmless when no job starts (the walker stays idle and nothing reads the pointers).
-        load_next = self.finishing & w.next_active
-        load_offered = ~w.active | (self.finishing & ~w.next_active)
-        m.d.comb += [walk.advance.eq(self.advance), walk.restart.eq(load_next | load_offered)]
+        # An idle generator loads the job offered to the streamer in every cycle, whether it starts
+        # or not: the load does not wait for the controller's decision, which keeps the job checks
+        # off the path to these registers, and is harmless when no job starts (the walker stays
+        # idle and nothing reads the pointers). After a job, the next one (if any) is loaded in the
+        # cycle after the move (see "Job to job").
+        load_offered = ~w.active
+        load_job = w.active & moved
+        m.d.comb += [walk.advance.eq(self.advance), walk.restart.eq(load_offered | load_job)]
         with m.If(load_offered):
             m.d.sync += [p.eq(self._base(self.offered)) for p in self._pointers()]
-        with m.Elif(load_next):
-            m.d.sync += [p.eq(self._base(w.next_job)) for p in self._pointers()]
+        with m.Elif(load_job):
+            m.d.sync += [p.eq(self._base(w.job)) for p in self._pointers()]
         with m.Elif(self.advance):
             self._move(m, walk)
         return m
@@ -134,7 +142,7 @@ class _Generator(wiring.Component):
 class XAddress(_Generator):
     """X: per tile, per n-chunk of D elements, per row. ``group_last``: the last row of a chunk."""
 
-    FIELDS, NEXT_FIELDS = ("m", "n", "k", "x_pitch", "in_fmt"), ("x_addr",)
+    FIELDS = ("m", "n", "k", "x_addr", "x_pitch", "in_fmt")
 
     def _inner(self):
         return [("n0", self.config.D, "n"), ("r", 1, ROWS)]
@@ -209,8 +217,8 @@ class RowAddress(_Generator):
         if stream not in ("y", "z"):
             raise ValueError(f"stream must be 'y' or 'z', not {stream!r}")
         self.stream = stream
-        self.FIELDS = ("m", "k", "z_pitch", "out_fmt", *(("uses_y",) if stream == "y" else ()))
-        self.NEXT_FIELDS = (f"{stream}_addr",)
+        self.FIELDS = ("m", "k", f"{stream}_addr", "z_pitch", "out_fmt",
+                       *(("uses_y",) if stream == "y" else ()))
         super().__init__(config, **kwargs)
 
     def _inner(self):
