@@ -41,8 +41,8 @@ class Harness:
     The fake engine and streamer hold up to two jobs; a started job's last store is granted
     ``latency`` cycles after its start, and the streamer's ``stored`` pulse follows one cycle later
     (jobs finish in order, at least one cycle apart), so a job alone has its evt ``latency + 1``
-    cycles after its start. The engine's job must come from the controller's register in the
-    cycle after the streamer's (the fake engine is always ready).
+    cycles after the controller took it (its jobs reach the fake engine and streamer, always
+    ready, ``Controller.START_CYCLES`` later, both in the same cycle).
     """
 
     def __init__(self, config, latency=5):
@@ -60,30 +60,27 @@ class Harness:
 
         async def fake(ctx):
             cycle, stored_at = 0, []     # the cycle of each running job's stored pulse, in order
-            engine_due = None            # the start whose engine job comes in this cycle
             while True:
                 ctx.set(c.engine.job.ready, 1)
-                ctx.set(c.streamer.job.ready, len(stored_at) < 2)
+                ctx.set(c.streamer.job.ready, 1)
                 ctx.set(c.streamer.idle, not stored_at)
                 ctx.set(c.streamer.stored, bool(stored_at) and cycle == stored_at[0])
                 _, _, start, ev, ab, valid, sjob, ejob = await ctx.tick().sample(
                     c.streamer.job.valid, c.evt, c.streamer.abort, c.engine.job.valid, c.streamer.job.payload,
                     c.engine.job.payload)
-                assert valid == (engine_due is not None), cycle
-                if engine_due is not None:
-                    engine_due["engine"] = {f: getattr(ejob, f) for f in ("m", "n", "k", "uses_y")}
-                    engine_due["engine"]["ce"] = {f: int(getattr(ejob.ce, f)) for f in
-                                                  ("mode", "compare_first", "inner_max", "outer_max")}
-                    engine_due = None
                 if start:
+                    assert valid, cycle
                     got = {f: getattr(sjob, f) for f in
                            ("x_addr", "w_addr", "y_addr", "z_addr", "x_pitch", "w_pitch", "z_pitch",
                             "m", "n", "k", "uses_y")}
                     for f in ("in_fmt", "out_fmt"):
                         got[f] = {"wide": getattr(sjob, f).wide, "fp8": getattr(sjob, f).fp8}
-                    engine_due = got
-                    self.starts.append((cycle, got))
-                    stored_at.append(max(cycle + self.latency + 1, stored_at[-1] + 1 if stored_at else 0))
+                    got["engine"] = {f: getattr(ejob, f) for f in ("m", "n", "k", "uses_y")}
+                    got["engine"]["ce"] = {f: int(getattr(ejob.ce, f)) for f in
+                                           ("mode", "compare_first", "inner_max", "outer_max")}
+                    taken = cycle - Controller.START_CYCLES
+                    self.starts.append((taken, got))
+                    stored_at.append(max(taken + self.latency + 1, stored_at[-1] + 1 if stored_at else 0))
                 if ev:
                     self.evts.append(cycle)
                     if stored_at and cycle == stored_at[0]:
@@ -91,7 +88,6 @@ class Harness:
                 if ab:
                     self.aborts.append(cycle)
                     stored_at.clear()
-                    engine_due = None
                 cycle += 1
 
         async def main(ctx):

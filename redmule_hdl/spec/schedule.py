@@ -18,12 +18,18 @@ elements, ``Config.beat_format == "fp8"``; else one).
 import numbers
 from dataclasses import dataclass
 
-__all__ = ["Tile", "Beat", "Schedule", "OVERLAP_CHECK_CYCLES", "LOAD_FIFO_CYCLES", "Z_REGISTER_CYCLES"]
+__all__ = ["Tile", "Beat", "Schedule", "OVERLAP_CHECK_CYCLES", "JOB_START_CYCLES", "LOAD_FIFO_CYCLES",
+           "Z_REGISTER_CYCLES"]
 
 #: Cycles a job of more than one tile waits at the head of the queue while nothing runs: the
 #: controller's check that its Z shares no byte with its operands (``Controller.GUARD_CYCLES``,
 #: the stages of its range pipelines).
 OVERLAP_CHECK_CYCLES = 5
+
+#: Cycles from a job's start (the controller takes it from the queue) to its job in the streamer's
+#: and the engine's ports: the controller's job registers (``Controller.START_CYCLES``; the head's
+#: decode and checks and the job slots in separate cycles, for the clock).
+JOB_START_CYCLES = 1
 
 #: Cycles from a read response to the engine: the streamer writes it into its load FIFO, whose head
 #: the engine reads (no bypass, for the clock: ``system.streamer.loads.LoadFifo``).
@@ -146,10 +152,10 @@ class Schedule:
         every request granted (docs/architecture.md, "Timing model"), X and W stored as ``in_fmt``
         and Y and Z as ``out_fmt`` (default ``in_fmt``)::
 
-            check + 1 + t_in*(r0 + 1) + LOAD_FIFO_CYCLES + t_out*uses_y*r0 + D + Z_REGISTER_CYCLES
+            check + JOB_START_CYCLES + 1 + t_in*(r0 + 1) + LOAD_FIFO_CYCLES + t_out*uses_y*r0 + D + Z_REGISTER_CYCLES
                   + t_out*r1 + 1
 
-        One cycle from the start to the first request; the first tile's X group (``r0`` rows), one W
+        The controller's job register, one cycle from there to the first request; the first tile's X group (``r0`` rows), one W
         beat and its Y (``r0`` rows) before the first step, ``t`` transfers a beat, the last of them
         through its load FIFO; after the last step D cycles for the last tile's Z to leave the ring,
         the streamer's Z beat register, its ``r1`` rows stored one per ``t_out`` cycles, and the
@@ -162,5 +168,5 @@ class Schedule:
         r0 = min(c.L, self.M)
         r1 = self.M - (self.m_tiles - 1) * c.L
         check = OVERLAP_CHECK_CYCLES if self.m_tiles * self.k_tiles > 1 else 0
-        return (check + 1 + t_in * (r0 + 1) + LOAD_FIFO_CYCLES + t_out * self.uses_y * r0 + c.D
+        return (check + JOB_START_CYCLES + 1 + t_in * (r0 + 1) + LOAD_FIFO_CYCLES + t_out * self.uses_y * r0 + c.D
                 + Z_REGISTER_CYCLES + t_out * r1 + 1)

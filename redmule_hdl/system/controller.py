@@ -8,7 +8,7 @@ from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT, ring_next
 from redmule_hdl.interfaces import (EngineControlSignature, JobRegs, JobStatusSignature,
                                     StreamerControlSignature)
 from redmule_hdl.spec.regmap import JobError
-from redmule_hdl.spec.schedule import OVERLAP_CHECK_CYCLES
+from redmule_hdl.spec.schedule import JOB_START_CYCLES, OVERLAP_CHECK_CYCLES
 from redmule_hdl.system.job_decode import JobDecoder
 from redmule_hdl.system.job_guard import JobGuard
 
@@ -23,10 +23,10 @@ class Controller(wiring.Component):
     fewer are running and the engine and the streamer each have a free job slot, and in the same
     cycle either
 
-    * starts it: ``streamer_job`` handshake (the streamer latches addresses, resolved pitches,
-      formats) in that cycle, and the engine's job (M, N, K, op) into a register, offered to the
-      engine (``engine_job``) from the next cycle until it takes it; the next job's loads then
-      overlap the current job's end; or
+    * starts it: the streamer's job (addresses, resolved pitches, formats) and the engine's job
+      (M, N, K, op) into registers, offered to each (``streamer_job``, ``engine_job``) from the next
+      cycle until it takes it (``START_CYCLES``); the next job's loads then overlap the current
+      job's end; or
     * refuses it (ERROR != 0), only when no job is running, so that jobs finish in order: nothing is
       started, no memory is touched, and ``evt`` follows in the next cycle.
 
@@ -52,12 +52,11 @@ class Controller(wiring.Component):
             ``error`` (the CYCLES and ERROR registers) out, ``clear`` in.
         evt (out): one-cycle pulse per finished or refused job.
         engine (``Out(EngineControlSignature())``), streamer (``Out(StreamerControlSignature())``):
-            ``job`` (stream out), the job started, to each: to the streamer in the cycle of the
-            ``head`` handshake of a job that starts (it depends on the streamer's ``ready`` and on
-            the engine's register being free), to the engine from a register, from the next cycle
-            on (the head's decode and checks and the engine's job slots are then separate cycles,
-            for the clock; the engine's first step waits for operands that come later anyway);
-            ``abort`` (out) to both; ``stored`` and ``idle`` (in) from the streamer.
+            ``job`` (stream out), the job started, to each, from a register, from the cycle after
+            the ``head`` handshake of a job that starts (the head's decode and checks and the job
+            slots of the engine and the streamer are then separate cycles, for the clock); a job
+            starts only when both registers are free; ``abort`` (out) to both; ``stored`` and
+            ``idle`` (in) from the streamer.
     Parameters: ``misaligned``, the memory port can read element-aligned rows (else every address and
     pitch must be word aligned); ``D``, elements per beat (the offsets of a row's later beats) and
     columns of a tile; ``L``, rows of a tile.
@@ -74,6 +73,8 @@ class Controller(wiring.Component):
 
     #: Jobs running at once (the job slots of the engine and the streamer).
     IN_FLIGHT = JOBS_IN_FLIGHT
+    #: Cycles from a job's ``head`` handshake to its job on the ``streamer`` and ``engine`` ports.
+    START_CYCLES = JOB_START_CYCLES
     #: Cycles a queued job's checks against the running job's Z and its own (``JobGuard``) take.
     GUARD_CYCLES = JobGuard.LATENCY
     assert GUARD_CYCLES == OVERLAP_CHECK_CYCLES
@@ -116,7 +117,6 @@ class Controller(wiring.Component):
             # A head presented in a clear cycle is new (a TRIGGER in that cycle): its check starts over.
             guard.valid.eq(self.head.valid & ~clear),
             guard.take.eq(self.head.valid & self.head.ready),
-            streamer_job.payload.eq(sjob),
             self.engine.abort.eq(clear),
             self.streamer.abort.eq(clear),
         ]
@@ -135,11 +135,13 @@ class Controller(wiring.Component):
         code = Mux(decode_ok, JobError.OVERLAP, error)
         # A decode fault is final at once; a multi-tile job waits for its overlap check.
         decided = ~decode_ok | ~multi_tile | checked
-        # The engine's job, registered (see ``engine`` in the docstring).
+        # The jobs of the engine and the streamer, registered (see ``engine`` in the docstring).
         engine_next = Signal.like(engine_job.payload, name="engine_next")
-        engine_pending = Signal()
-        m.d.comb += [engine_job.valid.eq(engine_pending), engine_job.payload.eq(engine_next)]
-        can_start = ((running < depth) & ~engine_pending & streamer_job.ready & port_free
+        streamer_next = Signal.like(streamer_job.payload, name="streamer_next")
+        engine_pending, streamer_pending = Signal(), Signal()
+        m.d.comb += [engine_job.valid.eq(engine_pending), engine_job.payload.eq(engine_next),
+                     streamer_job.valid.eq(streamer_pending), streamer_job.payload.eq(streamer_next)]
+        can_start = ((running < depth) & ~engine_pending & ~streamer_pending & port_free
                      & ((running == 0) | beside_ok))
         can_refuse = (running == 0) & self.streamer.idle
         can_go = ~clear & ~refusing & Mux(ok, can_start, can_refuse)
@@ -159,10 +161,12 @@ class Controller(wiring.Component):
         started = take & ok
         with m.If(engine_job.ready):
             m.d.sync += engine_pending.eq(0)
+        with m.If(streamer_job.ready):
+            m.d.sync += streamer_pending.eq(0)
         with m.If(take):
             with m.If(ok):
-                m.d.comb += streamer_job.valid.eq(1)
                 m.d.sync += [engine_pending.eq(1), engine_next.eq(ejob),
+                             streamer_pending.eq(1), streamer_next.eq(sjob),
                              counts[newest].eq(1 + check_wait), newest.eq(ring_next(newest, depth))]
             with m.Else():
                 m.d.sync += [refusing.eq(1), refused_error.eq(code), refused_cycles.eq(1 + check_wait)]
@@ -180,5 +184,6 @@ class Controller(wiring.Component):
         m.d.sync += running.eq(running + started - stored)
 
         with m.If(clear):
-            m.d.sync += [running.eq(0), refusing.eq(0), oldest.eq(0), newest.eq(0), engine_pending.eq(0)]
+            m.d.sync += [running.eq(0), refusing.eq(0), oldest.eq(0), newest.eq(0), engine_pending.eq(0),
+                         streamer_pending.eq(0)]
         return m

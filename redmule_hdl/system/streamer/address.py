@@ -4,10 +4,11 @@ Each generator walks its stream in the schedule's order (``spec.schedule``) with
 ``engine.tile_walk.TileWalk`` and advances when its request is granted; at the end of a job it moves
 on to the next job in the streamer's ``JobSlots`` on its own (through its walker port).
 """
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from redmule_hdl.arith.adders import carry_select_add
 from redmule_hdl.config import check_config
 from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT, WalkerSignature
 from redmule_hdl.engine.tile_walk import ROWS, TileWalk
@@ -105,29 +106,15 @@ class _Generator(wiring.Component):
 
     @staticmethod
     def _add(m, name, a, b):
-        """``(a + b) % 2**ADDR_BITS`` as a carry-select adder: the low and the high half add in
-        parallel (the high half for both carries), the low half's carry picks. A ripple-carry
-        ``+`` of 32 bits was the streamer's longest path (about 55 FO4 of the 60 from a register
-        to ``cur``); a Kogge-Stone add (``arith.adders``) was rebuilt by ABC as a chain merged with
-        the late select of the address registers."""
-        half = ADDR_BITS // 2
-        a, b = a.as_unsigned(), b.as_unsigned()
-        low = Signal(half + 1, name=f"{name}_low")
-        high0 = Signal(half, name=f"{name}_high0")
-        high1 = Signal(half, name=f"{name}_high1")
-        m.d.comb += [
-            low.eq(a[:half] + b[:half]),
-            high0.eq(a[half:ADDR_BITS] + b[half:ADDR_BITS]),
-            high1.eq(a[half:ADDR_BITS] + b[half:ADDR_BITS] + 1),
-        ]
-        return Cat(low[:half], Mux(low[half], high1, high0))
+        """``(a + b) % 2**ADDR_BITS`` as a carry-select adder (``arith.adders.carry_select_add``):
+        a ripple-carry ``+`` of 32 bits was the streamer's longest path (about 55 FO4 of the 60
+        from a register to ``cur``); a Kogge-Stone add was rebuilt by ABC as a chain."""
+        return carry_select_add(m, name, a, b, ADDR_BITS)[:ADDR_BITS]
 
     @staticmethod
     def _pick(cases):
         """The value of the one true select of ``cases`` (``(select, value)`` pairs, exactly one
-        select true), as an AND-OR. Not an ``m.If`` chain: Yosys' ``opt_share`` would merge the
-        adders feeding such a multiplexer into one with multiplexed operands, putting the late
-        select (the grant) in front of the carry chain."""
+        select true), as an AND-OR (the same as an ``m.If`` chain over the selects)."""
         out = 0
         for select, value in cases:
             out = out | (value & select.replicate(ADDR_BITS))
