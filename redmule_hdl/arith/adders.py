@@ -17,10 +17,10 @@ modulo ``2**width``.
   address generators, where the add ends in a multiplexer whose select comes late, ABC rebuilt it as
   a chain merged with that select, 85 FO4 instead of 62, so they keep ``+``);
 * ``carry_select_add(m, name, x, y, width)``: ``x + y`` (``width + 1`` bits) from two ripple-carry
-  halves, the high half for both carries, picked by the low half's carry: between registers in the
-  control logic, where ABC rebuilt a Kogge-Stone add of 32 bits as a chain (54 FO4 in the job guard,
-  83 in the streamer's address generators), it stays two half-length chains (the streamer's 32-bit
-  address adds: 59.8 -> 54.9 FO4 for the streamer alone at 12x4x4);
+  halves, the high half for both carries, picked by the low half's carry: the streamer's 32-bit
+  address adds (59.8 -> 54.9 FO4 for the streamer alone at 12x4x4, where a Kogge-Stone add became
+  83 FO4). Not a general cure: in the job guard's range ends ABC folded the select back into an
+  incrementer chain after the low half (56.0 FO4 in the 12x4x4 top against 54.0 with ``prefix_add``);
 * ``carry_save(m, name, rows, width)``: 3:2 compressor levels until two rows remain (one signal
   per level, so that the simulator evaluates each level once);
 * ``csa_multiply(m, name, a, b, width, levels=None)``: the partial products of ``a * b`` reduced to two rows.

@@ -3,7 +3,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.arith.adders import carry_select_add, fast_add, prefix_add
+from redmule_hdl.arith.adders import fast_add, prefix_add
 from redmule_hdl.interfaces import StreamerJob
 from redmule_hdl.spec.regmap import ADDR_BITS, DIM_BITS
 
@@ -40,10 +40,9 @@ def _carry_save(m, terms, width):
 
 
 def _add(m, name, base, span):
-    """``base + span`` (``SPAN_BITS + 1`` bits, no wrap) as a carry-select adder: as ``+``, mapped by
-    ABC to a near ripple chain, each such add set the guard's stage at 62 FO4; as a Kogge-Stone
-    adder ABC rebuilt a chain too (54 FO4 in the 12x4x4 top)."""
-    return carry_select_add(m, name, base, span, SPAN_BITS)
+    """``base + span`` (``SPAN_BITS + 1`` bits, no wrap) as a Kogge-Stone adder: as ``+``, mapped by
+    ABC to a near ripple chain, each such add set the guard's stage at 62 FO4."""
+    return prefix_add(m, name, base, span, 0, SPAN_BITS)
 
 
 def _less(m, name, a, b):
