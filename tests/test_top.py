@@ -175,10 +175,11 @@ def test_fp8_port_cycles_against_the_fp16_port():
 
 
 def test_latencies():
-    """Trigger -> first TCDM request: 1 cycle; last store grant -> evt: 1 cycle (registered, so no
-    input of the memory port reaches evt in the same cycle)."""
+    """Trigger -> first TCDM request: 2 cycles (the controller's job register, then the streamer's
+    first request); last store grant -> evt: 1 cycle (registered, so no input of the memory port
+    reaches evt in the same cycle)."""
     r = check(C221, "gemm", 2, 2, 4, seed=1)
-    assert r.first_request == 1
+    assert r.first_request == Controller.START_CYCLES + 1
     assert r.store_to_evt == 1
     assert r.cycles == r.runs[0].evt_cycle - r.runs[0].trigger_cycle
 
