@@ -1,5 +1,5 @@
 """The streamer's load path: the tag FIFO of reads in flight, the response shift and cast-in, and the
-FIFO (with bypass) of each load stream."""
+FIFO (no bypass) of each load stream."""
 from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO

@@ -189,7 +189,7 @@ class Streamer(wiring.Component):
         # The Z generator finishes a job with the grant of its last store.
         m.d.sync += self.control.stored.eq(gen[Source.Z].finishing & ~abort)
 
-        # ---- load FIFOs with bypass, and the credits of every stream ------------------------------------
+        # ---- load FIFOs (no bypass) and the credits of every stream -------------------------------------
         loads = {Source.X: self.x, Source.W: self.w, Source.Y: self.y}
         depth = self.depths
         # With write responses, at most z_depth Z beats are in flight (their responses are tagged
