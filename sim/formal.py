@@ -110,7 +110,7 @@ def check(block, prop, *, mode="bmc", depth=10, config=None, mutant=None, workdi
     workdir = Path(workdir or tempfile.mkdtemp(prefix="redmule-formal-"))
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    props = Properties(only=prop, mutant=mutant)
+    props = Properties(only=prop, mutant=mutant, lemmas=mode == "prove")
     harness = BLOCKS[block](config, props)
     il = workdir / "design.il"
     il.write_text(rtlil.convert(harness, ports=harness.ports))
