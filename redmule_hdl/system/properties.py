@@ -293,26 +293,29 @@ class StreamerProperties(Elaboratable):
         self.dut.lemmas = self._lemmas
         self.ports = port_signals(self.dut)
 
-    def _lemmas(self, m, *, slots, gen, credits, fifo, responses, arbiter, request, z_credits,
+    def _lemmas(self, m, *, slots, gen, credits, fifo, responses, arbiter, request, z_credits, halves,
                 **parts):
         """The streamer's invariants that k-induction needs (README "Formal"), over its parts' ports
         and (through their ``lemmas`` hooks) registers."""
         p, dut, c = self.props, self.dut, self.config
         waiting = arbiter.holding & ~request.orphan
         # A request held for its grant (not an orphan of an abort) belongs to an active address
-        # generator with a credit (a store: to a Z beat the engine offers), so it stays whole.
+        # generator with a credit (a store: to a Z beat the engine offers), so it stays whole. A
+        # high half took its beat's credit with the low half.
+        high = halves.high if halves is not None else 0
         for s, g in gen.items():
             offered = g.active & (dut.z.valid if s == Source.Z else 1)
             if s in credits:
-                offered &= credits[s].available
+                offered &= credits[s].available | high
             elif z_credits is not None:
-                offered &= z_credits.available
+                offered &= z_credits.available | high
             p.lemma(m, ~(waiting & (arbiter.src == s)) | offered)
+        if halves is not None:
+            # A pending high half is the request (it has the highest priority; it waits as itself).
+            p.lemma(m, ~high | (arbiter.src == halves.high_src))
         # The Z walker, which releases the slots, is at a full slot while active.
         release = slots.walk.z
         slots.lemmas = lambda m, full, wr: p.lemma(m, ~release.active | full.bit_select(release.ptr, 1))
-        if c.splits_fp16:
-            return      # (the responses of two-transfer beats: BMC only, README "Formal")
         # The responses outstanding: those of the aborted jobs still to drop, and one per credit of
         # a beat requested and not yet in its FIFO (the credits of each stream count the beats in
         # flight and buffered). After an abort, until idle: no job, no credit, nothing buffered.
@@ -334,13 +337,30 @@ class StreamerProperties(Elaboratable):
                 & (produce == (consume + in_flight)[:len(consume)]))
         # Per stream: the tags in flight and not to be dropped are its beats requested and not yet
         # in its FIFO (with write responses, Z's are its stores in flight; without, there are none).
+        # Two transfers per FP16 beat: the beat is counted by its high half's tag (or its pending
+        # high half), and a low half's tag is followed by its high half's (or that is pending).
+        bits = len(consume)
+        ages = [(i - consume)[:bits] for i in range(len(entries))]
+        live = [(age >= drop) & (age < in_flight) for age in ages]
+        pending = {s: high & (halves.high_src == s) & ~request.orphan for s in Source}
+        if not c.write_responses:
+            pending[Source.Z] = 0       # (stores are not tagged)
         for s in Source:
             tagged = 0
-            for i, entry in enumerate(entries):
-                age = (i - consume)[:len(consume)]
-                tagged += (age >= drop) & (age < in_flight) & (entry.src == s)
+            for entry, is_live in zip(entries, live):
+                tagged += is_live & (entry.src == s) & ~(entry.low if c.splits_fp16 else 0)
             counted = used[s] - level[s] if s in level else used.get(s, 0)
-            p.lemma(m, tagged == counted)
+            p.lemma(m, tagged + (pending[s] if c.splits_fp16 else 0) == counted)
+        if not c.write_responses:
+            for entry, is_live in zip(entries, live):
+                p.lemma(m, ~is_live | (entry.src != Source.Z))
+        if c.splits_fp16:
+            for i, entry in enumerate(entries):
+                after = entries[(i + 1) % len(entries)]
+                newest = (ages[i] + 1)[:bits + 1] == in_flight
+                p.lemma(m, ~(live[i] & entry.low)
+                        | Mux(newest, high & (halves.high_src == entry.src) & ~request.orphan,
+                              (after.src == entry.src) & ~after.low))
         p.lemma(m, (drop == 0) | self._draining)
         # An orphan waits for its grant, and only after an abort, until idle.
         p.lemma(m, ~request.orphan | (arbiter.holding & self._draining))
