@@ -342,7 +342,9 @@ class StreamerProperties(Elaboratable):
         bits = len(consume)
         ages = [(i - consume)[:bits] for i in range(len(entries))]
         live = [(age >= drop) & (age < in_flight) for age in ages]
-        pending = {s: high & (halves.high_src == s) & ~request.orphan for s in Source}
+        pending = {s: 0 for s in Source}
+        if c.splits_fp16:
+            pending = {s: high & (halves.high_src == s) & ~request.orphan for s in Source}
         if not c.write_responses:
             pending[Source.Z] = 0       # (stores are not tagged)
         for s in Source:
@@ -350,7 +352,7 @@ class StreamerProperties(Elaboratable):
             for entry, is_live in zip(entries, live):
                 tagged += is_live & (entry.src == s) & ~(entry.low if c.splits_fp16 else 0)
             counted = used[s] - level[s] if s in level else used.get(s, 0)
-            p.lemma(m, tagged + (pending[s] if c.splits_fp16 else 0) == counted)
+            p.lemma(m, tagged + pending[s] == counted)
         if not c.write_responses:
             for entry, is_live in zip(entries, live):
                 p.lemma(m, ~is_live | (entry.src != Source.Z))
