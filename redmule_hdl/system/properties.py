@@ -290,14 +290,18 @@ class StreamerProperties(Elaboratable):
         extra = {"x_depth": 3} if self.props.mutated("tcdm_extra_credit") else {}
         self.bound_of = parameters_only(Streamer(config, **streamer_args))   # the streamer as specified
         self.dut = Streamer(config, **{**streamer_args, **extra})
-        self.dut.lemmas = self._lemmas
+        if self.props.lemmas:
+            self.dut.lemmas = self._lemmas
         self.ports = port_signals(self.dut)
 
-    def _lemmas(self, m, *, slots, gen, credits, fifo, responses, arbiter, request, z_credits, halves,
-                **parts):
+    def _lemmas(self, m, *, slots, arbiter, request, halves, **parts):
         """The streamer's invariants that k-induction needs (README "Formal"), over its parts' ports
         and (through their ``lemmas`` hooks) registers."""
-        p, dut, c = self.props, self.dut, self.config
+        self._request_lemmas(m, slots=slots, arbiter=arbiter, request=request, halves=halves, **parts)
+        self._response_lemmas(m, slots=slots, arbiter=arbiter, request=request, halves=halves, **parts)
+
+    def _request_lemmas(self, m, *, slots, gen, credits, arbiter, request, z_credits, halves, **parts):
+        p, dut = self.props, self.dut
         waiting = arbiter.holding & ~request.orphan
         # A request held for its grant (not an orphan of an abort) belongs to an active address
         # generator with a credit (a store: to a Z beat the engine offers), so it stays whole. A
@@ -316,6 +320,11 @@ class StreamerProperties(Elaboratable):
         # The Z walker, which releases the slots, is at a full slot while active.
         release = slots.walk.z
         slots.lemmas = lambda m, full, wr: p.lemma(m, ~release.active | full.bit_select(release.ptr, 1))
+
+    def _response_lemmas(self, m, *, slots, credits, fifo, responses, arbiter, request, z_credits, halves,
+                         **parts):
+        p, c = self.props, self.config
+        high = halves.high if halves is not None else 0
         # The responses outstanding: those of the aborted jobs still to drop, and one per credit of
         # a beat requested and not yet in its FIFO (the credits of each stream count the beats in
         # flight and buffered). After an abort, until idle: no job, no credit, nothing buffered.
@@ -381,7 +390,7 @@ class StreamerProperties(Elaboratable):
 
     def _mirror(self, part, register, name):
         """A signal equal to ``part``'s internal ``register``, driven through the part's ``lemmas`` hook."""
-        mirror = Signal(8, name=f"lemma_{name}")
+        mirror = Signal(16, name=f"lemma_{name}")
         previous = part.lemmas
 
         def hook(m, **registers):
