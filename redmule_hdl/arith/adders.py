@@ -8,8 +8,8 @@ modulo ``2**width``.
 
 * ``prefix_start(m, name, x, y, cin, width)``: generate/propagate vectors of ``x + y + cin`` (``cin`` enters
   as the generate of an extra bit 0);
-* ``prefix_levels(gp, distances)``: Kogge-Stone combine steps (distances 1, 2, 4 ...); a pipeline
-  register may sit between two calls (``prefix_distances`` lists the steps of a width);
+* ``prefix_levels(m, name, gp, distances)``: Kogge-Stone combine steps (distances 1, 2, 4 ...); a
+  pipeline register may sit between two calls (``prefix_distances`` lists the steps of a width);
 * ``prefix_sum(gp)``: the ``width + 1``-bit sum (carry on top) once every step is done;
 * ``prefix_add(m, name, x, y, cin, width)``: all of the above at once;
 * ``fast_add(m, name, x, y, width)``: ``(x + y) % 2**width`` as one (the job guard's range adds: a
@@ -25,8 +25,10 @@ modulo ``2**width``.
   per level, so that the simulator evaluates each level once);
 * ``csa_multiply(m, name, a, b, width, levels=None)``: the partial products of ``a * b`` reduced to two rows.
 
-The prefix steps are expressions (each step reads the previous one twice: a 38-bit add is a few
-hundred leaf terms), the compressor levels signals (each level reads the previous one three times).
+Every prefix step and compressor level is a signal: each reads the previous one two or three times,
+and Amaranth copies a shared subexpression into every place that reads it (a 34-bit add as
+expressions was some 400 copies of its first step in the netlist, and the job guard, with twenty
+such adds, 26,000 lines of Verilog).
 """
 from amaranth.hdl import Cat, Const, Mux, Signal
 
@@ -55,12 +57,14 @@ def prefix_start(m, name, x, y, cin, width):
     return {"g": g, "p": p, "half": p}
 
 
-def prefix_levels(gp, distances):
-    """Apply the Kogge-Stone steps ``distances`` to ``gp`` (from ``prefix_start``)."""
+def prefix_levels(m, name, gp, distances):
+    """Apply the Kogge-Stone steps ``distances`` to ``gp`` (from ``prefix_start``), one signal per step."""
     g, p = gp["g"], gp["p"]
     n = len(g)
     for d in distances:
-        g, p = (g | (p & (g << d)[:n]))[:n], (p & (p << d)[:n])[:n]
+        step = Signal(2 * n, name=f"{name}_gp{d}")
+        m.d.comb += step.eq(Cat((g | (p & (g << d)[:n]))[:n], (p & (p << d)[:n])[:n]))
+        g, p = step[:n], step[n:]
     return {"g": g, "p": p, "half": gp["half"]}
 
 
@@ -74,7 +78,7 @@ def prefix_sum(gp):
 
 def prefix_add(m, name, x, y, cin, width):
     """``x + y + cin`` (``width + 1`` bits) as a Kogge-Stone adder."""
-    return prefix_sum(prefix_levels(prefix_start(m, name, x, y, cin, width), prefix_distances(width)))
+    return prefix_sum(prefix_levels(m, name, prefix_start(m, name, x, y, cin, width), prefix_distances(width)))
 
 
 def fast_add(m, name, x, y, width):

@@ -288,11 +288,11 @@ class FMA(wiring.Component):
               # A - P: the compressor's carry row has bit 0 free for one of the two ones
               "second": prefix_start(m, "second", second_s, second_c | 1, 1, _WIN)}
         steps = {"first": prefix_distances(_SUM), "second": prefix_distances(_WIN)}
-        gp = {name: prefix_levels(x, steps[name][:_PREFIX_LOW]) for name, x in gp.items()}
+        gp = {name: prefix_levels(m, name, x, steps[name][:_PREFIX_LOW]) for name, x in gp.items()}
         v = cut("add_low", **{f"{name}_{k}": x for name, d in gp.items() for k, x in d.items()},
                 **{k: v[k] for k in keep})
-        total, reverse = (prefix_sum(prefix_levels({k: v[f"{name}_{k}"] for k in ("g", "p", "half")},
-                                                   steps[name][_PREFIX_LOW:]))
+        low_done = {name: {k: v[f"{name}_{k}"] for k in ("g", "p", "half")} for name in ("first", "second")}
+        total, reverse = (prefix_sum(prefix_levels(m, f"{name}_high", low_done[name], steps[name][_PREFIX_LOW:]))
                           for name in ("first", "second"))
         total, reverse = total[:_SUM], reverse[:_WIN]
         negative = v["eff_sub"] & ~total[-1]     # subtraction without carry out: addend was larger

@@ -85,6 +85,10 @@ class JobSlots(wiring.Component):
     themselves (and the walkers' copies) as they are.
     """
 
+    #: Formal only: ``lemmas(m, full=..., wr=...)``, set by a property harness to add assertions over
+    #: the ring's registers (k-induction needs them); ``None`` in hardware (nothing is added).
+    lemmas = None
+
     def __init__(self, layout, walkers, *, release, depth=JOBS_IN_FLIGHT):
         self.layout = layout
         self.depth = check_int("depth", depth, 1)
@@ -166,6 +170,8 @@ class JobSlots(wiring.Component):
                     m.d.sync += done[i].eq(0)
                 with m.Elif(w.finish & (w.ptr == i)):
                     m.d.sync += done[i].eq(1)
+        if self.lemmas is not None:
+            self.lemmas(m, full=full, wr=wr)
         return m
 
 

@@ -19,13 +19,21 @@ class Properties:
 
     ``only``: the name of the one assertion or cover to emit (``None``: every one); assumptions are
     always emitted. ``mutant``: the name of a deliberate defect the harness puts between the block
-    and its properties (the flow's mutation tests), or ``None``.
+    and its properties (the flow's mutation tests), or ``None``. ``lemmas``: also emit the lemmas,
+    assertions over a block's internal registers that k-induction needs (through the block's
+    formal-only ``lemmas`` hook; BMC does not need them). ``observe``: for simulation (the replay of
+    a counterexample), each emitted assertion drives a signal ``observed[name]`` and each
+    assumption one of ``assumptions`` (1: holds) instead of an ``Assert``/``Assume`` cell.
     """
 
-    def __init__(self, only=None, mutant=None):
+    def __init__(self, only=None, mutant=None, lemmas=False, observe=False):
         self.only = only
         self.mutant = mutant
+        self.lemmas = lemmas and not observe
+        self.observe = observe
         self.kinds = {}      # name -> "assert" / "cover", in definition order
+        self.observed = {}
+        self.assumptions = []
 
     def emits(self, *names):
         """One of ``names`` is emitted (a harness adds the assumptions only those need)."""
@@ -35,8 +43,18 @@ class Properties:
         if name in self.kinds:
             raise ValueError(f"property {name!r} is defined twice")
         self.kinds[name] = kind
-        if self.emits(name):
+        if not self.emits(name):
+            return
+        if self.observe:
+            self.observed[name] = self._observe(m, f"prop_{name}", test)
+        else:
             m.d.comb += (Assert if kind == "assert" else Cover)(test)
+
+    @staticmethod
+    def _observe(m, name, test):
+        sig = Signal(name=name)
+        m.d.comb += sig.eq(test)
+        return sig
 
     def check(self, m, name, test):
         """Assertion ``name``: ``test`` holds in every cycle."""
@@ -46,9 +64,17 @@ class Properties:
         """Cover ``name``: some trace reaches a cycle in which ``test`` holds."""
         self._add(m, "cover", name, test)
 
-    @staticmethod
-    def assume(m, test):
-        m.d.comb += Assume(test)
+    def lemma(self, m, test):
+        """A lemma: ``test`` holds in every reachable cycle (an invariant that makes the selected
+        property inductive). Asserted, so proven with it, in prove mode only."""
+        if self.lemmas:
+            m.d.comb += Assert(test, src_loc_at=1)    # the solver's log names the caller's line
+
+    def assume(self, m, test):
+        if self.observe:
+            self.assumptions.append(self._observe(m, f"assumption{len(self.assumptions)}", test))
+        else:
+            m.d.comb += Assume(test)
 
     def mutated(self, name):
         """The harness applies mutant ``name``."""
@@ -92,6 +118,9 @@ class JobSlotsProperties(Elaboratable):
     ``slots_put_only_free``: a put is accepted only while fewer than ``depth`` jobs are in flight.
     Covers ``slots_full``: every slot holds a job. Mutant ``slots_ignore_full``: the ring's
     ``put.ready`` stuck at 1 as seen by the properties (the ring takes a job into a full slot).
+
+    Lemmas (``JobSlots.lemmas``): the jobs in flight are the full slots, and the release walker,
+    while active, is at a full slot (so its finish frees one, never the slot a put fills).
     """
 
     def __init__(self, depth=2, *, props=None):
@@ -112,6 +141,12 @@ class JobSlotsProperties(Elaboratable):
         put = dut.put.valid & ready
         release = dut.walk.release.finish & dut.walk.release.active
         in_flight = Signal(range(depth + 3))
+
+        def lemmas(m, full, wr):
+            rel = dut.walk.release
+            p.lemma(m, in_flight == sum(full[i] for i in range(depth)))
+            p.lemma(m, ~rel.active | full.bit_select(rel.ptr, 1))
+        dut.lemmas = lemmas
         with m.If(dut.clear):
             m.d.sync += in_flight.eq(0)
         with m.Elif(in_flight <= depth):

@@ -4,7 +4,10 @@ Each harness instantiates a block with free inputs and adds properties that read
 (see ``engine/properties.py``); ``sim/formal.py`` runs them. Assumptions describe the environment:
 a memory that answers in order, at least one cycle after the grant, only what was asked.
 """
+from functools import partial
+
 from amaranth.hdl import Elaboratable, Module, Mux, ResetSignal, Signal
+from amaranth.lib.fifo import SyncFIFO
 
 from redmule_hdl.config import Config
 from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT
@@ -16,6 +19,8 @@ from redmule_hdl.system.controller import Controller
 from redmule_hdl.system.job_guard import JobGuard
 from redmule_hdl.system.regfile import RegFile
 from redmule_hdl.system.streamer import Streamer
+from redmule_hdl.system.streamer.arbiter import Source
+from redmule_hdl.system.streamer.loads import read_tag
 from redmule_hdl.system.top import RedMulE
 
 __all__ = ["stream_source_rules", "tcdm_contract", "periph_contract", "job_ring", "address_windows",
@@ -67,6 +72,7 @@ def tcdm_contract(p, m, port, *, capacity, write_responses, abort=None):
     ``abort``): a request waits while ``abort`` is high.
     Mutants: ``tcdm_add_drops_hold`` (``add`` seen changed while a request waits),
     ``tcdm_req_in_reset`` (a request seen in the cycle after a reset).
+    Returns the count of responses outstanding (for lemmas).
     """
     rst = ResetSignal()
     first = started(m)
@@ -95,6 +101,7 @@ def tcdm_contract(p, m, port, *, capacity, write_responses, abort=None):
     p.cover(m, "tcdm_wait", waiting)
     if abort is not None:
         p.cover(m, "tcdm_wait_across_abort", waiting & past(m, abort, name="past_abort"))
+    return outstanding
 
 
 def periph_contract(p, m, port, evt=None):
@@ -239,6 +246,26 @@ def address_windows(p, m, port, count, jobs, *, stored, D, mutant_past_end=False
     p.check(m, "window_read", ~(port.req & port.wen) | read_ok)
 
 
+class _TagFifo(SyncFIFO):
+    """The streamer's tag FIFO (``ResponsePath.TagFifo``) that also drives ``entries`` (one signal
+    per entry) and its read and write pointers ``consume`` and ``produce`` for lemmas (formal
+    only)."""
+
+    def __init__(self, *, width, depth, entries, consume, produce):
+        super().__init__(width=width, depth=depth)
+        self.entries, self.consume, self.produce = entries, consume, produce
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        storage = m.submodules.storage
+        m.d.comb += [self.consume.eq(storage.read_ports[0].addr),
+                     self.produce.eq(storage.write_ports[0].addr)]
+        for i, entry in enumerate(self.entries):
+            port = storage.read_port(domain="comb")
+            m.d.comb += [port.addr.eq(i), entry.eq(port.data)]
+        return m
+
+
 class StreamerProperties(Elaboratable):
     """``Streamer(config)`` with free inputs: the TCDM port contract, with ``abort``.
 
@@ -259,11 +286,120 @@ class StreamerProperties(Elaboratable):
     def __init__(self, config, *, props=None, **streamer_args):
         self.props = props or Properties()
         self.config = config
-        # Mutant ``tcdm_extra_credit``: one more X credit than the bound the properties assume.
-        extra = {"x_depth": 3} if self.props.mutated("tcdm_extra_credit") else {}
         self.bound_of = parameters_only(Streamer(config, **streamer_args))   # the streamer as specified
+        # Mutant ``tcdm_extra_credit``: one more X credit than the bound the properties assume.
+        extra = ({"x_depth": self.bound_of.depths[Source.X] + 1}
+                 if self.props.mutated("tcdm_extra_credit") else {})
         self.dut = Streamer(config, **{**streamer_args, **extra})
+        if self.props.lemmas:
+            self.dut.lemmas = self._lemmas
         self.ports = port_signals(self.dut)
+
+    def _lemmas(self, m, *, slots, arbiter, request, halves, **parts):
+        """The streamer's invariants that k-induction needs (README "Formal"), over its parts' ports
+        and (through their ``lemmas`` hooks) registers."""
+        self._request_lemmas(m, slots=slots, arbiter=arbiter, request=request, halves=halves, **parts)
+        self._response_lemmas(m, slots=slots, arbiter=arbiter, request=request, halves=halves, **parts)
+
+    def _request_lemmas(self, m, *, slots, gen, credits, arbiter, request, z_credits, halves, **parts):
+        p, dut = self.props, self.dut
+        waiting = arbiter.holding & ~request.orphan
+        # A request held for its grant (not an orphan of an abort) belongs to an active address
+        # generator with a credit (a store: to a Z beat the engine offers), so it stays whole. A
+        # high half took its beat's credit with the low half.
+        high = halves.high if halves is not None else 0
+        for s, g in gen.items():
+            offered = g.active & (dut.z.valid if s == Source.Z else 1)
+            if s in credits:
+                offered &= credits[s].available | high
+            elif z_credits is not None:
+                offered &= z_credits.available | high
+            p.lemma(m, ~(waiting & (arbiter.src == s)) | offered)
+        if halves is not None:
+            # A pending high half is the request (it has the highest priority; it waits as itself).
+            p.lemma(m, ~high | (arbiter.src == halves.high_src))
+        # The Z walker, which releases the slots, is at a full slot while active.
+        release = slots.walk.z
+        slots.lemmas = lambda m, full, wr: p.lemma(m, ~release.active | full.bit_select(release.ptr, 1))
+
+    def _response_lemmas(self, m, *, slots, credits, fifo, responses, arbiter, request, z_credits, halves,
+                         **parts):
+        p, c = self.props, self.config
+        high = halves.high if halves is not None else 0
+        # The responses outstanding: those of the aborted jobs still to drop, and one per credit of
+        # a beat requested and not yet in its FIFO (the credits of each stream count the beats in
+        # flight and buffered). After an abort, until idle: no job, no credit, nothing buffered.
+        used = {s: self._mirror(credit, "used", f"used_{s.name.lower()}") for s, credit in credits.items()}
+        if z_credits is not None:
+            used[Source.Z] = self._mirror(z_credits, "used", "used_z")
+        level = {s: self._mirror(f, "level", f"level_{s.name.lower()}") for s, f in fifo.items()}
+        drop = self._mirror(responses, "drop", "drop")
+        layout = read_tag(c)
+        entries = [Signal(layout, name=f"lemma_tag{i}") for i in range(responses.n_tags)]
+        consume = Signal(range(responses.n_tags), name="lemma_tag_consume")
+        produce = Signal.like(consume, name="lemma_tag_produce")
+        responses.TagFifo = partial(_TagFifo, entries=entries, consume=consume, produce=produce)
+        in_flight = responses.in_flight
+        p.lemma(m, self._outstanding == in_flight)
+        p.lemma(m, drop <= in_flight)
+        # The tag FIFO's pointers and level agree (its entries in flight are those from ``consume``).
+        p.lemma(m, (in_flight <= response_capacity(c, self.bound_of))
+                & (produce == (consume + in_flight)[:len(consume)]))
+        # Per stream: the tags in flight and not to be dropped are its beats requested and not yet
+        # in its FIFO (with write responses, Z's are its stores in flight; without, there are none).
+        # Two transfers per FP16 beat: the beat is counted by its high half's tag (or its pending
+        # high half), and a low half's tag is followed by its high half's (or that is pending).
+        bits = len(consume)
+        ages = [(i - consume)[:bits] for i in range(len(entries))]
+        live = [(age >= drop) & (age < in_flight) for age in ages]
+        pending = {s: 0 for s in Source}
+        if c.splits_fp16:
+            pending = {s: high & (halves.high_src == s) & ~request.orphan for s in Source}
+        if not c.write_responses:
+            pending[Source.Z] = 0       # (stores are not tagged)
+        for s in Source:
+            tagged = 0
+            for entry, is_live in zip(entries, live):
+                tagged += is_live & (entry.src == s) & ~(entry.low if c.splits_fp16 else 0)
+            counted = used[s] - level[s] if s in level else used.get(s, 0)
+            p.lemma(m, tagged + pending[s] == counted)
+        if not c.write_responses:
+            for entry, is_live in zip(entries, live):
+                p.lemma(m, ~is_live | (entry.src != Source.Z))
+        if c.splits_fp16:
+            for i, entry in enumerate(entries):
+                after = entries[(i + 1) % len(entries)]
+                newest = (ages[i] + 1)[:bits + 1] == in_flight
+                p.lemma(m, ~(live[i] & entry.low)
+                        | Mux(newest, high & (halves.high_src == entry.src) & ~request.orphan,
+                              (after.src == entry.src) & ~after.low))
+        p.lemma(m, (drop == 0) | self._draining)
+        # An orphan waits for its grant, and only after an abort, until idle.
+        p.lemma(m, ~request.orphan | (arbiter.holding & self._draining))
+        idle_walkers = 1
+        for name in ("x", "w", "y", "z"):
+            idle_walkers &= ~getattr(slots.walk, name).active
+        p.lemma(m, ~self._draining | (~slots.any_full & idle_walkers & (sum(used.values()) == 0)
+                                      & (sum(level.values()) == 0)))
+        depths = {**self.bound_of.depths, Source.Z: self.bound_of.z_depth}
+        for s, count in used.items():
+            p.lemma(m, count <= depths[s])
+        # An orphan that will be answered leaves room for its response.
+        answered = request.tcdm.wen | c.write_responses     # (wen: a read)
+        p.lemma(m, ~(arbiter.holding & request.orphan & answered)
+                | (in_flight < response_capacity(c, self.bound_of)))
+
+    def _mirror(self, part, register, name):
+        """A signal equal to ``part``'s internal ``register``, driven through the part's ``lemmas`` hook."""
+        mirror = Signal(16, name=f"lemma_{name}")
+        previous = part.lemmas
+
+        def hook(m, **registers):
+            m.d.comb += mirror.eq(registers[register])
+            if previous is not None:
+                previous(m, **registers)
+        part.lemmas = hook
+        return mirror
 
     def elaborate(self, platform):
         m = Module()
@@ -296,8 +432,11 @@ class StreamerProperties(Elaboratable):
         self.props.assume(m, ~dut.control.job.valid | ((job.m != 0) & (job.n != 0) & (job.k != 0)))
         # Jobs read Y (the Y count above then bounds Z); MATMUL jobs are checked on the top.
         self.props.assume(m, ~dut.control.job.valid | job.uses_y)
-        tcdm_contract(self.props, m, dut.tcdm, capacity=response_capacity(self.config, self.bound_of),
-                      write_responses=self.config.write_responses, abort=dut.control.abort)
+        self._draining = draining
+        self._outstanding = tcdm_contract(self.props, m, dut.tcdm,
+                                          capacity=response_capacity(self.config, self.bound_of),
+                                          write_responses=self.config.write_responses,
+                                          abort=dut.control.abort)
         # The jobs held, as the ports show them: taken on ``job``, released by ``stored``; after an
         # abort they stay until ``idle`` (a request waiting at the abort still belongs to its job).
         count, jobs = job_ring(m, dut.control.job.valid & dut.control.job.ready, job,

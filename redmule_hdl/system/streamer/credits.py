@@ -29,6 +29,10 @@ class Credits(wiring.Component):
     Parameters: ``depth``; ``groups``. Latency: the counts are registers, the outputs compare them.
     """
 
+    #: Formal only: ``lemmas(m, **registers)``, set by a property harness to add assertions over
+    #: the counts (k-induction needs them); ``None`` in hardware (nothing is added).
+    lemmas = None
+
     def __init__(self, depth, *, groups=False):
         self.depth = check_int("depth", depth, 1)
         self.groups = bool(groups)
@@ -58,4 +62,6 @@ class Credits(wiring.Component):
                 m.d.sync += count.eq(0)
             with m.Else():
                 m.d.sync += count.eq(update)
+        if self.lemmas is not None:
+            self.lemmas(m, used=used)
         return m

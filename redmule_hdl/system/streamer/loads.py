@@ -55,6 +55,12 @@ class ResponsePath(wiring.Component):
     ``splits_fp16``, plus the ``8*D``-bit assembly register).
     """
 
+    #: Formal only: ``lemmas(m, **registers)``, set by a property harness to add assertions over
+    #: the responses to drop (k-induction needs them); ``None`` in hardware (nothing is added).
+    lemmas = None
+    #: The tag FIFO (a formal harness substitutes a ``SyncFIFO`` that also shows its entries).
+    TagFifo = SyncFIFO
+
     def __init__(self, config, depth):
         self.config = check_config(config)
         self.n_tags = 1 << (check_int("depth", depth, 1) - 1).bit_length()
@@ -78,7 +84,7 @@ class ResponsePath(wiring.Component):
         layout = read_tag(c)
         # The credits keep the tags in flight below n_tags: the FIFO is never full when a request
         # is issued, and a response always finds its tag at the head.
-        m.submodules.tags = tags = SyncFIFO(width=layout.size, depth=n_tags)
+        m.submodules.tags = tags = self.TagFifo(width=layout.size, depth=n_tags)
         level = self.in_flight
         drop = Signal(range(n_tags + 1))   # responses of an aborted job still to come
         resp = self.r_valid & tags.r_rdy
@@ -118,6 +124,8 @@ class ResponsePath(wiring.Component):
         ]
         for s in Source:
             m.d.comb += self.deliver[s.value].eq(resp & (drop == 0) & (head.src == s) & completes)
+        if self.lemmas is not None:
+            self.lemmas(m, drop=drop, tags=tags)
         return m
 
 
@@ -136,6 +144,10 @@ class LoadFifo(wiring.Component):
     ``amaranth.lib.memory.Memory`` with a write port and an asynchronous read port (``"ram"``);
     the two behave identically.
     """
+
+    #: Formal only: ``lemmas(m, **registers)``, set by a property harness to add assertions over
+    #: the level (k-induction needs them); ``None`` in hardware (nothing is added).
+    lemmas = None
 
     def __init__(self, D, depth, *, memories="flops"):
         self.depth = check_int("depth", depth, 1)
@@ -187,4 +199,6 @@ class LoadFifo(wiring.Component):
         m.d.sync += level.eq(level + push - pop)
         with m.If(self.clear):
             m.d.sync += [level.eq(0), rp.eq(0), wp.eq(0)]
+        if self.lemmas is not None:
+            self.lemmas(m, level=level)
         return m

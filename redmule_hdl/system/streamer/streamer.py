@@ -144,6 +144,11 @@ class Streamer(wiring.Component):
     (8-bit and twice as many, and an ``8*D``-bit assembly register, with ``splits_fp16``).
     """
 
+    #: Formal only: ``lemmas(m, **parts)``, set by a property harness to add assertions over the
+    #: streamer's parts (their ports and, through their own ``lemmas``, registers), which k-induction
+    #: needs; ``None`` in hardware (nothing is added).
+    lemmas = None
+
     def __init__(self, config, *, x_depth=3, w_depth=3, y_depth=3, z_depth=2):
         for name, value in (("x_depth", x_depth), ("w_depth", w_depth), ("y_depth", y_depth),
                             ("z_depth", z_depth)):
@@ -333,4 +338,8 @@ class Streamer(wiring.Component):
 
         busy = slots.any_full | (responses.in_flight != 0) | arbiter.holding | high
         m.d.comb += self.control.idle.eq(~busy)
+        if self.lemmas is not None:
+            self.lemmas(m, slots=slots, gen=gen, credits=credits, fifo=fifo, responses=responses,
+                        arbiter=arbiter, request=request, halves=halves if c.splits_fp16 else None,
+                        z_credits=z_credits if c.write_responses else None)
         return m
