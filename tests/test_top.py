@@ -204,6 +204,9 @@ def test_jobs_back_to_back():
     *((Config(L=2, H=2, P=3, beat_format="fp8"), "gemm", 5, 24, 13, i, o)
       for i, o in (("fp16", None), ("e4m3", None), ("e5m2", "fp16"), ("fp16", "e4m3"))),
     (Config(L=3, H=2, P=3, beat_format="fp8"), "matmul", 4, 16, 16, "fp16", None),
+    # The first tile's second X group (four two-transfer rows, on demand) runs the W FIFO dry unless
+    # a two-transfer W beat is urgent from the cycle its last beat is taken (one cycle late before).
+    (Config(L=4, H=2, P=3, beat_format="fp8"), "gemm", 4, 32, 8, "fp16", None),
 ], ids=lambda v: port_id(v) if isinstance(v, Config) else str(v))
 def test_fixed_cost_of_a_compute_bound_job(config, op, M, N, K, in_fmt, out_fmt):
     """docs/architecture.md, "Timing model": with 1-cycle memory and every grant, a compute-bound job

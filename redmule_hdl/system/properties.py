@@ -301,15 +301,16 @@ class StreamerProperties(Elaboratable):
         self._request_lemmas(m, slots=slots, arbiter=arbiter, request=request, halves=halves, **parts)
         self._response_lemmas(m, slots=slots, arbiter=arbiter, request=request, halves=halves, **parts)
 
-    def _request_lemmas(self, m, *, slots, gen, credits, arbiter, request, z_credits, halves, **parts):
-        p, dut = self.props, self.dut
+    def _request_lemmas(self, m, *, slots, gen, credits, arbiter, request, z_credits, halves, z_full,
+                        **parts):
+        p = self.props
         waiting = arbiter.holding & ~request.orphan
         # A request held for its grant (not an orphan of an abort) belongs to an active address
-        # generator with a credit (a store: to a Z beat the engine offers), so it stays whole. A
-        # high half took its beat's credit with the low half.
+        # generator with a credit (a store: to a Z beat in the streamer's Z beat register), so it
+        # stays whole. A high half took its beat's credit with the low half.
         high = halves.high if halves is not None else 0
         for s, g in gen.items():
-            offered = g.active & (dut.z.valid if s == Source.Z else 1)
+            offered = g.active & (z_full if s == Source.Z else 1)
             if s in credits:
                 offered &= credits[s].available | high
             elif z_credits is not None:

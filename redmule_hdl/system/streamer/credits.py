@@ -22,6 +22,8 @@ class Credits(wiring.Component):
         clear (in): abort: no beat counts any more at the end of this cycle.
         available (out): fewer than ``depth`` beats counted: the stream may request.
         empty (out): no beat counted.
+        drained (out): no beat counted once this cycle's ``consumed`` is (``empty``, or one beat
+            counted and it leaves now; combinational from ``consumed``).
     With ``groups`` (X: the L rows of an n-chunk, Y: the L rows of a tile):
         issued_last, consumed_last (in): the issued / consumed beat ends its group.
         current_group (out): every group requested so far has been fully taken, so the next beat
@@ -42,6 +44,7 @@ class Credits(wiring.Component):
             "clear": In(1),
             "available": Out(1),
             "empty": Out(1),
+            "drained": Out(1),
             **({"issued_last": In(1), "consumed_last": In(1), "current_group": Out(1)}
                if self.groups else {}),
         })
@@ -49,7 +52,8 @@ class Credits(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         used = Signal(range(self.depth + 1))
-        m.d.comb += [self.available.eq(used < self.depth), self.empty.eq(used == 0)]
+        m.d.comb += [self.available.eq(used < self.depth), self.empty.eq(used == 0),
+                     self.drained.eq((used == 0) | ((used == 1) & self.consumed))]
         counts = [(used, used + self.issued - self.consumed)]
         if self.groups:
             # Groups fully requested but not yet fully taken.

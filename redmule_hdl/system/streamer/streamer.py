@@ -48,7 +48,9 @@ Arbitration (one request per cycle; a raised request stays unchanged until grant
 re-arbitrates only after a grant). Priority, highest first:
 
 0. The high half of an FP16 beat whose low half was granted (only with ``splits_fp16``).
-1. W, if the W stream has no beat buffered or in flight: the array stalls at its next feed without it.
+1. W, if the W stream has no beat buffered or in flight (a two-transfer W beat: none once the beat
+   taken in this cycle leaves, as it reaches the engine a cycle later through the load FIFO): the
+   array stalls at its next feed without it.
 2. Z, whenever the engine offers a Z beat: stores free the Z-buffer.
 3. Y, then X, "on demand": the engine is ready for the stream and the beat belongs to the group
    (the L rows of a tile for Y, the L rows of an n-chunk for X) the engine is filling now. Y goes
@@ -252,9 +254,18 @@ class Streamer(wiring.Component):
         else:
             high = Const(0)
             half_levels = []
+        # W is urgent when it has no beat buffered or in flight. A two-transfer W beat requested then
+        # reaches the engine t + 2 cycles later (its transfers, the read latency, the load FIFO),
+        # +1 if a high half goes first: 5 on the FP8 port, more than the P + 1 = 4 cycles between
+        # W beats at P = 3 (the FP16 job on the paper's FP8 instance lost a cycle at the first
+        # tile's second X group). So a two-transfer W stream is urgent already in the cycle its
+        # last beat is taken (``drained``); one-transfer beats arrive in time from ``empty``.
+        w_urgent = credits[Source.W].empty
+        if c.splits_fp16:
+            w_urgent = Mux(walk[Source.W].job.in_fmt.wide, credits[Source.W].drained, w_urgent)
         levels = [
             *half_levels,
-            (want[Source.W] & credits[Source.W].empty, Source.W),
+            (want[Source.W] & w_urgent, Source.W),
             (want[Source.Z], Source.Z),
             (want[Source.Y] & self.y.ready & credits[Source.Y].current_group, Source.Y),
             (want[Source.X] & self.x.ready & credits[Source.X].current_group, Source.X),
@@ -341,5 +352,5 @@ class Streamer(wiring.Component):
         if self.lemmas is not None:
             self.lemmas(m, slots=slots, gen=gen, credits=credits, fifo=fifo, responses=responses,
                         arbiter=arbiter, request=request, halves=halves if c.splits_fp16 else None,
-                        z_credits=z_credits if c.write_responses else None)
+                        z_credits=z_credits if c.write_responses else None, z_full=z_full)
         return m
