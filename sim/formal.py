@@ -277,7 +277,7 @@ MUTANTS = [
     ("streamer", SMALL, "tcdm_no_request_after_reset", "tcdm_req_in_reset", 4),
     ("streamer", SMALL, "tcdm_outstanding", "tcdm_extra_credit", 12),
     ("streamer", SMALL, "window_write", "z_write_past_end", 10),
-    ("controller", SMALL, "guard_beside", "guard_short", 6),
+    ("controller", SMALL, "guard_beside", "guard_short", 7),
     ("regfile", SMALL, "periph_id", "periph_wrong_id", 4),
     ("top", SMALL, "evt_per_job", "evt_double", 8),
     ("job_slots", SMALL, "slots_put_only_free", "slots_ignore_full", 6),

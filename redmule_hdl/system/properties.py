@@ -587,6 +587,10 @@ class ControllerProperties(Elaboratable):
         started = sjob.valid & sjob.ready
         finished = dut.streamer.stored & ~clear
         count, jobs = job_ring(m, started, sjob.payload, finished, clear)
+        # The streamer stores only jobs it was given: no ``stored`` while it holds none. (The
+        # controller counts a job from its head handshake, the ring from the streamer's, a cycle or
+        # more later; a free ``stored`` in between made the controller count the job as done.)
+        p.assume(m, ~dut.streamer.stored | (count != 0))
         # Jobs of 1 to WINDOW_DIM rows and columns (see ``_byte_range``); addresses within
         # 2**WINDOW_ADDR_BITS of 0 or of 2**32 (so ranges may still wrap), strides below
         # 2**WINDOW_ADDR_BITS: fewer free bits, the same arithmetic. Assumed in every cycle (the
