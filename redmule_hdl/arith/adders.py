@@ -15,7 +15,7 @@ modulo ``2**width``.
 * ``fast_add(m, name, x, y, width)``: ``(x + y) % 2**width`` as one (the job guard's range adds: a
   32-bit add between registers maps to 42 FO4 instead of 59 as ``+``, +0.08 kGE; in the streamer's
   address generators, where the add ends in a multiplexer whose select comes late, ABC rebuilt it as
-  a chain merged with that select, 85 FO4 instead of 62, so they keep ``+``);
+  a chain merged with that select, 85 FO4 instead of 62, so they use ``carry_select_add``);
 * ``carry_select_add(m, name, x, y, width)``: ``x + y`` (``width + 1`` bits) from two ripple-carry
   halves, the high half for both carries, picked by the low half's carry: the streamer's 32-bit
   address adds (59.8 -> 54.9 FO4 for the streamer alone at 12x4x4, where a Kogge-Stone add became
