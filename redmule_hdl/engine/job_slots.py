@@ -146,19 +146,22 @@ class JobSlots(wiring.Component):
             next_job = Signal(self.layout, name=f"{name}_next_job")
             m.d.comb += next_job.eq(raw[nxt])
             m.d.comb += [w.next_job[f].eq(next_job[f]) for f in w.signature.next_fields]
-            # A job put into the slot the walker is at, or is just moving onto, is its job at once.
-            lands = Signal(name=f"{name}_lands")
-            m.d.comb += lands.eq(put & (Mux(w.finish, nxt, w.ptr) == wr))
-            with m.If(lands):
-                m.d.sync += [w.job[f].eq(self.put.payload[f]) for f in w.signature.fields]
-            with m.Elif(w.finish):
-                m.d.sync += [w.job[f].eq(w.next_job[f]) for f in w.signature.fields]
+            # A job put into the slot the walker is at, or is just moving onto, is its job at once
+            # (put over finish). Both outcomes are prepared from registers and ``finish`` only
+            # chooses between them: it comes late in the cycle (a grant, the end of a walk) and
+            # drives every bit of the job copy.
+            lands_moving = Signal(name=f"{name}_lands_moving")
+            lands_staying = Signal(name=f"{name}_lands_staying")
+            m.d.comb += [lands_moving.eq(put & (nxt == wr)), lands_staying.eq(put & (w.ptr == wr))]
+            for f in w.signature.fields:
+                moving = Mux(lands_moving, self.put.payload[f], w.next_job[f])
+                staying = Mux(lands_staying, self.put.payload[f], w.job[f])
+                m.d.sync += w.job[f].eq(Mux(w.finish, moving, staying))
             with m.If(self.clear):
                 m.d.sync += w.active.eq(0)
-            with m.Elif(lands):
-                m.d.sync += w.active.eq(1)
-            with m.Elif(w.finish):
-                m.d.sync += w.active.eq(w.next_active)
+            with m.Else():
+                m.d.sync += w.active.eq(Mux(w.finish, lands_moving | w.next_active,
+                                            lands_staying | w.active))
             with m.If(self.clear):
                 m.d.sync += w.ptr.eq(0)
             with m.Elif(w.finish):

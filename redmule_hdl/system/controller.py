@@ -155,8 +155,15 @@ class Controller(wiring.Component):
             m.d.sync += check_wait.eq(0)
         with m.Elif(can_go & ~decided):
             m.d.sync += check_wait.eq(check_wait + 1)
+        # Every running job's count advances. The slot of the next job started (``newest``, free
+        # while fewer than ``depth`` run) holds ``1 + check_wait`` in every cycle, so that it starts
+        # from there once its job is taken: the take, which comes late in the cycle (it waits for the
+        # head's decode), is not on the path to the counts. A free slot's count is read by nothing.
         for i in range(depth):
-            m.d.sync += counts[i].eq(counts[i] + 1)
+            with m.If((running < depth) & (newest == i)):
+                m.d.sync += counts[i].eq(1 + check_wait)
+            with m.Else():
+                m.d.sync += counts[i].eq(counts[i] + 1)
 
         started = take & ok
         with m.If(engine_job.ready):
@@ -167,7 +174,7 @@ class Controller(wiring.Component):
             with m.If(ok):
                 m.d.sync += [engine_pending.eq(1), engine_next.eq(ejob),
                              streamer_pending.eq(1), streamer_next.eq(sjob),
-                             counts[newest].eq(1 + check_wait), newest.eq(ring_next(newest, depth))]
+                             newest.eq(ring_next(newest, depth))]
             with m.Else():
                 m.d.sync += [refusing.eq(1), refused_error.eq(code), refused_cycles.eq(1 + check_wait)]
 

@@ -290,7 +290,7 @@ class Streamer(wiring.Component):
         wiring.connect(m, request.tcdm, wiring.flipped(bus))
         orphan = request.orphan     # its grant moves no generator, credit, group or Z beat
         for s in Source:
-            m.d.comb += grant[s].eq(arbiter.granted & ~orphan & (src == s))
+            m.d.comb += grant[s].eq(arbiter.grants[s.value] & ~orphan)
         m.submodules.stores = stores = StorePath(c)
         if c.splits_fp16:
             wide = Signal()     # the selected stream's beat is FP16: two transfers
