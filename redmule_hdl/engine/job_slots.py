@@ -12,7 +12,7 @@ not at the slot pointer, which selects every bit of a job and needs a deep buffe
 """
 from collections.abc import Mapping
 
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,21 +39,26 @@ class WalkerSignature(wiring.Signature):
 
     ``fields``: the fields of the job the walker reads (default: all); ``next_fields``: fields it
     reads only from ``next_job``. A walker's job copy holds only those fields: no register is kept
-    for a field nobody reads.
+    for a field nobody reads. ``registered_next``: ``next_job`` is a register of the slots (kept
+    equal to the following slot's job) rather than the slot pointer's multiplexer, for a walker
+    whose control reads it late in the cycle (the sequencer's ``chain``).
 
     Members:
         job (out): the ``fields`` of the job of the walker's slot (a register; valid while ``active``).
         active (out): a register: a job is in the walker's slot that it has not finished.
         next_active (out): the following slot holds a job for the walker: after a ``finish`` in this
             cycle it is active at once, with ``next_job``.
-        next_job (out): the ``fields`` and ``next_fields`` of the job of the following slot.
+        next_job (out): the ``fields`` and ``next_fields`` of the job of the following slot (valid
+            while ``next_active``; a register with ``registered_next``).
         ptr (out): the walker's slot.
         finish (in): the walker is done with its job (only while ``active``): it moves to the
             following slot.
     """
 
-    def __init__(self, layout, depth=JOBS_IN_FLIGHT, *, fields=None, next_fields=()):
+    def __init__(self, layout, depth=JOBS_IN_FLIGHT, *, fields=None, next_fields=(),
+                 registered_next=False):
         self.layout, self.depth = layout, check_int("depth", depth, 1)
+        self.registered_next = bool(registered_next)
         if fields is None:
             fields = data.Layout.cast(layout).members
         self.fields = tuple(job_view(layout, fields).members)
@@ -144,7 +149,20 @@ class JobSlots(wiring.Component):
                 m.d.comb += w.next_active.eq(full.bit_select(nxt, 1) & ~done.bit_select(nxt, 1))
             # (depth 1: the only slot is the one being finished, ``next_active`` stays 0.)
             next_job = Signal(self.layout, name=f"{name}_next_job")
-            m.d.comb += next_job.eq(raw[nxt])
+            if w.signature.registered_next:
+                # Kept equal to the job of slot ``ring_next(ptr)`` after this cycle's put, finish
+                # and clear (the slots' jobs change only at a put).
+                after_next = ring_next(nxt, depth)
+                first_next = ring_next(Const(0, len(w.ptr)), depth)
+                payload = self.put.payload.as_value()
+                following = Mux(put & (wr == after_next), payload, raw[after_next])    # at a finish
+                staying = Mux(put & (wr == nxt), payload, next_job)
+                with m.If(self.clear):
+                    m.d.sync += next_job.eq(Mux(put & (wr == first_next), payload, raw[first_next]))
+                with m.Else():
+                    m.d.sync += next_job.eq(Mux(w.finish, following, staying))
+            else:
+                m.d.comb += next_job.eq(raw[nxt])
             m.d.comb += [w.next_job[f].eq(next_job[f]) for f in w.signature.next_fields]
             # A job put into the slot the walker is at, or is just moving onto, is its job at once
             # (put over finish). Both outcomes are prepared from registers and ``finish`` only

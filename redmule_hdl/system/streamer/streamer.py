@@ -331,7 +331,9 @@ class Streamer(wiring.Component):
 
         # ---- responses ----------------------------------------------------------------------------------
         tag_in_fmt = Mux(src == Source.X, walk[Source.X].job.in_fmt, walk[Source.W].job.in_fmt)
-        tracked = arbiter.granted if c.write_responses else arbiter.granted & ~is_store
+        # A read's grant, from the per-source grants (not through the encoded ``src``).
+        tracked = arbiter.granted if c.write_responses else (
+            arbiter.grants[Source.X.value] | arbiter.grants[Source.W.value] | arbiter.grants[Source.Y.value])
         if c.splits_fp16:
             m.d.comb += responses.tag.low.eq(wide & ~high)
         m.d.comb += [
