@@ -39,15 +39,16 @@ class WalkerSignature(wiring.Signature):
 
     ``fields``: the fields of the job the walker reads (default: all); ``next_fields``: fields it
     reads only from ``next_job``. A walker's job copy holds only those fields: no register is kept
-    for a field nobody reads. ``registered_next``: ``next_job`` is a register of the slots (kept
-    equal to the following slot's job) rather than the slot pointer's multiplexer, for a walker
-    whose control reads it late in the cycle (the sequencer's ``chain``).
+    for a field nobody reads. ``registered_next``: ``next_job`` and ``next_active`` are registers
+    of the slots (kept equal to the following slot's job and state) rather than the slot pointer's
+    multiplexers, for a walker whose control reads them late in the cycle (the sequencer's
+    ``chain``, on the path to the engine's ``y.ready``).
 
     Members:
         job (out): the ``fields`` of the job of the walker's slot (a register; valid while ``active``).
         active (out): a register: a job is in the walker's slot that it has not finished.
         next_active (out): the following slot holds a job for the walker: after a ``finish`` in this
-            cycle it is active at once, with ``next_job``.
+            cycle it is active at once, with ``next_job`` (a register with ``registered_next``).
         next_job (out): the ``fields`` and ``next_fields`` of the job of the following slot (valid
             while ``next_active``; a register with ``registered_next``).
         ptr (out): the walker's slot.
@@ -131,23 +132,39 @@ class JobSlots(wiring.Component):
             m.d.sync += wr.eq(0)
         with m.Elif(put):
             m.d.sync += wr.eq(ring_next(wr, depth))
+        full_next = Signal(depth, name="full_next")     # (read by a ``registered_next`` walker)
+        m.d.sync += full.eq(full_next)
         for i in range(depth):
             with m.If(put & (wr == i)):
                 m.d.sync += jobs[i].eq(self.put.payload)
             with m.If(self.clear):
-                m.d.sync += full[i].eq(0)
+                m.d.comb += full_next[i].eq(0)
             with m.Elif(put & (wr == i)):
-                m.d.sync += full[i].eq(1)
+                m.d.comb += full_next[i].eq(1)
             with m.Elif(rel.finish & (rel.ptr == i)):      # the last walker frees the slot
-                m.d.sync += full[i].eq(0)
+                m.d.comb += full_next[i].eq(0)
+            with m.Else():
+                m.d.comb += full_next[i].eq(full[i])
 
         for name in self.walkers:
             w = getattr(self.walk, name)
             done = Signal(depth, name=f"{name}_done")    # the walker has finished the slot's job
             nxt = ring_next(w.ptr, depth)
-            if depth > 1:
+            done_next = Signal(depth, name=f"{name}_done_next")
+            m.d.sync += done.eq(done_next)
+            if depth == 1:
+                pass    # the only slot is the one being finished: ``next_active`` stays 0
+            elif w.signature.registered_next:
+                # A register too: the following slot's state after this cycle's clear, put and
+                # finishes (``full_next``, ``done_next``) at the walker's following slot then.
+                next_active = Signal(name=f"{name}_next_active")
+                following_slot = Mux(self.clear, ring_next(Const(0, len(w.ptr)), depth),
+                                     Mux(w.finish, ring_next(nxt, depth), nxt))
+                m.d.sync += next_active.eq(full_next.bit_select(following_slot, 1)
+                                           & ~done_next.bit_select(following_slot, 1))
+                m.d.comb += w.next_active.eq(next_active)
+            else:
                 m.d.comb += w.next_active.eq(full.bit_select(nxt, 1) & ~done.bit_select(nxt, 1))
-            # (depth 1: the only slot is the one being finished, ``next_active`` stays 0.)
             next_job = Signal(self.layout, name=f"{name}_next_job")
             if w.signature.registered_next:
                 # Kept equal to the job of slot ``ring_next(ptr)`` after this cycle's put, finish
@@ -186,11 +203,13 @@ class JobSlots(wiring.Component):
                 m.d.sync += w.ptr.eq(nxt)
             for i in range(depth):
                 with m.If(self.clear):
-                    m.d.sync += done[i].eq(0)
+                    m.d.comb += done_next[i].eq(0)
                 with m.Elif(put & (wr == i)):
-                    m.d.sync += done[i].eq(0)
+                    m.d.comb += done_next[i].eq(0)
                 with m.Elif(w.finish & (w.ptr == i)):
-                    m.d.sync += done[i].eq(1)
+                    m.d.comb += done_next[i].eq(1)
+                with m.Else():
+                    m.d.comb += done_next[i].eq(done[i])
         if self.lemmas is not None:
             self.lemmas(m, full=full, wr=wr)
         return m

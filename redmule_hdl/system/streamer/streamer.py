@@ -286,7 +286,7 @@ class Streamer(wiring.Component):
                 with m.Case(s):
                     m.d.comb += beat_addr.eq(g.cur)
 
-        m.submodules.request = request = PortRequest(c.port_width)
+        m.submodules.request = request = PortRequest(c.port_width, keeps=("add",))
         wiring.connect(m, request.tcdm, wiring.flipped(bus))
         orphan = request.orphan     # its grant moves no generator, credit, group or Z beat
         for s in Source:
@@ -304,7 +304,6 @@ class Streamer(wiring.Component):
                 halves.src.eq(src), halves.beat_addr.eq(beat_addr), halves.wide.eq(wide),
                 halves.granted.eq(arbiter.granted), halves.orphan.eq(orphan),
                 halves.abort.eq(abort),
-                stores.high.eq(high),
             ]
             transfer_addr = halves.addr
             for s in Source:
@@ -317,10 +316,25 @@ class Streamer(wiring.Component):
             for s in Source:
                 m.d.comb += [first[s].eq(grant[s]), last[s].eq(grant[s])]
             store_offset = gen[Source.Z].cur[:2]
+        # An orphan's data and byte enables come from the store's sources as they were at the abort
+        # (kept here, as ``PortRequest`` keeps its address): keeping the cast-out data itself put
+        # the cast-out and the shift on a path between registers (44.4 FO4 at 12x4x4).
+        keep = abort & arbiter.req & ~bus.gnt & ~orphan
+        kept_beat = Signal.like(z_beat, name="kept_beat")
+        kept_fmt = Signal.like(walk[Source.Z].job.out_fmt, name="kept_fmt")
+        kept_offset = Signal(2, name="kept_offset")
+        with m.If(keep):
+            m.d.sync += [kept_beat.eq(z_beat), kept_fmt.eq(walk[Source.Z].job.out_fmt),
+                         kept_offset.eq(store_offset)]
+        if c.splits_fp16:
+            kept_high = Signal(name="kept_high")
+            with m.If(keep):
+                m.d.sync += kept_high.eq(high)
+            m.d.comb += stores.high.eq(Mux(orphan, kept_high, high))
         m.d.comb += [
-            stores.beat.eq(z_beat),
-            stores.fmt.eq(walk[Source.Z].job.out_fmt),
-            stores.offset.eq(store_offset),
+            stores.beat.eq(Mux(orphan, kept_beat.as_value(), z_beat.as_value())),
+            stores.fmt.eq(Mux(orphan, kept_fmt.as_value(), walk[Source.Z].job.out_fmt.as_value())),
+            stores.offset.eq(Mux(orphan, kept_offset, store_offset)),
             request.raised.eq(arbiter.req),
             request.store.eq(is_store),
             request.addr.eq(transfer_addr),
