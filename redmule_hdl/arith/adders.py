@@ -12,14 +12,15 @@ modulo ``2**width``.
   pipeline register may sit between two calls (``prefix_distances`` lists the steps of a width);
 * ``prefix_sum(gp)``: the ``width + 1``-bit sum (carry on top) once every step is done;
 * ``prefix_add(m, name, x, y, cin, width)``: all of the above at once;
-* ``fast_add(m, name, x, y, width)``: ``(x + y) % 2**width`` as one (the job guard's range adds: a
+* ``fast_add(m, name, x, y, width)``: ``(x + y) % 2**width`` as one (the job guard's range adds until
+  ``block_add``: a
   32-bit add between registers maps to 42 FO4 instead of 59 as ``+``, +0.08 kGE; in the streamer's
   address generators, where the add ends in a multiplexer whose select comes late, ABC rebuilt it as
-  a chain merged with that select, 85 FO4 instead of 62, so they use ``carry_select_add``);
+  a chain merged with that select, 85 FO4 instead of 62, so they used ``carry_select_add``);
 * ``carry_select_add(m, name, x, y, width)``: ``x + y`` (``width + 1`` bits) from two ripple-carry
   halves, the high half for both carries, picked by the low half's carry: the streamer's 32-bit
-  address adds (59.8 -> 54.9 FO4 for the streamer alone at 12x4x4, where a Kogge-Stone add became
-  83 FO4). Not a general cure: in the job guard's range ends ABC folded the select back into an
+  address adds until ``block_add`` (59.8 -> 54.9 FO4 for the streamer alone at 12x4x4, where a
+  Kogge-Stone add became 83 FO4). Not a general cure: in the job guard's range ends ABC folded the select back into an
   incrementer chain after the low half (56.0 FO4 in the 12x4x4 top against 54.0 with ``prefix_add``);
 * ``block_add(m, name, x, y, cin, width)``: ``x + y + cin`` from blocks of ``BLOCK_BITS`` bits, each a
   module of its own (``BlockSums``: the block's sum for a carry in of 0 and of 1), joined by a
