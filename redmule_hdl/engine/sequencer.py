@@ -89,6 +89,9 @@ class Sequencer(wiring.Component):
         # n_last = (n + 1 >= job.n), a register set with n (the tile's last step; its comparison
         # of the job's N was the start of a 50 FO4 path through the tile walk's advance).
         n_last = Signal()
+        # running = (state == RUN), a register of its own set with ``state`` below: it starts the
+        # Y preload's readiness (``y.ready``), which the streamer's arbiter reads.
+        running = self.running
         window = ((state == State.RUN) & (n < H)) | (state == State.FLUSH)
         window_start = ((state == State.RUN) & (n == 0) & (cyc == 0)) | \
                        ((state == State.FLUSH) & (flush == 0))
@@ -103,7 +106,6 @@ class Sequencer(wiring.Component):
             self.feed.eq(feeding & real),
             self.x_take.eq(en & feeding & real),
             self.x_take_last.eq((e == D - 1) | (n + 1 == job.n)),
-            self.running.eq(state == State.RUN),
         ]
 
         # A job follows the current one at once if it is there and runs the same op in the array.
@@ -117,7 +119,8 @@ class Sequencer(wiring.Component):
                 with m.If(seq.active & ~self.window):
                     m.d.comb += self.start.eq(1)
                     m.d.sync += [state.eq(State.RUN), cyc.eq(0), n.eq(0), real.eq(1), h_cur.eq(0),
-                                 e.eq(0), self.ce.eq(job.ce), feeding.eq(1), n_last.eq(job.n <= 1)]
+                                 e.eq(0), self.ce.eq(job.ce), feeding.eq(1), n_last.eq(job.n <= 1),
+                                 running.eq(1)]
             with m.Case(State.RUN):
                 with m.If(en):
                     with m.If(cyc == P):
@@ -131,7 +134,8 @@ class Sequencer(wiring.Component):
                                 m.d.comb += [seq.finish.eq(1), tile.restart.eq(1)]
                                 with m.If(~chain):
                                     m.d.comb += self.flush.eq(1)
-                                    m.d.sync += [state.eq(State.FLUSH), flush.eq(0), feeding.eq(0)]
+                                    m.d.sync += [state.eq(State.FLUSH), flush.eq(0), feeding.eq(0),
+                                                 running.eq(0)]
                         with m.Else():
                             m.d.sync += [
                                 n.eq(n + 1), real.eq(n + 1 < job.n), n_last.eq(n + 2 >= job.n),
@@ -148,5 +152,6 @@ class Sequencer(wiring.Component):
 
         with m.If(self.abort):
             m.d.comb += tile.restart.eq(1)
-            m.d.sync += [state.eq(State.IDLE), self.window.eq(0), self.window_start.eq(0), feeding.eq(0)]
+            m.d.sync += [state.eq(State.IDLE), self.window.eq(0), self.window_start.eq(0), feeding.eq(0),
+                         running.eq(0)]
         return m

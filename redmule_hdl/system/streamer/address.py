@@ -67,8 +67,13 @@ class _Generator(wiring.Component):
                 m.d.comb += getattr(walk, port).eq(getattr(w.job, port))
         moved = Signal()    # the walker moved on from a job at the last clock edge
         m.d.sync += moved.eq(self.finishing)
+        # ~moved once more, as a register of its own for ``active`` (which starts the arbiter's
+        # requests): ``moved`` also selects every address register (the loads below), and ABC took
+        # ``active`` from behind that select's buffer tree (41.7 FO4 into the Y walker's job copy).
+        stays = Signal(init=1)
+        m.d.sync += stays.eq(~self.finishing)
         m.d.comb += [
-            self.active.eq(w.active & ~self.skip & ~moved),
+            self.active.eq(w.active & ~self.skip & stays),
             self.group_last.eq(walk.last[self._inner()[-1][0]]),
             self.finishing.eq((self.advance & walk.is_last) | (w.active & ~moved & self.skip)),
             w.finish.eq(self.finishing),
