@@ -5,7 +5,7 @@ import pytest
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
-from redmule_hdl.engine.job_slots import JobSlots
+from redmule_hdl.engine.job_slots import JobSlots, WalkerSignature
 
 _JOB = data.StructLayout({"id": 8})
 _WALKERS = ("w0", "w1", "w2")
@@ -58,8 +58,12 @@ def test_walkers_see_every_job_in_order_with_registered_views(depth):
     """Random puts and finishes (the releasing walker only finishes a job the other two finished,
     as in the engine and the streamer), and a few clears: every walker walks the jobs in the order
     they were put; its ``job``, ``active``, ``next_active`` and ``next_job`` match the ring (a Python
-    model) in every cycle, and ``put.ready`` and ``any_full`` match the slots."""
-    dut = JobSlots(_JOB, _WALKERS, release=_WALKERS[-1], depth=depth)
+    model) in every cycle, and ``put.ready`` and ``any_full`` match the slots. The first walker's
+    ``next_job`` is a register (``registered_next``, as the sequencer's), the others' the slot
+    multiplexer."""
+    walkers = {name: WalkerSignature(_JOB, depth, registered_next=name == _WALKERS[0])
+               for name in _WALKERS}
+    dut = JobSlots(_JOB, walkers, release=_WALKERS[-1], depth=depth)
     ports = [getattr(dut.walk, name) for name in _WALKERS]
     rng = random.Random(depth)
     model = _Model(depth)

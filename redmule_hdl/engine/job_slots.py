@@ -12,7 +12,7 @@ not at the slot pointer, which selects every bit of a job and needs a deep buffe
 """
 from collections.abc import Mapping
 
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -39,21 +39,27 @@ class WalkerSignature(wiring.Signature):
 
     ``fields``: the fields of the job the walker reads (default: all); ``next_fields``: fields it
     reads only from ``next_job``. A walker's job copy holds only those fields: no register is kept
-    for a field nobody reads.
+    for a field nobody reads. ``registered_next``: ``next_job`` and ``next_active`` are registers
+    of the slots (kept equal to the following slot's job and state) rather than the slot pointer's
+    multiplexers, for a walker whose control reads them late in the cycle (the sequencer's
+    ``chain``, on the path to the engine's ``y.ready``).
 
     Members:
         job (out): the ``fields`` of the job of the walker's slot (a register; valid while ``active``).
         active (out): a register: a job is in the walker's slot that it has not finished.
         next_active (out): the following slot holds a job for the walker: after a ``finish`` in this
-            cycle it is active at once, with ``next_job``.
-        next_job (out): the ``fields`` and ``next_fields`` of the job of the following slot.
+            cycle it is active at once, with ``next_job`` (a register with ``registered_next``).
+        next_job (out): the ``fields`` and ``next_fields`` of the job of the following slot (valid
+            while ``next_active``; a register with ``registered_next``).
         ptr (out): the walker's slot.
         finish (in): the walker is done with its job (only while ``active``): it moves to the
             following slot.
     """
 
-    def __init__(self, layout, depth=JOBS_IN_FLIGHT, *, fields=None, next_fields=()):
+    def __init__(self, layout, depth=JOBS_IN_FLIGHT, *, fields=None, next_fields=(),
+                 registered_next=False):
         self.layout, self.depth = layout, check_int("depth", depth, 1)
+        self.registered_next = bool(registered_next)
         if fields is None:
             fields = data.Layout.cast(layout).members
         self.fields = tuple(job_view(layout, fields).members)
@@ -126,50 +132,84 @@ class JobSlots(wiring.Component):
             m.d.sync += wr.eq(0)
         with m.Elif(put):
             m.d.sync += wr.eq(ring_next(wr, depth))
+        full_next = Signal(depth, name="full_next")     # (read by a ``registered_next`` walker)
+        m.d.sync += full.eq(full_next)
         for i in range(depth):
             with m.If(put & (wr == i)):
                 m.d.sync += jobs[i].eq(self.put.payload)
             with m.If(self.clear):
-                m.d.sync += full[i].eq(0)
+                m.d.comb += full_next[i].eq(0)
             with m.Elif(put & (wr == i)):
-                m.d.sync += full[i].eq(1)
+                m.d.comb += full_next[i].eq(1)
             with m.Elif(rel.finish & (rel.ptr == i)):      # the last walker frees the slot
-                m.d.sync += full[i].eq(0)
+                m.d.comb += full_next[i].eq(0)
+            with m.Else():
+                m.d.comb += full_next[i].eq(full[i])
 
         for name in self.walkers:
             w = getattr(self.walk, name)
             done = Signal(depth, name=f"{name}_done")    # the walker has finished the slot's job
             nxt = ring_next(w.ptr, depth)
-            if depth > 1:
+            done_next = Signal(depth, name=f"{name}_done_next")
+            m.d.sync += done.eq(done_next)
+            if depth == 1:
+                pass    # the only slot is the one being finished: ``next_active`` stays 0
+            elif w.signature.registered_next:
+                # A register too: the following slot's state after this cycle's clear, put and
+                # finishes (``full_next``, ``done_next``) at the walker's following slot then.
+                next_active = Signal(name=f"{name}_next_active")
+                following_slot = Mux(self.clear, ring_next(Const(0, len(w.ptr)), depth),
+                                     Mux(w.finish, ring_next(nxt, depth), nxt))
+                m.d.sync += next_active.eq(full_next.bit_select(following_slot, 1)
+                                           & ~done_next.bit_select(following_slot, 1))
+                m.d.comb += w.next_active.eq(next_active)
+            else:
                 m.d.comb += w.next_active.eq(full.bit_select(nxt, 1) & ~done.bit_select(nxt, 1))
-            # (depth 1: the only slot is the one being finished, ``next_active`` stays 0.)
             next_job = Signal(self.layout, name=f"{name}_next_job")
-            m.d.comb += next_job.eq(raw[nxt])
+            if w.signature.registered_next:
+                # Kept equal to the job of slot ``ring_next(ptr)`` after this cycle's put, finish
+                # and clear (the slots' jobs change only at a put).
+                after_next = ring_next(nxt, depth)
+                first_next = ring_next(Const(0, len(w.ptr)), depth)
+                payload = self.put.payload.as_value()
+                following = Mux(put & (wr == after_next), payload, raw[after_next])    # at a finish
+                staying = Mux(put & (wr == nxt), payload, next_job)
+                with m.If(self.clear):
+                    m.d.sync += next_job.eq(Mux(put & (wr == first_next), payload, raw[first_next]))
+                with m.Else():
+                    m.d.sync += next_job.eq(Mux(w.finish, following, staying))
+            else:
+                m.d.comb += next_job.eq(raw[nxt])
             m.d.comb += [w.next_job[f].eq(next_job[f]) for f in w.signature.next_fields]
-            # A job put into the slot the walker is at, or is just moving onto, is its job at once.
-            lands = Signal(name=f"{name}_lands")
-            m.d.comb += lands.eq(put & (Mux(w.finish, nxt, w.ptr) == wr))
-            with m.If(lands):
-                m.d.sync += [w.job[f].eq(self.put.payload[f]) for f in w.signature.fields]
-            with m.Elif(w.finish):
-                m.d.sync += [w.job[f].eq(w.next_job[f]) for f in w.signature.fields]
+            # A job put into the slot the walker is at, or is just moving onto, is its job at once
+            # (put over finish). Both outcomes are prepared from registers and ``finish`` only
+            # chooses between them: it comes late in the cycle (a grant, the end of a walk) and
+            # drives every bit of the job copy.
+            lands_moving = Signal(name=f"{name}_lands_moving")
+            lands_staying = Signal(name=f"{name}_lands_staying")
+            m.d.comb += [lands_moving.eq(put & (nxt == wr)), lands_staying.eq(put & (w.ptr == wr))]
+            for f in w.signature.fields:
+                moving = Mux(lands_moving, self.put.payload[f], w.next_job[f])
+                staying = Mux(lands_staying, self.put.payload[f], w.job[f])
+                m.d.sync += w.job[f].eq(Mux(w.finish, moving, staying))
             with m.If(self.clear):
                 m.d.sync += w.active.eq(0)
-            with m.Elif(lands):
-                m.d.sync += w.active.eq(1)
-            with m.Elif(w.finish):
-                m.d.sync += w.active.eq(w.next_active)
+            with m.Else():
+                m.d.sync += w.active.eq(Mux(w.finish, lands_moving | w.next_active,
+                                            lands_staying | w.active))
             with m.If(self.clear):
                 m.d.sync += w.ptr.eq(0)
             with m.Elif(w.finish):
                 m.d.sync += w.ptr.eq(nxt)
             for i in range(depth):
                 with m.If(self.clear):
-                    m.d.sync += done[i].eq(0)
+                    m.d.comb += done_next[i].eq(0)
                 with m.Elif(put & (wr == i)):
-                    m.d.sync += done[i].eq(0)
+                    m.d.comb += done_next[i].eq(0)
                 with m.Elif(w.finish & (w.ptr == i)):
-                    m.d.sync += done[i].eq(1)
+                    m.d.comb += done_next[i].eq(1)
+                with m.Else():
+                    m.d.comb += done_next[i].eq(done[i])
         if self.lemmas is not None:
             self.lemmas(m, full=full, wr=wr)
         return m

@@ -54,7 +54,7 @@ class Sequencer(wiring.Component):
     def __init__(self, config, *, depth=JOBS_IN_FLIGHT):
         self.config = check_config(config)
         super().__init__({
-            "walker": In(WalkerSignature(EngineJob, depth)),
+            "walker": In(WalkerSignature(EngineJob, depth, registered_next=True)),
             "w_valid": In(1), "x_ready": In(1), "z_ready": In(1), "abort": In(1),
             "en": Out(1), "array_en": Out(1), "ce": Out(CeControl),
             "step": Out(1), "real": Out(1), "column": Out(range(config.H)), "first": Out(1),
@@ -82,7 +82,16 @@ class Sequencer(wiring.Component):
         m.submodules.tile = tile = TileWalk(c)
         m.d.comb += [tile.m.eq(job.m), tile.k.eq(job.k)]
 
-        feeding = (state == State.RUN) & (cyc == 0)
+        # feeding = (state == RUN) & (cyc == 0), as a register of its own set with them below: it
+        # selects the W-buffer's output to every CE row (the CEs' comparator works on it), so it
+        # starts at a flip-flop rather than after the state decode.
+        feeding = Signal()
+        # n_last = (n + 1 >= job.n), a register set with n (the tile's last step; its comparison
+        # of the job's N was the start of a 50 FO4 path through the tile walk's advance).
+        n_last = Signal()
+        # running = (state == RUN), a register of its own set with ``state`` below: it starts the
+        # Y preload's readiness (``y.ready``), which the streamer's arbiter reads.
+        running = self.running
         window = ((state == State.RUN) & (n < H)) | (state == State.FLUSH)
         window_start = ((state == State.RUN) & (n == 0) & (cyc == 0)) | \
                        ((state == State.FLUSH) & (flush == 0))
@@ -97,7 +106,6 @@ class Sequencer(wiring.Component):
             self.feed.eq(feeding & real),
             self.x_take.eq(en & feeding & real),
             self.x_take_last.eq((e == D - 1) | (n + 1 == job.n)),
-            self.running.eq(state == State.RUN),
         ]
 
         # A job follows the current one at once if it is there and runs the same op in the array.
@@ -111,27 +119,31 @@ class Sequencer(wiring.Component):
                 with m.If(seq.active & ~self.window):
                     m.d.comb += self.start.eq(1)
                     m.d.sync += [state.eq(State.RUN), cyc.eq(0), n.eq(0), real.eq(1), h_cur.eq(0),
-                                 e.eq(0), self.ce.eq(job.ce)]
+                                 e.eq(0), self.ce.eq(job.ce), feeding.eq(1), n_last.eq(job.n <= 1),
+                                 running.eq(1)]
             with m.Case(State.RUN):
                 with m.If(en):
                     with m.If(cyc == P):
-                        m.d.sync += cyc.eq(0)
-                        with m.If((h_cur == H - 1) & (n + 1 >= job.n)):
-                            m.d.sync += [n.eq(0), real.eq(1), h_cur.eq(0), e.eq(0)]
+                        m.d.sync += [cyc.eq(0), feeding.eq(1)]
+                        with m.If((h_cur == H - 1) & n_last):
+                            # (At the job's last tile the walker moves on: its next job's N.)
+                            m.d.sync += [n.eq(0), real.eq(1), h_cur.eq(0), e.eq(0),
+                                         n_last.eq(Mux(tile.is_last, seq.next_job.n, job.n) <= 1)]
                             m.d.comb += tile.advance.eq(1)
                             with m.If(tile.is_last):
                                 m.d.comb += [seq.finish.eq(1), tile.restart.eq(1)]
                                 with m.If(~chain):
                                     m.d.comb += self.flush.eq(1)
-                                    m.d.sync += [state.eq(State.FLUSH), flush.eq(0)]
+                                    m.d.sync += [state.eq(State.FLUSH), flush.eq(0), feeding.eq(0),
+                                                 running.eq(0)]
                         with m.Else():
                             m.d.sync += [
-                                n.eq(n + 1), real.eq(n + 1 < job.n),
+                                n.eq(n + 1), real.eq(n + 1 < job.n), n_last.eq(n + 2 >= job.n),
                                 h_cur.eq(Mux(h_cur == H - 1, 0, h_cur + 1)),
                                 e.eq(Mux(e == D - 1, 0, e + 1)),
                             ]
                     with m.Else():
-                        m.d.sync += cyc.eq(cyc + 1)
+                        m.d.sync += [cyc.eq(cyc + 1), feeding.eq(0)]
             with m.Case(State.FLUSH):
                 with m.If(en):
                     m.d.sync += flush.eq(flush + 1)
@@ -140,5 +152,6 @@ class Sequencer(wiring.Component):
 
         with m.If(self.abort):
             m.d.comb += tile.restart.eq(1)
-            m.d.sync += [state.eq(State.IDLE), self.window.eq(0), self.window_start.eq(0)]
+            m.d.sync += [state.eq(State.IDLE), self.window.eq(0), self.window_start.eq(0), feeding.eq(0),
+                         running.eq(0)]
         return m

@@ -4,10 +4,11 @@ The engine's sequencer, its X fill and Y/Z phases, and each address generator of
 job in the same order: m-tile, k-tile, then some inner loops. They all use this one counter, so the
 order is written once in hardware and once in Python (``spec.schedule.Schedule``).
 """
-from amaranth.hdl import Module, Mux
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from redmule_hdl.arith.adders import block_add
 from redmule_hdl.spec.regmap import DIM_BITS
 
 __all__ = ["TileWalk", "ROWS"]
@@ -56,14 +57,39 @@ class TileWalk(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         L = self.L
-        remaining = self.m - self.m0
-        rows = Mux(remaining >= L, L, remaining)
+        # Each loop's next value, ``counter + step``, is a register of its own (``ahead``), so that
+        # ``last`` (``ahead >= bound``) is one comparison, written as ``arith.adders.block_add``'s
+        # carry for the job's dimensions: an add and a comparison in one module were one carry
+        # chain after ABC (the Z drain's walk set the engine's control path at 49.2 FO4, 12x4x4).
+        ahead = {}
+        steps = {"m0": L, "k0": self.D, **{loop: step for loop, step, _ in self._inner}}
+        for loop, step in steps.items():
+            counter = getattr(self, loop)
+            ahead[loop] = Signal(len(counter) + 1, name=f"{loop}_ahead", init=step)
+        # Rows of the m-tile: L before the last m-tile; in the last one ``m - m0``, which is at
+        # most L, so its low bits suffice (no carry chain across the dimension).
+        last_m = self._at_least(m, "last_m0", ahead["m0"], self.m)
+        low = L.bit_length()
+        rows = Mux(last_m, (self.m[:low] - self.m0[:low])[:low], L)
         m.d.comb += self.rows.eq(rows)
         loops = [("m0", self.m0, L, self.m), ("k0", self.k0, self.D, self.k)]
         for loop, step, bound in self._inner:
             loops.append((loop, getattr(self, loop), step, rows if bound == ROWS else getattr(self, bound)))
         for loop, counter, step, bound in loops:
-            m.d.comb += self.last[loop].eq(counter + step >= bound)
+            if loop == "m0":
+                m.d.comb += self.last[loop].eq(last_m)
+            elif bound is rows:
+                m.d.comb += self.last[loop].eq(ahead[loop] >= bound)     # a few bits
+            else:
+                m.d.comb += self.last[loop].eq(self._at_least(m, f"last_{loop}", ahead[loop], bound))
+        self._ahead = ahead
+        # ``ahead + step`` for each loop, built outside the conditions below as ``block_add``:
+        # written as ``ahead + step`` under ``advance``, ABC folded the select into the add and
+        # started a carry chain at ``advance`` (a grant, late in the cycle).
+        self._ahead_next = {
+            loop: block_add(m, f"{loop}_next", ahead[loop], Const(step, len(ahead[loop])), 0,
+                            len(ahead[loop]))[:len(ahead[loop])]
+            for loop, step in steps.items()}
 
         def all_last(first):
             result = 1
@@ -77,17 +103,25 @@ class TileWalk(wiring.Component):
 
         with m.If(self.restart):
             m.d.sync += [counter.eq(0) for _, counter, *_ in loops]
+            m.d.sync += [ahead[loop].eq(step) for loop, _, step, _ in loops]
         with m.Elif(self.advance):
             self._advance(m, loops, len(loops) - 1)
         return m
 
+    @staticmethod
+    def _at_least(m, name, a, b):
+        """``a >= b`` (unsigned): the carry of ``a + ~b + 1`` (``block_add``, carries only)."""
+        width = max(len(a), len(b)) + 1
+        return block_add(m, name, a, ~Cat(b, Const(0, width - len(b))), 1, width, sums=False)
+
     def _advance(self, m, loops, index):
         loop, counter, step, _ = loops[index]
+        ahead, ahead_next = self._ahead[loop], self._ahead_next[loop]
         if index == 0:                  # the outermost loop never wraps
-            m.d.sync += counter.eq(counter + step)
+            m.d.sync += [counter.eq(ahead), ahead.eq(ahead_next)]
             return
         with m.If(~self.last[loop]):
-            m.d.sync += counter.eq(counter + step)
+            m.d.sync += [counter.eq(ahead), ahead.eq(ahead_next)]
         with m.Else():
-            m.d.sync += counter.eq(0)
+            m.d.sync += [counter.eq(0), ahead.eq(step)]
             self._advance(m, loops, index - 1)

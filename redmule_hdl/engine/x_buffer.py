@@ -70,7 +70,14 @@ class XBuffer(wiring.Component):
         wr_row = Signal(range(L))
 
         from_pending = ~active_full
-        m.d.comb += self.can_take.eq(active_full | pending_full)
+        # can_take = active_full | pending_full, as a register of its own (set from the two flags'
+        # next values, ``*_next`` below): ``active_full`` selects every element of the buffer and
+        # sits behind a deep buffer tree, and ``can_take`` starts the array's enable.
+        active_full_next, pending_full_next, can_take = Signal(), Signal(), Signal()
+        m.d.sync += [active_full.eq(active_full_next), pending_full.eq(pending_full_next),
+                     can_take.eq(active_full_next | pending_full_next)]
+        m.d.comb += [self.can_take.eq(can_take), active_full_next.eq(active_full),
+                     pending_full_next.eq(pending_full)]
         for r in range(L):
             m.d.comb += self.head[r].eq(Mux(from_pending, pending[r][0], active[r][0]))
             with m.If(self.take):
@@ -79,21 +86,22 @@ class XBuffer(wiring.Component):
                 m.d.sync += active[r].eq(Mux(from_pending, pending[r].as_value()[16:], shifted))
 
         with m.If(self.take):
-            m.d.sync += active_full.eq(~self.take_last)
+            m.d.comb += active_full_next.eq(~self.take_last)
             with m.If(from_pending):
-                m.d.sync += pending_full.eq(0)
+                m.d.comb += pending_full_next.eq(0)
 
         m.d.comb += self.beat.ready.eq(self.fill_enable & ~pending_full)
         with m.If(self.beat.valid & self.beat.ready):
             m.d.sync += pending[wr_row].eq(self.beat.payload)
             with m.If(wr_row == self.fill_rows - 1):
-                m.d.comb += self.group_done.eq(1)
-                m.d.sync += [wr_row.eq(0), pending_full.eq(1)]
+                m.d.comb += [self.group_done.eq(1), pending_full_next.eq(1)]
+                m.d.sync += wr_row.eq(0)
             with m.Else():
                 m.d.sync += wr_row.eq(wr_row + 1)
 
         with m.If(self.clear):
-            m.d.sync += [pending_full.eq(0), active_full.eq(0), wr_row.eq(0)]
+            m.d.comb += [pending_full_next.eq(0), active_full_next.eq(0)]
+            m.d.sync += wr_row.eq(0)
         return m
 
     def _elaborate_banks(self):

@@ -1,8 +1,9 @@
 """The controller: checks the job at the head of the register file's queue, runs it, reports it."""
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from redmule_hdl.arith.adders import block_add
 from redmule_hdl.config import check_int
 from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT, ring_next
 from redmule_hdl.interfaces import (EngineControlSignature, JobRegs, JobStatusSignature,
@@ -155,8 +156,18 @@ class Controller(wiring.Component):
             m.d.sync += check_wait.eq(0)
         with m.Elif(can_go & ~decided):
             m.d.sync += check_wait.eq(check_wait + 1)
+        # Every running job's count advances. The slot of the next job started (``newest``, free
+        # while fewer than ``depth`` run) holds ``1 + check_wait`` in every cycle, so that it starts
+        # from there once its job is taken: the take, which comes late in the cycle (it waits for the
+        # head's decode), is not on the path to the counts. A free slot's count is read by nothing.
+        # The increments are ``block_add``s (as ``+ 1`` ABC made each a 32-bit chain: 42.9 FO4).
+        width = len(self.status.cycles)
         for i in range(depth):
-            m.d.sync += counts[i].eq(counts[i] + 1)
+            count_next = block_add(m, f"count{i}_next", counts[i], Const(1, width), 0, width)[:width]
+            with m.If((running < depth) & (newest == i)):
+                m.d.sync += counts[i].eq(1 + check_wait)
+            with m.Else():
+                m.d.sync += counts[i].eq(count_next)
 
         started = take & ok
         with m.If(engine_job.ready):
@@ -167,7 +178,7 @@ class Controller(wiring.Component):
             with m.If(ok):
                 m.d.sync += [engine_pending.eq(1), engine_next.eq(ejob),
                              streamer_pending.eq(1), streamer_next.eq(sjob),
-                             counts[newest].eq(1 + check_wait), newest.eq(ring_next(newest, depth))]
+                             newest.eq(ring_next(newest, depth))]
             with m.Else():
                 m.d.sync += [refusing.eq(1), refused_error.eq(code), refused_cycles.eq(1 + check_wait)]
 

@@ -3,7 +3,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.arith.adders import fast_add, prefix_add
+from redmule_hdl.arith.adders import block_add
 from redmule_hdl.interfaces import StreamerJob
 from redmule_hdl.spec.regmap import ADDR_BITS, DIM_BITS
 
@@ -40,17 +40,19 @@ def _carry_save(m, terms, width):
 
 
 def _add(m, name, base, span):
-    """``base + span`` (``SPAN_BITS + 1`` bits, no wrap) as a Kogge-Stone adder: as ``+``, mapped by
-    ABC to a near ripple chain, each such add set the guard's stage at 62 FO4."""
-    return prefix_add(m, name, base, span, 0, SPAN_BITS)
+    """``base + span`` (``SPAN_BITS + 1`` bits, no wrap) as ``arith.adders.block_add``: as ``+``
+    ABC mapped it to a ripple chain (62 FO4), and as a Kogge-Stone add written out in this module
+    to a near-chain too (49.9 FO4 in the 12x4x4 top). Its blocks are driven by ``m.d.comb``
+    statements: called under an ``m.If``, they would be conditional (inputs 0 otherwise)."""
+    return block_add(m, name, base, span, 0, SPAN_BITS)
 
 
 def _less(m, name, a, b):
     """``a < b`` (unsigned, up to ``SPAN_BITS + 1`` bits): the borrow of ``a - b``, from the carry of
-    a Kogge-Stone ``a + ~b + 1``."""
+    ``a + ~b + 1`` (``arith.adders.block_add``, carries only)."""
     width = SPAN_BITS + 1
-    return ~prefix_add(m, name, a, ~b.as_unsigned()[:width] if len(b) >= width else
-                       ~Cat(b, Const(0, width - len(b))), 1, width)[width]
+    return ~block_add(m, name, a, ~b.as_unsigned()[:width] if len(b) >= width else
+                      ~Cat(b, Const(0, width - len(b))), 1, width, sums=False)
 
 
 class ByteRange(wiring.Component):
@@ -90,7 +92,7 @@ class ByteRange(wiring.Component):
                 product_overrun.eq(Cat(*(r[j] & p[ADDR_BITS - 1 - j:].any()
                                          for j in range(len(r)))).any()),
             ],
-            "span": [self.span.eq(fast_add(m, "span", save_sum, save_carry, SPAN_BITS)),
+            "span": [self.span.eq(block_add(m, "span", save_sum, save_carry, 0, SPAN_BITS)[:SPAN_BITS]),
                      self.span_overrun.eq(product_overrun)],
             "end": [self.end.eq(_add(m, "end", self.first, self.span)),
                     self.overrun.eq(self.span_overrun)],
@@ -165,18 +167,19 @@ class JobGuard(wiring.Component):
         m.d.sync += taken.eq(Cat(self.take, taken[:-1]))
         with m.If(self.take):
             m.d.sync += z_lo.eq(head.z_addr)
+        z_hi_next = _add(m, "z_hi", z_lo, y.span)     # (built outside the condition: see ``_add``)
         with m.If(taken[-1]):
-            m.d.sync += [z_hi.eq(_add(m, "z_hi", z_lo, y.span)), z_over.eq(y.span_overrun)]
+            m.d.sync += [z_hi.eq(z_hi_next), z_over.eq(y.span_overrun)]
         # A range past the top of the address space wraps around to 0 (the streamer's addresses count
         # modulo 2**32): like an overrun, it counts as overlapping (found by formal's guard_beside).
         def wraps(end):
             return end > (1 << ADDR_BITS)
         overlaps = [r.overrun | wraps(r.end) | z_over | wraps(z_hi)
-                    | (_less(m, "below_z_hi", r.first, z_hi) & _less(m, "z_lo_below", z_lo, r.end))
-                    for r in ranges]
+                    | (_less(m, f"below_z_hi{i}", r.first, z_hi) & _less(m, f"z_lo_below{i}", z_lo, r.end))
+                    for i, r in enumerate(ranges)]
         own = [r.overrun | wraps(r.end) | y.overrun | wraps(own_z_end)
-               | (_less(m, "below_own_end", r.first, own_z_end) & _less(m, "own_below", own_z, r.end))
-               for r in ranges]
+               | (_less(m, f"below_own_end{i}", r.first, own_z_end) & _less(m, f"own_below{i}", own_z, r.end))
+               for i, r in enumerate(ranges)]
         uses_y, hazard = Signal(), Signal()
         m.d.sync += [uses_y.eq(head.uses_y),
                      hazard.eq(overlaps[0] | overlaps[1] | (uses_y & overlaps[2])),

@@ -100,8 +100,12 @@ class RegFile(wiring.Component):
         # Nothing pending means head == oldest == acq; a trigger of that context may start it at once.
         # While every context runs, head has wrapped around to the oldest one: nothing is queued.
         queue_empty = ~pending.any()
+        # The head's job registers are a register of their own, kept equal to ``ctx[head]``: the
+        # controller's decode, and through it ``head.ready``, then start at a flip-flop, not at the
+        # head pointer, which selects every bit of a context and needs a deep buffer tree.
+        head_regs = Signal(JobRegs, name="head_regs")
         m.d.comb += [
-            self.head.payload.eq(ctx_arr[head]),
+            self.head.payload.eq(head_regs),
             self.head.valid.eq((pending.bit_select(head, 1) & (running != C))
                                | (trigger_start & queue_empty)),
             self.busy.eq(pending.any()),
@@ -131,23 +135,36 @@ class RegFile(wiring.Component):
 
         # Job register writes go to context ``acq`` while it is free.
         # Each byte lane is a register with its own enable (no read-modify-write logic).
+        # ``ctx_next``: the contexts after this cycle's writes (SOFT_CLEAR with 0 zeroes them).
         job_write = write & acq_free
+        ctx_next = [Signal(JobRegs, name=f"ctx{i}_next") for i in range(C)]
+        for i in range(C):
+            m.d.comb += ctx_next[i].eq(ctx[i])
         for r in JOB_REGS:
             bits = REGISTERS[r].bits
             for i in range(C):
-                field = Value.cast(getattr(ctx[i], r.name.lower()))
+                field = Value.cast(getattr(ctx_next[i], r.name.lower()))
                 sel = Signal(name=f"wr_{r.name.lower()}_{i}")
                 m.d.comb += sel.eq(job_write & at(r) & (acq == i))
                 for lo in range(0, bits, 8):
                     hi = min(lo + 8, bits)
                     with m.If(sel & bus.be[lo // 8]):
-                        m.d.sync += field[lo:hi].eq(bus.data[lo:hi])
+                        m.d.comb += field[lo:hi].eq(bus.data[lo:hi])
+        with m.If(soft_clear & (bus.data == 0)):
+            m.d.comb += [c.eq(0) for c in ctx_next]
+        m.d.sync += [c.eq(n) for c, n in zip(ctx, ctx_next)]
+        # The head's registers follow ``ctx_next[head after this cycle]``; the start, late in the
+        # cycle, only picks between the two contexts it may be.
+        ctx_next_arr = Array(ctx_next)
+        with m.If(soft_clear):
+            m.d.sync += head_regs.eq(ctx_next[0])
+        with m.Else():
+            m.d.sync += head_regs.eq(Mux(start, ctx_next_arr[succ(head)].as_value(),
+                                         ctx_next_arr[head].as_value()))
 
         m.d.sync += self.status.clear.eq(soft_clear)
         with m.If(soft_clear):
             m.d.sync += [pending.eq(0), acq.eq(0), head.eq(0), oldest.eq(0), locked.eq(0), running.eq(0)]
-            with m.If(bus.data == 0):
-                m.d.sync += [c.eq(0) for c in ctx]
 
         # ---- read data, registered: the response comes one cycle after the request ---------------
         acq_regs = ctx_arr[acq]

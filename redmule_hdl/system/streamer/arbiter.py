@@ -23,7 +23,13 @@ class Arbiter(wiring.Component):
 
     Ports: ``raised`` (in, one bit per level), ``gnt`` (in); ``req`` (out: a level is raised or a
     request is held), ``src`` (out, ``Source``), ``granted`` (out, ``req & gnt``), ``holding`` (out:
-    a request raised in an earlier cycle still waits for ``gnt``).
+    a request raised in an earlier cycle still waits for ``gnt``), ``grants`` (out, one bit per
+    ``Source`` by value: ``granted & (src == s)``).
+
+    ``grants`` is built per source from the levels at and above that source's own levels, not
+    decoded from ``src``: a source's grant then does not depend on the levels below it (the Z
+    store's grant, which moves the Z address generator and may end a job, does not wait for the
+    engine's Y and X readiness, two levels lower).
     Parameters: ``levels``, the source of each priority level. Latency: combinational, one register
     for the hold.
     """
@@ -40,6 +46,7 @@ class Arbiter(wiring.Component):
             "src": Out(Source),
             "granted": Out(1),
             "holding": Out(1),
+            "grants": Out(len(Source)),
         })
 
     def elaborate(self, platform):
@@ -56,4 +63,14 @@ class Arbiter(wiring.Component):
             self.granted.eq(self.req & self.gnt),
         ]
         m.d.sync += [hold.eq(self.req & ~self.gnt), hold_src.eq(self.src)]
+        # Level i wins when it is raised and no level above it is.
+        wins = [self.raised[i] & ~self.raised[:i].any() if i else self.raised[0]
+                for i in range(len(self.levels))]
+        for source in Source:
+            picked = 0
+            for i, level in enumerate(self.levels):
+                if level == source:
+                    picked = picked | wins[i]
+            m.d.comb += self.grants[source.value].eq(
+                self.gnt & Mux(hold, hold_src == source, picked))
         return m

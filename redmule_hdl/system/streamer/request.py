@@ -27,11 +27,18 @@ class PortRequest(wiring.Component):
         tcdm (out, ``TcdmSignature``): ``req``, ``add``, ``wen``, ``be``, ``data`` are driven here;
             ``gnt`` is read; the responses pass by.
         orphan (out): the request raised now was raised before an abort.
-    Parameters: ``port_width``. Latency: combinational from the inputs to the port; ``orphan`` and
-    the kept request are registers.
+    Parameters: ``port_width``; ``keeps``, the request's parts kept here (default ``add``, ``be`` and
+    ``data``; the streamer keeps only ``add`` and gives the data and byte enables of an orphan
+    itself, from the store's sources, which keeps its cast-out off the path to a register).
+    Latency: combinational from the inputs to the port; ``orphan`` and the kept request are
+    registers.
     """
 
-    def __init__(self, port_width):
+    def __init__(self, port_width, *, keeps=("add", "be", "data")):
+        unknown = set(keeps) - {"add", "be", "data"}
+        if unknown:
+            raise ValueError(f"keeps must name 'add', 'be' or 'data', not {sorted(unknown)}")
+        self.keeps = tuple(keeps)
         super().__init__({
             "raised": In(1),
             "store": In(1),
@@ -51,16 +58,17 @@ class PortRequest(wiring.Component):
         all_bytes = Const((1 << len(bus.be)) - 1, len(bus.be))
         live = {"add": Cat(Const(0, 2), self.addr[2:]), "be": Mux(self.store, self.be, all_bytes),
                 "data": self.data}
-        kept = {name: Signal.like(getattr(bus, name), name=f"kept_{name}") for name in live}
+        kept = {name: Signal.like(getattr(bus, name), name=f"kept_{name}") for name in self.keeps}
         with m.If(waits_at_abort):
             m.d.sync += self.orphan.eq(1)
             with m.If(~self.orphan):    # a second abort finds the request kept at the first
-                m.d.sync += [kept[name].eq(value) for name, value in live.items()]
+                m.d.sync += [kept[name].eq(live[name]) for name in kept]
         with m.Elif(granted):
             m.d.sync += self.orphan.eq(0)
         m.d.comb += [
             bus.req.eq(self.raised),
             bus.wen.eq(~self.store),
-            *(getattr(bus, name).eq(Mux(self.orphan, kept[name], value)) for name, value in live.items()),
+            *(getattr(bus, name).eq(Mux(self.orphan, kept[name], value) if name in kept else value)
+              for name, value in live.items()),
         ]
         return m

@@ -88,8 +88,9 @@ accounted for), and at its end every generator, credit and FIFO is cleared. A re
 for ``gnt`` stays raised with its address, data and byte enables until it is granted (no protocol
 allows withdrawing it); its response, if any, is dropped. If it is the high half of a beat it keeps
 its half, and no high half follows a low half granted in or after the abort cycle. The streamer
-keeps the waiting request's address, data and byte enables in registers of its own
-(``PortRequest``: the engine drops its Z beat and the generators leave their job at the abort), and
+keeps the waiting request's address (``PortRequest``) and, for a store, its sources (the Z beat, the
+output format and the byte offset, cast out by a second store path) in registers of its own (the
+engine drops its Z beat and the generators leave their job at the abort), and
 its grant belongs to no job: it moves no address generator, credit or
 group, and cannot end a job. Responses in flight are counted and discarded when they arrive;
 ``idle`` stays low until the waiting request is granted and the last response has arrived, so the
@@ -142,7 +143,7 @@ class Streamer(wiring.Component):
             a response is written into the FIFO and read by the engine in the next cycle).
         z_depth: Z beats in flight with ``write_responses`` (ignored otherwise).
     Storage: ``(x_depth + w_depth + y_depth) * (16*D + 1)`` bits of FIFOs, the Z beat register
-    (``17*D`` bits), a tag FIFO of 7-bit entries
+    and a copy for a store waiting at an abort (``17*D`` bits each), a tag FIFO of 7-bit entries
     (8-bit and twice as many, and an ``8*D``-bit assembly register, with ``splits_fp16``).
     """
 
@@ -286,11 +287,11 @@ class Streamer(wiring.Component):
                 with m.Case(s):
                     m.d.comb += beat_addr.eq(g.cur)
 
-        m.submodules.request = request = PortRequest(c.port_width)
+        m.submodules.request = request = PortRequest(c.port_width, keeps=("add",))
         wiring.connect(m, request.tcdm, wiring.flipped(bus))
         orphan = request.orphan     # its grant moves no generator, credit, group or Z beat
         for s in Source:
-            m.d.comb += grant[s].eq(arbiter.granted & ~orphan & (src == s))
+            m.d.comb += grant[s].eq(arbiter.grants[s.value] & ~orphan)
         m.submodules.stores = stores = StorePath(c)
         if c.splits_fp16:
             wide = Signal()     # the selected stream's beat is FP16: two transfers
@@ -304,7 +305,6 @@ class Streamer(wiring.Component):
                 halves.src.eq(src), halves.beat_addr.eq(beat_addr), halves.wide.eq(wide),
                 halves.granted.eq(arbiter.granted), halves.orphan.eq(orphan),
                 halves.abort.eq(abort),
-                stores.high.eq(high),
             ]
             transfer_addr = halves.addr
             for s in Source:
@@ -317,21 +317,42 @@ class Streamer(wiring.Component):
             for s in Source:
                 m.d.comb += [first[s].eq(grant[s]), last[s].eq(grant[s])]
             store_offset = gen[Source.Z].cur[:2]
+        # An orphan's data and byte enables come from the store's sources as they were at the abort,
+        # kept here (as ``PortRequest`` keeps its address) and cast out by a second ``StorePath``:
+        # keeping the cast-out data itself put the cast-out and the shift on a path between
+        # registers (44.4 FO4 at 12x4x4), and selecting the sources before one cast-out put the
+        # orphan flag's fanout on the path to the port (49.2 FO4 register to output).
+        keep = abort & arbiter.req & ~bus.gnt & ~orphan
+        m.submodules.kept_stores = kept_stores = StorePath(c)
+        kept_beat = Signal.like(z_beat, name="kept_beat")
+        kept_fmt = Signal.like(walk[Source.Z].job.out_fmt, name="kept_fmt")
+        kept_offset = Signal(2, name="kept_offset")
+        with m.If(keep):
+            m.d.sync += [kept_beat.eq(z_beat), kept_fmt.eq(walk[Source.Z].job.out_fmt),
+                         kept_offset.eq(store_offset)]
+        if c.splits_fp16:
+            kept_high = Signal(name="kept_high")
+            with m.If(keep):
+                m.d.sync += kept_high.eq(high)
+            m.d.comb += [stores.high.eq(high), kept_stores.high.eq(kept_high)]
         m.d.comb += [
-            stores.beat.eq(z_beat),
-            stores.fmt.eq(walk[Source.Z].job.out_fmt),
+            stores.beat.eq(z_beat), stores.fmt.eq(walk[Source.Z].job.out_fmt),
             stores.offset.eq(store_offset),
+            kept_stores.beat.eq(kept_beat), kept_stores.fmt.eq(kept_fmt),
+            kept_stores.offset.eq(kept_offset),
             request.raised.eq(arbiter.req),
             request.store.eq(is_store),
             request.addr.eq(transfer_addr),
-            request.data.eq(stores.data),
-            request.be.eq(stores.be),
+            request.data.eq(Mux(orphan, kept_stores.data, stores.data)),
+            request.be.eq(Mux(orphan, kept_stores.be, stores.be)),
             request.abort.eq(abort),
         ]
 
         # ---- responses ----------------------------------------------------------------------------------
         tag_in_fmt = Mux(src == Source.X, walk[Source.X].job.in_fmt, walk[Source.W].job.in_fmt)
-        tracked = arbiter.granted if c.write_responses else arbiter.granted & ~is_store
+        # A read's grant, from the per-source grants (not through the encoded ``src``).
+        tracked = arbiter.granted if c.write_responses else (
+            arbiter.grants[Source.X.value] | arbiter.grants[Source.W.value] | arbiter.grants[Source.Y.value])
         if c.splits_fp16:
             m.d.comb += responses.tag.low.eq(wide & ~high)
         m.d.comb += [
