@@ -156,7 +156,7 @@ def check(block, prop, *, mode="bmc", depth=10, config=None, mutant=None, workdi
         log, _ = proc.communicate(timeout=timeout)
         timed_out = False
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill_session(proc.pid)
         log, _ = proc.communicate()
         timed_out = True
     seconds = time.monotonic() - start
@@ -176,6 +176,18 @@ def check(block, prop, *, mode="bmc", depth=10, config=None, mutant=None, workdi
     else:
         result = "timeout" if timed_out else "error"
     return FormalResult(block, config, prop, mode, depth, result, seconds, trace, log, mutant)
+
+
+def _kill_session(sid):
+    """Kill every process of session ``sid`` (SymbiYosys puts each engine in a process group of its
+    own, so killing the group of the process started would leave the solver running)."""
+    pids = [int(d) for d in os.listdir("/proc") if d.isdigit()] if os.path.isdir("/proc") else [sid]
+    for pid in pids:
+        try:
+            if os.getsid(pid) == sid:
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass        # gone meanwhile, or not ours
 
 
 def read_vcd(path):
