@@ -12,23 +12,15 @@ modulo ``2**width``.
   pipeline register may sit between two calls (``prefix_distances`` lists the steps of a width);
 * ``prefix_sum(gp)``: the ``width + 1``-bit sum (carry on top) once every step is done;
 * ``prefix_add(m, name, x, y, cin, width)``: all of the above at once;
-* ``fast_add(m, name, x, y, width)``: ``(x + y) % 2**width`` as one (the job guard's range adds until
-  ``block_add``: a
-  32-bit add between registers maps to 42 FO4 instead of 59 as ``+``, +0.08 kGE; in the streamer's
-  address generators, where the add ends in a multiplexer whose select comes late, ABC rebuilt it as
-  a chain merged with that select, 85 FO4 instead of 62, so they used ``carry_select_add``);
-* ``carry_select_add(m, name, x, y, width)``: ``x + y`` (``width + 1`` bits) from two ripple-carry
-  halves, the high half for both carries, picked by the low half's carry: the streamer's 32-bit
-  address adds until ``block_add`` (59.8 -> 54.9 FO4 for the streamer alone at 12x4x4, where a
-  Kogge-Stone add became 83 FO4). Not a general cure: in the job guard's range ends ABC folded the select back into an
-  incrementer chain after the low half (56.0 FO4 in the 12x4x4 top against 54.0 with ``prefix_add``);
 * ``block_add(m, name, x, y, cin, width)``: ``x + y + cin`` from blocks of ``BLOCK_BITS`` bits, each a
   module of its own (``BlockSums``: the block's sum for a carry in of 0 and of 1), joined by a
   chain of carry-selects. Yosys keeps the hierarchy and ABC maps each module alone, so it cannot
   fold the blocks into one chain as it does every adder written in one module (a 32-bit add
-  between registers, alone: ``+`` 59.0 FO4, ``prefix_add`` 44.1, ``carry_select_add`` 49.1, eight
-  8-bit blocks in one module 47.1, as ``block_add`` 29.9): the streamer's address adds and the
-  job guard's range ends and comparisons;
+  between registers, alone: ``+`` 59.0 FO4, ``prefix_add`` 44.1, a carry-select add of two ripple
+  halves 49.1, eight 8-bit blocks in one module 47.1, as ``block_add`` 29.9): the streamer's address
+  adds, the tile walks' steps and the controller's counts, the job guard's range ends and
+  comparisons. (Before it, those adds were Kogge-Stone or carry-select adds, which ABC rebuilt as
+  chains wherever the add ended in a late-selected multiplexer: 85 and 56 FO4 instead of 62 and 54.)
 * ``carry_save(m, name, rows, width)``: 3:2 compressor levels until two rows remain (one signal
   per level, so that the simulator evaluates each level once);
 * ``csa_multiply(m, name, a, b, width, levels=None)``: the partial products of ``a * b`` reduced to two rows.
@@ -43,8 +35,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["prefix_start", "prefix_levels", "prefix_distances", "prefix_sum", "prefix_add",
-           "fast_add", "carry_select_add", "BLOCK_BITS", "BlockSums", "block_add", "carry_save",
-           "csa_multiply"]
+           "BLOCK_BITS", "BlockSums", "block_add", "carry_save", "csa_multiply"]
 
 #: Bits of one block of ``block_add`` (measured alone, 32 bits: blocks of 4 35.9 FO4, 6 32.9, 8 29.9).
 BLOCK_BITS = 8
@@ -93,26 +84,6 @@ def prefix_sum(gp):
 def prefix_add(m, name, x, y, cin, width):
     """``x + y + cin`` (``width + 1`` bits) as a Kogge-Stone adder."""
     return prefix_sum(prefix_levels(m, name, prefix_start(m, name, x, y, cin, width), prefix_distances(width)))
-
-
-def fast_add(m, name, x, y, width):
-    """``(x + y) % 2**width`` (unsigned) as a Kogge-Stone adder."""
-    return prefix_add(m, name, x, y, 0, width)[:width]
-
-
-def carry_select_add(m, name, x, y, width):
-    """``x + y`` (``width + 1`` bits, unsigned) as a carry-select adder of two ripple halves."""
-    half = (width + 1) // 2
-    xs, ys = _fit(x.as_unsigned(), width), _fit(y.as_unsigned(), width)
-    low = Signal(half + 1, name=f"{name}_low")
-    high0 = Signal(width - half + 1, name=f"{name}_high0")
-    high1 = Signal(width - half + 1, name=f"{name}_high1")
-    m.d.comb += [
-        low.eq(xs[:half] + ys[:half]),
-        high0.eq(xs[half:] + ys[half:]),
-        high1.eq(xs[half:] + ys[half:] + 1),
-    ]
-    return Cat(low[:half], Mux(low[half], high1, high0))
 
 
 class BlockSums(wiring.Component):
