@@ -26,9 +26,10 @@ from redmule_hdl.system.streamer.arbiter import Source
 from redmule_hdl.system.streamer.loads import read_tag
 from redmule_hdl.system.top import RedMulE
 
-__all__ = ["stream_source_rules", "tcdm_contract", "periph_contract", "job_ring", "address_windows",
-           "job_regions", "queued_job_done", "StreamerProperties", "AddressProperties", "RegFileProperties", "ControllerProperties",
-           "TopProperties", "response_capacity", "WINDOW_DIM", "WINDOW_ADDR_BITS"]
+__all__ = ["stream_source_rules", "tcdm_contract", "periph_contract", "job_ring", "queued_job_done",
+           "address_windows", "job_regions", "StreamerProperties", "WalkedAddress", "AddressProperties",
+           "RegFileProperties", "ControllerProperties", "TopProperties", "response_capacity", "WINDOW_DIM",
+           "WINDOW_ADDR_BITS"]
 
 #: The address-window properties look at jobs of at most this many rows and columns (M, N, K), so
 #: that a byte's row is found by comparing with each row (no division by a free pitch).
@@ -187,6 +188,17 @@ def queued_job_done(m, count, done, clear):
     return queued & done & (dones == 1)
 
 
+#: Each matrix of a ``StreamerJob``: the fields of its base address, row pitch and element format,
+#: and of the dimensions that count its rows and columns (Y and Z share Z's pitch).
+_MATRICES = {"x": ("x_addr", "x_pitch", "in_fmt", "m", "n"), "w": ("w_addr", "w_pitch", "in_fmt", "n", "k"),
+             "y": ("y_addr", "z_pitch", "out_fmt", "m", "k"), "z": ("z_addr", "z_pitch", "out_fmt", "m", "k")}
+
+
+def _matrix(job, name):
+    """``(base, pitch, fmt, rows, cols)`` of matrix ``name`` ("x", "w", "y", "z") of ``job``."""
+    return tuple(getattr(job, field) for field in _MATRICES[name])
+
+
 def _in_span(addr, start, length):
     """``addr`` lies in ``[start, start + length)``, addresses modulo 2**32 (as the generators count)."""
     return (addr - start)[:ADDR_BITS] < length
@@ -231,14 +243,17 @@ def address_windows(p, m, port, count, jobs, *, stored, D, mutant_past_end=False
     held = [count > i for i in range(len(jobs))]
 
     def z_rows(job):
-        return _rows(job.z_addr, job.m, job.z_pitch, _row_bytes(job.k, job.out_fmt))
+        base, pitch, fmt, rows, cols = _matrix(job, "z")
+        return _rows(base, rows, pitch, _row_bytes(cols, fmt))
 
     def read_rows(job):
-        beats = lambda cols, fmt: _row_bytes(_whole_beats(cols, D), fmt)
-        return (_rows(job.x_addr, job.m, job.x_pitch, beats(job.n, job.in_fmt))
-                + _rows(job.w_addr, job.n, job.w_pitch, beats(job.k, job.in_fmt))
-                + [(job.uses_y & v, s, n) for v, s, n in
-                   _rows(job.y_addr, job.m, job.z_pitch, beats(job.k, job.out_fmt))])
+        out = []
+        for name in ("x", "w", "y"):
+            base, pitch, fmt, rows, cols = _matrix(job, name)
+            read = job.uses_y if name == "y" else 1
+            out += [(read & valid, start, length) for valid, start, length in
+                    _rows(base, rows, pitch, _row_bytes(_whole_beats(cols, D), fmt))]
+        return out
 
     be = port.be
     if mutant_past_end:
@@ -518,11 +533,6 @@ class StreamerProperties(Elaboratable):
                 m.d.sync += moved.eq(0)
 
 
-#: Per stream: the job fields of its matrix (base address, row pitch, element format).
-_STREAM_FIELDS = {"x": ("x_addr", "x_pitch", "in_fmt"), "w": ("w_addr", "w_pitch", "in_fmt"),
-                  "y": ("y_addr", "z_pitch", "out_fmt"), "z": ("z_addr", "z_pitch", "out_fmt")}
-
-
 class WalkedAddress(wiring.Component):
     """One of the streamer's address generators (``which``: "x", "w", "y" or "z") walking the jobs
     of a ``JobSlots`` whose only walker it is, wired as the streamer wires it (formal harness only).
@@ -540,8 +550,8 @@ class WalkedAddress(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        gen = {"x": XAddress, "w": WAddress}.get(self.which, partial(RowAddress, stream=self.which))
-        m.submodules.gen = gen = gen(self.config)
+        make = {"x": XAddress, "w": WAddress}.get(self.which, partial(RowAddress, stream=self.which))
+        m.submodules.gen = gen = make(self.config)
         m.submodules.slots = slots = JobSlots(StreamerJob, {"a": gen.walker.signature.flip()}, release="a")
         wiring.connect(m, slots.walk.a, gen.walker)
         wiring.connect(m, wiring.flipped(self.put), slots.put)
@@ -557,8 +567,9 @@ class AddressProperties(Elaboratable):
     """An address generator of the streamer (``which``) with free inputs (``WalkedAddress``): its
     walk against ``spec.schedule``, beat by beat, for queued jobs too.
 
-    Assumes: jobs of 1 to ``WINDOW_DIM`` rows and columns (addresses and pitches free, 32 bits);
-    ``advance`` only while ``active`` (the streamer grants only an active generator's request).
+    Assumes: jobs of 1 to ``dim`` (default ``WINDOW_DIM``) rows and columns, the stream's base address
+    and pitch below ``2**WINDOW_ADDR_BITS`` (the same arithmetic in fewer free bits); ``advance``
+    only while ``active`` (the streamer grants only an active generator's request).
     Asserts (``<which>`` the stream's letter):
       ``<which>_address``: while active, ``cur`` is the address of the schedule's next beat of the
           oldest job held (``base + row * pitch + col * element bytes``, modulo 2**32), the beats
@@ -571,7 +582,7 @@ class AddressProperties(Elaboratable):
     Mutant ``address_skips_row`` (X only): ``cur`` seen one row pitch further on the job's second beat.
     """
 
-    def __init__(self, config, which, *, props=None, dim=3):
+    def __init__(self, config, which, *, props=None, dim=WINDOW_DIM):
         self.props = props or Properties()
         self.config, self.which, self.dim = config, which, dim
         self.dut = WalkedAddress(config, which)
@@ -584,13 +595,13 @@ class AddressProperties(Elaboratable):
         offered = dut.put.payload
         for dim in (offered.m, offered.n, offered.k):
             p.assume(m, ~dut.put.valid | ((dim != 0) & (dim <= self.dim)))
-        for name in _STREAM_FIELDS[self.which][:2]:
-            p.assume(m, ~dut.put.valid | ~getattr(offered, name)[WINDOW_ADDR_BITS:].any())
+        for field in _matrix(offered, s)[:2]:       # base address and pitch
+            p.assume(m, ~dut.put.valid | ~field[WINDOW_ADDR_BITS:].any())
         p.assume(m, ~dut.advance | dut.active)
         put = dut.put.valid & dut.put.ready
         count, jobs = job_ring(m, put, offered, dut.finishing, dut.clear)
         job = jobs[0]
-        base, pitch, fmt = (getattr(job, f) for f in _STREAM_FIELDS[s])
+        base, pitch, fmt, _, _ = _matrix(job, s)
         has_beats = job.uses_y if s == "y" else 1
         # The schedule's beats of the oldest job: the n-th beat's row and column, and their number.
         dims = range(1, self.dim + 1)
@@ -661,12 +672,11 @@ def _ranges_meet(a, b):
 
 def job_regions(job):
     """The byte ranges of a ``StreamerJob``: ``{"x", "w", "y", "z": (base, length)}``."""
-    return {
-        "x": _byte_range(job.x_addr, job.m, job.x_pitch, _row_bytes(job.n, job.in_fmt)),
-        "w": _byte_range(job.w_addr, job.n, job.w_pitch, _row_bytes(job.k, job.in_fmt)),
-        "y": _byte_range(job.y_addr, job.m, job.z_pitch, _row_bytes(job.k, job.out_fmt)),
-        "z": _byte_range(job.z_addr, job.m, job.z_pitch, _row_bytes(job.k, job.out_fmt)),
-    }
+    regions = {}
+    for name in _MATRICES:
+        base, pitch, fmt, rows, cols = _matrix(job, name)
+        regions[name] = _byte_range(base, rows, pitch, _row_bytes(cols, fmt))
+    return regions
 
 
 class _ShortGuard(JobGuard):
