@@ -37,8 +37,8 @@ from amaranth.sim import Simulator
 
 from redmule_hdl.config import Config
 from redmule_hdl.engine.properties import JobSlotsProperties, Properties, parameters_only
-from redmule_hdl.system.properties import (AddressProperties, ControllerProperties, RegFileProperties,
-                                           StreamerProperties, TopProperties)
+from redmule_hdl.system.properties import (AddressProperties, ControllerProperties, JobGuardProperties,
+                                           RegFileProperties, StreamerProperties, TopProperties)
 
 __all__ = ["BLOCKS", "MODES", "TABLE", "MUTANTS", "TCDM", "TCDM_ASSERTS", "TCDM_COVERS", "FormalResult",
            "Replay", "check", "properties_of", "read_vcd", "replay", "run_table", "run", "main"]
@@ -49,6 +49,7 @@ BLOCKS = {
     "streamer": lambda config, props: StreamerProperties(config, props=props),
     "regfile": lambda config, props: RegFileProperties(config.contexts, props=props),
     "controller": lambda config, props: ControllerProperties(config, props=props),
+    "job_guard": lambda config, props: JobGuardProperties(props=props),
     "job_slots": lambda config, props: JobSlotsProperties(props=props),
     **{f"{w}_addr": lambda config, props, w=w: AddressProperties(config, w, props=props) for w in "xwyz"},
 }
@@ -247,6 +248,7 @@ def replay(block, prop, trace, *, config=None, mutant=None):
     top.submodules.harness = harness
     inputs = [value.as_value() if isinstance(value, data.View) else value
               for _, member, value in harness.dut.signature.flatten(harness.dut) if member.flow == In]
+    inputs += getattr(harness, "free_inputs", [])     # free inputs of the harness's own (an abstracted part)
     missing = [sig.name for sig in inputs if sig.name not in steps[0]]
     if missing:
         raise ValueError(f"{trace} has no value for the inputs {', '.join(missing)}")

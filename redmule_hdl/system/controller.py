@@ -79,8 +79,11 @@ class Controller(wiring.Component):
     #: Cycles a queued job's checks against the running job's Z and its own (``JobGuard``) take.
     GUARD_CYCLES = JobGuard.LATENCY
     assert GUARD_CYCLES == OVERLAP_CHECK_CYCLES
-    #: The guard's class (a formal harness swaps in a broken one to show that its property catches it).
+    #: The guard's class (a formal harness swaps in an abstract one, whose results are free).
     Guard = JobGuard
+    #: Formal only: ``lemmas(m, **registers)``, set by a property harness to add assertions over
+    #: internal registers (k-induction); hardware never sets it.
+    lemmas = None
 
     def __init__(self, *, misaligned, D, L):
         if not isinstance(misaligned, bool):
@@ -197,4 +200,7 @@ class Controller(wiring.Component):
         with m.If(clear):
             m.d.sync += [running.eq(0), refusing.eq(0), oldest.eq(0), newest.eq(0), engine_pending.eq(0),
                          streamer_pending.eq(0)]
+        if self.lemmas is not None:
+            self.lemmas(m, running=running, streamer_pending=streamer_pending, streamer_next=streamer_next,
+                        engine_pending=engine_pending, refusing=refusing)
         return m

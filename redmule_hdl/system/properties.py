@@ -28,7 +28,7 @@ from redmule_hdl.system.top import RedMulE
 
 __all__ = ["stream_source_rules", "tcdm_contract", "periph_contract", "job_ring", "queued_job_done",
            "address_windows", "job_regions", "StreamerProperties", "WalkedAddress", "AddressProperties",
-           "RegFileProperties", "ControllerProperties", "TopProperties", "response_capacity", "WINDOW_DIM",
+           "RegFileProperties", "JobGuardProperties", "ControllerProperties", "TopProperties", "response_capacity", "WINDOW_DIM",
            "WINDOW_ADDR_BITS"]
 
 #: The address-window properties look at jobs of at most this many rows and columns (M, N, K), so
@@ -679,40 +679,155 @@ def job_regions(job):
     return regions
 
 
+def _bounded(job):
+    """A ``StreamerJob`` within the guard harnesses' bounds: 1 to ``WINDOW_DIM`` rows and columns,
+    addresses within 2**WINDOW_ADDR_BITS of 0 or of 2**32 (so ranges may still wrap), pitches below
+    2**WINDOW_ADDR_BITS: fewer free bits, the same arithmetic. Written as bits, which the solver
+    uses at once."""
+    assert WINDOW_DIM < 4
+    test = 1
+    for dim in (job.m, job.n, job.k):
+        test &= ~dim[2:].any() & dim[:2].any() & (dim <= WINDOW_DIM)
+    for name in ("x_addr", "w_addr", "y_addr", "z_addr"):
+        high = getattr(job, name)[WINDOW_ADDR_BITS:]
+        test &= ~high.any() | high.all()
+    for name in ("x_pitch", "w_pitch", "z_pitch"):
+        test &= ~getattr(job, name)[WINDOW_ADDR_BITS:].any()
+    return test
+
+
+def guard_inputs(m, guard):
+    """What a ``JobGuard`` relies on from its user, as one test: a take only of a presented head;
+    a head presented and not taken is presented unchanged in the next cycle (a queued job cannot
+    change; a reset between starts over); a presented head within ``_bounded``. The guard's
+    harness assumes it, the controller's asserts it (``guard_inputs``)."""
+    head = guard.head.as_value()
+    was_valid = past(m, guard.valid, name="guard_past_valid")
+    was_take = past(m, guard.take, name="guard_past_take")
+    was_head = past(m, head, name="guard_past_head")
+    was_rst = past(m, ResetSignal(), name="guard_past_rst")
+    waiting = started(m) & was_valid & ~was_take & ~was_rst & guard.valid
+    return (~guard.take | guard.valid) & (~waiting | (head == was_head)) \
+        & (~guard.valid | _bounded(guard.head))
+
+
+def guard_contract(m, guard, beside_ok, checked, self_overlap):
+    """The promises of a ``JobGuard`` (results ``beside_ok``, ``checked``, ``self_overlap``, of the
+    head ``guard.head``, while ``guard.valid``), as tests on the byte ranges of ``job_regions``,
+    addresses modulo 2**32: a dict of ``beside``, ``own``, ``reads_z`` and ``taken_any``.
+    ``beside``: ``beside_ok`` only if no byte of the head's X, W or (if read) Y range lies in the Z
+    range of the job taken last (recorded here at ``guard.take``; before any take, nothing is
+    promised). ``own``: a checked head without ``self_overlap`` has a Z range that shares no byte
+    with its X or W range, nor with its Y range when Y is read from elsewhere. ``reads_z``: the head
+    reads a byte of the Z range of the job taken last; ``own_overlap``: the head's own Z range
+    meets its X, W or separate Y range; ``taken_any``: a job was taken since the reset; ``last``: the
+    job taken last."""
+    taken_any = Signal(name="guard_taken_any")
+    last = Signal(StreamerJob, name="guard_last_taken")
+    with m.If(guard.take):
+        m.d.sync += [taken_any.eq(1), last.eq(guard.head)]
+    head = guard.head
+    new, z = job_regions(head), job_regions(last)["z"]
+    reads_z = taken_any & (_ranges_meet(new["x"], z) | _ranges_meet(new["w"], z)
+                           | (head.uses_y & _ranges_meet(new["y"], z)))
+    own = _ranges_meet(new["x"], new["z"]) | _ranges_meet(new["w"], new["z"]) \
+        | (head.uses_y & (head.y_addr != head.z_addr) & _ranges_meet(new["y"], new["z"]))
+    # Results while the head is presented (the controller takes a head only then).
+    return {"beside": ~(guard.valid & beside_ok & reads_z),
+            "own": ~(guard.valid & checked & ~self_overlap & own),
+            "reads_z": reads_z, "own_overlap": own, "taken_any": taken_any, "last": last}
+
+
 class _ShortGuard(JobGuard):
     """Mutant ``guard_short``: the guard's result taken one cycle early."""
     LATENCY = JobGuard.LATENCY - 1
 
 
-class _ShortGuardController(Controller):
-    Guard = _ShortGuard
+class JobGuardProperties(Elaboratable):
+    """``JobGuard`` with free inputs within ``guard_inputs``: its contract (``guard_contract``).
+
+    Asserts ``guard_beside_sound`` and ``guard_self_sound`` (the contract's ``beside`` and
+    ``own``). Covers ``guard_passed_beside`` (a head passed beside the job taken last) and
+    ``guard_found_hazard`` (a checked head that reads the last job's Z, which the guard must then
+    hold back). Mutant ``guard_short``: a guard that reports its result one cycle early.
+    """
+
+    def __init__(self, *, props=None):
+        self.props = props or Properties()
+        self.dut = _ShortGuard() if self.props.mutated("guard_short") else JobGuard()
+        self.ports = port_signals(self.dut)
+
+    def elaborate(self, platform):
+        m = Module()
+        p, dut = self.props, self.dut
+        m.submodules.dut = dut
+        p.assume(m, guard_inputs(m, dut))
+        contract = guard_contract(m, dut, dut.beside_ok, dut.checked, dut.self_overlap)
+        p.check(m, "guard_beside_sound", contract["beside"])
+        p.check(m, "guard_self_sound", contract["own"])
+        p.cover(m, "guard_passed_beside", contract["taken_any"] & dut.beside_ok)
+        p.cover(m, "guard_found_hazard", dut.checked & contract["reads_z"])
+        return m
+
+
+class _FreeGuard(wiring.Component):
+    """A ``JobGuard`` whose results are free inputs (``free``: ports of the harness), held to the
+    guard's contract by the harness's assumptions. Mutant ``guard_passes_all``: ``beside_ok``
+    whenever checked, whatever the free input."""
+
+    def __init__(self, passes_all=False):
+        super().__init__(parameters_only(JobGuard()).signature)
+        self.free = {name: Signal(name=f"free_{name}") for name in ("checked", "beside_ok", "self_overlap")}
+        self.passes_all = passes_all
+
+    def elaborate(self, platform):
+        m = Module()
+        free = self.free
+        m.d.comb += [self.checked.eq(free["checked"]), self.self_overlap.eq(free["self_overlap"]),
+                     self.beside_ok.eq(free["checked"] if self.passes_all else free["beside_ok"])]
+        return m
 
 
 class ControllerProperties(Elaboratable):
-    """``Controller`` with free inputs: the job guard.
+    """``Controller`` with free inputs and its ``JobGuard`` abstracted: the starts of jobs.
 
+    The guard's results are free inputs held to its contract (``guard_contract``, proven of the
+    ``JobGuard`` itself by ``JobGuardProperties``), so every run of the real controller is a run of
+    this harness. The harness records, at each take of a head, the head, the job taken before it
+    and the contract's verdicts on the head (computed in the take cycle on the guard's own inputs).
     Assumes: the head follows the stream rules, except that the register file empties its queue at
     the edge into a ``clear`` cycle (the head may then be new: a TRIGGER written in that cycle, so
-    not if the next cycle clears too); ``stored`` only while a job runs. The jobs running are recorded from the ``streamer.job`` handshakes and ``stored``.
+    not if the next cycle clears too); ``stored`` only while a job runs; jobs within the guard's
+    bounds. The jobs running are recorded from the ``streamer.job`` handshakes and ``stored``.
     Asserts:
-      ``guard_beside``: a job starts beside a running job only if no byte of its X, W or (if read)
-          Y range lies in that job's Z range (so that, with the streamer's windows, none of its
-          reads can overtake a store of the running job: that job's last Z store is granted the
-          cycle before ``stored``);
-      ``guard_self``: a job of more than one tile (M > L or K > D) starts only if its Z range shares
-          no byte with its own X or W range, nor with its Y range when Y is read from elsewhere.
+      ``guard_inputs``: the controller presents the guard its head as the guard expects;
+      ``guard_start_is_take``: a job started is the head of its take, and a job started beside a
+          running one is started beside the job taken before it (the only one running);
+      ``guard_beside_kept``: a job starts beside a running job only if, at its take, its X, W or
+          (if read) Y range shared no byte with the Z range of the job taken before it;
+      ``guard_self_kept``: a job of more than one tile (M > L or K > D) starts only if, at its take,
+          its Z range shared no byte with its own X or W range, nor with its Y range when Y is read
+          from elsewhere.
+    With the first, the other two are the job guard's two properties on the jobs started (the same
+    values; the harness compares them at the take, where the solver does not have to find the
+    values equal through the registers between): ``guard_beside``, a job starts beside a running
+    job only if it reads no byte of that job's Z range (so that, with the streamer's windows, none
+    of its reads can overtake a store of the running job), and ``guard_self``.
     Ranges are modulo 2**32 as the address generators count; jobs have at most ``WINDOW_DIM`` rows
-    and columns (pitches and addresses free). Covers ``two_jobs_running``,
-    ``overlap_refused`` (ERROR reads OVERLAP after an evt). Mutant ``guard_short``: a ``JobGuard``
-    that reports its result one cycle early.
+    and columns (pitches and addresses bounded). Covers ``two_jobs_running``, ``queued_job_finished``,
+    ``overlap_refused`` (ERROR reads OVERLAP after an evt). Mutant ``guard_passes_all``: a guard
+    that passes every checked head beside the running job.
     """
 
     def __init__(self, config, *, props=None):
         self.props = props or Properties()
         self.config = config
-        cls = _ShortGuardController if self.props.mutated("guard_short") else Controller
-        self.dut = cls(misaligned=config.misaligned, D=config.D, L=config.L)
-        self.ports = port_signals(self.dut)
+        self.dut = Controller(misaligned=config.misaligned, D=config.D, L=config.L)
+        # Read for its ports by ``properties_of`` too, where the controller is not elaborated.
+        self.guard = parameters_only(_FreeGuard(passes_all=self.props.mutated("guard_passes_all")))
+        self.dut.Guard = lambda: self.guard
+        self.free_inputs = list(self.guard.free.values())
+        self.ports = port_signals(self.dut) + self.free_inputs
 
     def elaborate(self, platform):
         m = Module()
@@ -732,12 +847,8 @@ class ControllerProperties(Elaboratable):
         # controller counts a job from its head handshake, the ring from the streamer's, a cycle or
         # more later; a free ``stored`` in between made the controller count the job as done.)
         p.assume(m, ~dut.streamer.stored | (count != 0))
-        # Jobs of 1 to WINDOW_DIM rows and columns (see ``_byte_range``); addresses within
-        # 2**WINDOW_ADDR_BITS of 0 or of 2**32 (so ranges may still wrap), strides below
-        # 2**WINDOW_ADDR_BITS: fewer free bits, the same arithmetic. Assumed in every cycle (the
-        # guard samples the head whether valid or not), and as bits, which the solver uses at once.
+        # Jobs within the bounds, in every cycle (the guard samples the head whether valid or not).
         head = dut.head.payload
-        assert WINDOW_DIM < 4
         for dim in (head.mcfg0.m, head.mcfg1.n, head.mcfg0.k):
             p.assume(m, ~dim[2:].any() & dim[:2].any() & (dim <= WINDOW_DIM))
         for name in ("x_addr", "w_addr", "y_addr", "z_addr"):
@@ -745,20 +856,38 @@ class ControllerProperties(Elaboratable):
             p.assume(m, ~high.any() | high.all())
         for name in ("x_stride", "w_stride", "z_stride"):
             p.assume(m, ~getattr(head, name)[WINDOW_ADDR_BITS:].any())
-        new = job_regions(sjob.payload)
-        reads = [new["x"], new["w"]]
-        hazard = 0
-        for i, job in enumerate(jobs):
-            z = job_regions(job)["z"]
-            meets = _ranges_meet(new["x"], z) | _ranges_meet(new["w"], z) \
-                | (sjob.payload.uses_y & _ranges_meet(new["y"], z))
-            hazard = hazard | ((count > i) & meets)
-        p.check(m, "guard_beside", ~started | ~hazard)
+        guard, free = self.guard, self.guard.free
+        p.check(m, "guard_inputs", guard_inputs(m, guard))
+        contract = guard_contract(m, guard, free["beside_ok"], free["checked"], free["self_overlap"])
+        p.assume(m, contract["beside"] & contract["own"])
+        taken_head = Signal(StreamerJob, name="taken_head")
+        taken_before = Signal(StreamerJob, name="taken_before")
+        beside_safe, self_safe = Signal(name="taken_beside_safe"), Signal(name="taken_self_safe")
+        with m.If(guard.take):
+            m.d.sync += [taken_head.eq(guard.head), taken_before.eq(contract["last"]),
+                         beside_safe.eq(~contract["reads_z"]), self_safe.eq(~contract["own_overlap"])]
+        last = contract["last"]
+
+        def lemmas(m, running, streamer_pending, streamer_next, **_):
+            pending, held = streamer_pending, count != 0
+            p.lemma(m, (running == count + pending) & (count <= JOBS_IN_FLIGHT))
+            p.lemma(m, ~pending | (streamer_next.as_value() == taken_head.as_value()))
+            p.lemma(m, ~pending | (last.as_value() == taken_head.as_value()))
+            p.lemma(m, ~pending | (count <= 1))
+            p.lemma(m, ~(pending & held) | beside_safe)
+            p.lemma(m, ~(pending & held) | (jobs[0].as_value() == taken_before.as_value()))
+            p.lemma(m, ~pending | ~((streamer_next.m > c.L) | (streamer_next.k > c.D)) | self_safe)
+            p.lemma(m, pending | (count != 1) | (jobs[0].as_value() == last.as_value()))
+            p.lemma(m, pending | (count != 2) | (jobs[1].as_value() == last.as_value()))
+            p.lemma(m, ~(pending | held) | contract["taken_any"])
+        dut.lemmas = lemmas
         job = sjob.payload
+        beside = started & (count != 0)
+        p.check(m, "guard_start_is_take", ~started | ((job.as_value() == taken_head.as_value())
+                                                     & (~beside | ((count == 1) & (jobs[0].as_value() == taken_before.as_value())))))
+        p.check(m, "guard_beside_kept", ~beside | beside_safe)
         multi_tile = (job.m > c.L) | (job.k > c.D)
-        own = _ranges_meet(new["x"], new["z"]) | _ranges_meet(new["w"], new["z"]) \
-            | (job.uses_y & (job.y_addr != job.z_addr) & _ranges_meet(new["y"], new["z"]))
-        p.check(m, "guard_self", ~(started & multi_tile) | ~own)
+        p.check(m, "guard_self_kept", ~(started & multi_tile) | self_safe)
         p.cover(m, "two_jobs_running", count == 2)
         p.cover(m, "queued_job_finished", queued_job_done(m, count, finished, clear))
         refused = past(m, dut.evt, name="past_evt") & (dut.status.error == JobError.OVERLAP)
