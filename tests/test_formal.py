@@ -29,14 +29,25 @@ def test_property_holds_and_its_mutant_is_caught(tmp_path, block, prop, mutant, 
 
 @pytest.mark.parametrize("block,prop,mutant,depth", [
     ("streamer", "window_write", "z_write_past_end", 8),     # a store one element past its row
-    ("controller", "guard_beside", "guard_short", 7),        # the guard's result one cycle early
+    ("job_guard", "guard_beside_sound", "guard_short", 6),   # the guard's result one cycle early
 ], ids=lambda v: str(v))
 def test_window_and_guard_mutants_are_caught(tmp_path, block, prop, mutant, depth):
-    """The address-window and job-guard properties (their unbroken runs take minutes: README
-    "Formal") give a counterexample on a design broken on purpose."""
+    """The address-window and job-guard properties (their unbroken runs take a minute or more:
+    README "Formal") give a counterexample on a design broken on purpose."""
     bad = formal.check(block, prop, mode="bmc", depth=depth, mutant=mutant, workdir=tmp_path)
     assert bad.status == "counterexample", bad.log[-2000:]
     assert bad.trace is not None and bad.trace.read_text().startswith("$")
+
+
+def test_the_controller_keeps_the_guard_by_induction(tmp_path):
+    """With the job guard abstracted to its contract, the controller starts a job beside a running
+    one only on the guard's word: proven by 2-induction with the controller's lemmas; a guard that
+    passes every head gives a counterexample."""
+    r = formal.check("controller", "guard_beside_kept", mode="prove", depth=2, workdir=tmp_path / "good")
+    assert r.status == "proven", r.log[-2000:]
+    bad = formal.check("controller", "guard_beside_kept", mode="bmc", depth=5, mutant="guard_passes_all",
+                       workdir=tmp_path / "bad")
+    assert bad.status == "counterexample", bad.log[-2000:]
 
 
 def test_a_job_finishes_and_an_overlap_is_refused(tmp_path):

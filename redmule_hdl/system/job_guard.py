@@ -128,6 +128,9 @@ class JobGuard(wiring.Component):
 
     #: Cycles from a new head to its result: one per stage of a ``ByteRange``, then the comparison.
     LATENCY = len(RANGE_STAGES) + 1
+    #: Formal only: ``lemmas(m, **registers)``, set by a property harness to add assertions over
+    #: internal registers (k-induction); hardware never sets it.
+    lemmas = None
 
     def __init__(self):
         super().__init__({
@@ -190,4 +193,6 @@ class JobGuard(wiring.Component):
         with m.Elif(age != self.LATENCY):
             m.d.sync += age.eq(age + 1)
         m.d.comb += [self.checked.eq(age == self.LATENCY), self.beside_ok.eq(self.checked & ~hazard)]
+        if self.lemmas is not None:
+            self.lemmas(m, z_lo=z_lo, z_hi=z_hi, z_over=z_over, taken=taken, age=age)
         return m

@@ -763,6 +763,16 @@ class JobGuardProperties(Elaboratable):
         m.submodules.dut = dut
         p.assume(m, guard_inputs(m, dut))
         contract = guard_contract(m, dut, dut.beside_ok, dut.checked, dut.self_overlap)
+        last, taken_any = contract["last"], contract["taken_any"]
+
+        def lemmas(m, z_lo, z_hi, z_over, taken, age):
+            base, length = job_regions(last)["z"]
+            p.lemma(m, ~taken_any | (_bounded(last) & (z_lo == last.z_addr)))
+            p.lemma(m, ~taken_any | taken.any() | ((z_hi == base + length) & ~z_over))
+            p.lemma(m, age <= dut.LATENCY)
+            for i in range(len(taken)):
+                p.lemma(m, ~taken[i] | (age <= i))
+        dut.lemmas = lemmas
         p.check(m, "guard_beside_sound", contract["beside"])
         p.check(m, "guard_self_sound", contract["own"])
         p.cover(m, "guard_passed_beside", contract["taken_any"] & dut.beside_ok)
