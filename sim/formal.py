@@ -315,8 +315,7 @@ TABLE = [
     ("job_guard", SMALL, "bmc", 8, ("guard_passed_beside", "guard_found_hazard")),
     ("controller", SMALL, "prove", 2, ("guard_inputs", "guard_start_is_take", "guard_beside_kept",
                                        "guard_self_kept")),
-    ("controller", SMALL, "bmc", 9, ("two_jobs_running", "overlap_refused")),
-    ("controller", SMALL, "bmc", 11, ("queued_job_finished",)),
+    ("controller", SMALL, "bmc", 8, ("two_jobs_running", "overlap_refused", "queued_job_finished")),
     # The top's covers tcdm_wait and periph_read are left out for time (reached on the streamer and
     # the register file above).
     ("top", SMALL, "bmc", 12, TCDM_ASSERTS + ("periph_response", "periph_id", "evt_per_job", "evt_raised")),

@@ -813,8 +813,8 @@ class ControllerProperties(Elaboratable):
       ``guard_inputs``: the controller presents the guard its head as the guard expects;
       ``guard_start_is_take``: a job started is the head of its take, and a job started beside a
           running one is started beside the job taken before it (the only one running);
-      ``guard_beside_kept``: a job starts beside a running job only if, at its take, its X, W or
-          (if read) Y range shared no byte with the Z range of the job taken before it;
+      ``guard_beside_kept``: a job starts beside a running job only if, at its take, a job had been
+          taken before it and its X, W or (if read) Y range shared no byte with that job's Z range;
       ``guard_self_kept``: a job of more than one tile (M > L or K > D) starts only if, at its take,
           its Z range shared no byte with its own X or W range, nor with its Y range when Y is read
           from elsewhere.
@@ -875,7 +875,9 @@ class ControllerProperties(Elaboratable):
         beside_safe, self_safe = Signal(name="taken_beside_safe"), Signal(name="taken_self_safe")
         with m.If(guard.take):
             m.d.sync += [taken_head.eq(guard.head), taken_before.eq(contract["last"]),
-                         beside_safe.eq(~contract["reads_z"]), self_safe.eq(~contract["own_overlap"])]
+                         # A job was taken before it, and the head reads nothing of its Z.
+                         beside_safe.eq(contract["taken_any"] & ~contract["reads_z"]),
+                         self_safe.eq(~contract["own_overlap"])]
         last = contract["last"]
 
         def lemmas(m, running, streamer_pending, streamer_next, **_):
