@@ -353,6 +353,14 @@ class StreamerProperties(Elaboratable):
         if halves is not None:
             # A pending high half is the request (it has the highest priority; it waits as itself).
             p.lemma(m, ~high | (arbiter.src == halves.high_src))
+            # Its generator stays at the beat until the last transfer (a store: with its Z beat),
+            # unless an abort made it an orphan.
+            for s, g in gen.items():
+                p.lemma(m, ~(high & ~request.orphan & (halves.high_src == s))
+                        | (g.active & (z_full if s == Source.Z else 1)))
+        # ``stays``, the register of its own for a generator's ``active``, is ``~moved``.
+        for g in gen.values():
+            g.lemmas = lambda m, moved, stays: p.lemma(m, stays == ~moved)
         # The Z walker, which releases the slots, is at a full slot while active.
         release = slots.walk.z
         slots.lemmas = lambda m, full, wr: p.lemma(m, ~release.active | full.bit_select(release.ptr, 1))

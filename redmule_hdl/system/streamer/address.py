@@ -46,6 +46,9 @@ class _Generator(wiring.Component):
 
     #: The fields of the walker's job the generator reads.
     FIELDS = ()
+    #: Formal only: ``lemmas(m, **registers)``, set by a property harness to add assertions over
+    #: internal registers (k-induction); hardware never sets it.
+    lemmas = None
 
     def __init__(self, config, *, depth=JOBS_IN_FLIGHT):
         self.config = check_config(config)
@@ -95,6 +98,8 @@ class _Generator(wiring.Component):
             m.d.sync += [p.eq(self._base(w.job)) for p in self._pointers()]
         with m.Elif(self.advance):
             m.d.sync += moves
+        if self.lemmas is not None:
+            self.lemmas(m, moved=moved, stays=stays)
         return m
 
     def _prepare(self, m):
