@@ -7,7 +7,7 @@ from amaranth.sim import Simulator
 
 from redmule_hdl.engine.job_slots import JobSlots, WalkerSignature
 
-_JOB = data.StructLayout({"id": 8})
+_JOB = data.StructLayout({"id": 8, "kind": 1})
 _WALKERS = ("w0", "w1", "w2")
 
 
@@ -17,6 +17,7 @@ class _Model:
     def __init__(self, depth):
         self.depth = depth
         self.jobs = [None] * depth
+        self.kinds = [None] * depth
         self.clear()
 
     def clear(self):
@@ -35,7 +36,11 @@ class _Model:
         n = self.nxt(self.ptr[i])
         return self.depth > 1 and self.full[n] and not self.done[i][n]
 
-    def step(self, put, payload, finish, clear):
+    def next_same(self, i):
+        """The following job is there and of the same ``kind`` as walker i's."""
+        return self.next_active(i) and self.kinds[self.nxt(self.ptr[i])] == self.kinds[self.ptr[i]]
+
+    def step(self, put, payload, kind, finish, clear):
         for i in range(len(_WALKERS)):
             if finish >> i & 1:
                 assert self.active(i)
@@ -45,6 +50,7 @@ class _Model:
                 self.ptr[i] = self.nxt(self.ptr[i])
         if put:
             self.jobs[self.wr] = payload
+            self.kinds[self.wr] = kind
             self.full[self.wr] = True
             for done in self.done:
                 done[self.wr] = False
@@ -60,14 +66,16 @@ def test_walkers_see_every_job_in_order_with_registered_views(depth):
     they were put; its ``job``, ``active``, ``next_active`` and ``next_job`` match the ring (a Python
     model) in every cycle, and ``put.ready`` and ``any_full`` match the slots. The first walker's
     ``next_job`` is a register (``registered_next``, as the sequencer's), the others' the slot
-    multiplexer."""
-    walkers = {name: WalkerSignature(_JOB, depth, registered_next=name == _WALKERS[0])
+    multiplexer; the first two compare the jobs' ``kind`` (``same``): their ``next_same`` (a
+    register for the first) matches the ring while they are active."""
+    walkers = {name: WalkerSignature(_JOB, depth, registered_next=name == _WALKERS[0],
+                                     same=("kind",) if name != _WALKERS[2] else ())
                for name in _WALKERS}
     dut = JobSlots(_JOB, walkers, release=_WALKERS[-1], depth=depth)
     ports = [getattr(dut.walk, name) for name in _WALKERS]
     rng = random.Random(depth)
     model = _Model(depth)
-    counts = {"jobs": 0, "clears": 0, "landed": 0}
+    counts = {"jobs": 0, "clears": 0, "landed": 0, "same": 0, "differ": 0}
 
     async def bench(ctx):
         put_ids, walked = [], [[], [], []]
@@ -85,6 +93,10 @@ def test_walkers_see_every_job_in_order_with_registered_views(depth):
                 assert ctx.get(w.next_active) == model.next_active(i), (cycle, i)
                 if model.next_active(i):
                     assert ctx.get(w.next_job.id) == model.jobs[model.nxt(model.ptr[i])], (cycle, i)
+                if i < 2 and active:
+                    assert ctx.get(w.next_same) == model.next_same(i), (cycle, i)
+                    if model.next_active(i):
+                        counts["same" if model.next_same(i) else "differ"] += 1
                 allowed = i < 2 or all(len(walked[j]) > len(walked[2]) for j in (0, 1))
                 if active:
                     # The job register holds the job this walker is on.
@@ -100,8 +112,10 @@ def test_walkers_see_every_job_in_order_with_registered_views(depth):
                 ctx.set(w.finish, finish >> i & 1)
             ctx.set(dut.clear, clear)
             ctx.set(dut.put.valid, put)
+            kind = rng.random() < 0.5
             ctx.set(dut.put.payload.id, next_id & 0xFF)
-            model.step(put, next_id & 0xFF, finish, clear)
+            ctx.set(dut.put.payload.kind, kind)
+            model.step(put, next_id & 0xFF, kind, finish, clear)
             if put:
                 put_ids.append(next_id & 0xFF)
                 next_id += 1
@@ -120,4 +134,10 @@ def test_walkers_see_every_job_in_order_with_registered_views(depth):
     sim.run()
     assert counts["jobs"] > 200 and counts["clears"] >= 3
     assert depth == 1 or counts["landed"] > 10
+    assert depth == 1 or (counts["same"] > 100 and counts["differ"] > 100)
+
+
+def test_same_names_fields_of_the_walker():
+    with pytest.raises(ValueError, match="same"):
+        WalkerSignature(_JOB, 2, fields=("id",), same=("kind",))
 

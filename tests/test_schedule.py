@@ -34,22 +34,19 @@ def test_schedule_counts_match_its_walks(M, N, K):
 
 
 def _hardware_walk(config, M, N, K, inner):
-    """Positions a TileWalk visits, advancing every cycle until its last position."""
+    """Positions a TileWalk visits, advancing every cycle until its last position. The walk is
+    made twice: the second time after a restart from past its end, and a first walk of another
+    shape (2M, N + 1, K + 2) cut short by a restart, must visit the same positions."""
     walk = TileWalk(config, inner)
     names = ["m0", "k0"] + [name for name, *_ in inner]
     seen, steps = [], []
+    uses_n = any(bound == "n" for *_, bound in inner)
 
-    async def bench(ctx):
-        ctx.set(walk.m, M)
-        ctx.set(walk.k, K)
-        if any(bound == "n" for *_, bound in inner):
-            ctx.set(walk.n, N)
-        ctx.set(walk.advance, 1)
+    async def one_walk(ctx, record):
         for _ in range(10_000):
             position = tuple(ctx.get(getattr(walk, n)) for n in names)
             last = ctx.get(walk.is_last)
-            seen.append((position, last, ctx.get(walk.rows)))
-            steps.append([ctx.get(walk.steps[n]) for n in names])
+            record.append((position, last, ctx.get(walk.rows), [ctx.get(walk.steps[n]) for n in names]))
             assert last == all(ctx.get(walk.last[n]) for n in names)
             if last:
                 # The walk runs past M; a restart (which wins over advance) brings it back.
@@ -57,10 +54,34 @@ def _hardware_walk(config, M, N, K, inner):
                 assert ctx.get(walk.m0) >= M
                 ctx.set(walk.restart, 1)
                 await ctx.tick()
+                ctx.set(walk.restart, 0)
                 assert all(ctx.get(getattr(walk, n)) == 0 for n in names)
                 return
             await ctx.tick()
         raise AssertionError("the walk did not end")
+
+    async def bench(ctx):
+        # Another job's walk, left after 2 * L + 3 advances (a restart and a new job, as an abort).
+        ctx.set(walk.m, 2 * M)
+        ctx.set(walk.k, K + 2)
+        if uses_n:
+            ctx.set(walk.n, N + 1)
+        ctx.set(walk.advance, 1)
+        await ctx.tick().repeat(2 * config.L + 3)
+        ctx.set(walk.restart, 1)
+        await ctx.tick()
+        ctx.set(walk.restart, 0)
+        ctx.set(walk.m, M)
+        ctx.set(walk.k, K)
+        if uses_n:
+            ctx.set(walk.n, N)
+        first, second = [], []
+        await one_walk(ctx, first)
+        await one_walk(ctx, second)
+        assert first == second
+        for position, last, rows, flags in first:
+            seen.append((position, last, rows))
+            steps.append(flags)
 
     sim = Simulator(walk)
     sim.add_clock(1e-6)

@@ -12,7 +12,7 @@ not at the slot pointer, which selects every bit of a job and needs a deep buffe
 """
 from collections.abc import Mapping
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,7 +42,9 @@ class WalkerSignature(wiring.Signature):
     for a field nobody reads. ``registered_next``: ``next_job`` and ``next_active`` are registers
     of the slots (kept equal to the following slot's job and state) rather than the slot pointer's
     multiplexers, for a walker whose control reads them late in the cycle (the sequencer's
-    ``chain``, on the path to the engine's ``y.ready``).
+    ``chain``, on the path to the engine's ``y.ready``). ``same``: fields (of ``fields`` and
+    ``next_fields``) compared between ``job`` and ``next_job`` for ``next_same``, a register with
+    ``registered_next`` (its comparison then starts no path).
 
     Members:
         job (out): the ``fields`` of the job of the walker's slot (a register; valid while ``active``).
@@ -51,25 +53,35 @@ class WalkerSignature(wiring.Signature):
             cycle it is active at once, with ``next_job`` (a register with ``registered_next``).
         next_job (out): the ``fields`` and ``next_fields`` of the job of the following slot (valid
             while ``next_active``; a register with ``registered_next``).
+        next_same (out, with ``same``): ``next_active`` and ``next_job`` equals ``job`` in the fields
+            ``same``.
         ptr (out): the walker's slot.
         finish (in): the walker is done with its job (only while ``active``): it moves to the
             following slot.
     """
 
     def __init__(self, layout, depth=JOBS_IN_FLIGHT, *, fields=None, next_fields=(),
-                 registered_next=False):
+                 registered_next=False, same=()):
         self.layout, self.depth = layout, check_int("depth", depth, 1)
         self.registered_next = bool(registered_next)
         if fields is None:
             fields = data.Layout.cast(layout).members
         self.fields = tuple(job_view(layout, fields).members)
         self.next_fields = tuple(job_view(layout, (*fields, *next_fields)).members)
-        super().__init__({
+        self.same = tuple(same)
+        missing = set(self.same) - set(self.fields)
+        if missing:
+            raise ValueError(f"same: fields {sorted(missing)} are not among the walker's fields "
+                             f"{self.fields}")
+        members = {
             "job": Out(job_view(layout, self.fields)), "active": Out(1),
             "next_active": Out(1), "next_job": Out(job_view(layout, self.next_fields)),
             "ptr": Out(range(self.depth)),
             "finish": In(1),
-        })
+        }
+        if self.same:
+            members["next_same"] = Out(1)
+        super().__init__(members)
 
 
 class JobSlots(wiring.Component):
@@ -152,6 +164,8 @@ class JobSlots(wiring.Component):
             nxt = ring_next(w.ptr, depth)
             done_next = Signal(depth, name=f"{name}_done_next")
             m.d.sync += done.eq(done_next)
+            # The next-cycle values of ``next_active``, ``next_job`` and ``job`` (for registers).
+            next_active_next = Const(0)
             if depth == 1:
                 pass    # the only slot is the one being finished: ``next_active`` stays 0
             elif w.signature.registered_next:
@@ -160,13 +174,15 @@ class JobSlots(wiring.Component):
                 next_active = Signal(name=f"{name}_next_active")
                 following_slot = Mux(self.clear, ring_next(Const(0, len(w.ptr)), depth),
                                      Mux(w.finish, ring_next(nxt, depth), nxt))
-                m.d.sync += next_active.eq(full_next.bit_select(following_slot, 1)
-                                           & ~done_next.bit_select(following_slot, 1))
+                next_active_next = (full_next.bit_select(following_slot, 1)
+                                    & ~done_next.bit_select(following_slot, 1))
+                m.d.sync += next_active.eq(next_active_next)
                 m.d.comb += w.next_active.eq(next_active)
             else:
                 m.d.comb += w.next_active.eq(full.bit_select(nxt, 1) & ~done.bit_select(nxt, 1))
             next_job = Signal(self.layout, name=f"{name}_next_job")
             if w.signature.registered_next:
+                next_job_next = Signal(self.layout, name=f"{name}_next_job_next")
                 # Kept equal to the job of slot ``ring_next(ptr)`` after this cycle's put, finish
                 # and clear (the slots' jobs change only at a put).
                 after_next = ring_next(nxt, depth)
@@ -175,9 +191,10 @@ class JobSlots(wiring.Component):
                 following = Mux(put & (wr == after_next), payload, raw[after_next])    # at a finish
                 staying = Mux(put & (wr == nxt), payload, next_job)
                 with m.If(self.clear):
-                    m.d.sync += next_job.eq(Mux(put & (wr == first_next), payload, raw[first_next]))
+                    m.d.comb += next_job_next.eq(Mux(put & (wr == first_next), payload, raw[first_next]))
                 with m.Else():
-                    m.d.sync += next_job.eq(Mux(w.finish, following, staying))
+                    m.d.comb += next_job_next.eq(Mux(w.finish, following, staying))
+                m.d.sync += next_job.eq(next_job_next)
             else:
                 m.d.comb += next_job.eq(raw[nxt])
             m.d.comb += [w.next_job[f].eq(next_job[f]) for f in w.signature.next_fields]
@@ -188,10 +205,23 @@ class JobSlots(wiring.Component):
             lands_moving = Signal(name=f"{name}_lands_moving")
             lands_staying = Signal(name=f"{name}_lands_staying")
             m.d.comb += [lands_moving.eq(put & (nxt == wr)), lands_staying.eq(put & (w.ptr == wr))]
+            job_next = {}
             for f in w.signature.fields:
                 moving = Mux(lands_moving, self.put.payload[f], w.next_job[f])
                 staying = Mux(lands_staying, self.put.payload[f], w.job[f])
-                m.d.sync += w.job[f].eq(Mux(w.finish, moving, staying))
+                job_next[f] = Signal.like(w.job[f], name=f"{name}_job_next_{f}")
+                m.d.comb += job_next[f].eq(Mux(w.finish, moving, staying))
+                m.d.sync += w.job[f].eq(job_next[f])
+            if w.signature.same:
+                # ``next_same``: the following job is there and equals the walker's in ``same``.
+                # As a register (``registered_next``), from the next values of the three.
+                if w.signature.registered_next:
+                    equal = [Value.cast(next_job_next[f]) == Value.cast(job_next[f])
+                             for f in w.signature.same]
+                    m.d.sync += w.next_same.eq(next_active_next & Cat(*equal).all())
+                else:
+                    equal = [Value.cast(w.next_job[f]) == Value.cast(w.job[f]) for f in w.signature.same]
+                    m.d.comb += w.next_same.eq(w.next_active & Cat(*equal).all())
             with m.If(self.clear):
                 m.d.sync += w.active.eq(0)
             with m.Else():

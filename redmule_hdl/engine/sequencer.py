@@ -41,7 +41,7 @@ class Sequencer(wiring.Component):
             with ``en``); ``window_start``: its first cycle.
         running: feeding the steps of tiles (not idle or flushing).
         chain: the next job will follow the current one without a flush (it is there and has the
-            same CE control).
+            same CE control); valid while ``running``.
         start: a job starts in an empty array (its first window brings no Z).
         flush: the last step of a job not followed at once is fed: a flush window follows.
     """
@@ -54,7 +54,7 @@ class Sequencer(wiring.Component):
     def __init__(self, config, *, depth=JOBS_IN_FLIGHT):
         self.config = check_config(config)
         super().__init__({
-            "walker": In(WalkerSignature(EngineJob, depth, registered_next=True)),
+            "walker": In(WalkerSignature(EngineJob, depth, registered_next=True, same=("ce",))),
             "w_valid": In(1), "x_ready": In(1), "z_ready": In(1), "abort": In(1),
             "en": Out(1), "array_en": Out(1), "ce": Out(CeControl),
             "step": Out(1), "real": Out(1), "column": Out(range(config.H)), "first": Out(1),
@@ -105,12 +105,19 @@ class Sequencer(wiring.Component):
             self.uses_y.eq(job.uses_y),
             self.feed.eq(feeding & real),
             self.x_take.eq(en & feeding & real),
-            self.x_take_last.eq((e == D - 1) | (n + 1 == job.n)),
+            # The chunk's last element, or the tile's last step: ``n + 1 == N`` is ``n_last`` for a
+            # real step (n < N), the only one that takes (the comparison's carry chain, from ``n``
+            # through ``take_last`` to the X-buffer's ``can_take``, was a 39.4 FO4 path at 12x4x4).
+            self.x_take_last.eq((e == D - 1) | n_last),
         ]
 
-        # A job follows the current one at once if it is there and runs the same op in the array.
+        # A job follows the current one at once if it is there and runs the same op in the array:
+        # the walker's ``next_same`` register (the next job's ``ce`` equals the current job's, which
+        # is ``self.ce`` while running; ``chain`` is read only then). Comparing ``self.ce``, which
+        # fans out to every CE, put its buffer tree at the start of the path through the engine's
+        # ``y.ready`` to the streamer's arbiter and tag FIFO (40.8 FO4 at 12x4x4).
         chain = self.chain
-        m.d.comb += chain.eq(seq.next_active & (seq.next_job.ce.as_value() == self.ce.as_value()))
+        m.d.comb += chain.eq(seq.next_same)
         with m.If(en):
             m.d.sync += [self.window.eq(window), self.window_start.eq(window_start)]
         with m.Switch(state):

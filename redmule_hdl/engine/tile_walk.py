@@ -75,14 +75,38 @@ class TileWalk(wiring.Component):
         loops = [("m0", self.m0, L, self.m), ("k0", self.k0, self.D, self.k)]
         for loop, step, bound in self._inner:
             loops.append((loop, getattr(self, loop), step, rows if bound == ROWS else getattr(self, bound)))
+        # A loop over the rows (``ROWS``) is at its last row when ``ahead >= rows``: ``ahead >= L``
+        # before the last m-tile, and ``m0 + ahead >= M`` in it. ``m0 + ahead`` (the absolute row
+        # ahead) is a register of its own (``row_ahead``, moved with the loop and ``m0``), so the
+        # comparison does not wait for ``rows`` (a subtraction from the job's M and a select: the
+        # Y generator's ``is_last`` came 24 FO4 after its job register, on the path through its
+        # ``finish`` to its job copy, 40.4 FO4 at 12x4x4).
+        self._row_ahead = {}
         for loop, counter, step, bound in loops:
             if loop == "m0":
                 m.d.comb += self.last[loop].eq(last_m)
             elif bound is rows:
-                m.d.comb += self.last[loop].eq(ahead[loop] >= bound)     # a few bits
+                row_ahead = Signal(len(ahead["m0"]) + 1, name=f"{loop}_row_ahead", init=step)
+                self._row_ahead[loop] = row_ahead
+                last_row = self._at_least(m, f"last_{loop}_row", row_ahead, self.m)
+                m.d.comb += self.last[loop].eq(Mux(last_m, last_row, ahead[loop] >= L))
             else:
                 m.d.comb += self.last[loop].eq(self._at_least(m, f"last_{loop}", ahead[loop], bound))
         self._ahead = ahead
+        # The row registers' moves: ``row_ahead + step`` when their loop steps, ``m0 + step`` (the
+        # first row of the tile; ``m0_row``, a register) when it wraps within the m-tile, and
+        # ``m0_ahead + step`` when ``m0`` steps too.
+        self._row_moves = {}
+        for loop, row_ahead in self._row_ahead.items():
+            step = steps[loop]
+            width = len(row_ahead)
+            m0_row = Signal(width, name=f"{loop}_m0_row", init=step)
+            self._row_moves[loop] = {
+                "row": row_ahead, "m0_row": m0_row, "step": step,
+                "next": block_add(m, f"{loop}_row_next", row_ahead, Const(step, width), 0, width)[:width],
+                "m0_next": block_add(m, f"{loop}_m0_row_next", ahead["m0"], Const(step, width), 0,
+                                     width)[:width],
+            }
         # ``ahead + step`` for each loop, built outside the conditions below as ``block_add``:
         # written as ``ahead + step`` under ``advance``, ABC folded the select into the add and
         # started a carry chain at ``advance`` (a grant, late in the cycle).
@@ -104,6 +128,8 @@ class TileWalk(wiring.Component):
         with m.If(self.restart):
             m.d.sync += [counter.eq(0) for _, counter, *_ in loops]
             m.d.sync += [ahead[loop].eq(step) for loop, _, step, _ in loops]
+            for moves in self._row_moves.values():
+                m.d.sync += [moves["row"].eq(moves["step"]), moves["m0_row"].eq(moves["step"])]
         with m.Elif(self.advance):
             self._advance(m, loops, len(loops) - 1)
         return m
@@ -119,9 +145,19 @@ class TileWalk(wiring.Component):
         ahead, ahead_next = self._ahead[loop], self._ahead_next[loop]
         if index == 0:                  # the outermost loop never wraps
             m.d.sync += [counter.eq(ahead), ahead.eq(ahead_next)]
+            for moves in self._row_moves.values():      # m0 steps: every row loop is at its first
+                m.d.sync += [moves["row"].eq(moves["m0_next"]), moves["m0_row"].eq(moves["m0_next"])]
             return
         with m.If(~self.last[loop]):
             m.d.sync += [counter.eq(ahead), ahead.eq(ahead_next)]
+            if loop in self._row_moves:
+                moves = self._row_moves[loop]
+                m.d.sync += moves["row"].eq(moves["next"])
+            # Every row loop inside this one wraps within the m-tile.
+            for inner, *_ in loops[index + 1:]:
+                if inner in self._row_moves:
+                    moves = self._row_moves[inner]
+                    m.d.sync += moves["row"].eq(moves["m0_row"])
         with m.Else():
             m.d.sync += [counter.eq(0), ahead.eq(step)]
             self._advance(m, loops, index - 1)
