@@ -162,6 +162,8 @@ def _parser():
                      help="override the mode of the assertions (covers always run as covers)")
     frm.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
                      help="keep the SymbiYosys work directories and traces in DIR")
+    frm.add_argument("-j", "--jobs", type=_positive_int, default=None, metavar="N",
+                     help="checks run at a time, each a solver process (default: the number of cores)")
     swp = sub.add_parser(
         "sweep", help="area, Fmax and workload throughput over a grid of configurations",
         description="For every point of a grid of L, H, P (and contexts, misaligned, write_responses): "
@@ -662,7 +664,9 @@ def main(argv=None):
             return _fpga(args, config)
         if args.command == "formal":
             from redmule_hdl.sim.formal import run as formal
-            return formal(block=args.block, depth=args.depth, mode=args.mode, output=args.output)
+            from redmule_hdl.sim.formal import JOBS
+            return formal(block=args.block, depth=args.depth, mode=args.mode, output=args.output,
+                          jobs=args.jobs or JOBS)
         if args.command == "bench":
             from redmule_hdl.sim.bench import main as bench
             return bench(config=config, output=args.output or Path("redmule-bench"),

@@ -26,7 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from amaranth.back import rtlil
@@ -41,7 +43,7 @@ from redmule_hdl.system.properties import (AddressProperties, ControllerProperti
                                            RegFileProperties, StreamerProperties, TopProperties)
 
 __all__ = ["BLOCKS", "MODES", "TABLE", "MUTANTS", "TCDM", "TCDM_ASSERTS", "TCDM_COVERS", "FormalResult",
-           "Replay", "check", "properties_of", "read_vcd", "replay", "run_table", "run", "main"]
+           "Replay", "JOBS", "check", "properties_of", "read_vcd", "replay", "run_table", "run", "main"]
 
 #: Harness factories by block name: ``factory(config, props)``.
 BLOCKS = {
@@ -337,21 +339,31 @@ MUTANTS = [
 ]
 
 
-def run_table(table=TABLE, *, workroot=None, out=print):
-    """Every property of every line of ``table`` (covers in cover mode); prints a Markdown table."""
+def _in_parallel(calls, jobs):
+    """Results of ``calls`` (functions without arguments), ``jobs`` at a time, in order; each check
+    is a SymbiYosys process and its solver, so ``jobs`` is the number of cores to give them."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        yield from pool.map(lambda call: call(), calls)
+
+
+def run_table(table=TABLE, *, workroot=None, out=print, jobs=1):
+    """Every property of every line of ``table`` (covers in cover mode), ``jobs`` checks at a time;
+    prints a Markdown table (rows in the table's order)."""
     workroot = Path(workroot or tempfile.mkdtemp(prefix="redmule-formal-"))
-    results = []
     out("| block | property | config | mode | depth | result | seconds |")
     out("|---|---|---|---|---:|---|---:|")
+    calls = []
     for i, (block, config, mode, depth, only) in enumerate(table):
         for prop, kind in properties_of(block, config).items():
             if only is not None and prop not in only:
                 continue
             m = "cover" if kind == "cover" else mode
-            r = check(block, prop, mode=m, depth=depth, config=config,
-                      workdir=workroot / f"{i}_{block}_{prop}_{m}")
-            results.append(r)
-            out(r.row())
+            calls.append(partial(check, block, prop, mode=m, depth=depth, config=config,
+                                 workdir=workroot / f"{i}_{block}_{prop}_{m}"))
+    results = []
+    for r in _in_parallel(calls, jobs):
+        results.append(r)
+        out(r.row())
     return results
 
 
@@ -361,26 +373,32 @@ def main(argv=None):
     parser.add_argument("--depth", type=int)
     parser.add_argument("--mode", choices=MODES)
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--jobs", type=int, default=JOBS)
     args = parser.parse_args(argv)
-    return run(block=args.block, depth=args.depth, mode=args.mode, output=args.output)
+    return run(block=args.block, depth=args.depth, mode=args.mode, output=args.output, jobs=args.jobs)
 
 
-def run(*, block=None, depth=None, mode=None, output=None, out=print):
-    """The CLI's entry: the full table, or one block's lines, with ``depth``/``mode`` overridden."""
+#: Checks at a time in a run: one solver per core.
+JOBS = os.cpu_count() or 1
+
+
+def run(*, block=None, depth=None, mode=None, output=None, out=print, jobs=JOBS):
+    """The CLI's entry: the full table, or one block's lines, with ``depth``/``mode`` overridden,
+    ``jobs`` checks at a time."""
     table = [(b, c, mode or md, depth or d, only) for b, c, md, d, only in TABLE if block in (None, b)]
     if not table:
         table = [(block, SMALL, mode or "bmc", depth or 10, None)]
     workroot = Path(output or tempfile.mkdtemp(prefix="redmule-formal-"))
-    results = run_table(table, workroot=workroot, out=out)
+    results = run_table(table, workroot=workroot, out=out, jobs=jobs)
     bad = [r for r in results if r.status in ("counterexample", "timeout", "error", "unreached")]
     out("")
     out("| block | property | mutant | depth | result | seconds | replayed: mutant / unbroken |")
     out("|---|---|---|---:|---|---:|---|")
-    for i, (b, config, prop, mutant, d) in enumerate(MUTANTS):
-        if block not in (None, b):
-            continue
-        r = check(b, prop, mode="bmc", depth=d, config=config, mutant=mutant,
-                  workdir=workroot / f"mutant{i}_{b}_{mutant}")
+    mutants = [(i, b, config, prop, mutant, d) for i, (b, config, prop, mutant, d) in enumerate(MUTANTS)
+               if block in (None, b)]
+    calls = [partial(check, b, prop, mode="bmc", depth=d, config=config, mutant=mutant,
+                     workdir=workroot / f"mutant{i}_{b}_{mutant}") for i, b, config, prop, mutant, d in mutants]
+    for (i, b, config, prop, mutant, d), r in zip(mutants, _in_parallel(calls, jobs)):
         replayed = ""
         if r.status == "counterexample":
             replayed = _replayed(r)

@@ -302,6 +302,7 @@ def test_fusesoc_lint_target(generated, tmp_path):
     (["formal", "--block", "fpu"], "--block must be one of"),
     (["formal", "--depth", "0"], "--depth"),
     (["formal", "--mode", "sim"], "invalid choice: 'sim'"),
+    (["formal", "--jobs", "0"], "--jobs"),
     (["frobnicate"], "invalid choice"),
     ([], "COMMAND"),
 ])
