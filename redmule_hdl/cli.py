@@ -155,7 +155,8 @@ def _parser():
                     "print a table per property: proven, bounded to depth N, counterexample (VCD "
                     "trace), cover reached. Exit status 1 if any counterexample or unreached cover.")
     frm.add_argument("--block", default=None, metavar="NAME",
-                     help="top, streamer, controller, regfile or job_slots (default: all)")
+                     help="one harness: top, streamer, controller, job_guard, regfile, job_slots, "
+                          "x_addr, w_addr, y_addr or z_addr (default: all)")
     frm.add_argument("--depth", type=_positive_int, default=None,
                      help="BMC depth / induction length (default: per block, see sim/formal.py)")
     frm.add_argument("--mode", default=None, choices=("bmc", "prove"),
