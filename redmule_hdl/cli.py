@@ -664,8 +664,7 @@ def main(argv=None):
         if args.command == "fpga":
             return _fpga(args, config)
         if args.command == "formal":
-            from redmule_hdl.sim.formal import run as formal
-            from redmule_hdl.sim.formal import JOBS
+            from redmule_hdl.sim.formal import JOBS, run as formal
             return formal(block=args.block, depth=args.depth, mode=args.mode, output=args.output,
                           jobs=args.jobs or JOBS)
         if args.command == "bench":

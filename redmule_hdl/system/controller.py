@@ -201,6 +201,5 @@ class Controller(wiring.Component):
             m.d.sync += [running.eq(0), refusing.eq(0), oldest.eq(0), newest.eq(0), engine_pending.eq(0),
                          streamer_pending.eq(0)]
         if self.lemmas is not None:
-            self.lemmas(m, running=running, streamer_pending=streamer_pending, streamer_next=streamer_next,
-                        engine_pending=engine_pending, refusing=refusing)
+            self.lemmas(m, running=running, streamer_pending=streamer_pending, streamer_next=streamer_next)
         return m

@@ -692,15 +692,21 @@ def _bounded(job):
     addresses within 2**WINDOW_ADDR_BITS of 0 or of 2**32 (so ranges may still wrap), pitches below
     2**WINDOW_ADDR_BITS: fewer free bits, the same arithmetic. Written as bits, which the solver
     uses at once."""
+    return _within_bounds((job.m, job.n, job.k), (job.x_addr, job.w_addr, job.y_addr, job.z_addr),
+                          (job.x_pitch, job.w_pitch, job.z_pitch))
+
+
+def _within_bounds(dims, addrs, pitches):
+    """The test of ``_bounded`` on the fields themselves (a job's, or the job registers')."""
     assert WINDOW_DIM < 4
     test = 1
-    for dim in (job.m, job.n, job.k):
+    for dim in dims:
         test &= ~dim[2:].any() & dim[:2].any() & (dim <= WINDOW_DIM)
-    for name in ("x_addr", "w_addr", "y_addr", "z_addr"):
-        high = getattr(job, name)[WINDOW_ADDR_BITS:]
+    for addr in addrs:
+        high = addr[WINDOW_ADDR_BITS:]
         test &= ~high.any() | high.all()
-    for name in ("x_pitch", "w_pitch", "z_pitch"):
-        test &= ~getattr(job, name)[WINDOW_ADDR_BITS:].any()
+    for pitch in pitches:
+        test &= ~pitch[WINDOW_ADDR_BITS:].any()
     return test
 
 
@@ -865,15 +871,12 @@ class ControllerProperties(Elaboratable):
         # controller counts a job from its head handshake, the ring from the streamer's, a cycle or
         # more later; a free ``stored`` in between made the controller count the job as done.)
         p.assume(m, ~dut.streamer.stored | (count != 0))
-        # Jobs within the bounds, in every cycle (the guard samples the head whether valid or not).
+        # Jobs within the guard's bounds, on the registers the head is decoded from (the decoded
+        # job's are then asserted by ``guard_inputs``).
         head = dut.head.payload
-        for dim in (head.mcfg0.m, head.mcfg1.n, head.mcfg0.k):
-            p.assume(m, ~dim[2:].any() & dim[:2].any() & (dim <= WINDOW_DIM))
-        for name in ("x_addr", "w_addr", "y_addr", "z_addr"):
-            high = getattr(head, name)[WINDOW_ADDR_BITS:]
-            p.assume(m, ~high.any() | high.all())
-        for name in ("x_stride", "w_stride", "z_stride"):
-            p.assume(m, ~getattr(head, name)[WINDOW_ADDR_BITS:].any())
+        p.assume(m, _within_bounds((head.mcfg0.m, head.mcfg1.n, head.mcfg0.k),
+                                   (head.x_addr, head.w_addr, head.y_addr, head.z_addr),
+                                   (head.x_stride, head.w_stride, head.z_stride)))
         guard, free = self.guard, self.guard.free
         p.check(m, "guard_inputs", guard_inputs(m, guard))
         contract = guard_contract(m, guard, free["beside_ok"], free["checked"], free["self_overlap"])
@@ -888,7 +891,7 @@ class ControllerProperties(Elaboratable):
                          self_safe.eq(~contract["own_overlap"])]
         last = contract["last"]
 
-        def lemmas(m, running, streamer_pending, streamer_next, **_):
+        def lemmas(m, running, streamer_pending, streamer_next):
             pending, held = streamer_pending, count != 0
             p.lemma(m, (running == count + pending) & (count <= JOBS_IN_FLIGHT))
             p.lemma(m, ~pending | (streamer_next.as_value() == taken_head.as_value()))
