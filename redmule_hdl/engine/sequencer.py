@@ -118,6 +118,12 @@ class Sequencer(wiring.Component):
         # ``y.ready`` to the streamer's arbiter and tag FIFO (40.8 FO4 at 12x4x4).
         chain = self.chain
         m.d.comb += chain.eq(seq.next_same)
+        # The tile walk's ``is_last``, sampled in every cycle: it is read only at a tile's last step,
+        # and a tile lasts at least H * (P + 1) >= 2 cycles in which the walk and the job do not
+        # move, so the sample of the cycle before is the same. Read directly it started the path
+        # through ``finish`` to the walker's job copy (41.7 FO4 at fast 12x4x7).
+        tile_last = Signal()
+        m.d.sync += tile_last.eq(tile.is_last)
         with m.If(en):
             m.d.sync += [self.window.eq(window), self.window_start.eq(window_start)]
         with m.Switch(state):
@@ -135,9 +141,9 @@ class Sequencer(wiring.Component):
                         with m.If((h_cur == H - 1) & n_last):
                             # (At the job's last tile the walker moves on: its next job's N.)
                             m.d.sync += [n.eq(0), real.eq(1), h_cur.eq(0), e.eq(0),
-                                         n_last.eq(Mux(tile.is_last, seq.next_job.n, job.n) <= 1)]
+                                         n_last.eq(Mux(tile_last, seq.next_job.n, job.n) <= 1)]
                             m.d.comb += tile.advance.eq(1)
-                            with m.If(tile.is_last):
+                            with m.If(tile_last):
                                 m.d.comb += [seq.finish.eq(1), tile.restart.eq(1)]
                                 with m.If(~chain):
                                     m.d.comb += self.flush.eq(1)
