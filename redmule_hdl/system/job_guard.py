@@ -3,7 +3,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.arith.adders import block_add, carry_save
+from redmule_hdl.arith.adders import block_add
 from redmule_hdl.interfaces import StreamerJob
 from redmule_hdl.spec.regmap import ADDR_BITS, DIM_BITS
 
@@ -17,6 +17,31 @@ ROW_BITS = DIM_BITS + 2
 #: The registered stages of a ``ByteRange``, in order: the operands, the product and row size as two
 #: carry-save rows, their sum (the span), the end.
 RANGE_STAGES = ("operands", "carry_save", "span", "end")
+
+
+def _carry_save(m, terms, width):
+    """Two signals whose sum is the sum of ``terms`` modulo ``2**width``: a tree of 3:2 compressors
+    (full adders side by side, no carry chain), combinational in ``m``.
+
+    The same function as ``arith.adders.carry_save``, kept apart on purpose: built with that one (its
+    rows packed into a signal per level), the 12x4x3 top in flip-flops stops Yosys 0.70's
+    ``synth_ecp5`` (``redmule-hdl fpga``) with an assertion in ABC9's reintegration
+    (``GetSize(conn.first) == GetSize(conn.second)``, kernel/rtlil.cc)."""
+    def named(value):
+        # Each compressor uses its inputs three times: as expressions, the tree would be copied
+        # at every level (3**depth times in the netlist); a signal is emitted once.
+        s = Signal(width)
+        m.d.comb += s.eq(value)
+        return s
+
+    terms = [named(t[:width]) for t in terms]
+    while len(terms) > 2:
+        reduced = []
+        while len(terms) >= 3:
+            a, b, c = terms.pop(), terms.pop(), terms.pop()
+            reduced += [named(a ^ b ^ c), named(((a & b) | (a & c) | (b & c)) << 1)]
+        terms = reduced + terms
+    return terms
 
 
 def _add(m, name, base, span):
@@ -68,7 +93,7 @@ class ByteRange(wiring.Component):
             "operands": [self.first.eq(self.base), r.eq(self.rows - 1), p.eq(self.pitch),
                          w.eq(self.row)],
             "carry_save": [
-                Cat(save_sum, save_carry).eq(Cat(*carry_save(m, "product", terms, SPAN_BITS))),
+                Cat(save_sum, save_carry).eq(Cat(*_carry_save(m, terms, SPAN_BITS))),
                 product_overrun.eq(Cat(*(r[j] & p[ADDR_BITS - 1 - j:].any()
                                          for j in range(len(r)))).any()),
             ],
