@@ -126,12 +126,14 @@ def test_nan_rules():
 @pytest.mark.parametrize("pipeline", (0, 2))
 def test_take_a_is_the_choice_behind_z(pipeline):
     """take_a (the choice the computing element registers instead of the value): z is a when it is
-    high, b when it is low; both NaN -> high (z is the canonical NaN)."""
+    high, b when it is low; both NaN -> high (z is the canonical NaN); equal operands -> high
+    (the docstring's "equal operands return a", which z alone cannot show)."""
     a, b = np.array(list(itertools.product(SPECIALS, repeat=2)), dtype=np.uint16).T
     for op in (MinMax.MIN, MinMax.MAX):
         z, take = simulate(pipeline, a, b, op, outputs=("z", "take_a"))
         both_nan = golden.is_nan(a) & golden.is_nan(b)
         assert (take[both_nan] == 1).all()
+        assert (take[a == b] == 1).all(), op
         assert (np.where(take == 1, a, b)[~both_nan] == z[~both_nan]).all(), op
         assert (z == reference(a, b, op)).all()
 
