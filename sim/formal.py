@@ -58,6 +58,8 @@ BLOCKS = {
 MODES = ("bmc", "prove", "cover")
 #: The configuration of a block unless one is given: the smallest array, one context.
 SMALL = Config(L=1, H=1, P=1, contexts=1)
+#: Checks at a time in a run: one solver per core.
+JOBS = os.cpu_count() or 1
 #: Properties whose runs are faster on the harness mapped to gates (``check(synthesize=...)``): those
 #: over the address generators' adds, which are 8-bit blocks (``arith.adders.block_add``) that the
 #: word-level model leaves to the solver as such. Measured: the streamer's ``window_write`` to depth
@@ -376,10 +378,6 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=JOBS)
     args = parser.parse_args(argv)
     return run(block=args.block, depth=args.depth, mode=args.mode, output=args.output, jobs=args.jobs)
-
-
-#: Checks at a time in a run: one solver per core.
-JOBS = os.cpu_count() or 1
 
 
 def run(*, block=None, depth=None, mode=None, output=None, out=print, jobs=JOBS):
