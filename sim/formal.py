@@ -15,9 +15,8 @@ Counterexamples and cover traces are VCD files (the harness's signals, the block
 them). ``replay`` drives the same harness in Amaranth's simulator with the block's inputs read from
 such a trace and reports the step at which the property fails there (the run of the README's
 "Formal" section replays every counterexample: on the mutant, and on the unbroken design with the
-same stimulus). ``python -m redmule_hdl.sim.formal`` (``redmule-hdl formal``) runs that table.
+same stimulus). ``redmule-hdl formal`` (``run``) runs that table.
 """
-import argparse
 import os
 import re
 import shutil
@@ -369,20 +368,11 @@ def run_table(table=TABLE, *, workroot=None, out=print, jobs=1):
     return results
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="redmule-hdl formal", description=__doc__.split("\n")[0])
-    parser.add_argument("--block", choices=list(BLOCKS))
-    parser.add_argument("--depth", type=int)
-    parser.add_argument("--mode", choices=MODES)
-    parser.add_argument("--output", type=Path)
-    parser.add_argument("--jobs", type=int, default=JOBS)
-    args = parser.parse_args(argv)
-    return run(block=args.block, depth=args.depth, mode=args.mode, output=args.output, jobs=args.jobs)
-
-
 def run(*, block=None, depth=None, mode=None, output=None, out=print, jobs=JOBS):
     """The CLI's entry: the full table, or one block's lines, with ``depth``/``mode`` overridden,
-    ``jobs`` checks at a time."""
+    ``jobs`` checks at a time (a positive int; ValueError otherwise)."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive int (checks at a time), not {jobs!r}")
     table = [(b, c, mode or md, depth or d, only) for b, c, md, d, only in TABLE if block in (None, b)]
     if not table:
         table = [(block, SMALL, mode or "bmc", depth or 10, None)]
@@ -425,6 +415,3 @@ def _replayed(result):
         text += " / " + describe(replay(result.block, result.prop, result.trace, **args))
     return text
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -91,6 +91,9 @@ def test_unknown_block_and_property():
         formal.check("regfile", "tcdm_hold")
     with pytest.raises(ValueError, match="cover"):
         formal.check("regfile", "periph_read", mode="bmc")
+    for jobs in (0, -1, 1.5, True):     # refused before any check runs
+        with pytest.raises(ValueError, match="jobs must be a positive int"):
+            formal.run(jobs=jobs, out=lambda line: None)
 
 
 def test_the_blocks_carry_no_property(tmp_path):
