@@ -390,9 +390,7 @@ def describe(config, ports, options=None):
         "prefix": options.prefix,
         "modules": {"top": options.top, "ce": options.ce},
         "c_macro_prefix": options.c_prefix,
-        "parameters": {"L": c.L, "H": c.H, "P": c.P, "contexts": c.contexts,
-                       "misaligned": c.misaligned, "write_responses": c.write_responses,
-                       "beat_format": c.beat_format, "memories": c.memories},
+        "parameters": dataclasses.asdict(c),       # every Config field
         "derived": {
             "D": c.D, "beat_width": c.beat_width, "transfer_width": c.transfer_width,
             "transfers_per_beat": {f.name: c.transfers_per_beat(f) for f in FORMATS.values()},
@@ -554,7 +552,9 @@ def _generate(args, config):
     print(f"RedMulE {config} (D={config.D}, contexts={config.contexts}, "
           f"misaligned={config.misaligned}, write_responses={config.write_responses}, "
           f"beat_format={config.beat_format}"
-          f"{'' if config.memories == 'flops' else f', memories={config.memories}'}), top module {options.top}")
+          f"{'' if config.memories == 'flops' else f', memories={config.memories}'}"
+          f"{', fast_fma' if config.fast_fma else ''}{', guard_dsp' if config.guard_dsp else ''}), "
+          f"top module {options.top}")
     for name in files:
         path = out / name
         print(f"  wrote {path} ({path.stat().st_size} bytes)")

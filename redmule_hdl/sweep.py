@@ -26,6 +26,7 @@ ADDRESS``, as one task each on a Dask distributed cluster (results gathered back
 ``DIR/sweep.png`` (throughput against area, Pareto front marked).
 """
 import argparse
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -48,13 +49,14 @@ __all__ = ["DEFAULT_GRID", "DEFAULT_FO4_PS", "parse_grid", "points", "load_workl
 
 #: Default grid: 12 configurations.
 DEFAULT_GRID = {"L": [4, 8, 12], "H": [2, 4], "P": [1, 3]}
-_PARAMS = ("L", "H", "P", "contexts", "misaligned", "write_responses", "beat_format", "memories")
+_PARAMS = tuple(field.name for field in dataclasses.fields(Config))
 
 
 def _value(name, text):
-    if name in ("beat_format", "memories"):
+    kind = type(getattr(Config, name))      # of the default
+    if kind is str:
         return text          # Config checks it
-    if name in ("misaligned", "write_responses"):
+    if kind is bool:
         if text.lower() in ("1", "true", "yes", "on"):
             return True
         if text.lower() in ("0", "false", "no", "off"):
@@ -516,8 +518,7 @@ def _shape(text):
 
 def add_arguments(p):
     p.add_argument("--grid", nargs="+", metavar="NAME=V1,V2", default=None,
-                   help="grid values per parameter (L, H, P, contexts, misaligned, write_responses, "
-                        "beat_format, memories); "
+                   help=f"grid values per parameter ({', '.join(_PARAMS)}); "
                         "default L=4,8,12 H=2,4 P=1,3")
     p.add_argument("--workload", type=Path, metavar="FILE",
                    help="lines M,N,K (default: the original's 24 regression shapes)")

@@ -16,6 +16,7 @@ from redmule_hdl.engine.x_buffer import XBuffer
 from redmule_hdl.engine.z_buffer import ZBuffer
 from redmule_hdl.interfaces import TcdmSignature, beat_layout
 from redmule_hdl.system.controller import Controller
+from redmule_hdl.system.job_guard import ByteRange, JobGuard
 from redmule_hdl.system.regfile import RegFile
 from redmule_hdl.system.streamer import Streamer
 from redmule_hdl.system.streamer.arbiter import Arbiter
@@ -35,6 +36,9 @@ BAD = [
     (lambda: RegFile(0), ValueError, "contexts must be"),
     (lambda: RegFile(Config()), TypeError, "contexts must be"),
     (lambda: Controller(misaligned=1, D=4, L=2), TypeError, "misaligned must be"),
+    (lambda: Controller(misaligned=True, D=4, L=2, guard_dsp="yes"), TypeError, "guard_dsp must be"),
+    (lambda: JobGuard(dsp=1), TypeError, "dsp must be a bool"),
+    (lambda: ByteRange(dsp=None), TypeError, "dsp must be a bool"),
     (lambda: Controller(misaligned=False, D=1, L=2), ValueError, "D must be"),
     (lambda: LoadFifo(4, 0), ValueError, "depth must be"),
     (lambda: ResponsePath(Config(), 0), ValueError, "depth must be"),
