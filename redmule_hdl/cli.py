@@ -553,7 +553,7 @@ def _generate(args, config):
           f"misaligned={config.misaligned}, write_responses={config.write_responses}, "
           f"beat_format={config.beat_format}"
           f"{'' if config.memories == 'flops' else f', memories={config.memories}'}"
-          f"{', fast_fma' if config.fast_fma else ''}{', guard_dsp' if config.guard_dsp else ''}), "
+          f"{', fast_fma' if config.fast_fma else ''}{', fpga_arith' if config.fpga_arith else ''}), "
           f"top module {options.top}")
     for name in files:
         path = out / name

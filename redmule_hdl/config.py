@@ -47,10 +47,12 @@ class Config:
         FIFOs, ``"ram"`` the load FIFOs and the X-buffer (``MEMORIES``). All builds are bit- and
         cycle-identical; the W- and Z-buffers are registers in all (docs/architecture.md, "FPGA
         memories").
-    guard_dsp: the job guard's three range products (``(rows-1)*pitch``, 16 x 32 bits) as multiplies,
-        which FPGA synthesis maps to its multiplier blocks (ECP5: 6 MULT18X18D for about 4,200 LUT4s),
-        instead of carry-save rows whose stage holds no carry chain (the ASIC build, the default: a
-        multiply there would set the clock). Bit- and cycle-identical.
+    fpga_arith: arithmetic for an FPGA: the job guard's three range products (``(rows-1)*pitch``,
+        16 x 32 bits) as multiplies, which FPGA synthesis maps to its multiplier blocks (ECP5: 6
+        MULT18X18D), and the control adds and comparisons (address generators, tile walks, job
+        counts, job guard) as ``+``, which it maps to carry chains; instead of carry-save rows and
+        8-bit carry-select blocks (``arith.adders.block_add``), which keep every ASIC stage short (the
+        default: there a multiply or a ripple add would set the clock). Bit- and cycle-identical.
     """
     L: int = 12
     H: int = 4
@@ -61,7 +63,7 @@ class Config:
     beat_format: str = "fp16"
     fast_fma: bool = False
     memories: str = "flops"
-    guard_dsp: bool = False
+    fpga_arith: bool = False
 
     #: The values of ``beat_format``, with the bytes of one element of each.
     BEAT_FORMATS = MappingProxyType({"fp16": 2, "fp8": 1})
@@ -86,7 +88,7 @@ class Config:
         check_int("contexts", self.contexts, 1, self.MAX_CONTEXTS)
         for name in ("L", "H", "P", "contexts"):     # numpy integers become plain ints
             object.__setattr__(self, name, int(getattr(self, name)))
-        for name in ("misaligned", "write_responses", "fast_fma", "guard_dsp"):
+        for name in ("misaligned", "write_responses", "fast_fma", "fpga_arith"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")
         if not isinstance(self.beat_format, str):

@@ -3,7 +3,7 @@
 ``redmule-hdl`` (generate, synth, bench), ``python -m redmule_hdl.sim.bench``,
 ``python -m redmule_hdl.sim.scale_check`` and ``python -m redmule_hdl.sim.bench_engine`` name a
 configuration with ``-L``, ``-H``, ``-P``, ``--contexts``, ``--no-misaligned``, ``--write-responses``,
-``--beat-format``, ``--fast-fma``, ``--memories`` and ``--guard-dsp``::
+``--beat-format``, ``--fast-fma``, ``--memories`` and ``--fpga-arith``::
 
     parser = config_args.ArgumentParser(prog="...")
     config_args.add_config_arguments(parser)
@@ -36,12 +36,12 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def add_config_arguments(parser):
     """Add ``-L``, ``-H``, ``-P``, ``--contexts``, ``--no-misaligned``, ``--write-responses``,
-    ``--beat-format``, ``--fast-fma``, ``--memories`` and ``--guard-dsp`` (defaults from ``Config``) to
+    ``--beat-format``, ``--fast-fma``, ``--memories`` and ``--fpga-arith`` (defaults from ``Config``) to
     ``parser`` in an argument group "generator parameters"; returns the group.
 
     The values land in ``args.L``, ``args.H``, ``args.P``, ``args.contexts``, ``args.misaligned``,
     ``args.write_responses``, ``args.beat_format``, ``args.fast_fma``, ``args.memories`` and
-    ``args.guard_dsp``; ``config_from_args`` turns them into a ``Config``.
+    ``args.fpga_arith``; ``config_from_args`` turns them into a ``Config``.
     """
     g = parser.add_argument_group("generator parameters")
     g.add_argument("-L", type=int, default=Config.L, metavar="L",
@@ -71,10 +71,11 @@ def add_config_arguments(parser):
                    help="what is built from memories that FPGA synthesis maps to RAM instead of "
                         "registers: nothing (flops, the ASIC build), the load FIFOs (fifos), the load "
                         "FIFOs and the X-buffer (ram); all behave identically (default flops)")
-    g.add_argument("--guard-dsp", action="store_true", default=Config.guard_dsp,
-                   help="the job guard's range products as multiplies for FPGA multiplier blocks "
-                        "(ECP5: 6 MULT18X18D, about 4,200 LUT4s fewer; the default keeps carry-save "
-                        "rows, the ASIC build); same results and cycles")
+    g.add_argument("--fpga-arith", action="store_true", default=Config.fpga_arith,
+                   help="arithmetic for an FPGA: the job guard's range products as multiplies "
+                        "(ECP5: 6 MULT18X18D) and the control adds as carry chains (the default keeps "
+                        "carry-save rows and carry-select blocks, the ASIC build); same results and "
+                        "cycles")
     return g
 
 
@@ -88,7 +89,7 @@ def config_from_args(args, parser):
         return Config(L=args.L, H=args.H, P=args.P, contexts=args.contexts,
                       misaligned=args.misaligned, write_responses=args.write_responses,
                       beat_format=args.beat_format, fast_fma=args.fast_fma,
-                      memories=args.memories, guard_dsp=args.guard_dsp)
+                      memories=args.memories, fpga_arith=args.fpga_arith)
     except (TypeError, ValueError) as e:
         parser.error((str(e).splitlines() or [type(e).__name__])[0])
         raise   # only reached with a parser whose error() returns
@@ -100,7 +101,7 @@ def config_summary(config):
             f"misaligned={config.misaligned}, write_responses={config.write_responses}, "
             f"beat_format={config.beat_format}" + (", fast_fma" if config.fast_fma else "")
             + ("" if config.memories == "flops" else f", memories={config.memories}")
-            + (", guard_dsp" if config.guard_dsp else ""))
+            + (", fpga_arith" if config.fpga_arith else ""))
 
 
 def parse_shapes(text):

@@ -50,15 +50,15 @@ BLOCKS = {
     "streamer": lambda config, props: StreamerProperties(config, props=props),
     "regfile": lambda config, props: RegFileProperties(config.contexts, props=props),
     "controller": lambda config, props: ControllerProperties(config, props=props),
-    "job_guard": lambda config, props: JobGuardProperties(props=props, dsp=config.guard_dsp),
+    "job_guard": lambda config, props: JobGuardProperties(props=props, fpga_arith=config.fpga_arith),
     "job_slots": lambda config, props: JobSlotsProperties(props=props),
     **{f"{w}_addr": lambda config, props, w=w: AddressProperties(config, w, props=props) for w in "xwyz"},
 }
 MODES = ("bmc", "prove", "cover")
 #: The configuration of a block unless one is given: the smallest array, one context.
 SMALL = Config(L=1, H=1, P=1, contexts=1)
-#: ``SMALL`` with the job guard's products as multiplies (``Config.guard_dsp``, the FPGA build).
-SMALL_GUARD_DSP = Config(L=1, H=1, P=1, contexts=1, guard_dsp=True)
+#: ``SMALL`` with the job guard's products as multiplies (``Config.fpga_arith``, the FPGA build).
+SMALL_FPGA_ARITH = Config(L=1, H=1, P=1, contexts=1, fpga_arith=True)
 #: Checks at a time in a run: one solver per core.
 JOBS = os.cpu_count() or 1
 #: Properties whose runs are faster on the harness mapped to gates (``check(synthesize=...)``): those
@@ -95,7 +95,7 @@ class FormalResult:
     def row(self):
         c = self.config
         where = (f"{c.L}x{c.H}x{c.P} ctx{c.contexts} {c.beat_format}{' wr' if c.write_responses else ''}"
-                 f"{' guard_dsp' if c.guard_dsp else ''}")
+                 f"{' fpga_arith' if c.fpga_arith else ''}")
         trace = f" ({self.trace})" if self.trace and self.status == "counterexample" else ""
         return (f"| {self.block} | {self.prop} | {where} | {self.mode} | {self.depth} | "
                 f"{self.status}{trace} | {self.seconds:.1f} |")
@@ -318,7 +318,7 @@ TABLE = [
     # The job guard against its contract, and the controller with the guard abstracted to that
     # contract (README "Formal": together, guard_beside and guard_self for every reachable state).
     ("job_guard", SMALL, "prove", 5, ("guard_beside_sound", "guard_self_sound")),
-    ("job_guard", SMALL_GUARD_DSP, "prove", 5, ("guard_beside_sound", "guard_self_sound")),
+    ("job_guard", SMALL_FPGA_ARITH, "prove", 5, ("guard_beside_sound", "guard_self_sound")),
     ("job_guard", SMALL, "bmc", 8, ("guard_passed_beside", "guard_found_hazard")),
     ("controller", SMALL, "prove", 2, ("guard_inputs", "guard_start_is_take", "guard_beside_kept",
                                        "guard_self_kept")),

@@ -107,7 +107,7 @@ def _component(config, block):
         return RegFile(c.contexts)
     if block == "controller":
         from redmule_hdl.system.controller import Controller
-        return Controller(misaligned=c.misaligned, D=c.D, L=c.L, guard_dsp=c.guard_dsp)
+        return Controller(misaligned=c.misaligned, D=c.D, L=c.L, fpga_arith=c.fpga_arith)
     raise ValueError(f"unknown block {block!r}; blocks: {', '.join(BLOCKS)}")
 
 

@@ -9,15 +9,17 @@ from amaranth.sim import Simulator
 from redmule_hdl.arith.adders import BLOCK_BITS, block_add
 
 
+@pytest.mark.parametrize("chain", [False, True])
 @pytest.mark.parametrize("width,cin", [(32, 0), (34, 1)])
-def test_block_add_matches_integers(width, cin):
+def test_block_add_matches_integers(width, cin, chain):
     """``block_add`` (the address generators' and the job guard's adds): the sum with the carry out,
-    and the carry alone (``sums=False``), with a carry in of 0 and 1, across block boundaries."""
+    and the carry alone (``sums=False``), with a carry in of 0 and 1, across block boundaries; as
+    blocks and as one ``+`` (``chain``, ``Config.fpga_arith``)."""
     m = Module()
     x, y = Signal(width), Signal(width)
     total, carry = Signal(width + 1), Signal()
-    m.d.comb += [total.eq(block_add(m, "t", x, y, cin, width)),
-                 carry.eq(block_add(m, "c", x, y, cin, width, sums=False))]
+    m.d.comb += [total.eq(block_add(m, "t", x, y, cin, width, chain=chain)),
+                 carry.eq(block_add(m, "c", x, y, cin, width, sums=False, chain=chain))]
     rng = random.Random(width)
     top = (1 << width) - 1
     # A carry that ripples through every block, stops at each block boundary, or starts there.

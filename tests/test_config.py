@@ -245,8 +245,8 @@ def test_utilization():
 
 
 @pytest.mark.parametrize("value", [1, None, "yes"])
-def test_fast_fma_and_guard_dsp_must_be_bools(value):
+def test_fast_fma_and_fpga_arith_must_be_bools(value):
     with pytest.raises(TypeError, match=r"^fast_fma must be a bool"):
         Config(fast_fma=value)
-    with pytest.raises(TypeError, match=r"^guard_dsp must be a bool"):
-        Config(guard_dsp=value)
+    with pytest.raises(TypeError, match=r"^fpga_arith must be a bool"):
+        Config(fpga_arith=value)

@@ -25,7 +25,7 @@ class Dut(Elaboratable):
     def __init__(self, config):
         self.regfile = RegFile(config.contexts)
         self.ctrl = Controller(misaligned=config.misaligned, D=config.D, L=config.L,
-                               guard_dsp=config.guard_dsp)
+                               fpga_arith=config.fpga_arith)
 
     def elaborate(self, platform):
         m = Module()
@@ -313,12 +313,12 @@ def run_two_jobs(h, first, second):
 
 
 @pytest.mark.parametrize("reads", ["y", "x", "w"])
-@pytest.mark.parametrize("guard_dsp", [False, True])
-def test_job_reading_the_running_jobs_z_waits_for_it(reads, guard_dsp):
+@pytest.mark.parametrize("fpga_arith", [False, True])
+def test_job_reading_the_running_jobs_z_waits_for_it(reads, fpga_arith):
     """A queued job that reads any byte of the running job's Z (as Y in place, as X, as W) starts only
     after that job's evt; one that reads right after the end of that Z starts beside it."""
     for touch, beside in ((0, False), (1, True)):
-        h = Harness(Config(L=2, H=2, P=1, guard_dsp=guard_dsp), latency=30)
+        h = Harness(Config(L=2, H=2, P=1, fpga_arith=fpga_arith), latency=30)
         first = regs_of(m=3, k=4, z_addr=0x3000)          # Z: 0x3000 .. 0x3000 + 2*8 + 8 (exclusive)
         end = 0x3000 + 2 * 8 + 8
         key = {"y": "y_addr", "x": "x_addr", "w": "w_addr"}[reads]
@@ -331,12 +331,12 @@ def test_job_reading_the_running_jobs_z_waits_for_it(reads, guard_dsp):
 
 
 @pytest.mark.parametrize("touch", [0, 1])
-@pytest.mark.parametrize("guard_dsp", [False, True])
-def test_guard_is_exact_for_large_ranges(touch, guard_dsp):
+@pytest.mark.parametrize("fpga_arith", [False, True])
+def test_guard_is_exact_for_large_ranges(touch, fpga_arith):
     """The range arithmetic over every bit: Z spans (M-1)*pitch = 19999 * 0x12344 bytes (about 1.4
     GiB); a job whose X starts at that Z's end starts beside it, one whose X starts 2 bytes earlier
     waits for its evt."""
-    h = Harness(Config(L=2, H=2, P=1, guard_dsp=guard_dsp), latency=30)
+    h = Harness(Config(L=2, H=2, P=1, fpga_arith=fpga_arith), latency=30)
     first = regs_of(m=20000, k=4, z_addr=0x100, z_stride=0x12344, x_addr=0xF000_0000,
                     w_addr=0xF100_0000)
     end = 0x100 + 19999 * 0x12344 + 4 * 2
@@ -346,14 +346,14 @@ def test_guard_is_exact_for_large_ranges(touch, guard_dsp):
 
 
 @pytest.mark.parametrize("which", ["running_z", "head_x"])
-@pytest.mark.parametrize("guard_dsp", [False, True])
-def test_guard_counts_a_span_of_2gib_or_more_as_overlapping(which, guard_dsp):
+@pytest.mark.parametrize("fpga_arith", [False, True])
+def test_guard_counts_a_span_of_2gib_or_more_as_overlapping(which, fpga_arith):
     """Five rows 2 GiB apart wrap around the 32-bit address space (rows 0, 2, 4 at one address, 1
     and 3 at another): a range end computed in 33 bits would lose the wrapped rows, so the guard
     treats any (M-1)*pitch >= 2**31 as overlapping. Here the second job really reads a row of the
     first one's Z and waits for its evt. (L = 8: single-tile jobs, which the overlap check of a
     job's own ranges leaves alone.)"""
-    h = Harness(Config(L=8, H=2, P=1, guard_dsp=guard_dsp), latency=30)
+    h = Harness(Config(L=8, H=2, P=1, fpga_arith=fpga_arith), latency=30)
     if which == "running_z":
         first = regs_of(m=5, k=4, z_addr=0x1000_0000, z_stride=1 << 31)
         second = regs_of(m=2, k=4, x_addr=0x9000_0000, z_addr=0x5000)
@@ -364,13 +364,13 @@ def test_guard_counts_a_span_of_2gib_or_more_as_overlapping(which, guard_dsp):
     assert h.starts[1][0] == h.evts[0] + 1
 
 
-@pytest.mark.parametrize("guard_dsp", [False, True])
-def test_guard_counts_a_range_past_the_top_of_the_address_space_as_overlapping(guard_dsp):
+@pytest.mark.parametrize("fpga_arith", [False, True])
+def test_guard_counts_a_range_past_the_top_of_the_address_space_as_overlapping(fpga_arith):
     """The streamer's addresses count modulo 2**32: W (7 rows of 8 bytes) from 0xFFFF_FFF0 wraps
     around to [0, 40) and reads the running job's Z at [0, 24), so the second job waits for the
     first one's evt. (Found by formal's ``guard_beside``: the guard compared the ranges without
     the wrap and started it beside the first.)"""
-    h = Harness(Config(L=2, H=2, P=1, guard_dsp=guard_dsp), latency=30)
+    h = Harness(Config(L=2, H=2, P=1, fpga_arith=fpga_arith), latency=30)
     first = regs_of(m=3, k=4, z_addr=0)
     second = regs_of(m=2, k=4, w_addr=0xFFFF_FFF0, z_addr=0x5000)
     run_two_jobs(h, first, second)

@@ -1,6 +1,6 @@
 """``Config.memories``: the X-buffer and the load FIFOs in registers ("flops") or in
 ``amaranth.lib.memory.Memory`` banks ("ram"). Both builds must give the same results in the same
-cycles ("fifos", only the FIFOs in memories, too; and the FPGA build, "ram" with ``guard_dsp``);
+cycles ("fifos", only the FIFOs in memories, too; and the FPGA build, "ram" with ``fpga_arith``);
 the X-buffer's diagonal banks are also checked against a model of the buffer alone."""
 import random
 
@@ -107,11 +107,11 @@ def test_ram_build_is_cycle_identical(params, op, shape, kwargs):
     x, w, y = _operands(sum(shape), *shape, kwargs.get("in_fmt", "fp16"))
     runs = {mem: sim.run_job(Config(**params, memories=mem), op, x, w, y, **kwargs)
             for mem in Config.MEMORIES}
-    runs["ram, guard_dsp"] = sim.run_job(Config(**params, memories="ram", guard_dsp=True), op, x, w, y,
+    runs["ram, fpga_arith"] = sim.run_job(Config(**params, memories="ram", fpga_arith=True), op, x, w, y,
                                          **kwargs)
     want = golden.gemm_op(op, x, w, y, in_fmt=kwargs.get("in_fmt", "fp16"))
     for mem, r in runs.items():
         assert [np.array_equal(run.z, want) for run in r.runs] == [True] * len(r.runs), mem
-    for mem in ("fifos", "ram", "ram, guard_dsp"):
+    for mem in ("fifos", "ram", "ram, fpga_arith"):
         assert runs[mem].cycles == runs["flops"].cycles
         assert [run.cycles for run in runs[mem].runs] == [run.cycles for run in runs["flops"].runs]

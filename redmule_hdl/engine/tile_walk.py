@@ -22,7 +22,8 @@ class TileWalk(wiring.Component):
 
     ``inner`` lists ``(loop, step, bound)`` loops, outermost first; ``bound`` is ``ROWS`` or the name
     of an input port of the walk (for example ``"n"``: the job's N). Each loop runs ``0, step,
-    2*step, ...`` while below its bound.
+    2*step, ...`` while below its bound. ``config``: L, D, and ``fpga_arith`` (adds and comparisons
+    as ``+``, an FPGA's carry chains, instead of ``block_add``'s blocks).
 
     Ports:
         m, k, and one input per named inner bound: the job's dimensions (constant during a walk).
@@ -37,6 +38,7 @@ class TileWalk(wiring.Component):
 
     def __init__(self, config, inner=()):
         self.L, self.D = config.L, config.D
+        self.chain = config.fpga_arith     # adds as one ``+`` each (``block_add``'s ``chain``)
         self._inner = [(loop, step, bound) for loop, step, bound in inner]
         loops = ["m0", "k0", *(loop for loop, *_ in self._inner)]
         bounds = ["m", "k", *dict.fromkeys(b for *_, b in self._inner if b != ROWS)]
@@ -103,16 +105,17 @@ class TileWalk(wiring.Component):
             m0_row = Signal(width, name=f"{loop}_m0_row", init=step)
             self._row_moves[loop] = {
                 "row": row_ahead, "m0_row": m0_row, "step": step,
-                "next": block_add(m, f"{loop}_row_next", row_ahead, Const(step, width), 0, width)[:width],
+                "next": block_add(m, f"{loop}_row_next", row_ahead, Const(step, width), 0, width,
+                                  chain=self.chain)[:width],
                 "m0_next": block_add(m, f"{loop}_m0_row_next", ahead["m0"], Const(step, width), 0,
-                                     width)[:width],
+                                     width, chain=self.chain)[:width],
             }
         # ``ahead + step`` for each loop, built outside the conditions below as ``block_add``:
         # written as ``ahead + step`` under ``advance``, ABC folded the select into the add and
         # started a carry chain at ``advance`` (a grant, late in the cycle).
         self._ahead_next = {
             loop: block_add(m, f"{loop}_next", ahead[loop], Const(step, len(ahead[loop])), 0,
-                            len(ahead[loop]))[:len(ahead[loop])]
+                            len(ahead[loop]), chain=self.chain)[:len(ahead[loop])]
             for loop, step in steps.items()}
 
         def all_last(first):
@@ -134,11 +137,11 @@ class TileWalk(wiring.Component):
             self._advance(m, loops, len(loops) - 1)
         return m
 
-    @staticmethod
-    def _at_least(m, name, a, b):
+    def _at_least(self, m, name, a, b):
         """``a >= b`` (unsigned): the carry of ``a + ~b + 1`` (``block_add``, carries only)."""
         width = max(len(a), len(b)) + 1
-        return block_add(m, name, a, ~Cat(b, Const(0, width - len(b))), 1, width, sums=False)
+        return block_add(m, name, a, ~Cat(b, Const(0, width - len(b))), 1, width, sums=False,
+                         chain=self.chain)
 
     def _advance(self, m, loops, index):
         loop, counter, step, _ = loops[index]

@@ -60,8 +60,8 @@ class Controller(wiring.Component):
             ``idle`` (in) from the streamer.
     Parameters: ``misaligned``, the memory port can read element-aligned rows (else every address and
     pitch must be word aligned); ``D``, elements per beat (the offsets of a row's later beats) and
-    columns of a tile; ``L``, rows of a tile; ``guard_dsp``, the ``JobGuard``'s products as
-    multiplies for FPGA multiplier blocks (``Config.guard_dsp``).
+    columns of a tile; ``L``, rows of a tile; ``fpga_arith`` (``Config.fpga_arith``), the
+    ``JobGuard``'s products as multiplies and the adds as ``+`` (FPGA multipliers and carry chains).
 
     Overlap check (``JobError.OVERLAP``): a job of more than one tile (M > L or K > D) whose Z byte
     range shares a byte with its own X or W range, or with its Y range when Y is read from another
@@ -86,12 +86,12 @@ class Controller(wiring.Component):
     #: internal registers (k-induction); hardware never sets it.
     lemmas = None
 
-    def __init__(self, *, misaligned, D, L, guard_dsp=False):
-        for name, value in (("misaligned", misaligned), ("guard_dsp", guard_dsp)):
+    def __init__(self, *, misaligned, D, L, fpga_arith=False):
+        for name, value in (("misaligned", misaligned), ("fpga_arith", fpga_arith)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be a bool, not {value!r}")
         self.misaligned = misaligned
-        self.guard_dsp = guard_dsp
+        self.fpga_arith = fpga_arith
         self.D = check_int("D", D, 2)
         self.L = check_int("L", L, 1)
         super().__init__({
@@ -114,7 +114,7 @@ class Controller(wiring.Component):
         refused_cycles = Signal(range(self.GUARD_CYCLES + 2))
 
         m.submodules.decoder = decoder = JobDecoder(misaligned=self.misaligned, D=self.D)
-        m.submodules.guard = guard = self.Guard(dsp=self.guard_dsp)
+        m.submodules.guard = guard = self.Guard(fpga_arith=self.fpga_arith)
         error, sjob, ejob = decoder.error, decoder.streamer_job, decoder.engine_job
         clear = self.status.clear
         engine_job, streamer_job = self.engine.job, self.streamer.job
@@ -169,7 +169,8 @@ class Controller(wiring.Component):
         # The increments are ``block_add``s (as ``+ 1`` ABC made each a 32-bit chain: 42.9 FO4).
         width = len(self.status.cycles)
         for i in range(depth):
-            count_next = block_add(m, f"count{i}_next", counts[i], Const(1, width), 0, width)[:width]
+            count_next = block_add(m, f"count{i}_next", counts[i], Const(1, width), 0, width,
+                                   chain=self.fpga_arith)[:width]
             with m.If((running < depth) & (newest == i)):
                 m.d.sync += counts[i].eq(1 + check_wait)
             with m.Else():

@@ -44,28 +44,30 @@ def _carry_save(m, terms, width):
     return terms
 
 
-def _add(m, name, base, span):
+def _add(m, name, base, span, chain):
     """``base + span`` (``SPAN_BITS + 1`` bits, no wrap) as ``arith.adders.block_add``: as ``+``
     ABC mapped it to a ripple chain (62 FO4), and as a Kogge-Stone add written out in this module
-    to a near-chain too (49.9 FO4 in the 12x4x4 top). Its blocks are driven by ``m.d.comb``
-    statements: called under an ``m.If``, they would be conditional (inputs 0 otherwise)."""
-    return block_add(m, name, base, span, 0, SPAN_BITS)
+    to a near-chain too (49.9 FO4 in the 12x4x4 top); ``chain``: one ``+`` (an FPGA's carry chain).
+    Its blocks are driven by ``m.d.comb`` statements: called under an ``m.If``, they would be
+    conditional (inputs 0 otherwise)."""
+    return block_add(m, name, base, span, 0, SPAN_BITS, chain=chain)
 
 
-def _less(m, name, a, b):
+def _less(m, name, a, b, chain):
     """``a < b`` (unsigned, up to ``SPAN_BITS + 1`` bits): the borrow of ``a - b``, from the carry of
     ``a + ~b + 1`` (``arith.adders.block_add``, carries only)."""
     width = SPAN_BITS + 1
     return ~block_add(m, name, a, ~b.as_unsigned()[:width] if len(b) >= width else
-                      ~Cat(b, Const(0, width - len(b))), 1, width, sums=False)
+                      ~Cat(b, Const(0, width - len(b))), 1, width, sums=False, chain=chain)
 
 
 class ByteRange(wiring.Component):
     """The byte range ``[base, base + (rows-1)*pitch + row)`` of a matrix, in registered stages.
 
-    Parameters: ``dsp``: the product ``(rows-1)*pitch`` as one multiply, which FPGA synthesis maps
-    to its multiplier blocks (ECP5: two MULT18X18D, about 1,300 LUT4s fewer); otherwise as carry-save
-    rows (no carry chain), which one stage of an ASIC's clock holds (``Config.guard_dsp``).
+    Parameters: ``fpga_arith`` (``Config.fpga_arith``): the product ``(rows-1)*pitch`` as one
+    multiply, which FPGA synthesis maps to its multiplier blocks (ECP5: two MULT18X18D), and the adds
+    as ``+`` (carry chains); otherwise carry-save rows (no carry chain) and ``block_add``\ s, which
+    one stage of an ASIC's clock holds.
 
     Ports:
         base, rows, pitch, row (in): first byte, rows (>= 1), bytes from a row to the next, bytes
@@ -75,14 +77,14 @@ class ByteRange(wiring.Component):
         span_overrun (out, with ``span``): the product might reach 2**31, so ``span`` may be wrong.
         end (out): ``first + span``, end exclusive (four registers).
         overrun (out, with ``end``): ``span_overrun`` one cycle later.
-    One register stage each of ``RANGE_STAGES``; without ``dsp`` every stage has at most one carry
-    chain. Below 2**31 the product and a row below 2**18 keep the span exact in ``SPAN_BITS`` bits.
+    One register stage each of ``RANGE_STAGES``; without ``fpga_arith`` every stage has at most one
+    carry chain. Below 2**31 the product and a row below 2**18 keep the span exact in ``SPAN_BITS`` bits.
     """
 
-    def __init__(self, *, dsp=False):
-        if not isinstance(dsp, bool):
-            raise TypeError(f"dsp must be a bool, not {dsp!r}")
-        self.dsp = dsp
+    def __init__(self, *, fpga_arith=False):
+        if not isinstance(fpga_arith, bool):
+            raise TypeError(f"fpga_arith must be a bool, not {fpga_arith!r}")
+        self.fpga_arith = fpga_arith
         super().__init__({
             "base": In(ADDR_BITS), "rows": In(DIM_BITS), "pitch": In(ADDR_BITS), "row": In(ROW_BITS),
             "first": Out(ADDR_BITS), "span": Out(SPAN_BITS), "span_overrun": Out(1),
@@ -94,7 +96,7 @@ class ByteRange(wiring.Component):
         r, p, w = Signal(DIM_BITS), Signal(ADDR_BITS), Signal(ROW_BITS)
         # Two values whose sum is the span (modulo 2**SPAN_BITS), added in the next stage.
         save_sum, save_carry = Signal(SPAN_BITS), Signal(SPAN_BITS)
-        if self.dsp:
+        if self.fpga_arith:
             product = [save_sum.eq(r * p), save_carry.eq(w)]
         else:
             terms = [w, *(Mux(r[j], p << j, 0) for j in range(len(r)))]
@@ -109,9 +111,10 @@ class ByteRange(wiring.Component):
                 product_overrun.eq(Cat(*(r[j] & p[ADDR_BITS - 1 - j:].any()
                                          for j in range(len(r)))).any()),
             ],
-            "span": [self.span.eq(block_add(m, "span", save_sum, save_carry, 0, SPAN_BITS)[:SPAN_BITS]),
+            "span": [self.span.eq(block_add(m, "span", save_sum, save_carry, 0, SPAN_BITS,
+                                            chain=self.fpga_arith)[:SPAN_BITS]),
                      self.span_overrun.eq(product_overrun)],
-            "end": [self.end.eq(_add(m, "end", self.first, self.span)),
+            "end": [self.end.eq(_add(m, "end", self.first, self.span, self.fpga_arith)),
                     self.overrun.eq(self.span_overrun)],
         }
         assert tuple(stages) == RANGE_STAGES
@@ -130,7 +133,8 @@ class JobGuard(wiring.Component):
     register file to the start of a job. A range whose ``(rows-1)*pitch`` might reach 2 GiB, or
     whose end passes 2**32 (its addresses wrap around to 0), counts as overlapping.
 
-    Parameters: ``dsp``, the ranges' products as multiplies for FPGA multiplier blocks (``ByteRange``).
+    Parameters: ``fpga_arith``, multiplies and carry chains for an FPGA (``ByteRange``), also in the
+    comparisons and the Z range ends.
 
     Ports:
         head (in, ``StreamerJob``): the job at the head of the queue (a queued job cannot change).
@@ -151,10 +155,10 @@ class JobGuard(wiring.Component):
     #: internal registers (k-induction); hardware never sets it.
     lemmas = None
 
-    def __init__(self, *, dsp=False):
-        if not isinstance(dsp, bool):
-            raise TypeError(f"dsp must be a bool, not {dsp!r}")
-        self.dsp = dsp
+    def __init__(self, *, fpga_arith=False):
+        if not isinstance(fpga_arith, bool):
+            raise TypeError(f"fpga_arith must be a bool, not {fpga_arith!r}")
+        self.fpga_arith = fpga_arith
         super().__init__({
             "head": In(StreamerJob),
             "valid": In(1),
@@ -166,7 +170,7 @@ class JobGuard(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        head = self.head
+        head, chain = self.head, self.fpga_arith
 
         def row_bytes(count, fmt):
             return Mux(fmt.wide, count << 1, count)
@@ -176,14 +180,14 @@ class JobGuard(wiring.Component):
                 ("x_range", (head.x_addr, head.m, head.x_pitch, row_bytes(head.n, head.in_fmt))),
                 ("w_range", (head.w_addr, head.n, head.w_pitch, row_bytes(head.k, head.in_fmt))),
                 ("y_range", (head.y_addr, head.m, head.z_pitch, row_bytes(head.k, head.out_fmt)))):
-            m.submodules[name] = byte_range = ByteRange(dsp=self.dsp)
+            m.submodules[name] = byte_range = ByteRange(fpga_arith=self.fpga_arith)
             for port, value in zip(("base", "rows", "pitch", "row"), operands):
                 m.d.comb += getattr(byte_range, port).eq(value)
             ranges.append(byte_range)
         y = ranges[2]
         # The head's own Z range: Z_ADDR plus the Y span, in step with the Y pipeline.
         own_z, own_z_end, y_apart = Signal(ADDR_BITS), Signal(SPAN_BITS + 1), Signal()
-        m.d.sync += [own_z.eq(head.z_addr), own_z_end.eq(_add(m, "own_z_end", own_z, y.span)),
+        m.d.sync += [own_z.eq(head.z_addr), own_z_end.eq(_add(m, "own_z_end", own_z, y.span, chain)),
                      y_apart.eq(head.y_addr != head.z_addr)]
         # The Z range of the job started last: its Z_ADDR at the take, its span from the Y pipeline
         # (the head's operands were sampled in the take cycle t, the span is there in t + 3).
@@ -192,7 +196,7 @@ class JobGuard(wiring.Component):
         m.d.sync += taken.eq(Cat(self.take, taken[:-1]))
         with m.If(self.take):
             m.d.sync += z_lo.eq(head.z_addr)
-        z_hi_next = _add(m, "z_hi", z_lo, y.span)     # (built outside the condition: see ``_add``)
+        z_hi_next = _add(m, "z_hi", z_lo, y.span, chain)     # (outside the condition: see ``_add``)
         with m.If(taken[-1]):
             m.d.sync += [z_hi.eq(z_hi_next), z_over.eq(y.span_overrun)]
         # A range past the top of the address space wraps around to 0 (the streamer's addresses count
@@ -200,10 +204,12 @@ class JobGuard(wiring.Component):
         def wraps(end):
             return end > (1 << ADDR_BITS)
         overlaps = [r.overrun | wraps(r.end) | z_over | wraps(z_hi)
-                    | (_less(m, f"below_z_hi{i}", r.first, z_hi) & _less(m, f"z_lo_below{i}", z_lo, r.end))
+                    | (_less(m, f"below_z_hi{i}", r.first, z_hi, chain)
+                       & _less(m, f"z_lo_below{i}", z_lo, r.end, chain))
                     for i, r in enumerate(ranges)]
         own = [r.overrun | wraps(r.end) | y.overrun | wraps(own_z_end)
-               | (_less(m, f"below_own_end{i}", r.first, own_z_end) & _less(m, f"own_below{i}", own_z, r.end))
+               | (_less(m, f"below_own_end{i}", r.first, own_z_end, chain)
+                  & _less(m, f"own_below{i}", own_z, r.end, chain))
                for i, r in enumerate(ranges)]
         uses_y, hazard = Signal(), Signal()
         m.d.sync += [uses_y.eq(head.uses_y),

@@ -763,14 +763,14 @@ class JobGuardProperties(Elaboratable):
     Asserts ``guard_beside_sound`` and ``guard_self_sound`` (the contract's ``beside`` and
     ``own``). Covers ``guard_passed_beside`` (a head passed beside the job taken last) and
     ``guard_found_hazard`` (a checked head that reads the last job's Z, which the guard must then
-    hold back). Mutant ``guard_short``: a guard that reports its result one cycle early. ``dsp``:
-    the guard's products as multiplies (``JobGuard(dsp=...)``, ``Config.guard_dsp``).
+    hold back). Mutant ``guard_short``: a guard that reports its result one cycle early. ``fpga_arith``:
+    the guard's arithmetic for an FPGA (``JobGuard(fpga_arith=...)``, ``Config.fpga_arith``).
     """
 
-    def __init__(self, *, props=None, dsp=False):
+    def __init__(self, *, props=None, fpga_arith=False):
         self.props = props or Properties()
         guard = _ShortGuard if self.props.mutated("guard_short") else JobGuard
-        self.dut = guard(dsp=dsp)
+        self.dut = guard(fpga_arith=fpga_arith)
         self.ports = port_signals(self.dut)
 
     def elaborate(self, platform):
@@ -851,7 +851,7 @@ class ControllerProperties(Elaboratable):
         self.dut = Controller(misaligned=config.misaligned, D=config.D, L=config.L)
         # Read for its ports by ``properties_of`` too, where the controller is not elaborated.
         self.guard = parameters_only(_FreeGuard(passes_all=self.props.mutated("guard_passes_all")))
-        self.dut.Guard = lambda dsp: self.guard
+        self.dut.Guard = lambda fpga_arith: self.guard
         self.free_inputs = list(self.guard.free.values())
         self.ports = port_signals(self.dut) + self.free_inputs
 

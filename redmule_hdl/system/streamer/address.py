@@ -110,8 +110,7 @@ class _Generator(wiring.Component):
         """The assignments of the address registers at an ``advance`` (its adds built in ``m``)."""
         raise NotImplementedError
 
-    @staticmethod
-    def _tile_pitch(m, pitch, L):
+    def _tile_pitch(self, m, pitch, L):
         """L row pitches, used when a walk moves to the next m-tile. Registered (off the path from
         the job slot) and valid from the second cycle after a generator moves to a job: an m-tile of
         L >= 2 rows takes at least two grants, the first in the cycle after the move."""
@@ -126,17 +125,17 @@ class _Generator(wiring.Component):
             product = rows[0]
         else:
             rows = carry_save(m, "lpitch", rows, ADDR_BITS)
-            product = block_add(m, "lpitch", rows[0], rows[1], 0, ADDR_BITS)[:ADDR_BITS]
+            product = block_add(m, "lpitch", rows[0], rows[1], 0, ADDR_BITS,
+                                chain=self.config.fpga_arith)[:ADDR_BITS]
         m.d.sync += lpitch.eq(product)
         return lpitch
 
-    @staticmethod
-    def _add(m, name, a, b):
+    def _add(self, m, name, a, b):
         """``(a + b) % 2**ADDR_BITS`` as ``arith.adders.block_add`` (8-bit blocks, each a module of its
         own): ABC rebuilt a ripple-carry ``+``, a Kogge-Stone add and a two-half carry-select add
         written in this module as chains merged with the pick below (the streamer's longest path
-        at 12x4x4, 53.7 FO4 with the carry-select add)."""
-        return block_add(m, name, a, b, 0, ADDR_BITS)[:ADDR_BITS]
+        at 12x4x4, 53.7 FO4 with the carry-select add). One ``+`` with ``Config.fpga_arith``."""
+        return block_add(m, name, a, b, 0, ADDR_BITS, chain=self.config.fpga_arith)[:ADDR_BITS]
 
     @staticmethod
     def _pick(cases):
