@@ -20,6 +20,13 @@ def check_int(name, value, lo, hi=None):
     return int(value)
 
 
+def check_bool(name, value):
+    """``value`` if it is a bool; TypeError naming ``name`` otherwise."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Config:
     """Parameters of a RedMulE instance.
@@ -89,8 +96,7 @@ class Config:
         for name in ("L", "H", "P", "contexts"):     # numpy integers become plain ints
             object.__setattr__(self, name, int(getattr(self, name)))
         for name in ("misaligned", "write_responses", "fast_fma", "fpga_arith"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be a bool, not {getattr(self, name)!r}")
+            check_bool(name, getattr(self, name))
         if not isinstance(self.beat_format, str):
             raise TypeError(f"beat_format must be a str, not {self.beat_format!r}")
         if self.beat_format not in self.BEAT_FORMATS:

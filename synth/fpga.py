@@ -27,7 +27,8 @@ If ``synth_ecp5`` stops on one of Yosys' internal assertions (a tool bug, not th
 docs/results/fpga-12x4x3.md).
 
 ``cache``: a directory keeping each result as ``fpga-<key>.json``, the key a hash of the RTLIL, the
-top, the device, the flow (with the seed, placer and router of a placed run) and the tools' versions; an unchanged design is not implemented again.
+top, the device, the flow (with the seed, placer and router of a placed run) and the tools'
+versions; an unchanged design is not implemented again.
 ``redmule-hdl fpga`` writes ``fpga.txt`` and ``fpga.json`` and caches in ``DIR/cache``.
 """
 import hashlib

@@ -86,7 +86,8 @@ def test_an_internal_yosys_assertion_falls_back_to_noabc9(fma_report, monkeypatc
 
     monkeypatch.setattr(fpga, "run_script", asserting)
     fallen = implement(design, "fma", pnr=False)
-    assert commands == ["synth_ecp5 -top fma -json netlist.json", "synth_ecp5 -noabc9 -top fma -json netlist.json"]
+    assert commands == ["synth_ecp5 -top fma -json netlist.json",
+                        "synth_ecp5 -noabc9 -top fma -json netlist.json"]
     assert fallen.synth_fallback.startswith("Assert `GetSize(conn.first)") and fallen.used["MULT18X18D"] == 1
     assert "mapped with synth_ecp5 -noabc9: synth_ecp5 stopped with Assert" in fallen.format()
 

@@ -4,7 +4,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.arith.adders import block_add
-from redmule_hdl.config import check_int
+from redmule_hdl.config import check_bool, check_int
 from redmule_hdl.engine.job_slots import JOBS_IN_FLIGHT, ring_next
 from redmule_hdl.interfaces import (EngineControlSignature, JobRegs, JobStatusSignature,
                                     StreamerControlSignature)
@@ -87,11 +87,8 @@ class Controller(wiring.Component):
     lemmas = None
 
     def __init__(self, *, misaligned, D, L, fpga_arith=False):
-        for name, value in (("misaligned", misaligned), ("fpga_arith", fpga_arith)):
-            if not isinstance(value, bool):
-                raise TypeError(f"{name} must be a bool, not {value!r}")
-        self.misaligned = misaligned
-        self.fpga_arith = fpga_arith
+        self.misaligned = check_bool("misaligned", misaligned)
+        self.fpga_arith = check_bool("fpga_arith", fpga_arith)
         self.D = check_int("D", D, 2)
         self.L = check_int("L", L, 1)
         super().__init__({

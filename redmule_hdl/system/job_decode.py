@@ -3,7 +3,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.config import check_int, fp8_beats_word_aligned
+from redmule_hdl.config import check_bool, check_int, fp8_beats_word_aligned
 from redmule_hdl.interfaces import (CeControl, ElementFormat, EngineJob, JobRegs, StreamerJob, ce_control,
                                     element_format)
 from redmule_hdl.spec.formats import FORMAT_CODES
@@ -47,9 +47,7 @@ class JobDecoder(wiring.Component):
     """
 
     def __init__(self, *, misaligned, D):
-        if not isinstance(misaligned, bool):
-            raise TypeError(f"misaligned must be a bool, not {misaligned!r}")
-        self.misaligned = misaligned
+        self.misaligned = check_bool("misaligned", misaligned)
         self.D = check_int("D", D, 2)
         super().__init__({
             "regs": In(JobRegs),

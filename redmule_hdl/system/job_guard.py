@@ -4,6 +4,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.arith.adders import block_add
+from redmule_hdl.config import check_bool
 from redmule_hdl.interfaces import StreamerJob
 from redmule_hdl.spec.regmap import ADDR_BITS, DIM_BITS
 
@@ -82,9 +83,7 @@ class ByteRange(wiring.Component):
     """
 
     def __init__(self, *, fpga_arith=False):
-        if not isinstance(fpga_arith, bool):
-            raise TypeError(f"fpga_arith must be a bool, not {fpga_arith!r}")
-        self.fpga_arith = fpga_arith
+        self.fpga_arith = check_bool("fpga_arith", fpga_arith)
         super().__init__({
             "base": In(ADDR_BITS), "rows": In(DIM_BITS), "pitch": In(ADDR_BITS), "row": In(ROW_BITS),
             "first": Out(ADDR_BITS), "span": Out(SPAN_BITS), "span_overrun": Out(1),
@@ -156,9 +155,7 @@ class JobGuard(wiring.Component):
     lemmas = None
 
     def __init__(self, *, fpga_arith=False):
-        if not isinstance(fpga_arith, bool):
-            raise TypeError(f"fpga_arith must be a bool, not {fpga_arith!r}")
-        self.fpga_arith = fpga_arith
+        self.fpga_arith = check_bool("fpga_arith", fpga_arith)
         super().__init__({
             "head": In(StreamerJob),
             "valid": In(1),

@@ -65,7 +65,8 @@ class RedMulE(wiring.Component):
         c = self.config
         m = Module()
         m.submodules.regfile = regfile = RegFile(c.contexts)
-        m.submodules.controller = ctrl = Controller(misaligned=c.misaligned, D=c.D, L=c.L, fpga_arith=c.fpga_arith)
+        m.submodules.controller = ctrl = Controller(misaligned=c.misaligned, D=c.D, L=c.L,
+                                                    fpga_arith=c.fpga_arith)
         m.submodules.streamer = streamer = Streamer(c)
         m.submodules.engine = engine = Engine(c, ce_module=self.ce_module)
 
