@@ -132,7 +132,7 @@ def parts(config, *, prefix="", reset="sync"):
     the ``Options`` ``prefix`` and ``reset``."""
     config = check_config(config)
     options = Options(prefix=prefix, reset=reset)
-    top, ce = RedMulE(config, ce_module=options.ce), ComputeElement(config.P, fast_fma=config.fast_fma)
+    top, ce = RedMulE(config, ce_module=options.ce), ComputeElement.of(config)
     if reset == "sync":
         return top, ce
     # The CE module keeps the ports clk and rst (the top drives rst active high), now asynchronous.

@@ -86,10 +86,10 @@ def _component(config, block):
     c = config
     if block == "fma":
         from redmule_hdl.arith.fma import FMA
-        return FMA(pipeline=c.P, fast=c.fast_fma)
+        return FMA(pipeline=c.P, fast=c.fast_fma, fpga_arith=c.fpga_arith)
     if block == "ce":
         from redmule_hdl.engine.ce import ComputeElement
-        return ComputeElement(c.P, fast_fma=c.fast_fma)
+        return ComputeElement.of(c)
     if block == "xbuf":
         from redmule_hdl.engine.x_buffer import XBuffer
         return XBuffer(c.L, c.D, memories=c.storage("xbuf"))
@@ -121,13 +121,13 @@ def design(config, block="top"):
     if block == "ce":
         # Named as in the top: mapped alone (synth.flow.SEPARATE), it is the netlist the array uses.
         from redmule_hdl.engine.ce import ComputeElement
-        return (export.CE_MODULE, rtlil.convert(ComputeElement(config.P, fast_fma=config.fast_fma),
+        return (export.CE_MODULE, rtlil.convert(ComputeElement.of(config),
                                                 name=export.CE_MODULE, emit_src=False), None)
     if block == "engine":
         from redmule_hdl.engine.ce import ComputeElement
         from redmule_hdl.engine.engine import Engine
         text = (rtlil.convert(Engine(config, ce_module=export.CE_MODULE), name="engine", emit_src=False)
-                + "\n" + rtlil.convert(ComputeElement(config.P, fast_fma=config.fast_fma), name=export.CE_MODULE, emit_src=False))
+                + "\n" + rtlil.convert(ComputeElement.of(config), name=export.CE_MODULE, emit_src=False))
         group = block_prefixes(Engine(config, ce_module=export.CE_MODULE), "engine")
         return "engine", text, group
     return block, rtlil.convert(_component(config, block), name=block, emit_src=False), None

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 from amaranth.hdl import Cat, Fragment, UnusedElaboratable
+from amaranth.back import rtlil
 from amaranth.sim import Simulator
 
 from redmule_hdl.arith.fma import FMA
@@ -44,15 +45,16 @@ def reference(mode, a, b, c):
     return golden.fma(a, b, c)
 
 
-def simulate(pipeline, a, b, c, mode, en=None, junk_seed=0, fast=False):
+def simulate(pipeline, a, b, c, mode, en=None, junk_seed=0, fast=False, fpga_arith=False):
     """Run vectors through an FMA; vector i enters in the i-th enabled cycle.
 
     ``mode`` is one FmaMode for all vectors or an array. ``en`` (optional) is the clock enable of
     every cycle; vectors are only offered in enabled cycles, disabled cycles get random junk on the
     inputs. Returns the result sampled for every vector (once, in order) and a count of the stalled
-    cycles in which the output changed (must be 0). ``fast``: the fast datapath (``FMA(fast=True)``).
+    cycles in which the output changed (must be 0). ``fast``: the fast datapath (``FMA(fast=True)``),
+    ``fpga_arith``: its FPGA spelling.
     """
-    dut = FMA(pipeline=pipeline, fast=fast)
+    dut = FMA(pipeline=pipeline, fast=fast, fpga_arith=fpga_arith)
     assert dut.latency == pipeline
     n = len(a)
     modes = np.broadcast_to(np.asarray(mode, dtype=np.int64), (n,))
@@ -317,32 +319,59 @@ def test_placement_follows_the_measured_table():
     assert register_placement(8) == (1, 1, 1, 2, 1, 1, 1)
 
 
+FPGA_ARITH = pytest.mark.parametrize("fpga_arith", [False, True], ids=["asic", "fpga_arith"])
+
+
+@FPGA_ARITH
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.name)
 @pytest.mark.parametrize("pipeline", (4,))
-def test_fast_datapath_bit_exact(pipeline, mode):
+def test_fast_datapath_bit_exact(pipeline, mode, fpga_arith):
     # FMA(fast=True): the same function, a different datapath and cut points; random and targeted
     # vectors with the clock enable randomly low (results once, in order, held while stalled).
+    # fpga_arith: the product as one multiply, the adds as carry chains split at "add_low".
     n = 2000
-    a, b, c = vectors(mode, n, seed=500 + 10 * pipeline + mode)
+    a, b, c = vectors(mode, n, seed=500 + 10 * pipeline + mode + 7 * fpga_arith)
     en = (np.random.default_rng(pipeline).random(3 * n) < 0.7).astype(int)
-    check(pipeline, mode, a, b, c, en=en, junk_seed=pipeline, fast=True)
+    check(pipeline, mode, a, b, c, en=en, junk_seed=pipeline, fast=True, fpga_arith=fpga_arith)
 
 
-def test_fast_datapath_specials_and_every_depth():
+@FPGA_ARITH
+def test_fast_datapath_specials_and_every_depth(fpga_arith):
     addends = SPECIALS[::3]
     a, b, c = np.array(list(itertools.product(SPECIALS, SPECIALS, addends)), dtype=np.uint16).T
-    check(MAX_PIPELINE, FmaMode.FMA, a, b, c, fast=True)
+    check(MAX_PIPELINE, FmaMode.FMA, a, b, c, fast=True, fpga_arith=fpga_arith)
     for pipeline in range(MAX_PIPELINE + 1):
-        dut = FMA(pipeline, fast=True)
+        dut = FMA(pipeline, fast=True, fpga_arith=fpga_arith)
         Fragment.get(dut, None)     # elaborates (and uses) it
         assert dut.latency == pipeline
         assert dut.placement == register_placement(pipeline, fast=True)
         assert len(dut.placement) == len(FAST_CUT_POINTS) and sum(dut.placement) == pipeline
     for pipeline in (0, 1, 2, 3, 5, 6, 7):
-        a, b, c = vectors(FmaMode.FMA, 200, seed=2000 + pipeline)
-        check(pipeline, FmaMode.FMA, a, b, c, fast=True)
-    with pytest.raises(TypeError, match="fast must be a bool"):
-        FMA(3, fast=1)
+        a, b, c = vectors(FmaMode.FMA, 200, seed=2000 + pipeline + 7 * fpga_arith)
+        check(pipeline, FmaMode.FMA, a, b, c, fast=True, fpga_arith=fpga_arith)
+
+
+@pytest.mark.parametrize("name", ["fast", "fpga_arith"])
+def test_datapath_flags_must_be_bools(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)     # never elaborated, as above
+        with pytest.raises(TypeError, match=f"^{name} must be a bool") as info:
+            FMA(3, **{name: 1})
+        del info
+        gc.collect()
+
+
+def test_fpga_arith_maps_to_a_multiply_and_chains():
+    # The FPGA spelling has no carry-save product and no prefix adders, and the default datapath
+    # does not change with it (it already is `*` and `+`).
+    def text(**kwargs):
+        return rtlil.convert(FMA(4, **kwargs), name="fma")
+    fpga = text(fast=True, fpga_arith=True)
+    asic = text(fast=True)
+    assert "mul_csa0" in asic and "first_gp" in asic
+    assert "mul_csa0" not in fpga and "first_gp" not in fpga and "$mul" in fpga
+    assert "first_low_sum" in fpga and "first_high_sum" in fpga
+    assert text(fpga_arith=True) == text()
 
 
 @pytest.mark.parametrize("value, error", [

@@ -14,7 +14,11 @@ rounding decision, and the wide adds, the rounding increment and the significand
 out as Kogge-Stone adders and a carry-save tree (``arith/adders.py``), whatever the flow (``synth``,
 ``generate``, the simulators and the FPGA flow all elaborate the same spelling). Its cut points are
 ``spec.pipeline.FAST_CUT_POINTS``. It costs area (measured in ``docs/results/clock-per-P.md``), so
-it is off by default (``Config.fast_fma``).
+it is off by default (``Config.fast_fma``). ``FMA(fast=True, fpga_arith=True)`` is that datapath
+for an FPGA (``Config.fpga_arith``): the product is one ``*`` (a multiplier block) and each wide add
+and the rounding increment one ``+`` (a carry chain, cut in two halves at "add_low"), which an FPGA
+builds faster and smaller than the written-out trees; the default datapath already uses ``+`` and
+``*`` throughout, so ``fpga_arith`` does not change it.
 
 Why the window is enough (all positions below in window bits, product LSB at bit 2):
 
@@ -32,10 +36,11 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from redmule_hdl.arith.adders import (carry_save, csa_multiply, prefix_add, prefix_distances,
-                                     prefix_levels, prefix_start, prefix_sum)
+from redmule_hdl.arith.adders import (block_add, carry_save, csa_multiply, prefix_add,
+                                     prefix_distances, prefix_levels, prefix_start, prefix_sum)
 from redmule_hdl.spec.formats import FP16, FP16_NEG_ZERO, FP16_ONE, fp_layout
 from redmule_hdl.spec.ops import FmaMode
+from redmule_hdl.config import check_bool
 from redmule_hdl.spec.pipeline import (CUT_POINTS, FAST_CUT_POINTS, check_pipeline,
                                       register_placement)
 
@@ -66,6 +71,51 @@ _ESUM_MIN = 2                       # smallest esum: both effective exponents at
 _PROD_ROWS = _SUM - _GUARD
 _CSA_LEVELS_FIRST = 3
 _PREFIX_LOW = 4
+# With fpga_arith: the wide adds' low halves (bits below _CHAIN_LOW) go before the "add_low" cut.
+_CHAIN_LOW = _SUM // 2
+
+
+def _window_exponents(m, esum, ec, *, fpga_arith):
+    """``(shift, x_win)``: the addend's right shift, clamped to 0.._SHIFT_MAX, and the window
+    exponent, from the product's exponent sum ``esum`` and the addend's effective exponent ``ec``.
+    With ``fpga_arith`` every add of ``esum`` is one carry chain beside the others, its other term
+    (a constant minus ``ec``) ready before ``esum``, and the clamp and the maximum read the chains'
+    signs, instead of a subtract, an add and a compare one after the other."""
+    if not fpga_arith:
+        s_raw = esum - ec + _S_OFS
+        shift = Mux(s_raw[-1], 0, Mux(s_raw > _SHIFT_MAX, _SHIFT_MAX, s_raw[:-1]))
+        x_prod = esum + _X_OFS_PROD
+        x_add = ec + _X_OFS_ADD
+        return shift[:_SHIFT_MAX.bit_length()], Mux(x_prod > x_add, x_prod, x_add)[:_EXP + 1]
+
+    def esum_plus(name, offset):
+        """``esum + offset - ec`` as a signed signal (``offset - ec`` first, ``esum`` last)."""
+        term = Signal(range(offset - FP16.exp_max, offset + 1), name=f"{name}_term")
+        total = Signal(range(offset - FP16.exp_max, offset + 2 * FP16.exp_max + 1), name=name)
+        m.d.comb += [term.eq(offset - ec), total.eq(esum + term)]
+        return total
+
+    s_raw = esum_plus("shift_raw", _S_OFS)                          # esum - ec + _S_OFS
+    s_over = esum_plus("shift_over", _S_OFS - _SHIFT_MAX - 1)       # >= 0: s_raw > _SHIFT_MAX
+    prod_wins = esum_plus("prod_wins", _X_OFS_PROD - _X_OFS_ADD - 1)  # >= 0: x_prod > x_add
+    x_prod = Signal(_EXP + 1, name="x_prod")
+    m.d.comb += x_prod.eq(esum + _X_OFS_PROD)
+    shift = Mux(s_raw[-1], 0, Mux(s_over[-1], s_raw, _SHIFT_MAX))
+    return shift[:_SHIFT_MAX.bit_length()], Mux(prod_wins[-1], ec + _X_OFS_ADD, x_prod)[:_EXP + 1]
+
+
+def _chain_low(m, name, x, y, cin, width):
+    """The first half of ``x + y + cin`` at ``width`` bits as carry chains (``fpga_arith``): the low
+    ``_CHAIN_LOW`` bits' sum with its carry out on top, and the high bits of ``x`` and ``y``."""
+    x, y = (Cat(v, Const(0, width))[:width] for v in (x, y))
+    low = block_add(m, f"{name}_low", x[:_CHAIN_LOW], y[:_CHAIN_LOW], cin, _CHAIN_LOW, chain=True)
+    return {"low": low, "x": x[_CHAIN_LOW:], "y": y[_CHAIN_LOW:]}
+
+
+def _chain_high(m, name, low, width):
+    """``x + y + cin`` (``width + 1`` bits) from the values of ``_chain_low``."""
+    high = block_add(m, f"{name}_high", low["x"], low["y"], low["low"][-1], width - _CHAIN_LOW, chain=True)
+    return Cat(low["low"][:_CHAIN_LOW], high)
 
 
 def _lzc(value):
@@ -94,6 +144,9 @@ class FMA(wiring.Component):
         :data:`FAST_CUT_POINTS` and the table ``FAST_PLACEMENTS``.
     fast : bool
         The datapath for a short clock (module docstring): bit- and cycle-identical, larger.
+    fpga_arith : bool
+        With ``fast``: its product as ``*`` and its adds as ``+``, for an FPGA's multiplier blocks
+        and carry chains (module docstring); bit- and cycle-identical. No effect without ``fast``.
 
     Attributes
     ----------
@@ -122,12 +175,11 @@ class FMA(wiring.Component):
     en: In(1, init=1)
     z: Out(16)
 
-    def __init__(self, pipeline=0, *, fast=False):
+    def __init__(self, pipeline=0, *, fast=False, fpga_arith=False):
         check_pipeline(pipeline)
-        if not isinstance(fast, bool):
-            raise TypeError(f"fast must be a bool, not {fast!r}")
         self.pipeline = pipeline
-        self.fast = fast
+        self.fast = check_bool("fast", fast)
+        self.fpga_arith = check_bool("fpga_arith", fpga_arith)
         self.latency = pipeline
         self.placement = register_placement(pipeline, fast=fast)
         super().__init__()
@@ -184,13 +236,9 @@ class FMA(wiring.Component):
         # ---- segment 0: mode forcing, unpack, special cases, exponent compare ----------------------
         o = self._operands()
         ua, ub, uc, esum = o["ua"], o["ub"], o["uc"], o["esum"]
-        s_raw = esum - uc["eexp"] + _S_OFS
-        shift = Mux(s_raw[-1], 0, Mux(s_raw > _SHIFT_MAX, _SHIFT_MAX, s_raw[:-1]))
-        x_prod = esum + _X_OFS_PROD
-        x_add = uc["eexp"] + _X_OFS_ADD
+        shift, x_win = _window_exponents(m, esum, uc["eexp"], fpga_arith=False)
         v = cut("unpack", ma=ua["sig"], mb=ub["sig"], mc=uc["sig"],
-                shift=shift[:_SHIFT_MAX.bit_length()],
-                x_win=Mux(x_prod > x_add, x_prod, x_add)[:_EXP + 1],
+                shift=shift, x_win=x_win,
                 **{k: o[k] for k in ("sign_p", "eff_sub", "zero_sign", "nan", "inf", "inf_sign")})
 
         # ---- segment 1: significand product -------------------------------------------------------
@@ -249,20 +297,21 @@ class FMA(wiring.Component):
         # The significand product starts at the ports, beside the exponent logic: its partial
         # products are reduced to carry-save rows (_CSA_LEVELS_FIRST compressor levels here, the
         # rest in segment 1) that are summed only in the wide add.
-        rows = csa_multiply(m, "mul", ua["sig"], ub["sig"], _PROD_ROWS, _CSA_LEVELS_FIRST)
+        # With fpga_arith the significands wait for segment 1's multiplier block instead.
+        rows = ([ua["sig"], ub["sig"]] if self.fpga_arith
+                else csa_multiply(m, "mul", ua["sig"], ub["sig"], _PROD_ROWS, _CSA_LEVELS_FIRST))
         v = cut("unpack", **{f"prod{i}": row for i, row in enumerate(rows)}, esum=esum,
                 ec=uc["eexp"], mc=uc["sig"],
                 **{k: o[k] for k in ("sign_p", "eff_sub", "zero_sign", "nan", "inf", "inf_sign")})
 
         # ---- segment 1: addend shift amount, window exponent; the product's last compressors ------
         esum, ec = v.pop("esum"), v.pop("ec")
-        s_raw = esum - ec + _S_OFS
-        shift = Mux(s_raw[-1], 0, Mux(s_raw > _SHIFT_MAX, _SHIFT_MAX, s_raw[:-1]))
-        x_prod = esum + _X_OFS_PROD
-        x_add = ec + _X_OFS_ADD
-        rows = carry_save(m, "mul_last", [v.pop(f"prod{i}") for i in range(len(rows))], _PROD_ROWS)
-        v = cut("exponent", prod_s=rows[0], prod_c=rows[1], shift=shift[:_SHIFT_MAX.bit_length()],
-                x_win=Mux(x_prod > x_add, x_prod, x_add)[:_EXP + 1], **v)
+        shift, x_win = _window_exponents(m, esum, ec, fpga_arith=self.fpga_arith)
+        rows = [v.pop(f"prod{i}") for i in range(len(rows))]
+        # The product as rows whose sum it is: one with fpga_arith (``prod_s``), else two.
+        rows = ([(rows[0] * rows[1])[:_PROD]] if self.fpga_arith
+                else carry_save(m, "mul_last", rows, _PROD_ROWS))
+        v = cut("exponent", **dict(zip(("prod_s", "prod_c"), rows)), shift=shift, x_win=x_win, **v)
 
         # ---- segment 2: addend alignment; LZC marker -----------------------------------------------
         aligned = ((v.pop("mc") << _WIN) >> v.pop("shift"))[:_WIN + _SIG]
@@ -279,35 +328,65 @@ class FMA(wiring.Component):
         # is carry-save rows S + C (modulo 2**_PROD_ROWS, so modulo 2**_SUM in the window): one 3:2
         # compressor level adds A, and A - P = A + ~S + ~C + 2. Kogge-Stone adders, cut halfway
         # (between two prefix steps) by a register at "add_low".
+        # With fpga_arith the product is one row and each add x + y + cin two carry chains, the low
+        # half before the "add_low" cut and the high half after it.
         keep = ("sticky", "x_win", "sign_p", "zero_sign", "nan", "inf", "inf_sign", "eff_sub", "marker")
         a_, sub = v["addend"], v["eff_sub"]
-        ps, pc = (Cat(Const(0, _GUARD), v.pop(k))[:_SUM] for k in ("prod_s", "prod_c"))
-        first_s, first_c = carry_save(m, "first", [ps, pc, Mux(sub, ~a_, a_)], _SUM)
-        second_s, second_c = carry_save(m, "second", [a_, ~ps[:_WIN], ~pc[:_WIN]], _WIN)
-        gp = {"first": prefix_start(m, "first", first_s, first_c, sub & ~v["sticky"], _SUM),
-              # A - P: the compressor's carry row has bit 0 free for one of the two ones
-              "second": prefix_start(m, "second", second_s, second_c | 1, 1, _WIN)}
-        steps = {"first": prefix_distances(_SUM), "second": prefix_distances(_WIN)}
-        gp = {name: prefix_levels(m, name, x, steps[name][:_PREFIX_LOW]) for name, x in gp.items()}
-        v = cut("add_low", **{f"{name}_{k}": x for name, d in gp.items() for k, x in d.items()},
+        ps = Cat(Const(0, _GUARD), v.pop("prod_s"), Const(0, _SUM))[:_SUM]
+        width = {"first": _SUM, "second": _WIN}
+        if self.fpga_arith:
+            low = {"first": _chain_low(m, "first", ps, Mux(sub, ~a_, a_), sub & ~v["sticky"], _SUM),
+                   "second": _chain_low(m, "second", a_, ~ps[:_WIN], 1, _WIN)}
+        else:
+            pc = Cat(Const(0, _GUARD), v.pop("prod_c"))[:_SUM]
+            first_s, first_c = carry_save(m, "first", [ps, pc, Mux(sub, ~a_, a_)], _SUM)
+            second_s, second_c = carry_save(m, "second", [a_, ~ps[:_WIN], ~pc[:_WIN]], _WIN)
+            gp = {"first": prefix_start(m, "first", first_s, first_c, sub & ~v["sticky"], _SUM),
+                  # A - P: the compressor's carry row has bit 0 free for one of the two ones
+                  "second": prefix_start(m, "second", second_s, second_c | 1, 1, _WIN)}
+            steps = {name: prefix_distances(width[name]) for name in gp}
+            low = {name: prefix_levels(m, name, x, steps[name][:_PREFIX_LOW]) for name, x in gp.items()}
+        v = cut("add_low", **{f"{name}_{k}": x for name, d in low.items() for k, x in d.items()},
                 **{k: v[k] for k in keep})
-        low_done = {name: {k: v[f"{name}_{k}"] for k in ("g", "p", "half")} for name in ("first", "second")}
-        total, reverse = (prefix_sum(prefix_levels(m, f"{name}_high", low_done[name], steps[name][_PREFIX_LOW:]))
-                          for name in ("first", "second"))
+        low_done = {name: {k: v[f"{name}_{k}"] for k in low[name]} for name in low}
+        if self.fpga_arith:
+            total, reverse = (_chain_high(m, name, low_done[name], width[name]) for name in low)
+        else:
+            total, reverse = (prefix_sum(prefix_levels(m, f"{name}_high", low_done[name],
+                                                       steps[name][_PREFIX_LOW:]))
+                              for name in low)
         total, reverse = total[:_SUM], reverse[:_WIN]
         negative = v["eff_sub"] & ~total[-1]     # subtraction without carry out: addend was larger
-        magnitude = Signal(_SUM)
-        m.d.comb += magnitude.eq(Mux(v["eff_sub"], Mux(negative, reverse, total[:_WIN]), total))
-        v = cut("add", magnitude=magnitude, sign=Mux(v["inf"], v["inf_sign"], v["sign_p"] ^ negative),
+        # The result is the sum of an addition, else P - A (carry dropped) or A - P. With fpga_arith
+        # both candidates go on, and segment 5 counts the leading zeros of each while ``negative``
+        # (the end of a carry chain) picks one: the count does not wait for the choice.
+        if self.fpga_arith:
+            forward = Signal(_SUM)
+            m.d.comb += forward.eq(Mux(v["eff_sub"], total[:_WIN], total))
+            result = dict(forward=forward, reverse=reverse, negative=negative)
+        else:
+            magnitude = Signal(_SUM)
+            m.d.comb += magnitude.eq(Mux(v["eff_sub"], Mux(negative, reverse, total[:_WIN]), total))
+            result = dict(magnitude=magnitude)
+        v = cut("add", **result,
+                sign=Mux(v["inf"], v["inf_sign"], v["sign_p"] ^ negative),
                 **{k: v[k] for k in ("sticky", "x_win", "zero_sign", "nan", "inf", "marker")})
 
         # ---- segment 5: leading-zero count, limited by the marker ---------------------------------
-        padded = Cat(Const(1 << (_LZC_WIDTH - _SUM - 1), _LZC_WIDTH - _SUM),
-                     v["magnitude"] | v.pop("marker"))
+        def count(value):
+            """min(leading zeros of ``value``, x_win); _SUM for 0 (the padding 1)."""
+            return _lzc(Cat(Const(1 << (_LZC_WIDTH - _SUM - 1), _LZC_WIDTH - _SUM), value | v["marker"]))
+
         norm_shift = Signal(range(_SUM + 1))
-        m.d.comb += norm_shift.eq(_lzc(padded))   # min(leading zeros, x_win); _SUM for 0 (padding 1)
-        exact_zero = v["magnitude"] == 0    # the sticky bit is never set then (see module docstring)
-        v = cut("lzc", magnitude=v["magnitude"], norm_shift=norm_shift, exact_zero=exact_zero,
+        if self.fpga_arith:
+            magnitude = Signal(_SUM, name="chosen_magnitude")
+            m.d.comb += [magnitude.eq(Mux(v["negative"], v["reverse"], v["forward"])),
+                         norm_shift.eq(Mux(v["negative"], count(v["reverse"]), count(v["forward"])))]
+        else:
+            magnitude = v["magnitude"]
+            m.d.comb += norm_shift.eq(count(magnitude))
+        exact_zero = magnitude == 0         # the sticky bit is never set then (see module docstring)
+        v = cut("lzc", magnitude=magnitude, norm_shift=norm_shift, exact_zero=exact_zero,
                 sign=Mux(exact_zero & ~v["inf"], v["zero_sign"], v["sign"]),
                 **{k: v[k] for k in ("sticky", "nan", "inf", "x_win")})
 
@@ -324,7 +403,9 @@ class FMA(wiring.Component):
         # The hidden bit adds one to the exponent field: subnormals (hidden bit 0) keep field 0.
         truncated = ((v["exp_field"] << _MAN) + significand)[:16]
         v = cut("round", truncated=truncated,
-                incremented=prefix_add(m, "incremented", truncated, Const(0, 16), 1, 16)[:16],
+                incremented=(block_add(m, "incremented", truncated, Const(0, 16), 1, 16, chain=True)
+                             if self.fpga_arith
+                             else prefix_add(m, "incremented", truncated, Const(0, 16), 1, 16))[:16],
                 round_up=round_bit & (sticky | significand[0]),
                 sign=v["sign"], nan=v["nan"], inf=v["inf"])
 

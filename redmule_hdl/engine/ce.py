@@ -4,6 +4,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.arith.fma import FMA
+from redmule_hdl.config import check_bool
 from redmule_hdl.arith.minmax import MinMax
 from redmule_hdl.interfaces import CeControl
 from redmule_hdl.spec.formats import FP16_NEG_ZERO, FP16_ONE
@@ -53,20 +54,25 @@ class ComputeElement(wiring.Component):
         pad: the step is a padded slot.   en: low freezes every register.
         z: FP16 result, registered, ``P + 1`` enabled cycles after ``x``, ``w`` and ``acc``.
     Parameters: ``P`` pipeline registers inside the FMA; ``fast_fma``: its datapath for a short clock
-    (``FMA(fast=True)``, same results and latency).
+    (``FMA(fast=True)``, same results and latency); ``fpga_arith``: that datapath with a multiplier
+    block and carry chains (``FMA(fpga_arith=True)``).
     """
 
-    def __init__(self, P, *, fast_fma=False):
+    def __init__(self, P, *, fast_fma=False, fpga_arith=False):
         self.P = check_pipeline(P)
-        if not isinstance(fast_fma, bool):
-            raise TypeError(f"fast_fma must be a bool, not {fast_fma!r}")
-        self.fast_fma = fast_fma
+        self.fast_fma = check_bool("fast_fma", fast_fma)
+        self.fpga_arith = check_bool("fpga_arith", fpga_arith)
         self.latency = P + 1
         super().__init__(CE_SIGNATURE)
 
+    @classmethod
+    def of(cls, config):
+        """The CE of ``config`` (a ``Config``: ``P``, ``fast_fma``, ``fpga_arith``)."""
+        return cls(config.P, fast_fma=config.fast_fma, fpga_arith=config.fpga_arith)
+
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fma = fma = FMA(pipeline=self.P, fast=self.fast_fma)
+        m.submodules.fma = fma = FMA(pipeline=self.P, fast=self.fast_fma, fpga_arith=self.fpga_arith)
         m.submodules.pre = pre = MinMax()
         m.submodules.post = post = MinMax()
 

@@ -82,7 +82,7 @@ class CeArray(wiring.Component):
         """CE ``name``: a ``ComputeElement`` submodule, or in export mode an ``Instance`` of
         ``ce_module`` with the same ports (returned as an interface of the CE's signature)."""
         if self.ce_module is None:
-            m.submodules[name] = ce = ComputeElement(self.config.P, fast_fma=self.config.fast_fma)
+            m.submodules[name] = ce = ComputeElement.of(self.config)
             return ce
         port = CE_SIGNATURE.create(path=(name,))
         m.submodules[name] = Instance(
