@@ -344,7 +344,7 @@ def test_fast_datapath_specials_and_every_depth(fpga_arith):
         dut = FMA(pipeline, fast=True, fpga_arith=fpga_arith)
         Fragment.get(dut, None)     # elaborates (and uses) it
         assert dut.latency == pipeline
-        assert dut.placement == register_placement(pipeline, fast=True)
+        assert dut.placement == register_placement(pipeline, fast=True, fpga_arith=fpga_arith)
         assert len(dut.placement) == len(FAST_CUT_POINTS) and sum(dut.placement) == pipeline
     for pipeline in (0, 1, 2, 3, 5, 6, 7):
         a, b, c = vectors(FmaMode.FMA, 200, seed=2000 + pipeline + 7 * fpga_arith)

@@ -181,7 +181,7 @@ class FMA(wiring.Component):
         self.fast = check_bool("fast", fast)
         self.fpga_arith = check_bool("fpga_arith", fpga_arith)
         self.latency = pipeline
-        self.placement = register_placement(pipeline, fast=fast)
+        self.placement = register_placement(pipeline, fast=fast, fpga_arith=fpga_arith)
         super().__init__()
 
     def _cutter(self, m):
@@ -402,10 +402,10 @@ class FMA(wiring.Component):
         sticky = (n[:_SUM - _SIG - 1] != 0) | v["sticky"]
         # The hidden bit adds one to the exponent field: subnormals (hidden bit 0) keep field 0.
         truncated = ((v["exp_field"] << _MAN) + significand)[:16]
-        v = cut("round", truncated=truncated,
-                incremented=(block_add(m, "incremented", truncated, Const(0, 16), 1, 16, chain=True)
-                             if self.fpga_arith
-                             else prefix_add(m, "incremented", truncated, Const(0, 16), 1, 16))[:16],
+        # With fpga_arith a second carry chain from the same terms, beside the first, not after it.
+        incremented = (block_add(m, "incremented", v["exp_field"] << _MAN, significand, 1, 16, chain=True)
+                       if self.fpga_arith else prefix_add(m, "incremented", truncated, Const(0, 16), 1, 16))
+        v = cut("round", truncated=truncated, incremented=incremented[:16],
                 round_up=round_bit & (sticky | significand[0]),
                 sign=v["sign"], nan=v["nan"], inf=v["inf"])
 

@@ -5,8 +5,8 @@ registers with ``register_placement``, and the min/max unit and the computing el
 ``pipeline`` parameter with ``check_pipeline``.
 """
 
-__all__ = ["CUT_POINTS", "FAST_CUT_POINTS", "FAST_PLACEMENTS", "MAX_PIPELINE", "PLACEMENTS",
-           "check_pipeline", "register_placement"]
+__all__ = ["CUT_POINTS", "FAST_CUT_POINTS", "FAST_PLACEMENTS", "FPGA_PLACEMENTS", "MAX_PIPELINE",
+           "PLACEMENTS", "check_pipeline", "register_placement"]
 
 
 #: Natural cut points of the FMA datapath, in datapath order. A register at a cut point registers
@@ -125,6 +125,34 @@ FAST_PLACEMENTS = (
 assert len(FAST_PLACEMENTS) == MAX_PIPELINE + 1
 assert all(len(p) == len(FAST_CUT_POINTS) and sum(p) == n for n, p in enumerate(FAST_PLACEMENTS))
 
+#: Registers at each cut point of the fast datapath built for an FPGA (``FMA(fast=True,
+#: fpga_arith=True)``: a multiplier block and carry chains), chosen by ECP5 place and route of the
+#: computing element (``redmule-hdl fpga --block ce --fast-fma --fpga-arith``, seed 1, commit
+#: 9081f62 with the rounding increment's chain beside the truncation's). Its stages are not the
+#: ASIC's: with 8 registers, every cut point but one, the CE's period was 9.7 ns without "unpack",
+#: 9.9 without "exponent", 9.1 without "align", 8.1 without "add_low", 11.7 without "lzc", 9.3
+#: without "normalize", 7.7 without "round" and 10.1 without "pack" (the rounding choice and packing
+#: then meet the CE's comparator). So rows 6..8 leave out "round" and "add_low" first (the chains
+#: are short there), then "unpack"; rows 0..5 are the fast datapath's own:
+#:
+#: ==========  ================================================  ==========
+#: pipeline    registers after                                   CE ECP5 ns
+#: ==========  ================================================  ==========
+#: 3           exponent, add_low, normalize                      13.67
+#: 4           exponent, add_low, lzc, round                     11.01
+#: 5           exponent, add_low, lzc, round, pack               10.01
+#: 6           exponent, align, add, lzc, normalize, pack         9.04
+#: 7           all but add_low and round                          8.11
+#: 8           all but round                                      7.73
+#: ==========  ================================================  ==========
+FPGA_PLACEMENTS = FAST_PLACEMENTS[:6] + (
+    (0, 1, 1, 0, 1, 1, 1, 0, 1),
+    (1, 1, 1, 0, 1, 1, 1, 0, 1),
+    (1, 1, 1, 1, 1, 1, 1, 0, 1),
+)
+assert len(FPGA_PLACEMENTS) == MAX_PIPELINE + 1
+assert all(len(p) == len(FAST_CUT_POINTS) and sum(p) == n for n, p in enumerate(FPGA_PLACEMENTS))
+
 _PLACEMENT_RULE = (f"pipeline must be an int in 0..{MAX_PIPELINE}; the registers go to the cut points "
                    f"{', '.join(CUT_POINTS)} as the table PLACEMENTS says")
 
@@ -138,8 +166,10 @@ def check_pipeline(pipeline):
     return pipeline
 
 
-def register_placement(pipeline, fast=False):
+def register_placement(pipeline, fast=False, fpga_arith=False):
     """Registers at each cut point (a tuple aligned with :data:`CUT_POINTS`, or with
     :data:`FAST_CUT_POINTS` for the fast datapath) for ``pipeline`` stages: the row
-    ``PLACEMENTS[pipeline]`` (``FAST_PLACEMENTS[pipeline]``), chosen by measured delay."""
-    return (FAST_PLACEMENTS if fast else PLACEMENTS)[check_pipeline(pipeline)]
+    ``PLACEMENTS[pipeline]`` (``FAST_PLACEMENTS[pipeline]``; with ``fpga_arith`` too,
+    ``FPGA_PLACEMENTS[pipeline]``), chosen by measured delay."""
+    table = (FPGA_PLACEMENTS if fpga_arith else FAST_PLACEMENTS) if fast else PLACEMENTS
+    return table[check_pipeline(pipeline)]
