@@ -397,7 +397,7 @@ def describe(config, ports, options=None):
             "D": c.D, "beat_width": c.beat_width, "transfer_width": c.transfer_width,
             "transfers_per_beat": {f.name: c.transfers_per_beat(f) for f in FORMATS.values()},
             "tcdm_data_width": c.port_width, "tcdm_be_width": c.port_width // 8,
-            "ce_latency": c.ce_latency,
+            "ce_latency": c.ce_latency, "fast_datapath": c.fast_datapath,
             "peak_fmas_per_cycle": c.peak_fmas_per_cycle,
             "peak_flop_per_cycle": 2 * c.peak_fmas_per_cycle,
         },
@@ -555,7 +555,7 @@ def _generate(args, config):
           f"misaligned={config.misaligned}, write_responses={config.write_responses}, "
           f"beat_format={config.beat_format}"
           f"{'' if config.memories == 'flops' else f', memories={config.memories}'}"
-          f"{', fast_fma' if config.fast_fma else ''}{', fpga_arith' if config.fpga_arith else ''}), "
+          f"{', fast_fma' if config.fast_datapath else ''}{', fpga_arith' if config.fpga_arith else ''}), "
           f"top module {options.top}")
     for name in files:
         path = out / name

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from redmule_hdl.spec.formats import FP16, format_by_name
-from redmule_hdl.spec.pipeline import MAX_PIPELINE
+from redmule_hdl.spec.pipeline import FAST_FROM_P, MAX_PIPELINE
 from redmule_hdl.spec.schedule import Schedule
 
 __all__ = ["Config", "check_config", "check_int", "fp8_beats_word_aligned"]
@@ -45,9 +45,13 @@ class Config:
         per beat, FP16 streams two, the low then the high D bytes of the beat). Without
         ``misaligned``, ``"fp8"`` needs D to be a multiple of 4 (the high half of an FP16 beat starts
         D bytes after its low half and must be word aligned).
-    fast_fma: the FMA's datapath for a short clock at deep pipelines (``FMA(fast=True)``: Kogge-Stone
-        adds, a carry-save product, P - A and A - P side by side), in every flow; bit- and
-        cycle-identical to the default, larger (docs/results/clock-per-P.md).
+    fast_fma: the FMA's datapath. ``True``: the one for a short clock at deep pipelines
+        (``FMA(fast=True)``: Kogge-Stone adds, a carry-save product, P - A and A - P side by side),
+        whose stage shrinks with every register; ``False``: the small one, whose slowest stage from
+        P = 3 on (its wide add with the conditional negation) no register splits; ``None`` (the
+        default): the small one for P < 4, the fast one from P = 4 on
+        (``spec.pipeline.FAST_FROM_P``), so that every register buys clock. ``fast_datapath`` is the
+        choice made. In every flow; bit- and cycle-identical (docs/results/clock-per-P.md).
     memories: what holds its data in ``amaranth.lib.memory.Memory`` (one write port and one
         asynchronous read port each, which FPGA synthesis maps to distributed RAM) instead of
         registers: ``"flops"`` nothing (the ASIC build, the default), ``"fifos"`` the streamer's load
@@ -71,7 +75,7 @@ class Config:
     misaligned: bool = True
     write_responses: bool = False
     beat_format: str = "fp16"
-    fast_fma: bool = False
+    fast_fma: bool | None = None
     memories: str = "flops"
     fpga_arith: bool = False
 
@@ -98,8 +102,10 @@ class Config:
         check_int("contexts", self.contexts, 1, self.MAX_CONTEXTS)
         for name in ("L", "H", "P", "contexts"):     # numpy integers become plain ints
             object.__setattr__(self, name, int(getattr(self, name)))
-        for name in ("misaligned", "write_responses", "fast_fma", "fpga_arith"):
+        for name in ("misaligned", "write_responses", "fpga_arith"):
             check_bool(name, getattr(self, name))
+        if self.fast_fma is not None and not isinstance(self.fast_fma, bool):
+            raise TypeError(f"fast_fma must be a bool or None, not {self.fast_fma!r}")
         if not isinstance(self.beat_format, str):
             raise TypeError(f"beat_format must be a str, not {self.beat_format!r}")
         if self.beat_format not in self.BEAT_FORMATS:
@@ -127,6 +133,12 @@ class Config:
     def storage(self, part):
         """How ``part`` ("fifos" or "xbuf") stores its data under ``memories``: "ram" or "flops"."""
         return "ram" if part in self.MEMORIES[self.memories] else "flops"
+
+    @property
+    def fast_datapath(self):
+        """Whether the FMA is built with its fast datapath: ``fast_fma``, or when that is None,
+        P >= ``spec.pipeline.FAST_FROM_P``."""
+        return self.P >= FAST_FROM_P if self.fast_fma is None else self.fast_fma
 
     @property
     def D(self):

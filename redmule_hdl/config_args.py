@@ -20,6 +20,7 @@ import argparse
 from pathlib import Path
 
 from redmule_hdl.config import Config
+from redmule_hdl.spec.pipeline import FAST_FROM_P
 
 __all__ = ["ArgumentParser", "add_config_arguments", "config_from_args", "config_summary",
            "parse_shapes", "output_dir", "file_path"]
@@ -36,8 +37,8 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def add_config_arguments(parser):
     """Add ``-L``, ``-H``, ``-P``, ``--contexts``, ``--no-misaligned``, ``--write-responses``,
-    ``--beat-format``, ``--fast-fma``, ``--memories`` and ``--fpga-arith`` (defaults from ``Config``) to
-    ``parser`` in an argument group "generator parameters"; returns the group.
+    ``--beat-format``, ``--fast-fma``/``--small-fma``, ``--memories`` and ``--fpga-arith`` (defaults
+    from ``Config``) to ``parser`` in an argument group "generator parameters"; returns the group.
 
     The values land in ``args.L``, ``args.H``, ``args.P``, ``args.contexts``, ``args.misaligned``,
     ``args.write_responses``, ``args.beat_format``, ``args.fast_fma``, ``args.memories`` and
@@ -64,9 +65,15 @@ def add_config_arguments(parser):
     g.add_argument("--beat-format", choices=tuple(Config.BEAT_FORMATS), default=Config.beat_format,
                    help="elements of one port transfer: D FP16 (16*D-bit port) or D FP8 (8*D-bit "
                         "port; FP16 beats take two transfers) (default fp16)")
-    g.add_argument("--fast-fma", action="store_true", default=Config.fast_fma,
-                   help="the FMA datapath for a short clock at deep P (Kogge-Stone adds, carry-save "
-                        "product; larger, same results and cycles)")
+    datapath = g.add_mutually_exclusive_group()
+    datapath.add_argument("--fast-fma", dest="fast_fma", action="store_const", const=True,
+                          default=Config.fast_fma,
+                          help="the FMA datapath for a short clock at deep P (Kogge-Stone adds, "
+                               "carry-save product; larger, same results and cycles) at every P "
+                               f"(default: from P = {FAST_FROM_P} on)")
+    datapath.add_argument("--small-fma", dest="fast_fma", action="store_const", const=False,
+                          help=f"the small FMA datapath at every P (default: below P = {FAST_FROM_P}; "
+                               f"from P = {FAST_FROM_P} on its registers buy no clock)")
     g.add_argument("--memories", choices=tuple(Config.MEMORIES), default=Config.memories,
                    help="what is built from memories that FPGA synthesis maps to RAM instead of "
                         "registers: nothing (flops, the ASIC build), the load FIFOs (fifos), the load "
@@ -100,7 +107,7 @@ def config_summary(config):
     """One line naming every parameter of ``config``, as the entry points print it first."""
     return (f"L={config.L} H={config.H} P={config.P} (D={config.D}), contexts={config.contexts}, "
             f"misaligned={config.misaligned}, write_responses={config.write_responses}, "
-            f"beat_format={config.beat_format}" + (", fast_fma" if config.fast_fma else "")
+            f"beat_format={config.beat_format}" + (", fast_fma" if config.fast_datapath else "")
             + ("" if config.memories == "flops" else f", memories={config.memories}")
             + (", fpga_arith" if config.fpga_arith else ""))
 

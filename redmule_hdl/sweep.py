@@ -53,15 +53,19 @@ _PARAMS = tuple(field.name for field in dataclasses.fields(Config))
 
 
 def _value(name, text):
-    kind = type(getattr(Config, name))      # of the default
+    default = getattr(Config, name)
+    kind = type(default)
     if kind is str:
         return text          # Config checks it
-    if kind is bool:
+    if kind is bool or default is None:     # None: a bool left to the generator (fast_fma)
         if text.lower() in ("1", "true", "yes", "on"):
             return True
         if text.lower() in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"--grid: {name} takes true or false, not {text!r}")
+        if default is None and text.lower() in ("auto", "none"):
+            return None
+        raise ValueError(f"--grid: {name} takes true or false{' or auto' if default is None else ''}, "
+                         f"not {text!r}")
     try:
         return int(text)
     except ValueError:

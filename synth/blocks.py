@@ -86,7 +86,7 @@ def _component(config, block):
     c = config
     if block == "fma":
         from redmule_hdl.arith.fma import FMA
-        return FMA(pipeline=c.P, fast=c.fast_fma, fpga_arith=c.fpga_arith)
+        return FMA(pipeline=c.P, fast=c.fast_datapath, fpga_arith=c.fpga_arith)
     if block == "ce":
         from redmule_hdl.engine.ce import ComputeElement
         return ComputeElement.of(c)

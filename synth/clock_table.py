@@ -95,19 +95,23 @@ def measure(kind, config, work, seeds=1):
     return rec
 
 
+#: The datapath column's names for ``fast_fma`` False and True.
+_DATAPATH = {False: "small", True: "fast"}
+
+
 def table(records):
     """Markdown table from the records (one row per P and datapath)."""
     by = {_key(r["kind"], Config(L=r["L"], H=r["H"], P=r["P"], fast_fma=r["fast_fma"])): r
           for r in records}
-    rows = ["| P | FMA datapath | CE FO4 | CE kGE | CE osu018 ns (ours / OpenSTA) | CE ECP5 Fmax MHz "
+    rows = ["| P | FMA datapath | CE FO4 | CE kGE | CE osu018 ns (ours / OpenSTA) "
             "| top FO4 | top kGE | top clock set by | 96^3 cycles | GFLOPS at the CE's osu018 clock "
             "| GFLOPS at the top's clock |",
-            "|---:|:---|---:|---:|---:|---:|---:|---:|:---|---:|---:|---:|"]
+            "|---:|:---|---:|---:|---:|---:|---:|:---|---:|---:|---:|"]
     for fast in (False, True):
         for P in range(Config.MAX_P + 1):
             c = Config(P=P, fast_fma=fast)
             ce, osu = by.get(_key("ce", c)), by.get(_key("ce-osu018", c))
-            ecp5, top = by.get(_key("ce-ecp5", c)), by.get(_key("top", c))
+            top = by.get(_key("top", c))
             if ce is None:
                 continue
             cycles = gemm_cycles(c)
@@ -122,12 +126,34 @@ def table(records):
             setter = ""
             if top is not None:
                 setter = max(top["blocks"], key=top["blocks"].get)
-            fmax = "" if ecp5 is None or ecp5["fmax_mhz"] is None else f"{ecp5['fmax_mhz']:.1f}"
             top_fo4 = "" if top is None else f"{top['fo4']:.1f}"
             top_kge = "" if top is None else f"{top['kge']:.1f}"
-            rows.append(f"| {P} | {'fast' if fast else 'default'} | {ce['fo4']:.1f} | {ce['kge']:.2f} "
-                        f"| {osu_text} | {fmax} | {top_fo4} | {top_kge} | {setter} | {cycles} | {ce_gflops} "
+            rows.append(f"| {P} | {_DATAPATH[fast]} | {ce['fo4']:.1f} | {ce['kge']:.2f} "
+                        f"| {osu_text} | {top_fo4} | {top_kge} | {setter} | {cycles} | {ce_gflops} "
                         f"| {gflops} |")
+    return "\n".join(rows)
+
+
+def ecp5_table(records):
+    """Markdown table of the "ce-ecp5" records: one CE of the FPGA build per P and datapath, the
+    median Fmax over the seeds, its period against the same datapath's P = 3, every seed's Fmax, the
+    LUT4s and multipliers and the median run's critical path."""
+    by = {(r["fast_fma"], r["P"]): r for r in records if r["kind"] == "ce-ecp5"}
+    rows = ["| P | FMA datapath | CE ECP5 MHz (median) | ns | x P = 3 | MHz per seed | LUT4 | MULT18X18D "
+            "| critical path (median run) |",
+            "|---:|:---|---:|---:|---:|:---|---:|---:|:---|"]
+    for fast in (False, True):
+        base = by.get((fast, 3))
+        for P in range(Config.MAX_P + 1):
+            r = by.get((fast, P))
+            if r is None:
+                continue
+            ratio = "" if base is None else f"{base['fmax_mhz'] / r['fmax_mhz']:.2f}"
+            seeds = " / ".join(f"{f:.1f}" for f in r["seed_fmax_mhz"])
+            crit = r["critical"] or {}
+            path = f"`{crit.get('start', '')}` -> `{crit.get('end', '')}`" if crit else ""
+            rows.append(f"| {P} | {_DATAPATH[fast]} | {r['fmax_mhz']:.1f} | {1000 / r['fmax_mhz']:.2f} | {ratio} "
+                        f"| {seeds} | {r['lut4']} | {r['mult18']} | {path} |")
     return "\n".join(rows)
 
 
@@ -171,7 +197,12 @@ def main(argv=None):
                                                                           fast_fma=r["fast_fma"])) != key]
                 records.append(rec)
                 store.write_text(json.dumps(records, indent=1) + "\n")
-    text = table(records)
+    parts = []
+    if any(r["kind"] == "ce" for r in records):
+        parts.append(table(records))
+    if any(r["kind"] == "ce-ecp5" for r in records):
+        parts.append(ecp5_table(records))
+    text = "\n\n".join(parts)
     print(text)
     if args.output:
         Path(args.output).write_text(text + "\n")

@@ -79,9 +79,10 @@ def test_json_description(generated):
     c = Config(L=2, H=2, P=1)
     assert desc["top"] == TOP_NAME
     assert desc["parameters"] == {"L": 2, "H": 2, "P": 1, "contexts": 2, "misaligned": True,
-                                  "write_responses": False, "beat_format": "fp16", "fast_fma": False,
+                                  "write_responses": False, "beat_format": "fp16", "fast_fma": None,
                                   "memories": "flops", "fpga_arith": False}
     assert desc["derived"]["D"] == c.D and desc["derived"]["tcdm_data_width"] == c.port_width
+    assert desc["derived"]["fast_datapath"] is False       # P = 1: the small FMA datapath
     assert desc["derived"]["beat_width"] == desc["derived"]["transfer_width"] == 64
     assert desc["derived"]["transfers_per_beat"] == {"fp16": 1, "e5m2": 1, "e4m3": 1}
     ports = {p["name"]: p for p in desc["ports"]}

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from redmule_hdl.config import Config
+from redmule_hdl.spec.pipeline import FAST_FROM_P
 
 
 def test_defaults():
@@ -246,7 +247,28 @@ def test_utilization():
 
 @pytest.mark.parametrize("value", [1, None, "yes"])
 def test_fast_fma_and_fpga_arith_must_be_bools(value):
-    with pytest.raises(TypeError, match=r"^fast_fma must be a bool"):
-        Config(fast_fma=value)
+    if value is not None:       # fast_fma None: the generator's choice (below)
+        with pytest.raises(TypeError, match=r"^fast_fma must be a bool or None"):
+            Config(fast_fma=value)
     with pytest.raises(TypeError, match=r"^fpga_arith must be a bool"):
         Config(fpga_arith=value)
+
+
+def test_fast_datapath_from_p_4_unless_told():
+    # Config.fast_fma None (the default): the small FMA datapath below P = FAST_FROM_P, the fast one
+    # from there on, where the small one's registers no longer buy clock; a bool decides at every P.
+    assert Config().fast_fma is None and FAST_FROM_P == 4
+    assert [Config(P=p).fast_datapath for p in range(Config.MAX_P + 1)] == [False] * 4 + [True] * 5
+    assert not any(Config(P=p, fast_fma=False).fast_datapath for p in range(Config.MAX_P + 1))
+    assert all(Config(P=p, fast_fma=True).fast_datapath for p in range(Config.MAX_P + 1))
+
+
+@pytest.mark.parametrize("argv, fast_fma", [([], None), (["--fast-fma"], True), (["--small-fma"], False)])
+def test_datapath_flags(argv, fast_fma):
+    from redmule_hdl.config_args import ArgumentParser, add_config_arguments, config_from_args
+    parser = ArgumentParser(prog="t")
+    add_config_arguments(parser)
+    assert config_from_args(parser.parse_args(["-P", "6", *argv]), parser).fast_fma is fast_fma
+    with pytest.raises(SystemExit) as stop:
+        parser.parse_args(["--fast-fma", "--small-fma"])
+    assert stop.value.code == 2

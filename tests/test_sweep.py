@@ -44,6 +44,10 @@ def test_grid_and_workload_parsing(workload):
         sweep.points(sweep.parse_grid(["H=0"]))
     grid = sweep.parse_grid(["L=2", "H=2", "P=1", "beat_format=fp16,fp8"])
     assert [p["beat_format"] for p in sweep.points(grid)] == ["fp16", "fp8"]
+    grid = sweep.parse_grid(["L=2", "H=2", "P=1", "fast_fma=auto,true,false"])
+    assert [p["fast_fma"] for p in sweep.points(grid)] == [None, True, False]
+    with pytest.raises(ValueError, match="fast_fma takes true or false or auto"):
+        sweep.parse_grid(["fast_fma=maybe"])
     with pytest.raises(ValueError, match="beat_format must be one of"):
         sweep.points(sweep.parse_grid(["beat_format=fp32"]))
 

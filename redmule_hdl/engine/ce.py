@@ -67,8 +67,8 @@ class ComputeElement(wiring.Component):
 
     @classmethod
     def of(cls, config):
-        """The CE of ``config`` (a ``Config``: ``P``, ``fast_fma``, ``fpga_arith``)."""
-        return cls(config.P, fast_fma=config.fast_fma, fpga_arith=config.fpga_arith)
+        """The CE of ``config`` (a ``Config``: ``P``, ``fast_datapath``, ``fpga_arith``)."""
+        return cls(config.P, fast_fma=config.fast_datapath, fpga_arith=config.fpga_arith)
 
     def elaborate(self, platform):
         m = Module()

@@ -5,8 +5,8 @@ registers with ``register_placement``, and the min/max unit and the computing el
 ``pipeline`` parameter with ``check_pipeline``.
 """
 
-__all__ = ["CUT_POINTS", "FAST_CUT_POINTS", "FAST_PLACEMENTS", "FPGA_PLACEMENTS", "MAX_PIPELINE",
-           "PLACEMENTS", "check_pipeline", "register_placement"]
+__all__ = ["CUT_POINTS", "FAST_CUT_POINTS", "FAST_FROM_P", "FAST_PLACEMENTS", "FPGA_PLACEMENTS",
+           "MAX_PIPELINE", "PLACEMENTS", "check_pipeline", "register_placement"]
 
 
 #: Natural cut points of the FMA datapath, in datapath order. A register at a cut point registers
@@ -73,6 +73,11 @@ PLACEMENTS = (
     (1, 1, 1, 2, 1, 1, 1),
 )
 assert all(len(p) == len(CUT_POINTS) and sum(p) == n for n, p in enumerate(PLACEMENTS))
+
+#: From this P on the FMA is built with the fast datapath unless told otherwise (``Config.fast_fma``
+#: None): the default datapath's slowest stage from P = 3 on is its wide add with the conditional
+#: negation, which no register splits, so more registers would buy it no clock.
+FAST_FROM_P = 4
 
 #: Cut points of the fast datapath (``FMA(fast=True)``, ``Config.fast_fma``), in datapath order.
 FAST_CUT_POINTS = (
