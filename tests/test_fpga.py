@@ -97,3 +97,13 @@ def test_an_internal_yosys_assertion_falls_back_to_noabc9(fma_report, monkeypatc
     monkeypatch.setattr(fpga, "run_script", failing)
     with pytest.raises(RuntimeError, match="not found"):
         implement(design, "fma", pnr=False)
+
+
+@pytest.mark.parametrize("fpga_arith, mult18", [(False, 0), (True, 1)], ids=["asic", "fpga_arith"])
+def test_fast_fma_maps_its_product_to_a_multiplier_with_fpga_arith(fpga_arith, mult18):
+    # The fast datapath writes its product out as carry-save rows for the ASIC; built for an FPGA it
+    # is one `*`, which synth_ecp5 maps to a MULT18X18D (synthesis only).
+    top, design, group = blocks.design(Config(L=1, H=1, P=4, fast_fma=True, fpga_arith=fpga_arith), "fma")
+    rep = implement(design, top, group, pnr=False)
+    assert not rep.placed and rep.used["MULT18X18D"] == mult18
+    assert rep.lut4["carry"] > 0
