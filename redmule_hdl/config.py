@@ -63,10 +63,11 @@ class Config:
         MULT18X18D), and the control adds and comparisons (address generators, tile walks, job
         counts, job guard) as ``+``, which it maps to carry chains; instead of carry-save rows and
         8-bit carry-select blocks (``arith.adders.block_add``), which keep every ASIC stage short (the
-        default: there a multiply or a ripple add would set the clock). With ``fast_fma`` also the
-        FMA's product as one multiply (ECP5: a MULT18X18D per CE) and its wide adds and rounding
-        increment as carry chains instead of a carry-save tree and Kogge-Stone adders
-        (``FMA(fpga_arith=True)``). Bit- and cycle-identical.
+        default: there a multiply or a ripple add would set the clock). With the fast FMA datapath
+        (``fast_datapath``) also its product as one multiply (ECP5: a MULT18X18D per CE) and its
+        wide adds and rounding increment as carry chains instead of a carry-save tree and
+        Kogge-Stone adders, its registers placed by ECP5 delay (``FMA(fpga_arith=True)``,
+        ``spec.pipeline.FPGA_PLACEMENTS``). Bit- and cycle-identical.
     """
     L: int = 12
     H: int = 4

@@ -80,8 +80,8 @@ def add_config_arguments(parser):
                         "FIFOs and the X-buffer (ram); all behave identically (default flops)")
     g.add_argument("--fpga-arith", action="store_true", default=Config.fpga_arith,
                    help="arithmetic for an FPGA: the job guard's range products as multiplies "
-                        "(ECP5: 6 MULT18X18D) and the control adds as carry chains, with --fast-fma "
-                        "also the FMA's product and adds (the default keeps carry-save rows, "
+                        "(ECP5: 6 MULT18X18D) and the control adds as carry chains, with the fast FMA "
+                        "datapath also its product and adds (the default keeps carry-save rows, "
                         "carry-select blocks and prefix adders, the ASIC build); same results and "
                         "cycles")
     return g
