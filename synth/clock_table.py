@@ -152,8 +152,8 @@ def ecp5_table(records):
             seeds = " / ".join(f"{f:.1f}" for f in r["seed_fmax_mhz"])
             crit = r["critical"] or {}
             path = f"`{crit.get('start', '')}` -> `{crit.get('end', '')}`" if crit else ""
-            rows.append(f"| {P} | {_DATAPATH[fast]} | {r['fmax_mhz']:.1f} | {1000 / r['fmax_mhz']:.2f} | {ratio} "
-                        f"| {seeds} | {r['lut4']} | {r['mult18']} | {path} |")
+            rows.append(f"| {P} | {_DATAPATH[fast]} | {r['fmax_mhz']:.1f} | {1000 / r['fmax_mhz']:.2f} "
+                        f"| {ratio} | {seeds} | {r['lut4']} | {r['mult18']} | {path} |")
     return "\n".join(rows)
 
 

@@ -14,7 +14,8 @@ rounding decision, and the wide adds, the rounding increment and the significand
 out as Kogge-Stone adders and a carry-save tree (``arith/adders.py``), whatever the flow (``synth``,
 ``generate``, the simulators and the FPGA flow all elaborate the same spelling). Its cut points are
 ``spec.pipeline.FAST_CUT_POINTS``. It costs area (measured in ``docs/results/clock-per-P.md``), so
-it is off by default (``Config.fast_fma``). ``FMA(fast=True, fpga_arith=True)`` is that datapath
+a ``Config`` builds it by default only from P = 4 on, where the default datapath's registers stop
+buying clock (``Config.fast_fma``). ``FMA(fast=True, fpga_arith=True)`` is that datapath
 for an FPGA (``Config.fpga_arith``): the product is one ``*`` (a multiplier block) and each wide add
 and the rounding increment one ``+`` (a carry chain, cut in two halves at "add_low"), which an FPGA
 builds faster and smaller than the written-out trees; the default datapath already uses ``+`` and
@@ -38,9 +39,9 @@ from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.arith.adders import (block_add, carry_save, csa_multiply, prefix_add,
                                      prefix_distances, prefix_levels, prefix_start, prefix_sum)
+from redmule_hdl.config import check_bool
 from redmule_hdl.spec.formats import FP16, FP16_NEG_ZERO, FP16_ONE, fp_layout
 from redmule_hdl.spec.ops import FmaMode
-from redmule_hdl.config import check_bool
 from redmule_hdl.spec.pipeline import (CUT_POINTS, FAST_CUT_POINTS, check_pipeline,
                                       register_placement)
 
@@ -114,7 +115,8 @@ def _chain_low(m, name, x, y, cin, width):
 
 def _chain_high(m, name, low, width):
     """``x + y + cin`` (``width + 1`` bits) from the values of ``_chain_low``."""
-    high = block_add(m, f"{name}_high", low["x"], low["y"], low["low"][-1], width - _CHAIN_LOW, chain=True)
+    high = block_add(m, f"{name}_high", low["x"], low["y"], low["low"][-1], width - _CHAIN_LOW,
+                     chain=True)
     return Cat(low["low"][:_CHAIN_LOW], high)
 
 
