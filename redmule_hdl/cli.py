@@ -421,9 +421,11 @@ def _version():
 
 
 def _parameters(config, options):
-    """``L=12, H=4, ...``: every generator parameter, the export options included."""
+    """``L=12, H=4, ...``: every generator parameter, the export options included, and the FMA
+    datapath the generator chose."""
     return ", ".join([f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(config)]
-                     + [f"{f.name}={getattr(options, f.name)!r}" for f in dataclasses.fields(options)])
+                     + [f"{f.name}={getattr(options, f.name)!r}" for f in dataclasses.fields(options)]
+                     + [f"fast_datapath={config.fast_datapath}"])
 
 
 def _manifest_header(config, options):

@@ -70,7 +70,9 @@ def test_write_responses_option(tmp_path):
     assert proc.returncode == 0, proc.stderr
     desc = json.loads((tmp_path / "redmule.json").read_text())
     assert desc["parameters"]["write_responses"] is True
-    assert "write_responses=True" in (tmp_path / "redmule.core").read_text()
+    core = (tmp_path / "redmule.core").read_text()
+    assert "write_responses=True" in core
+    assert "fast_fma=None" in core and "fast_datapath=False" in core   # P = 1: the small FMA datapath
 
 
 def test_json_description(generated):
