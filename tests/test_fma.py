@@ -13,8 +13,8 @@ from redmule_hdl.arith.fma import FMA
 from redmule_hdl.spec import golden
 from redmule_hdl.spec.formats import FP16, FP16_ONE
 from redmule_hdl.spec.ops import FmaMode
-from redmule_hdl.spec.pipeline import (CUT_POINTS, FAST_CUT_POINTS, MAX_PIPELINE,
-                                      register_placement)
+from redmule_hdl.spec.pipeline import (CUT_POINTS, FAST_CUT_POINTS, FPGA_SMALL_PLACEMENTS,
+                                      MAX_PIPELINE, PLACEMENTS, register_placement)
 
 DEPTHS = (0, 1, 3)
 MODES = (FmaMode.FMA, FmaMode.ADD, FmaMode.MUL)
@@ -388,3 +388,16 @@ def test_pipeline_validation(value, error):
         gc.collect()
     with pytest.raises(error, match="pipeline"):
         register_placement(value)
+
+
+def test_fpga_build_of_the_default_datapath_moves_p2_registers():
+    # FMA(fpga_arith=True) without fast: the same datapath, P = 2's registers after add and lzc
+    # (FPGA_SMALL_PLACEMENTS); results once, in order, with stalls.
+    assert register_placement(2, fpga_arith=True) == FPGA_SMALL_PLACEMENTS[2] != PLACEMENTS[2]
+    assert all(FPGA_SMALL_PLACEMENTS[p] == PLACEMENTS[p] for p in range(MAX_PIPELINE + 1) if p != 2)
+    a, b, c = vectors(FmaMode.FMA, 1000, seed=77)
+    en = (np.random.default_rng(77).random(3000) < 0.7).astype(int)
+    check(2, FmaMode.FMA, a, b, c, en=en, junk_seed=2, fpga_arith=True)
+    addends = SPECIALS[::3]
+    a, b, c = np.array(list(itertools.product(SPECIALS, SPECIALS, addends)), dtype=np.uint16).T
+    check(2, FmaMode.FMA, a, b, c, fpga_arith=True)

@@ -6,7 +6,7 @@ registers with ``register_placement``, and the min/max unit and the computing el
 """
 
 __all__ = ["CUT_POINTS", "FAST_CUT_POINTS", "FAST_FROM_P", "FAST_PLACEMENTS", "FPGA_PLACEMENTS",
-           "MAX_PIPELINE", "PLACEMENTS", "check_pipeline", "register_placement"]
+           "FPGA_SMALL_PLACEMENTS", "MAX_PIPELINE", "PLACEMENTS", "check_pipeline", "register_placement"]
 
 
 #: Natural cut points of the FMA datapath, in datapath order. A register at a cut point registers
@@ -73,6 +73,15 @@ PLACEMENTS = (
     (1, 1, 1, 2, 1, 1, 1),
 )
 assert all(len(p) == len(CUT_POINTS) and sum(p) == n for n, p in enumerate(PLACEMENTS))
+
+#: The default datapath's rows in an FPGA build (``FMA(fpga_arith=True)``): ``PLACEMENTS`` but for
+#: P = 2, "add, lzc" instead of "align, add". On the ECP5 the CE's stage after the add (leading
+#: zeros, normalizing shift, rounding, packing, the CE's comparator) is the long one, which "align,
+#: add" leaves whole: one CE (``redmule-hdl fpga --block ce -P 2 --small-fma``, seed 1, commit
+#: 39c3207) 37.9 MHz with "align, add" (below P = 1's 39.3), 42.8 with "add, lzc", 42.4 "add,
+#: round", 41.4 "add, normalize", 39.5 "multiply, add".
+FPGA_SMALL_PLACEMENTS = PLACEMENTS[:2] + ((0, 0, 0, 1, 1, 0, 0),) + PLACEMENTS[3:]
+assert all(len(p) == len(CUT_POINTS) and sum(p) == n for n, p in enumerate(FPGA_SMALL_PLACEMENTS))
 
 #: From this P on the FMA is built with the fast datapath unless told otherwise (``Config.fast_fma``
 #: None): the default datapath's slowest stage from P = 3 on is its wide add with the conditional
@@ -174,7 +183,10 @@ def check_pipeline(pipeline):
 def register_placement(pipeline, fast=False, fpga_arith=False):
     """Registers at each cut point (a tuple aligned with :data:`CUT_POINTS`, or with
     :data:`FAST_CUT_POINTS` for the fast datapath) for ``pipeline`` stages: the row
-    ``PLACEMENTS[pipeline]`` (``FAST_PLACEMENTS[pipeline]``; with ``fpga_arith`` too,
-    ``FPGA_PLACEMENTS[pipeline]``), chosen by measured delay."""
-    table = (FPGA_PLACEMENTS if fpga_arith else FAST_PLACEMENTS) if fast else PLACEMENTS
+    ``PLACEMENTS[pipeline]`` (``FAST_PLACEMENTS[pipeline]``; with ``fpga_arith``
+    ``FPGA_SMALL_PLACEMENTS[pipeline]`` and ``FPGA_PLACEMENTS[pipeline]``), chosen by measured delay."""
+    if fast:
+        table = FPGA_PLACEMENTS if fpga_arith else FAST_PLACEMENTS
+    else:
+        table = FPGA_SMALL_PLACEMENTS if fpga_arith else PLACEMENTS
     return table[check_pipeline(pipeline)]
