@@ -160,7 +160,8 @@ def ecp5_table(records):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m redmule_hdl.synth.clock_table", description=__doc__)
     ap.add_argument("--P", default="0-8", help="P values, e.g. 0-8 or 3,4,6")
-    ap.add_argument("--datapath", choices=("default", "fast", "both"), default="both")
+    ap.add_argument("--datapath", choices=("small", "fast", "both"), default="both",
+                    help="FMA datapath: small (fast_fma=False), fast or both (default)")
     ap.add_argument("--kinds", default="ce,ce-osu018", help="ce, ce-osu018, ce-ecp5, top")
     ap.add_argument("--seeds", type=int, default=3, help="nextpnr seeds per ECP5 run (median; default 3)")
     ap.add_argument("--work", default="redmule-clock", help="work directory (Yosys files, JSON)")
@@ -173,7 +174,7 @@ def main(argv=None):
         Ps = range(lo, hi + 1)
     else:
         Ps = [int(p) for p in args.P.split(",")]
-    fasts = {"default": (False,), "fast": (True,), "both": (False, True)}[args.datapath]
+    fasts = {"small": (False,), "fast": (True,), "both": (False, True)}[args.datapath]
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     store = work / "records.json"
