@@ -1,5 +1,13 @@
-"""Shared test data: FP16/FP8 matrices with special values sprinkled in."""
+"""Shared test data: FP16/FP8 matrices with special values sprinkled in; ``refused`` for a
+component whose ``__init__`` raises."""
+import contextlib
+import gc
+import traceback
+import warnings
+
 import numpy as np
+import pytest
+from amaranth.hdl import UnusedElaboratable
 
 from redmule_hdl.sim.streams import FP16_SPECIALS
 from redmule_hdl.spec import golden
@@ -17,3 +25,18 @@ def random_matrix(rng, shape, fmt="fp16", special_fraction=0.0, scale=1.0):
         pick = rng.random(shape) < special_fraction
         bits = np.where(pick, rng.choice(specials, size=shape), bits).astype(bits.dtype)
     return bits
+
+
+@contextlib.contextmanager
+def refused(error, match):
+    """``pytest.raises(error, match=match)`` around building a component that refuses its
+    parameters: the object exists before its ``__init__`` raises, and Amaranth warns
+    (``UnusedElaboratable``) when it dies unelaborated, so the warning is silenced and the object
+    collected here (its ``__init__`` frame, which holds it, is cleared from the traceback)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        with pytest.raises(error, match=match) as info:
+            yield
+        traceback.clear_frames(info.tb)
+        del info
+        gc.collect()

@@ -1,16 +1,16 @@
 """MinMax unit against the reference model (redmule_hdl.golden.minimum / maximum), bit for bit."""
-import gc
 import itertools
-import warnings
 
 import numpy as np
 import pytest
-from amaranth.hdl import Cat, UnusedElaboratable
+from amaranth.hdl import Cat
 from amaranth.sim import Simulator
 
 from redmule_hdl.arith.minmax import MinMax
 from redmule_hdl.spec import golden
 from redmule_hdl.spec.pipeline import MAX_PIPELINE
+
+from .helpers import refused
 
 SPECIALS = [
     0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x83FF, 0x0400, 0x8400, 0x7BFF, 0xFBFF, 0x3C00, 0xBC00,
@@ -142,9 +142,5 @@ def test_take_a_is_the_choice_behind_z(pipeline):
     (-1, ValueError), (MAX_PIPELINE + 1, ValueError), (True, TypeError), (2.0, TypeError), ("1", TypeError),
 ])
 def test_pipeline_validation(value, error):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnusedElaboratable)
-        with pytest.raises(error, match="pipeline must be an int in 0..8") as info:
-            MinMax(pipeline=value)
-        del info
-        gc.collect()
+    with refused(error, "pipeline must be an int in 0..8"):
+        MinMax(pipeline=value)
