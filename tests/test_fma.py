@@ -393,3 +393,16 @@ def test_fpga_build_of_the_default_datapath_moves_p2_registers():
     a, b, c = np.array(list(itertools.product(SPECIALS, SPECIALS, addends)), dtype=np.uint16).T
     check(2, FmaMode.FMA, a, b, c, fpga_arith=True)
 
+
+@pytest.mark.parametrize("fast, fpga_arith", [(False, False), (True, False), (True, True)],
+                         ids=["default", "fast", "fast-fpga_arith"])
+def test_a_tiny_addend_decides_a_tie(fast, fpga_arith):
+    # a*b exactly halfway between two FP16 values (1.5 * (1 + 2**-10), scaled), plus an addend so
+    # small that it lands in the sticky field, its shift amount around the clamp at the window's
+    # end: its sign alone decides which way the tie rounds.
+    a = np.array([0x6401 - (k << 10) for k in range(7)], dtype=np.uint16)     # exponents 25..19
+    c = np.array([0x0001, 0x8001, 0x0003, 0x8003, 0x0200, 0x8200, 0x0400, 0x8400], dtype=np.uint16)
+    a, c = (x.ravel() for x in np.meshgrid(a, c))
+    b = np.full_like(a, 0x3E00)
+    for pipeline in (0, 4):
+        check(pipeline, FmaMode.FMA, a, b, c, fast=fast, fpga_arith=fpga_arith)
