@@ -57,7 +57,7 @@ def gemm_cycles(config):
 
 
 def _key(kind, config):
-    return f"{kind} P={config.P} fast={int(config.fast_fma)} {config.L}x{config.H}"
+    return f"{kind} P={config.P} fast={int(config.fast_datapath)} {config.L}x{config.H}"
 
 
 def measure(kind, config, work, seeds=1):

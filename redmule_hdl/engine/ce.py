@@ -4,8 +4,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.arith.fma import FMA
-from redmule_hdl.config import check_bool
 from redmule_hdl.arith.minmax import MinMax
+from redmule_hdl.config import check_bool
 from redmule_hdl.interfaces import CeControl
 from redmule_hdl.spec.formats import FP16_NEG_ZERO, FP16_ONE
 from redmule_hdl.spec.ops import FmaMode
@@ -54,8 +54,9 @@ class ComputeElement(wiring.Component):
         pad: the step is a padded slot.   en: low freezes every register.
         z: FP16 result, registered, ``P + 1`` enabled cycles after ``x``, ``w`` and ``acc``.
     Parameters: ``P`` pipeline registers inside the FMA; ``fast_fma``: its datapath for a short clock
-    (``FMA(fast=True)``, same results and latency); ``fpga_arith``: that datapath with a multiplier
-    block and carry chains (``FMA(fpga_arith=True)``).
+    (``FMA(fast=True)``, same results and latency); ``fpga_arith``: the FMA built for an FPGA
+    (``FMA(fpga_arith=True)``: the fast datapath with a multiplier block and carry chains, the
+    small one with P = 2's registers moved).
     """
 
     def __init__(self, P, *, fast_fma=False, fpga_arith=False):
