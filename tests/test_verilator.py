@@ -6,7 +6,9 @@ Verilog and without the harness's fast clock edge; 2x2x1 and 2x3x0 with a port o
 64 and 56 bits wide); the builds are cached in the user's cache directory
 (``sim.verilator.default_cache_dir()``), so only the first run pays for them.
 """
+import os
 import random
+import time
 
 import pytest
 
@@ -32,6 +34,26 @@ def test_build_is_cached():
         assert vb.harness_info(config) == {"port_width": config.port_width,
                                            "fast_edge": vb.find_verilator().fast_edge_checked}
     assert ODD_FP8.port_width == 56
+
+
+def _fake_build(cache, key, age):
+    """Put a stand-in build ``key`` into ``cache``, last used ``age`` seconds ago."""
+    with cache.building(key) as work:
+        (work / "final").mkdir()
+        (work / "final" / "Vharness").write_bytes(b"")
+    used = time.time() - age
+    os.utime(cache.build_dir(key), (used, used))
+
+
+def test_cache_spares_builds_in_use(tmp_path):
+    """Only builds unused for ``grace`` seconds are evicted past ``keep``: a worker of a parallel
+    test run may be about to start one that others have pushed out of the ``keep`` newest."""
+    cache = vb.BuildCache(tmp_path, keep=2, grace=600)
+    for i, age in enumerate((5000, 4000, 3000, 300, 200)):
+        _fake_build(cache, f"k{i}", age)
+    _fake_build(cache, "k5", 100)             # this build prunes: keeps k5, k4 (newest) and k3 (grace)
+    assert sorted(p.name for p in (tmp_path / "verilator").glob("k?")) == ["k3", "k4", "k5"]
+    assert cache.touch("k3") and not cache.touch("k0")   # touch says whether a build is still there
 
 
 @pytest.mark.parametrize("config", [SMALL, SMALL_FP8], ids=port_id)

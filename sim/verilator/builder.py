@@ -52,7 +52,7 @@ class BuildInfo:
     trace: str = None   # the trace kind the harness writes (see TRACE_KINDS), or None
 
 
-_built = {}   # (config, flow, cache root, fast_edge, verilator) -> executable, per process
+_built = {}   # (config, flow, cache root, fast_edge, verilator) -> build key, per process
 
 
 def build(config, *, flow=None, cache_dir=None, fast_edge=None, trace=None, jobs=None, verbose=False):
@@ -81,8 +81,9 @@ def build(config, *, flow=None, cache_dir=None, fast_edge=None, trace=None, jobs
                          f"use fast_edge=None or False")
     fast_edge = bool(fast_edge)
     memo = (config, flow, str(cache.root), fast_edge, trace, tools.command, tools.version)
-    if memo in _built:
-        return BuildInfo(_built[memo], True, 0.0, flow, fast_edge, trace)
+    key = _built.get(memo)
+    if key is not None and cache.touch(key):   # (False: another process has evicted it since)
+        return BuildInfo(cache.build_dir(key) / "Vharness", True, 0.0, flow, fast_edge, trace)
     t0 = time.monotonic()
     from redmule_hdl.spec.render import c_header
     text = verilog(config, flow, cache)
@@ -104,7 +105,7 @@ def build(config, *, flow=None, cache_dir=None, fast_edge=None, trace=None, jobs
                 cached = False
                 _verilate(config, text, header, work, tools, flags, defines, jobs, verbose)
     cache.touch(key)
-    _built[memo] = exe
+    _built[memo] = key
     return BuildInfo(exe, cached, time.monotonic() - t0, flow, fast_edge, trace)
 
 

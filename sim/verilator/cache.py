@@ -8,20 +8,25 @@ processes.
 * ``verilator/<key>/Vharness``: harness executables (``sim.verilator.builder``).
 
 Entries are written atomically (a process never sees a half-written file), builds of the same key
-are serialized by a lock file, and only the ``keep`` most recently used entries of each kind are kept.
+are serialized by a lock file, and only the ``keep`` most recently used entries of each kind are kept,
+except that an entry used within the last ``grace`` seconds is never removed: another process may be
+about to run it (a test suite on several workers uses more builds at once than ``keep``).
 """
 import fcntl
 import hashlib
 import os
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["BuildCache", "default_cache_dir", "digest"]
 
 #: Harness builds kept (Verilog files: twice as many); least recently used ones are removed.
-CACHE_KEEP = 12
+CACHE_KEEP = 32
+#: Seconds since its last use during which an entry is kept whatever ``CACHE_KEEP`` says.
+CACHE_GRACE = 3600
 
 
 def default_cache_dir():
@@ -42,9 +47,10 @@ def digest(*parts):
 class BuildCache:
     """The cache directory ``root`` (see the module docstring); ``None`` means the default."""
 
-    def __init__(self, root=None, *, keep=CACHE_KEEP):
+    def __init__(self, root=None, *, keep=CACHE_KEEP, grace=CACHE_GRACE):
         self.root = Path(root) if root is not None else default_cache_dir()
         self.keep = keep
+        self.grace = grace
 
     # ---- Verilog text -----------------------------------------------------------------------------
     def read_text(self, key):
@@ -91,15 +97,23 @@ class BuildCache:
         self._prune((p for p in parent.iterdir() if (p / "Vharness").exists()), self.keep)
 
     def touch(self, key):
-        """Mark build ``key`` as used."""
-        os.utime(self.build_dir(key))
+        """Mark build ``key`` as used; False if it is not (or no longer) in the cache."""
+        try:
+            os.utime(self.build_dir(key) / "Vharness")
+            os.utime(self.build_dir(key))
+        except FileNotFoundError:
+            return False
+        return True
 
     # ---- eviction -------------------------------------------------------------------------------------
-    @staticmethod
-    def _prune(entries, keep):
-        """Remove all but the ``keep`` most recently used ``entries`` (ignores races)."""
+    def _prune(self, entries, keep):
+        """Remove all but the ``keep`` most recently used ``entries``, sparing those used within the
+        last ``grace`` seconds (ignores races)."""
         entries = sorted(entries, key=_mtime, reverse=True)
+        unused_since = time.time() - self.grace
         for victim in entries[keep:]:
+            if _mtime(victim) > unused_since:
+                continue
             try:
                 if victim.is_dir():
                     shutil.rmtree(victim)
