@@ -15,7 +15,13 @@ from redmule_hdl.spec.regmap import (ADDR_BITS, DIM_BITS, FIELDS, JOB_REGS, PERI
 __all__ = ["PeriphSignature", "TcdmSignature", "JobStatusSignature", "EngineControlSignature",
            "StreamerControlSignature", "JobRegs", "CeControl", "ce_control",
            "EngineJob", "engine_job", "ElementFormat", "element_format", "StreamerJob", "beat_layout",
-           "z_beat_layout"]
+           "z_beat_layout", "REPLICA"]
+
+#: Attributes of a register that is one of several copies of the same bits, each beside the logic
+#: it feeds, so that no single register drives a net across the array (the CEs' operand registers).
+#: Yosys' ``keep``: on a wire it only keeps the name, so the FPGA flow (``synth.fpga``) also sets it
+#: on the flip-flops that drive such a wire, which ``opt_merge`` then leaves apart.
+REPLICA = {"keep": 1}
 
 
 class PeriphSignature(wiring.Signature):

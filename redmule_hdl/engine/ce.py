@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 from redmule_hdl.arith.fma import FMA
 from redmule_hdl.arith.minmax import MinMax
 from redmule_hdl.config import check_bool
-from redmule_hdl.interfaces import CeControl
+from redmule_hdl.interfaces import REPLICA, CeControl
 from redmule_hdl.spec.formats import FP16_NEG_ZERO, FP16_ONE
 from redmule_hdl.spec.ops import FmaMode
 from redmule_hdl.spec.pipeline import check_pipeline
@@ -82,12 +82,14 @@ class ComputeElement(wiring.Component):
         is_add = ctrl.mode == FmaMode.ADD
         is_cmp = ctrl.compare_first
 
-        # Operand registers, one cycle ahead: w_r follows the W-buffer's element 0 exactly.
-        w = Signal(16, name="w_r")
+        # Operand registers, one cycle ahead: w_r follows the W-buffer's element 0 exactly. Those
+        # that hold the same bits in every CE of a column (or of the array) are replicas: each CE
+        # keeps its own, next to its FMA.
+        w = Signal(16, name="w_r", attrs=REPLICA)
         a_one = Signal(name="a_one_r")             # the multiplicand x is replaced by 1.0
         b_one = Signal(name="b_one_r")             # the multiplicand w is replaced by 1.0
-        c_x = Signal(name="c_x_r")                 # the addend is x (ADD), else -0 (MUL) or acc
-        c_neg_zero = Signal(name="c_neg_zero_r")
+        c_x = Signal(name="c_x_r", attrs=REPLICA)  # the addend is x (ADD), else -0 (MUL) or acc
+        c_neg_zero = Signal(name="c_neg_zero_r", attrs=REPLICA)
         m.d.comb += [
             pre.a.eq(self.x_next), pre.b.eq(self.w_next),
             pre.op.eq(Mux(ctrl.inner_max, MinMax.MAX, MinMax.MIN)),
@@ -112,7 +114,7 @@ class ComputeElement(wiring.Component):
         acc_d, pad_d = self.acc, self.pad
         for i in range(self.P):
             acc_r = Signal(16, name=f"acc_d{i}")
-            pad_r = Signal(name=f"pad_d{i}")
+            pad_r = Signal(name=f"pad_d{i}", attrs=REPLICA)
             with m.If(self.en):
                 m.d.sync += [acc_r.eq(acc_d), pad_r.eq(pad_d)]
             acc_d, pad_d = acc_r, pad_r

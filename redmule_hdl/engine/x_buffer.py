@@ -30,7 +30,8 @@ class XBuffer(wiring.Component):
             iterator on ``group_done`` (one-cycle pulse with the last beat of a group).
         take, take_last: consume the head element of every row; ``take_last`` marks the chunk's last.
         can_take: an element is available (active chunk non-empty or pending group complete).
-        head: the element ``take`` consumes, one per row (combinational).
+        head: the element ``take`` consumes, one per row, from a register (``_head``): the buffer's
+            storage and its read logic stay off the path into the CEs.
         clear: empty both stages (abort, job start).
     Parameters: ``L`` rows, ``D`` elements per beat; ``memories``, "flops" or "ram"
     (``Config.storage("xbuf")``).
@@ -38,8 +39,10 @@ class XBuffer(wiring.Component):
     (pending, active; they swap roles at a chunk's first take) in ``B = max(L, D)`` banks of
     16-bit words, each with one write port and one asynchronous read port: element ``j`` of row
     ``r`` is in bank ``(j + r) mod B`` at address ``(group, r)``. A beat writes each bank at most
-    once (rotated by its row), a take reads each bank at most once (each bank at its own address,
-    the outputs rotated by the element index); both builds behave identically, cycle for cycle.
+    once (rotated by its row), a cycle reads each bank at most once (each bank at its own address,
+    the outputs rotated by the element index), and each row's first element is also kept in a
+    register (``pending_first``). Both builds behave identically, cycle for cycle; each also
+    registers the head (``L`` elements).
     """
 
     def __init__(self, L, D, *, memories="flops"):
@@ -79,11 +82,16 @@ class XBuffer(wiring.Component):
         m.d.comb += [self.can_take.eq(can_take), active_full_next.eq(active_full),
                      pending_full_next.eq(pending_full)]
         for r in range(L):
-            m.d.comb += self.head[r].eq(Mux(from_pending, pending[r][0], active[r][0]))
             with m.If(self.take):
                 # Shift the chunk by one element; a fresh chunk comes from the pending beat.
                 shifted = active[r].as_value() >> 16
                 m.d.sync += active[r].eq(Mux(from_pending, pending[r].as_value()[16:], shifted))
+        write = Signal()
+        m.d.comb += write.eq(self.beat.valid & self.beat.ready)
+        # (With D = 2 a chunk leaves the active register at its next take: that is its last.)
+        second = [Mux(from_pending, pending[r][1], active[r][1] if D > 2 else active[r][0])
+                  for r in range(L)]
+        self._head(m, second, [pending[r][0] for r in range(L)], write, wr_row, from_pending)
 
         with m.If(self.take):
             m.d.comb += active_full_next.eq(~self.take_last)
@@ -91,7 +99,7 @@ class XBuffer(wiring.Component):
                 m.d.comb += pending_full_next.eq(0)
 
         m.d.comb += self.beat.ready.eq(self.fill_enable & ~pending_full)
-        with m.If(self.beat.valid & self.beat.ready):
+        with m.If(write):
             m.d.sync += pending[wr_row].eq(self.beat.payload)
             with m.If(wr_row == self.fill_rows - 1):
                 m.d.comb += [self.group_done.eq(1), pending_full_next.eq(1)]
@@ -138,8 +146,10 @@ class XBuffer(wiring.Component):
         start = Signal(range(B + 1))
         m.d.comb += start.eq(B - wr_row)
         rotated = Cat(beat, beat).bit_select(start * 16, 16 * B)
-        # The element read now: the pending group's first, or the active chunk's head.
-        element = Mux(from_pending, 0, index)
+        # The element read now: the one after the head, of the chunk's group (the pending group's
+        # second, or the active chunk's next). After a chunk's last element any one will do.
+        element = Signal(range(D))
+        m.d.comb += element.eq(Mux(from_pending | (index == D - 1), 1, index + 1))
         read_group = Mux(from_pending, ~active_group, active_group)
         row_bits = len(wr_row)
         outputs = []
@@ -159,8 +169,31 @@ class XBuffer(wiring.Component):
             outputs.append(rd.data)
         # Row r's element is in bank (element + r) mod B.
         banks = Cat(*outputs)
-        m.d.comb += self.head.as_value().eq(Cat(banks, banks).bit_select(element * 16, 16 * L))
+        second = Signal(data.ArrayLayout(16, L))
+        m.d.comb += second.as_value().eq(Cat(banks, banks).bit_select(element * 16, 16 * L))
+        # Each row's first element also goes to a register, so no second read port is needed.
+        pending_first = [Signal(16, name=f"pending_first{r}") for r in range(L)]
+        for r in range(L):
+            with m.If(write & (wr_row == r)):
+                m.d.sync += pending_first[r].eq(self.beat.payload[0])
+        self._head(m, [second[r] for r in range(L)], pending_first, write, wr_row, from_pending)
         return m
+
+    def _head(self, m, second, pending_first, write, wr_row, from_pending):
+        """Drive ``head`` from registers holding, in every cycle, the element a take would consume:
+        after a take the chunk's ``second`` element (the one after the head), or if that take was
+        the chunk's last, or while the pending group is being filled, the pending group's first
+        (``pending_first``, with the beat written in this cycle). Otherwise the head stays."""
+        head = [Signal(16, name=f"head{r}") for r in range(self.L)]
+        for r in range(self.L):
+            first = Mux(write & (wr_row == r), self.beat.payload[0], pending_first[r])
+            # Priority: a take moves on (to the chunk's next element, or after its last to the
+            # pending group); without one, only the pending group's first element can change.
+            with m.If(self.take & ~self.take_last):
+                m.d.sync += head[r].eq(second[r])
+            with m.Elif(self.take | from_pending):
+                m.d.sync += head[r].eq(first)
+            m.d.comb += self.head[r].eq(head[r])
 
 
 def _minus_mod(b, value, most, B):
