@@ -61,10 +61,13 @@ class PortRequest(wiring.Component):
         kept = {name: Signal.like(getattr(bus, name), name=f"kept_{name}") for name in self.keeps}
         with m.If(waits_at_abort):
             m.d.sync += self.orphan.eq(1)
-            with m.If(~self.orphan):    # a second abort finds the request kept at the first
-                m.d.sync += [kept[name].eq(live[name]) for name in kept]
         with m.Elif(granted):
             m.d.sync += self.orphan.eq(0)
+        # The request is kept at every abort that finds no orphan (a second abort finds the request
+        # kept at the first), waiting or not: the kept one is read only as an orphan's, and an
+        # orphan is born at such an abort. So the request and the grant stay off the keep's enable.
+        with m.If(self.abort & ~self.orphan):
+            m.d.sync += [kept[name].eq(live[name]) for name in kept]
         m.d.comb += [
             bus.req.eq(self.raised),
             bus.wen.eq(~self.store),
