@@ -124,33 +124,44 @@ class XBuffer(wiring.Component):
 
         from_pending = ~active_full
         m.d.comb += self.can_take.eq(active_full | pending_full)
+        # The state after this cycle (``*_next``): the next cycle's read is registered from it.
+        active_full_next, pending_full_next = Signal(), Signal()
+        active_group_next, index_next = Signal(), Signal(range(D))
+        m.d.comb += [active_full_next.eq(active_full), pending_full_next.eq(pending_full),
+                     active_group_next.eq(active_group), index_next.eq(index)]
+        m.d.sync += [active_full.eq(active_full_next), pending_full.eq(pending_full_next),
+                     active_group.eq(active_group_next), index.eq(index_next)]
         with m.If(self.take):
-            m.d.sync += [active_full.eq(~self.take_last), index.eq(Mux(from_pending, 1, index + 1))]
+            m.d.comb += [active_full_next.eq(~self.take_last), index_next.eq(Mux(from_pending, 1, index + 1))]
             with m.If(from_pending):
-                m.d.sync += [pending_full.eq(0), active_group.eq(~active_group)]
+                m.d.comb += [pending_full_next.eq(0), active_group_next.eq(~active_group)]
 
         write = Signal()
         m.d.comb += [self.beat.ready.eq(self.fill_enable & ~pending_full),
                      write.eq(self.beat.valid & self.beat.ready)]
         with m.If(write):
             with m.If(wr_row == self.fill_rows - 1):
-                m.d.comb += self.group_done.eq(1)
-                m.d.sync += [wr_row.eq(0), pending_full.eq(1)]
+                m.d.comb += [self.group_done.eq(1), pending_full_next.eq(1)]
+                m.d.sync += wr_row.eq(0)
             with m.Else():
                 m.d.sync += wr_row.eq(wr_row + 1)
         with m.If(self.clear):
-            m.d.sync += [pending_full.eq(0), active_full.eq(0), wr_row.eq(0)]
+            m.d.comb += [pending_full_next.eq(0), active_full_next.eq(0)]
+            m.d.sync += wr_row.eq(0)
 
         # The beat of row r, rotated by r: bank b takes element (b - r) mod B (if it is < D).
         beat = Cat(self.beat.payload.as_value(), Const(0, 16 * (B - D)))
         start = Signal(range(B + 1))
         m.d.comb += start.eq(B - wr_row)
         rotated = Cat(beat, beat).bit_select(start * 16, 16 * B)
-        # The element read now: the one after the head, of the chunk's group (the pending group's
-        # second, or the active chunk's next). After a chunk's last element any one will do.
-        element = Signal(range(D))
-        m.d.comb += element.eq(Mux(from_pending | (index == D - 1), 1, index + 1))
-        read_group = Mux(from_pending, ~active_group, active_group)
+        # The element read in a cycle: the one after the head, of the chunk's group (the pending
+        # group's second, or the active chunk's next; after a chunk's last element any one will do),
+        # registered from the state after the cycle before: the banks' addresses and the rotation
+        # start at registers. (Reset: the pending group, group 1, is read.)
+        element, read_group = Signal(range(D), init=1), Signal(init=1)
+        from_pending_next = ~active_full_next
+        m.d.sync += [element.eq(Mux(from_pending_next | (index_next == D - 1), 1, index_next + 1)),
+                     read_group.eq(Mux(from_pending_next, ~active_group_next, active_group_next))]
         row_bits = len(wr_row)
         outputs = []
         for b in range(B):
