@@ -5,7 +5,7 @@ from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.config import check_config
 from redmule_hdl.engine.ce import CE_SIGNATURE, ComputeElement
-from redmule_hdl.interfaces import CeControl
+from redmule_hdl.interfaces import REPLICA, CeControl
 
 __all__ = ["CeArray"]
 
@@ -45,8 +45,10 @@ class CeArray(wiring.Component):
         ces = [[self._ce(m, f"ce_{r}_{h}") for h in range(H)] for r in range(L)]
         x_regs = [[Signal(16, name=f"x_{r}_{h}") for h in range(H)] for r in range(L)]
         pad = [Signal(name=f"pad_{h}") for h in range(H)]
-        # Column 0 is in the first pass of a tile (its addend is Y or +0), and that tile's job reads Y.
-        first_pass, first_uses_y = Signal(), Signal()
+        # Column 0 is in the first pass of a tile (its addend is Y or +0), and that tile's job reads Y:
+        # one copy per row (replicas), as they select the addend of the row's CE 0.
+        first_pass = [Signal(name=f"first_pass_{r}", attrs=REPLICA) for r in range(L)]
+        first_uses_y = [Signal(name=f"first_uses_y_{r}", attrs=REPLICA) for r in range(L)]
 
         # Per-column operand registers, loaded when the column is fed.
         with m.If(self.en & self.step):
@@ -56,7 +58,8 @@ class CeArray(wiring.Component):
                     with m.If(self.real):
                         m.d.sync += [x_regs[r][h].eq(self.x[r]) for r in range(L)]
             with m.If(self.column == 0):
-                m.d.sync += [first_pass.eq(self.first), first_uses_y.eq(self.uses_y)]
+                m.d.sync += [*(copy.eq(self.first) for copy in first_pass),
+                             *(copy.eq(self.uses_y) for copy in first_uses_y)]
 
         fed = Signal()     # a step of the job is fed (the W-buffer's column takes its beat)
         m.d.comb += fed.eq(self.step & self.real)
@@ -66,8 +69,8 @@ class CeArray(wiring.Component):
                 # x_regs[r][h] takes x[r] when column h is fed.
                 x_next = Mux(fed & (self.column == h), self.x[r], x_regs[r][h])
                 if h == 0:
-                    start = Mux(first_uses_y, self.y[r], 0)
-                    acc = Mux(first_pass, start, ces[r][H - 1].z)
+                    start = Mux(first_uses_y[r], self.y[r], 0)
+                    acc = Mux(first_pass[r], start, ces[r][H - 1].z)
                 else:
                     acc = ces[r][h - 1].z
                 m.d.comb += [
