@@ -35,7 +35,8 @@ class XBuffer(wiring.Component):
         clear: empty both stages (abort, job start).
     Parameters: ``L`` rows, ``D`` elements per beat; ``memories``, "flops" or "ram"
     (``Config.storage("xbuf")``).
-    Storage: ``"flops"``: ``L * (2*D - 1)`` FP16 elements in registers. ``"ram"``: two groups
+    Storage: ``"flops"``: ``L * (2*D - 1)`` FP16 elements in registers (per row the pending beat,
+    the head and the active chunk's ``D - 2`` further elements). ``"ram"``: two groups
     (pending, active; they swap roles at a chunk's first take) in ``B = max(L, D)`` banks of
     16-bit words, each with one write port and one asynchronous read port: element ``j`` of row
     ``r`` is in bank ``(j + r) mod B`` at address ``(group, r)``. A beat writes each bank at most
@@ -67,7 +68,8 @@ class XBuffer(wiring.Component):
         m = Module()
         L, D = self.L, self.D
         pending = Array(Signal(beat_layout(D), name=f"pending{r}") for r in range(L))
-        active = [Signal(data.ArrayLayout(16, D - 1), name=f"active{r}") for r in range(L)]
+        # The chunk's elements after the head's successor (the head register holds the head).
+        active = [Signal(data.ArrayLayout(16, D - 2), name=f"active{r}") for r in range(L)] if D > 2 else []
         pending_full = Signal()
         active_full = Signal()
         wr_row = Signal(range(L))
@@ -81,15 +83,16 @@ class XBuffer(wiring.Component):
                      can_take.eq(active_full_next | pending_full_next)]
         m.d.comb += [self.can_take.eq(can_take), active_full_next.eq(active_full),
                      pending_full_next.eq(pending_full)]
-        for r in range(L):
+        for r, chunk in enumerate(active):
             with m.If(self.take):
                 # Shift the chunk by one element; a fresh chunk comes from the pending beat.
-                shifted = active[r].as_value() >> 16
-                m.d.sync += active[r].eq(Mux(from_pending, pending[r].as_value()[16:], shifted))
+                shifted = chunk.as_value() >> 16
+                m.d.sync += chunk.eq(Mux(from_pending, pending[r].as_value()[32:], shifted))
         write = Signal()
         m.d.comb += write.eq(self.beat.valid & self.beat.ready)
-        # (With D = 2 a chunk leaves the active register at its next take: that is its last.)
-        second = [Mux(from_pending, pending[r][1], active[r][1] if D > 2 else active[r][0])
+        # The element after the head. (With D = 2 a chunk's second element is its last: no take
+        # from the active register needs one.)
+        second = [Mux(from_pending, pending[r][1], active[r][0]) if active else pending[r][1]
                   for r in range(L)]
         self._head(m, second, [pending[r][0] for r in range(L)], write, wr_row, from_pending)
 
