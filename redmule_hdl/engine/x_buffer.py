@@ -68,7 +68,7 @@ class XBuffer(wiring.Component):
         m = Module()
         L, D = self.L, self.D
         pending = Array(Signal(beat_layout(D), name=f"pending{r}") for r in range(L))
-        # The chunk's elements after the head's successor (the head register holds the head).
+        # The chunk's elements after the head (which the head register holds), D - 2 at most.
         active = [Signal(data.ArrayLayout(16, D - 2), name=f"active{r}") for r in range(L)] if D > 2 else []
         pending_full = Signal()
         active_full = Signal()
@@ -173,7 +173,7 @@ class XBuffer(wiring.Component):
             # Bank b holds element (b - r) mod B of row r; only elements below D exist.
             from_row = _minus_mod(b, wr_row, L - 1, B)
             every_row = all((b - r) % B < D for r in range(L))
-            # Bank b serves row (b - element) mod B in a take (rows from L on are not read).
+            # Bank b serves row (b - element) mod B in a read (rows from L on are not read).
             to_row = _minus_mod(b, element, D - 1, B)
             m.d.comb += [
                 wr.addr.eq(Cat(wr_row, ~active_group)), wr.data.eq(rotated[16 * b:16 * (b + 1)]),
