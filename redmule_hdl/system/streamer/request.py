@@ -27,6 +27,8 @@ class PortRequest(wiring.Component):
         tcdm (out, ``TcdmSignature``): ``req``, ``add``, ``wen``, ``be``, ``data`` are driven here;
             ``gnt`` is read; the responses pass by.
         orphan (out): the request raised now was raised before an abort.
+        keep (out): the request's parts are kept now (at an abort that finds no orphan); the
+            streamer keeps its own parts of an orphan at the same cycles.
     Parameters: ``port_width``; ``keeps``, the request's parts kept here (default ``add``, ``be`` and
     ``data``; the streamer keeps only ``add`` and gives the data and byte enables of an orphan
     itself, from the store's sources, which keeps its cast-out off the path to a register).
@@ -48,6 +50,7 @@ class PortRequest(wiring.Component):
             "abort": In(1),
             "tcdm": Out(TcdmSignature(port_width)),
             "orphan": Out(1),
+            "keep": Out(1),
         })
 
     def elaborate(self, platform):
@@ -66,9 +69,10 @@ class PortRequest(wiring.Component):
         # The request is kept at every abort that finds no orphan (a second abort finds the request
         # kept at the first), waiting or not: the kept one is read only as an orphan's, and an
         # orphan is born at such an abort. So the request and the grant stay off the keep's enable.
-        with m.If(self.abort & ~self.orphan):
+        with m.If(self.keep):
             m.d.sync += [kept[name].eq(live[name]) for name in kept]
         m.d.comb += [
+            self.keep.eq(self.abort & ~self.orphan),
             bus.req.eq(self.raised),
             bus.wen.eq(~self.store),
             *(getattr(bus, name).eq(Mux(self.orphan, kept[name], value) if name in kept else value)

@@ -322,9 +322,9 @@ class Streamer(wiring.Component):
         # keeping the cast-out data itself put the cast-out and the shift on a path between
         # registers (44.4 FO4 at 12x4x4), and selecting the sources before one cast-out put the
         # orphan flag's fanout on the path to the port (49.2 FO4 register to output).
-        # Kept at every abort that finds no orphan, as ``PortRequest`` keeps its address: the enable of
-        # these 17*D bits then starts at two registers, not at the arbiter's request and the grant.
-        keep = abort & ~orphan
+        # Kept when ``PortRequest`` keeps its address, at every abort that finds no orphan: the enable
+        # of these 17*D bits then starts at two registers, not at the arbiter's request and the grant.
+        keep = request.keep
         m.submodules.kept_stores = kept_stores = StorePath(c)
         kept_beat = Signal.like(z_beat, name="kept_beat")
         kept_fmt = Signal.like(walk[Source.Z].job.out_fmt, name="kept_fmt")
