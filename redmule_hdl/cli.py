@@ -14,8 +14,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from redmule_hdl.config_args import (add_config_arguments, config_from_args, file_path, output_dir,
-                                     parse_shapes)
+from redmule_hdl.config_args import (add_config_arguments, config_from_args, config_summary, file_path,
+                                     output_dir, parse_shapes)
 from redmule_hdl.system.top import TOP_NAME
 
 __all__ = ["main", "describe", "fusesoc_core", "bender_manifest", "verilator_waivers", "GENERATED_FILES",
@@ -553,12 +553,7 @@ def _generate(args, config):
             raise _UsageError(f"redmule-hdl generate: error: cannot write {out / name}: "
                               f"{e.strerror or e}") from None
     modules = sum(1 for line in text.splitlines() if line.startswith("module "))
-    print(f"RedMulE {config} (D={config.D}, contexts={config.contexts}, "
-          f"misaligned={config.misaligned}, write_responses={config.write_responses}, "
-          f"beat_format={config.beat_format}"
-          f"{'' if config.memories == 'flops' else f', memories={config.memories}'}"
-          f"{', fast_fma' if config.fast_datapath else ''}{', fpga_arith' if config.fpga_arith else ''}), "
-          f"top module {options.top}")
+    print(f"RedMulE {config} ({config_summary(config)}), top module {options.top}")
     for name in files:
         path = out / name
         print(f"  wrote {path} ({path.stat().st_size} bytes)")
