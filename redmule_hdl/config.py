@@ -67,8 +67,8 @@ class Config:
         (``fast_datapath``) also its product as one multiply (ECP5: a MULT18X18D per CE) and its
         wide adds and rounding increment as carry chains instead of a carry-save tree and
         Kogge-Stone adders, its registers placed by ECP5 delay (``FMA(fpga_arith=True)``,
-        ``spec.pipeline.FPGA_PLACEMENTS``); the small datapath's P = 2 registers too
-        (``FPGA_SMALL_PLACEMENTS``). Bit- and cycle-identical.
+        ``spec.pipeline.FPGA_PLACEMENTS``); the small datapath's P = 2 and P = 3 registers
+        too (``FPGA_SMALL_PLACEMENTS``). Bit- and cycle-identical.
     """
     L: int = 12
     H: int = 4

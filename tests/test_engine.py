@@ -147,3 +147,14 @@ def test_fast_fma_build_is_bit_and_cycle_identical(op, fpga_arith):
     fast = check(Config(L=2, H=1, P=4, fast_fma=True, fpga_arith=fpga_arith), op, **shape)
     assert (fast.z == default.z).all()
     assert fast.cycles == default.cycles
+
+
+@pytest.mark.parametrize("P", [2, 3])
+def test_fpga_build_of_the_small_datapath_is_bit_and_cycle_identical(P):
+    # Config.fpga_arith moves the small datapath's registers at P = 2 and 3
+    # (spec.pipeline.FPGA_SMALL_PLACEMENTS): the same Z and the same cycles, with stalls.
+    shape = dict(M=3, N=5, K=5, seed=30 + P, stall=0.3, special_fraction=0.1)
+    asic = check(Config(L=2, H=1, P=P, fast_fma=False), GemmOp.GEMM, **shape)
+    fpga = check(Config(L=2, H=1, P=P, fast_fma=False, fpga_arith=True), GemmOp.GEMM, **shape)
+    assert (fpga.z == asic.z).all()
+    assert fpga.cycles == asic.cycles

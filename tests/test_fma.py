@@ -381,17 +381,19 @@ def test_pipeline_validation(value, error):
         register_placement(value)
 
 
-def test_fpga_build_of_the_default_datapath_moves_p2_registers():
-    # FMA(fpga_arith=True) without fast: the same datapath, P = 2's registers after add and lzc
-    # (FPGA_SMALL_PLACEMENTS); results once, in order, with stalls.
-    assert register_placement(2, fpga_arith=True) == FPGA_SMALL_PLACEMENTS[2] != PLACEMENTS[2]
-    assert all(FPGA_SMALL_PLACEMENTS[p] == PLACEMENTS[p] for p in range(MAX_PIPELINE + 1) if p != 2)
-    a, b, c = vectors(FmaMode.FMA, 1000, seed=77)
-    en = (np.random.default_rng(77).random(3000) < 0.7).astype(int)
-    check(2, FmaMode.FMA, a, b, c, en=en, junk_seed=2, fpga_arith=True)
+@pytest.mark.parametrize("pipeline", [2, 3])
+def test_fpga_build_of_the_default_datapath_moves_its_registers(pipeline):
+    # FMA(fpga_arith=True) without fast: the same datapath, P = 2's and P = 3's registers elsewhere
+    # (FPGA_SMALL_PLACEMENTS); every mode, results once, in order, with stalls; special values.
+    assert register_placement(pipeline, fpga_arith=True) == FPGA_SMALL_PLACEMENTS[pipeline] != PLACEMENTS[pipeline]
+    assert all(FPGA_SMALL_PLACEMENTS[p] == PLACEMENTS[p] for p in range(MAX_PIPELINE + 1) if p not in (2, 3))
+    for mode in MODES:
+        a, b, c = vectors(mode, 600, seed=75 + 10 * pipeline + mode)
+        en = (np.random.default_rng(75 + pipeline).random(1800) < 0.7).astype(int)
+        check(pipeline, mode, a, b, c, en=en, junk_seed=pipeline, fpga_arith=True)
     addends = SPECIALS[::3]
     a, b, c = np.array(list(itertools.product(SPECIALS, SPECIALS, addends)), dtype=np.uint16).T
-    check(2, FmaMode.FMA, a, b, c, fpga_arith=True)
+    check(pipeline, FmaMode.FMA, a, b, c, fpga_arith=True)
 
 
 @pytest.mark.parametrize("fast, fpga_arith", [(False, False), (True, False), (True, True)],

@@ -19,7 +19,7 @@ buying clock (``Config.fast_fma``). ``FMA(fast=True, fpga_arith=True)`` is that 
 for an FPGA (``Config.fpga_arith``): the product is one ``*`` (a multiplier block) and each wide add
 and the rounding increment one ``+`` (a carry chain, cut in two halves at "add_low"), which an FPGA
 builds faster and smaller than the written-out trees; the default datapath already uses ``+`` and
-``*`` throughout, so ``fpga_arith`` only moves its registers at P = 2.
+``*`` throughout, so ``fpga_arith`` only moves its registers at P = 2 and 3.
 
 Why the window is enough (all positions below in window bits, product LSB at bit 2):
 
@@ -149,7 +149,8 @@ class FMA(wiring.Component):
     fpga_arith : bool
         With ``fast``: its product as ``*`` and its adds as ``+``, for an FPGA's multiplier blocks
         and carry chains (module docstring), and registers placed by FPGA delay
-        (``FPGA_PLACEMENTS``); without: only P = 2's registers move (``FPGA_SMALL_PLACEMENTS``).
+        (``FPGA_PLACEMENTS``); without: only P = 2's and 3's registers move
+        (``FPGA_SMALL_PLACEMENTS``).
         Bit- and cycle-identical.
 
     Attributes

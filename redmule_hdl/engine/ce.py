@@ -56,7 +56,7 @@ class ComputeElement(wiring.Component):
     Parameters: ``P`` pipeline registers inside the FMA; ``fast_fma``: its datapath for a short clock
     (``FMA(fast=True)``, same results and latency); ``fpga_arith``: the FMA built for an FPGA
     (``FMA(fpga_arith=True)``: the fast datapath with a multiplier block and carry chains, the
-    small one with P = 2's registers moved).
+    small one with P = 2's and P = 3's registers moved).
     """
 
     def __init__(self, P, *, fast_fma=False, fpga_arith=False):

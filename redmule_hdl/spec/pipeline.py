@@ -75,12 +75,17 @@ PLACEMENTS = (
 assert all(len(p) == len(CUT_POINTS) and sum(p) == n for n, p in enumerate(PLACEMENTS))
 
 #: The default datapath's rows in an FPGA build (``FMA(fpga_arith=True)``): ``PLACEMENTS`` but for
-#: P = 2, "add, lzc" instead of "align, add". On the ECP5 the CE's stage after the add (leading
-#: zeros, normalizing shift, rounding, packing, the CE's comparator) is the long one, which "align,
-#: add" leaves whole: one CE (``redmule-hdl fpga --block ce -P 2 --small-fma``, seed 1, commit
-#: 39c3207) 37.9 MHz with "align, add" (below P = 1's 39.3), 42.8 with "add, lzc", 42.4 "add,
-#: round", 41.4 "add, normalize", 39.5 "multiply, add".
-FPGA_SMALL_PLACEMENTS = PLACEMENTS[:2] + ((0, 0, 0, 1, 1, 0, 0),) + PLACEMENTS[3:]
+#: P = 2 "align, lzc" and P = 3 "multiply, add, round", the best of every placement of 1, 2 and 3
+#: registers on the ECP5. There the product is a multiplier block and the adds are carry chains, so
+#: the stages are not the ASIC's: "align, add, round" leaves unpack, the product and the alignment
+#: in one stage. One CE (``redmule-hdl fpga --block ce -P N --small-fma --fpga-arith``), median of
+#: nextpnr seeds 1..3, commit 4707270: P = 3 68.1 MHz with "multiply, add, round" ("unpack, add,
+#: normalize" 68.4, "unpack, add, round" 65.8, "multiply, add, normalize" 65.7, the ASIC's "align,
+#: add, round" 58.0, the other 30 at most 55.6); P = 2 50.9 with "align, lzc" ("align, normalize"
+#: 49.5, "align, round" 44.5, "add, round" 43.0, the former "add, lzc" 42.6); P = 1 keeps "add"
+#: (38.5; the next 29.6). In the 8x4x3 top "multiply, add, round" reached 45.6 MHz and "unpack, add,
+#: normalize" 39.9 (nextpnr's defaults, seed 1).
+FPGA_SMALL_PLACEMENTS = PLACEMENTS[:2] + ((0, 0, 1, 0, 1, 0, 0), (0, 1, 0, 1, 0, 0, 1)) + PLACEMENTS[4:]
 assert all(len(p) == len(CUT_POINTS) and sum(p) == n for n, p in enumerate(FPGA_SMALL_PLACEMENTS))
 
 #: From this P on the FMA is built with the fast datapath unless told otherwise (``Config.fast_fma``
