@@ -141,8 +141,8 @@ class LoadFifo(wiring.Component):
     engine's operand select (the X/W buffers, a CE's comparators) in separate cycles; a stream
     then needs ``read latency + 2`` entries to move one beat per cycle.
     ``memories`` (``Config.storage("fifos")``): the entries are registers (``"flops"``) or one
-    ``amaranth.lib.memory.Memory`` with a write port and an asynchronous read port (``"ram"``);
-    the two behave identically.
+    ``amaranth.lib.memory.Memory`` with a write port and an asynchronous read port (``"ram"``),
+    whose head is then a register of its own, loaded a cycle ahead; the two behave identically.
     """
 
     #: Formal only: ``lemmas(m, **registers)``, set by a property harness to add assertions over
@@ -167,38 +167,49 @@ class LoadFifo(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         depth = self.depth
-        beat = self.push_beat.as_value()
-        rp = Signal(range(depth))
+        entry = Cat(self.push_beat.as_value(), self.push_last)     # what a push writes
         wp = Signal(range(depth))
         level = Signal(range(depth + 1))
-        nonempty = level != 0
+        push, pop = self.push_valid, self.take
         if self.memories == "ram":
-            m.submodules.entries = entries = Memory(shape=len(beat) + 1, depth=depth, init=[])
+            # The head is a register loaded a cycle ahead, from the push that makes it the head or
+            # from the entry after it: the engine's operand logic (W goes straight to the CEs'
+            # comparators) then starts at a register, not at the read pointer through the RAM.
+            m.submodules.entries = entries = Memory(shape=len(entry), depth=depth, init=[])
             write, read = entries.write_port(), entries.read_port(domain="comb")
-            m.d.comb += [write.addr.eq(wp), write.data.eq(Cat(beat, self.push_last)), read.addr.eq(rp)]
-            head = read.data
+            head = Signal(len(entry), name="head")
+            after = Signal(range(depth), init=1 % depth)     # the entry after the head
+            m.d.comb += [write.addr.eq(wp), write.data.eq(entry), write.en.eq(push),
+                         read.addr.eq(after)]
+            with m.If(push & (level == pop)):       # the FIFO is empty but for this push
+                m.d.sync += head.eq(entry)
+            with m.Elif(pop):
+                m.d.sync += head.eq(read.data)
+            with m.If(pop):
+                m.d.sync += after.eq(ring_next(after, depth))
+            with m.If(self.clear):
+                m.d.sync += after.eq(1 % depth)
         else:
-            entries = Array(Signal(len(beat) + 1, name=f"entry{i}") for i in range(depth))
+            entries = Array(Signal(len(entry), name=f"entry{i}") for i in range(depth))
+            rp = Signal(range(depth))
             head = entries[rp]
+            with m.If(push):
+                m.d.sync += entries[wp].eq(entry)
+            with m.If(pop):
+                m.d.sync += rp.eq(ring_next(rp, depth))
+            with m.If(self.clear):
+                m.d.sync += rp.eq(0)
         m.d.comb += [
-            self.out.valid.eq(nonempty),
+            self.out.valid.eq(level != 0),
             self.out.payload.eq(head[:-1]),
             self.take_last.eq(head[-1]),
             self.take.eq(self.out.valid & self.out.ready),
         ]
-        push = self.push_valid
-        pop = self.take
         with m.If(push):
             m.d.sync += wp.eq(ring_next(wp, depth))
-            if self.memories == "ram":
-                m.d.comb += write.en.eq(1)
-            else:
-                m.d.sync += entries[wp].eq(Cat(beat, self.push_last))
-        with m.If(pop):
-            m.d.sync += rp.eq(ring_next(rp, depth))
         m.d.sync += level.eq(level + push - pop)
         with m.If(self.clear):
-            m.d.sync += [level.eq(0), rp.eq(0), wp.eq(0)]
+            m.d.sync += [level.eq(0), wp.eq(0)]
         if self.lemmas is not None:
             self.lemmas(m, level=level)
         return m
