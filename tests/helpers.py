@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 from amaranth.hdl import UnusedElaboratable
+from amaranth.sim import Simulator
 
 from redmule_hdl.sim.streams import FP16_SPECIALS
 from redmule_hdl.spec import golden
@@ -40,3 +41,11 @@ def refused(error, match):
         traceback.clear_frames(info.tb)
         del info
         gc.collect()
+
+
+def run_clocked(dut, testbench, period=1e-6):
+    """Simulate ``dut`` with a clock and the async ``testbench(ctx)`` until the testbench returns."""
+    s = Simulator(dut)
+    s.add_clock(period)
+    s.add_testbench(testbench)
+    s.run()

@@ -6,7 +6,6 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from redmule_hdl import sim
 from redmule_hdl.config import Config
@@ -14,7 +13,7 @@ from redmule_hdl.engine.x_buffer import XBuffer
 from redmule_hdl.spec import golden
 from redmule_hdl.system.streamer.loads import LoadFifo
 
-from .helpers import random_matrix, refused
+from .helpers import random_matrix, refused, run_clocked
 
 
 def test_memories_parameter():
@@ -84,10 +83,7 @@ def test_x_buffer_against_model(L, D, memories):
                 assert not ctx.get(dut.group_done)
             await ctx.tick()
 
-    s = Simulator(dut)
-    s.add_clock(1e-6)
-    s.add_testbench(testbench)
-    s.run()
+    run_clocked(dut, testbench)
     assert len(checked) > 100
 
 
@@ -130,10 +126,7 @@ def test_load_fifo_against_model(depth, memories):
                 model = []
             await ctx.tick()
 
-    s = Simulator(dut)
-    s.add_clock(1e-6)
-    s.add_testbench(testbench)
-    s.run()
+    run_clocked(dut, testbench)
     assert len(taken) > 150
 
 
