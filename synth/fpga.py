@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from redmule_hdl.config import check_int
 from redmule_hdl.interfaces import REPLICA
 
 from .yosys import run_script, run_yowasp
@@ -183,9 +184,7 @@ def implement(design, top, group=None, *, device="85k", pnr=True, workdir=None, 
                                  ("router", router, ROUTERS)):
         if value not in choices:
             raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, not {seed!r}")
-    nextpnr = {"placer": placer, "router": router, "seed": seed}
+    nextpnr = {"placer": placer, "router": router, "seed": check_int("seed", seed, 0)}
     key = cache_key(design, top, device, pnr, **nextpnr) if cache is not None else None
     if key is not None:
         path = Path(cache) / f"{key}.json"

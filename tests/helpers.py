@@ -43,9 +43,13 @@ def refused(error, match):
         gc.collect()
 
 
-def run_clocked(dut, testbench, period=1e-6):
-    """Simulate ``dut`` with a clock and the async ``testbench(ctx)`` until the testbench returns."""
+def run_testbench(dut, testbench, *, background=(), clocked=True):
+    """Simulate ``dut`` until the async ``testbench(ctx)`` returns, with the ``background``
+    testbenches beside it and, if ``clocked``, a clock of 1 us on the sync domain."""
     s = Simulator(dut)
-    s.add_clock(period)
+    if clocked:
+        s.add_clock(1e-6)
     s.add_testbench(testbench)
+    for bench in background:
+        s.add_testbench(bench, background=True)
     s.run()

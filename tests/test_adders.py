@@ -4,9 +4,10 @@ import random
 
 import pytest
 from amaranth.hdl import Module, Signal
-from amaranth.sim import Simulator
 
 from redmule_hdl.arith.adders import BLOCK_BITS, block_add
+
+from .helpers import run_testbench
 
 
 @pytest.mark.parametrize("chain", [False, True])
@@ -35,6 +36,4 @@ def test_block_add_matches_integers(width, cin, chain):
             assert ctx.get(total) == a + b + cin, (a, b)
             assert ctx.get(carry) == (a + b + cin) >> width, (a, b)
 
-    sim = Simulator(m)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(m, bench, clocked=False)

@@ -5,14 +5,13 @@ import numpy as np
 import pytest
 from amaranth.hdl import Shape
 from amaranth.lib import data
-from amaranth.sim import Simulator
 
 from redmule_hdl.arith.cast import Fp8ToFp16, Fp16ToFp8
 from redmule_hdl.interfaces import ElementFormat, element_format
 from redmule_hdl.spec import golden
 from redmule_hdl.spec.formats import E4M3, E5M2, FP8_FORMATS, FP16, FpFormat, fp8_select_bits
 
-from .helpers import refused
+from .helpers import refused, run_testbench
 
 FMT_E5M2, FMT_E4M3 = FP8_FORMATS.index(E5M2), FP8_FORMATS.index(E4M3)
 
@@ -38,9 +37,7 @@ def run_cast(dut, fmt, inputs, in_width, out_width):
             ctx.set(dut.a, pack(beat, in_width))
             out.extend(unpack(ctx.get(dut.z), out_width, len(beat)))
 
-    sim = Simulator(dut)
-    sim.add_testbench(testbench)
-    sim.run()
+    run_testbench(dut, testbench, clocked=False)
     return np.array(out)
 
 

@@ -8,7 +8,6 @@ import random
 import pytest
 from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import wiring
-from amaranth.sim import Simulator
 
 from redmule_hdl.config import Config
 from redmule_hdl.interfaces import ce_control, element_format
@@ -19,6 +18,8 @@ from redmule_hdl.spec.ops import GemmOp
 from redmule_hdl.spec.regmap import JobError, Reg
 from redmule_hdl.system.controller import Controller
 from redmule_hdl.system.regfile import RegFile
+
+from .helpers import run_testbench
 
 
 class Dut(Elaboratable):
@@ -55,8 +56,6 @@ class Harness:
 
     def run(self, bench):
         dut, c = self.dut, self.dut.ctrl
-        sim = Simulator(dut)
-        sim.add_clock(1e-6)
         drv = PeriphDriver(dut.regfile.periph, evt=c.evt)
 
         async def fake(ctx):
@@ -93,9 +92,7 @@ class Harness:
 
         async def main(ctx):
             await bench(ctx, drv)
-        sim.add_testbench(main)
-        sim.add_testbench(fake, background=True)
-        sim.run()
+        run_testbench(dut, main, background=[fake])
 
 
 GOOD = dict(x_addr=0x1000, w_addr=0x2000, z_addr=0x3000, m=5, n=7, k=9, op="gemm")

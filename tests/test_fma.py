@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Cat, Fragment
-from amaranth.sim import Simulator
 
 from redmule_hdl.arith.fma import FMA
 from redmule_hdl.spec import golden
@@ -14,7 +13,7 @@ from redmule_hdl.spec.ops import FmaMode
 from redmule_hdl.spec.pipeline import (CUT_POINTS, FAST_CUT_POINTS, FPGA_SMALL_PLACEMENTS,
                                       MAX_PIPELINE, PLACEMENTS, register_placement)
 
-from .helpers import refused
+from .helpers import refused, run_testbench
 
 DEPTHS = (0, 1, 3)
 MODES = (FmaMode.FMA, FmaMode.ADD, FmaMode.MUL)
@@ -92,11 +91,7 @@ def simulate(pipeline, a, b, c, mode, en=None, junk_seed=0, fast=False, fpga_ari
                 continue
             await ctx.tick()
 
-    sim = Simulator(dut)
-    if pipeline:
-        sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    run_testbench(dut, testbench, clocked=bool(pipeline))
     return np.array(out, dtype=np.uint16), len(glitches)
 
 

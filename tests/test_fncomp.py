@@ -4,13 +4,12 @@ import itertools
 import numpy as np
 import pytest
 from amaranth.hdl import Cat
-from amaranth.sim import Simulator
 
 from redmule_hdl.arith.minmax import MinMax
 from redmule_hdl.spec import golden
 from redmule_hdl.spec.pipeline import MAX_PIPELINE
 
-from .helpers import refused
+from .helpers import refused, run_testbench
 
 SPECIALS = [
     0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x83FF, 0x0400, 0x8400, 0x7BFF, 0xFBFF, 0x3C00, 0xBC00,
@@ -53,11 +52,7 @@ def simulate(pipeline, a, b, op, en=None, outputs=("z",)):
                 await ctx.tick()
                 assert ctx.get(result) == before, f"output moved in stalled cycle {cycle}"
 
-    sim = Simulator(dut)
-    if pipeline:
-        sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    run_testbench(dut, testbench, clocked=bool(pipeline))
     arrays, shift = [], 0
     for name in outputs:
         width = len(getattr(dut, name))

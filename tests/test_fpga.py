@@ -55,8 +55,9 @@ def test_cached_and_cli(fma_report, tmp_path, capsys):
 def test_placer_router_and_seed(fma_report, tmp_path, capsys):
     design, _, rep = fma_report
     assert rep.nextpnr == {"placer": "heap", "router": "router1", "seed": 1}   # nextpnr's defaults
-    for bad in ({"placer": "sa"}, {"router": "router3"}, {"seed": -1}, {"seed": True}):
-        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be"):
+    for bad, error in (({"placer": "sa"}, ValueError), ({"router": "router3"}, ValueError),
+                       ({"seed": -1}, ValueError), ({"seed": True}, TypeError), ({"seed": "2"}, TypeError)):
+        with pytest.raises(error, match=f"^{next(iter(bad))} must be"):
             implement(design, "fma", **bad)
     keys = {cache_key(design, "fma", "85k", True, **flow) for flow in
             ({}, {"placer": "static"}, {"router": "router2"}, {"seed": 2})}

@@ -3,9 +3,10 @@ import random
 
 import pytest
 from amaranth.lib import data
-from amaranth.sim import Simulator
 
 from redmule_hdl.engine.job_slots import JobSlots, WalkerSignature
+
+from .helpers import run_testbench
 
 _JOB = data.StructLayout({"id": 8, "kind": 1})
 _WALKERS = ("w0", "w1", "w2")
@@ -128,10 +129,7 @@ def test_walkers_see_every_job_in_order_with_registered_views(depth):
                 assert walked[i] == put_ids[:len(walked[i])]
         counts["jobs"] += len(walked[2])
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     assert counts["jobs"] > 200 and counts["clears"] >= 3
     assert depth == 1 or counts["landed"] > 10
     assert depth == 1 or (counts["same"] > 100 and counts["differ"] > 100)

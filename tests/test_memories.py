@@ -13,7 +13,7 @@ from redmule_hdl.engine.x_buffer import XBuffer
 from redmule_hdl.spec import golden
 from redmule_hdl.system.streamer.loads import LoadFifo
 
-from .helpers import random_matrix, refused, run_clocked
+from .helpers import random_matrix, refused, run_testbench
 
 
 def test_memories_parameter():
@@ -83,7 +83,7 @@ def test_x_buffer_against_model(L, D, memories):
                 assert not ctx.get(dut.group_done)
             await ctx.tick()
 
-    run_clocked(dut, testbench)
+    run_testbench(dut, testbench)
     assert len(checked) > 100
 
 
@@ -126,7 +126,7 @@ def test_load_fifo_against_model(depth, memories):
                 model = []
             await ctx.tick()
 
-    run_clocked(dut, testbench)
+    run_testbench(dut, testbench)
     assert len(taken) > 150
 
 

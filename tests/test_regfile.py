@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 from amaranth.lib import data
-from amaranth.sim import Simulator
 
 from redmule_hdl.config import Config
 from redmule_hdl.interfaces import JobRegs
@@ -19,19 +18,16 @@ from redmule_hdl.spec.ops import GemmOp
 from redmule_hdl.spec.regmap import ACQUIRE_NONE, JOB_REGS, REGISTERS, JobError, Reg
 from redmule_hdl.system.regfile import RegFile
 
+from .helpers import run_testbench
+
 
 def run(regfile, bench, monitor=None):
     """Run ``bench(ctx, driver)``; ``monitor(ctx)`` runs in the background (same cycle numbering)."""
-    sim = Simulator(regfile)
-    sim.add_clock(1e-6)
     drv = PeriphDriver(regfile.periph)
 
     async def main(ctx):
         await bench(ctx, drv)
-    sim.add_testbench(main)
-    if monitor is not None:
-        sim.add_testbench(monitor, background=True)
-    sim.run()
+    run_testbench(regfile, main, background=[monitor] if monitor is not None else [])
 
 
 def reg_mask(reg):

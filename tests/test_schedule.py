@@ -3,10 +3,11 @@ hardware walk exactly the same positions; the bounds of ``Config`` count exactly
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from redmule_hdl.config import Config
 from redmule_hdl.engine.tile_walk import ROWS, TileWalk
+
+from .helpers import run_testbench
 
 SHAPES = [(1, 1, 1), (5, 3, 7), (12, 16, 16), (13, 17, 33), (24, 1, 2), (3, 40, 5)]
 
@@ -83,10 +84,7 @@ def _hardware_walk(config, M, N, K, inner):
             seen.append((position, last, rows))
             steps.append(flags)
 
-    sim = Simulator(walk)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(walk, bench)
     # ``steps``: exactly the loop that increments at the next advance (the loops inside it wrap).
     for (a, *_), (b, *_), flags in zip(seen, seen[1:], steps):
         moved = [i for i, (x, y) in enumerate(zip(a, b)) if y > x]

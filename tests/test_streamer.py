@@ -9,13 +9,14 @@ import zlib
 import numpy as np
 import pytest
 from amaranth.hdl import Module, Signal
-from amaranth.sim import Simulator
 
 from redmule_hdl.config import Config
 from redmule_hdl.interfaces import TcdmSignature
 from redmule_hdl.sim.memory import TcdmMemory, TcdmProtocolError
 from redmule_hdl.sim.streamer_bench import run
 from redmule_hdl.spec.schedule import LOAD_FIFO_CYCLES, Z_REGISTER_CYCLES
+
+from .helpers import run_testbench
 
 
 C221 = Config(L=2, H=2, P=1)
@@ -236,11 +237,7 @@ def _drive(mem, port, script, collect=None):
     m = Module()
     toggle = Signal()
     m.d.sync += toggle.eq(~toggle)     # a clock domain for the testbenches to tick on
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(mem.process(port), background=True)
-    sim.add_testbench(initiator)
-    sim.run()
+    run_testbench(m, initiator, background=[mem.process(port)])
 
 
 def test_memory_model_reads_writes_latency():
