@@ -143,7 +143,8 @@ class FpgaReport:
             lines.append("worst path ending in each block:")
             w = max(len(block) for block in self.block_paths)
             for block, p in self.block_paths.items():
-                lines.append(f"  {block:<{w}}  {p['delay_ns']:6.2f} ns  {1000 / p['delay_ns']:6.1f} MHz  {p['end']}")
+                ns = p["delay_ns"]
+                lines.append(f"  {block:<{w}}  {ns:6.2f} ns  {1000 / ns:6.1f} MHz  {p['end']}")
         return "\n".join(lines)
 
 
