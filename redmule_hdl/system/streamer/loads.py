@@ -188,7 +188,7 @@ class LoadFifo(wiring.Component):
             with m.If(pop):
                 m.d.sync += after.eq(ring_next(after, depth))
             with m.If(self.clear):
-                m.d.sync += after.eq(1 % depth)
+                m.d.sync += after.eq(after.init)
         else:
             entries = Array(Signal(len(entry), name=f"entry{i}") for i in range(depth))
             rp = Signal(range(depth))
